@@ -1,0 +1,907 @@
+"""A local MariaDB Galera cluster on loopback, driven from Python.
+
+Used by the `multimaster lab` command, by the test suite and by the demo that crashes nodes
+mid-run. N data nodes (each on its own loopback address by default, so the course's host-only
+variables such as AURORA_NODE1=127.0.10.1 work unchanged) plus a `garbd` arbitrator: with two
+data nodes alone, a single `kill -9` would leave the survivor non-Primary.
+
+Everything lives under one directory (default $MULTIMASTER_LAB_DIR or /tmp/multimaster-lab):
+
+    lab.json            layout and pids, so a later process (`status`, `crash`, `down`) finds the lab
+    node<i>/my.cnf      the node's only option file (the distro's /etc/mysql is never read)
+    node<i>/data/       datadir; node<i>/error.log, mariadbd.pid, mariadbd.sock
+    garbd/garbd.log     the arbitrator's log
+
+Standard library only, and nothing from the rest of the package, so it runs before the native
+module is built.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Tuple
+
+DB_NAME = "demo"
+DB_USER = "admin"
+DB_PASSWORD = "cloudacademy"
+
+CLUSTER_NAME = "multimaster-lab"
+DEFAULT_DIR = "/tmp/multimaster-lab"
+GALERA_PROVIDER = "/usr/lib/galera/libgalera_smm.so"
+APT_PACKAGES = "mariadb-server galera-4 galera-arbitrator-4 rsync"
+# rsync SST fails when mariadbd runs as root (the rsync daemon it starts drops to `nobody`).
+RUN_USER = "mysql"
+
+# Galera's standard ports, used when every node has an address of its own.
+GALERA_PORT, IST_PORT, SST_PORT = 4567, 4568, 4444
+# Nodes sharing an address get ports derived from their SQL port instead (23306 -> 24306,
+# 25306, 26306), so consecutive SQL ports give consecutive, non-overlapping Galera ports.
+SHARED_HOST_PORT_OFFSETS = (1000, 2000, 3000)
+ARBITRATOR_PORT_OFFSET = 100  # from node 1's Galera port, on node 1's address
+
+POLL_INTERVAL = 0.2
+STOP_GRACE = 5.0  # seconds a node gets to shut down cleanly in `down` before kill -9
+LOG_TAIL_LINES = 15
+
+SETUP_SQL = f"""
+CREATE USER IF NOT EXISTS '{DB_USER}'@'%' IDENTIFIED BY '{DB_PASSWORD}';
+GRANT ALL PRIVILEGES ON *.* TO '{DB_USER}'@'%' WITH GRANT OPTION;
+CREATE USER IF NOT EXISTS '{DB_USER}'@'localhost' IDENTIFIED BY '{DB_PASSWORD}';
+GRANT ALL PRIVILEGES ON *.* TO '{DB_USER}'@'localhost' WITH GRANT OPTION;
+CREATE DATABASE IF NOT EXISTS {DB_NAME};
+CREATE TABLE IF NOT EXISTS {DB_NAME}.course (title VARCHAR(40), instructor VARCHAR(40),
+  duration INT, created DATE, url VARCHAR(100));
+"""
+
+
+class LabError(Exception):
+    """A human-readable, one-line reason; `log_tail` holds the relevant log lines, if any."""
+
+    def __init__(self, message: str, log_tail: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.log_tail = log_tail
+
+    def __str__(self) -> str:
+        if not self.log_tail:
+            return self.message
+        return f"{self.message}\n{self.log_tail}"
+
+
+@dataclass(frozen=True)
+class Node:
+    """One data node's fixed layout: where it listens and where its files are."""
+
+    index: int  # 1-based, as users count
+    host: str
+    port: int
+    galera_port: int
+    ist_port: int
+    sst_port: int
+    dir: Path
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def name(self) -> str:
+        return f"node{self.index}"
+
+    @property
+    def datadir(self) -> Path:
+        return self.dir / "data"
+
+    @property
+    def cnf(self) -> Path:
+        return self.dir / "my.cnf"
+
+    @property
+    def log(self) -> Path:
+        return self.dir / "error.log"
+
+    @property
+    def socket(self) -> Path:
+        return self.dir / "mariadbd.sock"
+
+    @property
+    def marker(self) -> str:
+        """Appears on the command line of this node's mariadbd, and of no other process."""
+        return f"--datadir={self.datadir}"
+
+    def ports(self) -> List[Tuple[int, str]]:
+        return [(self.port, "SQL"), (self.galera_port, "Galera"), (self.ist_port, "IST"),
+                (self.sst_port, "SST")]
+
+
+@dataclass(frozen=True)
+class Position:
+    """A node's last committed write set: Galera's state UUID and sequence number."""
+
+    uuid: str
+    seqno: int
+
+    def __str__(self) -> str:
+        return f"{self.uuid}:{self.seqno}"
+
+
+class Lab:
+    """A Galera cluster of `nodes` data nodes (plus garbd) on loopback, all under `base_dir`."""
+
+    def __init__(self, nodes: int = 2, base_dir: Optional[str] = None,
+                 hosts: Optional[List[str]] = None, port: int = 3306,
+                 arbitrator: bool = True) -> None:
+        if hosts is None:
+            hosts = [f"127.0.10.{i}" for i in range(1, nodes + 1)]
+        elif len(hosts) != nodes:
+            raise LabError(f"nodes={nodes} but {len(hosts)} hosts given")
+        if not 1 <= nodes <= 9:
+            raise LabError(f"a lab has 1 to 9 nodes, not {nodes}")
+        self.base_dir = Path(base_dir or os.environ.get("MULTIMASTER_LAB_DIR") or DEFAULT_DIR)
+        self.base_dir = self.base_dir.absolute()
+        self.arbitrator = arbitrator
+        self.nodes = _layout([_split_address(h, port) for h in hosts], self.base_dir)
+        first = self.nodes[0]
+        self.arbitrator_host = first.host
+        self.arbitrator_port = first.galera_port + ARBITRATOR_PORT_OFFSET
+        self._check_layout()
+
+    @classmethod
+    def load(cls, base_dir: Optional[str] = None) -> "Lab":
+        """The lab described by base_dir/lab.json."""
+        path = Path(base_dir or os.environ.get("MULTIMASTER_LAB_DIR") or DEFAULT_DIR)
+        state = _read_json(path / "lab.json")
+        if state is None:
+            raise LabError(f"no lab in {path} (start one with `multimaster lab up`)")
+        addresses = state["addresses"]
+        return cls(len(addresses), str(path), addresses, arbitrator=state["arbitrator"])
+
+    @property
+    def addresses(self) -> List[str]:
+        return [n.address for n in self.nodes]
+
+    @property
+    def state_file(self) -> Path:
+        return self.base_dir / "lab.json"
+
+    @property
+    def arbitrator_dir(self) -> Path:
+        return self.base_dir / "garbd"
+
+    @property
+    def arbitrator_log(self) -> Path:
+        return self.arbitrator_dir / "garbd.log"
+
+    # ----------------------------------------------------------------------------------------
+    # Public operations
+
+    def up(self, timeout: float = 120) -> None:
+        """Start whatever is not running; return once every node is Synced in one cluster."""
+        deadline = time.monotonic() + timeout
+        _check_installed()
+        state = _read_json(self.state_file)
+        if state is not None and state.get("addresses") != self.addresses:
+            raise LabError(f"{self.base_dir} holds another lab ({', '.join(state['addresses'])});"
+                           f" run `multimaster lab down` first")
+        if state is None or not state.get("created"):
+            # Nothing there, or an earlier `up` died half-way: start from clean directories.
+            self._stop_all()
+            self._remove_files()
+            self._create(deadline)
+        else:
+            for node in self.nodes:
+                self.start(node.index, timeout=_remaining(deadline))
+            self._ensure_arbitrator()
+        self._wait_synced(self.nodes, deadline)
+        self._wait_members(len(self.nodes) + (1 if self.arbitrator else 0), deadline)
+
+    def down(self) -> None:
+        """Stop every process this lab started and remove its files. Safe to repeat."""
+        self._stop_all()
+        self._remove_files()
+
+    def status(self) -> List[Dict[str, object]]:
+        return [self._node_status(node) for node in self.nodes]
+
+    def crash(self, i: int) -> None:
+        """kill -9 node i (1-based). A node already down stays down."""
+        pid = self.pid(i)
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            _wait_until(lambda: self.pid(i) is None, 10, f"node {i} to die after kill -9")
+
+    def freeze(self, i: int) -> None:
+        """SIGSTOP node i: its sockets stay open but it answers nothing, like a hung server."""
+        os.kill(self._require_pid(i), signal.SIGSTOP)
+
+    def thaw(self, i: int) -> None:
+        os.kill(self._require_pid(i), signal.SIGCONT)
+
+    def stop(self, i: int, timeout: float = 60) -> None:
+        """Shut node i down cleanly (it leaves the cluster and records its position)."""
+        pid = self.pid(i)
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGCONT)  # a frozen node cannot act on SIGTERM
+        os.kill(pid, signal.SIGTERM)
+        node = self._node(i)
+        _wait_until(lambda: self.pid(i) is None, timeout, f"node {i} to shut down", node.log)
+
+    def start(self, i: int, timeout: float = 90) -> None:
+        """(Re)start node i after a crash or stop, catching up by IST; no-op if it runs."""
+        node = self._node(i)
+        deadline = time.monotonic() + timeout
+        pid = self.pid(i)
+        if pid is not None:
+            os.kill(pid, signal.SIGCONT)  # `start` of a frozen node brings it back too
+            return
+        _check_installed()
+        live = [n for n in self.nodes if n is not node and self.pid(n.index) is not None]
+        if live:
+            self._wait_evicted(node, live, deadline)
+            self._launch(node, self._recover(node, deadline))
+        else:
+            self._restart_cluster(node, deadline)
+        self._ensure_arbitrator()
+        self._wait_synced([node], deadline)
+
+    def env(self) -> Dict[str, str]:
+        """The course's environment variables for this lab."""
+        variables = {f"AURORA_NODE{n.index}": n.host if n.port == 3306 else n.address
+                     for n in self.nodes}
+        variables.update(DB_NAME=DB_NAME, DB_USER=DB_USER, MYSQL_PWD=DB_PASSWORD)
+        return variables
+
+    def pid(self, i: int) -> Optional[int]:
+        """The pid of node i's mariadbd if it is running (frozen counts as running)."""
+        node = self._node(i)
+        return self._live_pid(node.name, node.marker)
+
+    def arbitrator_pid(self) -> Optional[int]:
+        return self._live_pid("garbd", str(self.arbitrator_log))
+
+    def sql(self, i: int, statement: str, timeout: float = 10) -> List[Tuple[Optional[str], ...]]:
+        """Run `statement` on node i as the lab's admin user over TCP; rows as strings.
+
+        SQL NULL comes back as None. A server error raises LabError carrying its message
+        (e.g. "ERROR 1047 (08S01): WSREP has not yet prepared node for application use").
+        """
+        node = self._node(i)
+        cmd = ["mariadb", "--no-defaults", "-N", "-B", "--protocol=TCP",
+               f"--host={node.host}", f"--port={node.port}", f"--user={DB_USER}",
+               f"--connect-timeout={max(1, int(timeout))}", "-e", statement]
+        # The password goes through the environment so it is not on a command line.
+        env = dict(os.environ, MYSQL_PWD=DB_PASSWORD)
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+        except subprocess.TimeoutExpired:
+            raise LabError(f"node {i} ({node.address}) did not answer within {timeout:g} s")
+        if done.returncode != 0:
+            message = re.sub(r" at line \d+", "", done.stderr.strip().splitlines()[-1])
+            raise LabError(f"node {i} ({node.address}): {message}")
+        return [tuple(_unescape(v) for v in line.split("\t")) for line in done.stdout.splitlines()]
+
+    # ----------------------------------------------------------------------------------------
+    # Creating the cluster
+
+    def _create(self, deadline: float) -> None:
+        self._check_parent_dirs()
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        self._write_state(created=False)
+        for node in self.nodes:
+            self._prepare_dir(node)
+        first, rest = self.nodes[0], self.nodes[1:]
+        self._install_db(first, deadline)
+        # The setup runs from --init-file, before the node takes connections: no password is
+        # needed for it, and the joiners get users and schema with their state transfer.
+        setup = first.dir / "setup.sql"
+        setup.write_text(SETUP_SQL)
+        self._launch(first, None, bootstrap=True, extra=[f"--init-file={setup}"])
+        self._wait_synced([first], deadline)
+        self._ensure_arbitrator()
+        # A joiner that connects while garbd is still joining gets a non-primary view first
+        # and loses ~3 s reconnecting.
+        self._wait_members(1 + (1 if self.arbitrator else 0), deadline)
+        # Joiners start with an empty datadir and get a full copy by rsync SST; the donor
+        # serves one at a time, the others retry by themselves.
+        for node in rest:
+            self._launch(node, None)
+        self._wait_synced(rest, deadline)
+        self._write_state(created=True)
+
+    def _prepare_dir(self, node: Node) -> None:
+        node.datadir.mkdir(parents=True, exist_ok=True)
+        node.cnf.write_text(self._config(node))
+        node.log.touch()
+        _chown_to_run_user(node.dir)
+
+    def _config(self, node: Node) -> str:
+        gcomm = ",".join(f"{n.host}:{n.galera_port}" for n in self.nodes)
+        provider_options = "; ".join([
+            f"gmcast.listen_addr=tcp://{node.host}:{node.galera_port}",
+            f"ist.recv_addr={node.host}:{node.ist_port}",
+            # Enough history for IST after a node has been down a while under the demo's load.
+            "gcache.size=64M",
+        ])
+        return f"""# Written by multimaster.lab; the only option file this node reads.
+[mariadbd]
+user = {RUN_USER}
+datadir = {node.datadir}
+socket = {node.socket}
+pid-file = {node.dir / "mariadbd.pid"}
+log-error = {node.log}
+bind-address = {node.host}
+port = {node.port}
+skip-name-resolve
+server_id = {node.index}
+# Small, so a node stays around 150 MB.
+innodb_buffer_pool_size = 64M
+innodb_log_file_size = 32M
+performance_schema = OFF
+max_connections = 100
+# Galera requirements.
+binlog_format = ROW
+default_storage_engine = InnoDB
+innodb_autoinc_lock_mode = 2
+# Writing to the OS on each commit survives kill -9 of the server, which is all a lab needs.
+innodb_flush_log_at_trx_commit = 2
+wsrep_on = ON
+wsrep_provider = {GALERA_PROVIDER}
+wsrep_cluster_name = {CLUSTER_NAME}
+wsrep_cluster_address = gcomm://{gcomm}
+wsrep_node_name = {node.name}
+wsrep_node_address = {node.host}:{node.galera_port}
+wsrep_node_incoming_address = {node.address}
+wsrep_sst_method = rsync
+wsrep_sst_receive_address = {node.host}:{node.sst_port}
+# The course's table has no primary key.
+wsrep_certify_nonPK = ON
+wsrep_provider_options = "{provider_options}"
+"""
+
+    def _install_db(self, node: Node, deadline: float) -> None:
+        cmd = ["mariadb-install-db", f"--defaults-file={node.cnf}", f"--datadir={node.datadir}",
+               f"--user={RUN_USER}", "--skip-test-db", "--skip-name-resolve",
+               "--auth-root-authentication-method=socket"]
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True,
+                                  timeout=_remaining(deadline))
+        except subprocess.TimeoutExpired:
+            raise LabError(f"mariadb-install-db for node {node.index} timed out",
+                           _tail(node.log))
+        if done.returncode != 0:
+            raise LabError(f"mariadb-install-db for node {node.index} failed",
+                           (done.stdout + done.stderr)[-2000:])
+
+    # ----------------------------------------------------------------------------------------
+    # Starting nodes
+
+    def _launch(self, node: Node, position: Optional[Position], bootstrap: bool = False,
+                extra: Optional[List[str]] = None) -> None:
+        """Start node's mariadbd in the background and record its pid."""
+        self._check_ports_free(node.host, node.ports(), f"node {node.index}")
+        # A saved primary view (left by a crash) would make the node try to restore that old
+        # component by itself; this module decides who bootstraps, so drop it.
+        (node.datadir / "gvwstate.dat").unlink(missing_ok=True)
+        if bootstrap:
+            _mark_safe_to_bootstrap(node.datadir / "grastate.dat")
+        # --defaults-file must come first; --datadir also names the process for `down`.
+        cmd = ["mariadbd", f"--defaults-file={node.cnf}", node.marker]
+        if bootstrap:
+            cmd.append("--wsrep-new-cluster")
+        if position is not None:
+            cmd.append(f"--wsrep-start-position={position}")
+        cmd += extra or []
+        pid = _spawn(cmd, node.log)
+        self._record_pid(node.name, pid)
+
+    def _restart_cluster(self, node: Node, deadline: float) -> None:
+        """Every data node is down: bootstrap the most advanced one, then let `node` join.
+
+        Bootstrapping a node that missed writes would fork history: the others would then be
+        refused or wiped by a full copy. So `start 1` after a full crash may also start the
+        node that saw the last write, if that is another one.
+        """
+        positions = {n.index: self._recover(n, deadline) for n in self.nodes}
+
+        def rank(n: Node) -> Tuple[int, bool]:
+            pos = positions[n.index]
+            return (pos.seqno if pos else -1, n is node)
+
+        leader = max(self.nodes, key=rank)
+        # A surviving garbd sits in a non-primary component of the old cluster; a fresh one
+        # joins the new primary cleanly.
+        self._stop_arbitrator()
+        self._launch(leader, positions[leader.index], bootstrap=True)
+        self._wait_synced([leader], deadline)
+        self._ensure_arbitrator()
+        if leader is not node:
+            self._launch(node, positions[node.index])
+
+    def _recover(self, node: Node, deadline: float) -> Optional[Position]:
+        """The node's last committed position, so that it rejoins by IST instead of SST."""
+        saved = _read_grastate(node.datadir / "grastate.dat")
+        if saved is not None and saved.seqno >= 0:
+            return saved  # clean shutdown: Galera wrote the position itself
+        if not (node.datadir / "mysql").is_dir():
+            return None  # never received a state: a full copy is the only way
+        # After a crash grastate.dat says -1; InnoDB knows the real position.
+        cmd = ["mariadbd", f"--defaults-file={node.cnf}", node.marker, "--wsrep-recover",
+               "--disable-log-error", f"--pid-file={node.dir / 'recover.pid'}"]
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True,
+                                  timeout=_remaining(deadline))
+        except subprocess.TimeoutExpired:
+            raise LabError(f"position recovery of node {node.index} timed out", _tail(node.log))
+        found = re.search(r"WSREP: Recovered position: *([0-9a-f-]{36}):(-?\d+)", done.stderr)
+        if found is None:
+            raise LabError(f"position recovery of node {node.index} failed",
+                           "\n".join(done.stderr.splitlines()[-LOG_TAIL_LINES:]))
+        return Position(found.group(1), int(found.group(2)))
+
+    def _wait_evicted(self, node: Node, live: List[Node], deadline: float) -> None:
+        """Wait until the survivors drop node's old incarnation, which can take ~6 s after a
+        kill -9 (Galera's suspect timeout); joining before that is refused."""
+
+        def evicted() -> bool:
+            for other in live:
+                status = self._galera_status(other)
+                if status is not None:
+                    return node.address not in status.get("wsrep_incoming_addresses", "")
+            return False
+
+        _wait_until(evicted, _remaining(deadline),
+                    f"the cluster to drop the old incarnation of node {node.index}")
+
+    def _wait_synced(self, nodes: List[Node], deadline: float) -> None:
+        """Until each node is Synced, wsrep_ready=ON and in the Primary component."""
+        for node in nodes:
+            last: Dict[str, Dict[str, str]] = {}
+
+            def ready() -> bool:
+                if self.pid(node.index) is None:
+                    raise LabError(f"node {node.index} ({node.address}) exited while starting",
+                                   _tail(node.log))
+                status = self._galera_status(node)
+                last["status"] = status or {}
+                return status is not None and _is_ready(status)
+
+            try:
+                _wait_until(ready, _remaining(deadline), f"node {node.index} to sync", node.log)
+            except LabError as e:
+                state = last.get("status", {}).get("wsrep_local_state_comment", "unreachable")
+                if "exited" in e.message:
+                    raise
+                raise LabError(f"{e.message} (state: {state})", e.log_tail) from None
+
+    def _wait_members(self, expected: int, deadline: float) -> None:
+        _wait_until(lambda: self._cluster_size() == expected, _remaining(deadline),
+                    f"the cluster to reach {expected} members", self.nodes[0].log)
+
+    def _cluster_size(self) -> int:
+        for node in self.nodes:
+            if self.pid(node.index) is not None:
+                status = self._galera_status(node)
+                if status is not None and _is_ready(status):
+                    return int(status.get("wsrep_cluster_size", 0))
+        return 0
+
+    # ----------------------------------------------------------------------------------------
+    # The arbitrator
+
+    def _ensure_arbitrator(self) -> None:
+        if not self.arbitrator or self.arbitrator_pid() is not None:
+            return
+        self._check_ports_free(self.arbitrator_host, [(self.arbitrator_port, "Galera")],
+                               "the arbitrator")
+        self.arbitrator_dir.mkdir(parents=True, exist_ok=True)
+        self.arbitrator_log.touch()
+        _chown_to_run_user(self.arbitrator_dir)
+        gcomm = ",".join(f"{n.host}:{n.galera_port}" for n in self.nodes)
+        cmd = ["garbd", "--group", CLUSTER_NAME, "--name", "arbitrator",
+               "--address", f"gcomm://{gcomm}",
+               "--options", f"gmcast.listen_addr=tcp://{self.arbitrator_host}:"
+                            f"{self.arbitrator_port}",
+               "--log", str(self.arbitrator_log)]
+        pid = _spawn(cmd, self.arbitrator_log, user=RUN_USER if os.geteuid() == 0 else None)
+        self._record_pid("garbd", pid)
+
+    def _stop_arbitrator(self) -> None:
+        pid = self.arbitrator_pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            _wait_until(lambda: self.arbitrator_pid() is None, 10, "garbd to exit")
+
+    # ----------------------------------------------------------------------------------------
+    # Processes and state
+
+    def _live_pid(self, key: str, marker: str) -> Optional[int]:
+        state = _read_json(self.state_file) or {}
+        pid = state.get("pids", {}).get(key)
+        return pid if pid is not None and _is_alive(pid, marker) else None
+
+    def _record_pid(self, key: str, pid: int) -> None:
+        state = _read_json(self.state_file) or {}
+        state.setdefault("pids", {})[key] = pid
+        _write_json(self.state_file, state)
+
+    def _write_state(self, created: bool) -> None:
+        state = _read_json(self.state_file) or {}
+        state.update(addresses=self.addresses, arbitrator=self.arbitrator, created=created)
+        state.setdefault("pids", {})
+        _write_json(self.state_file, state)
+
+    def _stop_all(self) -> None:
+        """SIGTERM every process of this lab, then kill -9 what is left after STOP_GRACE."""
+        targets = [(n.name, n.marker) for n in self.nodes]
+        targets.append(("garbd", str(self.arbitrator_log)))
+        live = [(key, pid, marker) for key, marker in targets
+                if (pid := self._live_pid(key, marker)) is not None]
+        for _, pid, _ in live:
+            _signal(pid, signal.SIGCONT)
+            _signal(pid, signal.SIGTERM)
+
+        def all_gone() -> bool:
+            return all(not _is_alive(pid, marker) for _, pid, marker in live)
+
+        try:
+            _wait_until(all_gone, STOP_GRACE, "the lab to shut down")
+        except LabError:
+            for _, pid, marker in live:
+                if _is_alive(pid, marker):
+                    _signal(pid, signal.SIGKILL)
+            _wait_until(all_gone, 10, "the lab's processes to die after kill -9")
+
+    def _remove_files(self) -> None:
+        """Remove only what this module creates, then base_dir if that leaves it empty."""
+        for node in self.nodes:
+            shutil.rmtree(node.dir, ignore_errors=True)
+        shutil.rmtree(self.arbitrator_dir, ignore_errors=True)
+        self.state_file.unlink(missing_ok=True)
+        try:
+            self.base_dir.rmdir()
+        except OSError:
+            pass  # absent, or holds files that are not ours
+
+    # ----------------------------------------------------------------------------------------
+    # Checks and queries
+
+    def _node(self, i: int) -> Node:
+        if not isinstance(i, int) or not 1 <= i <= len(self.nodes):
+            raise LabError(f"no node {i}: this lab has nodes 1 to {len(self.nodes)}")
+        return self.nodes[i - 1]
+
+    def _require_pid(self, i: int) -> int:
+        pid = self.pid(i)
+        if pid is None:
+            raise LabError(f"node {i} is not running")
+        return pid
+
+    def _check_layout(self) -> None:
+        seen: Dict[Tuple[str, int], str] = {}
+        wanted = [(n.host, port, f"node {n.index} {what}")
+                  for n in self.nodes for port, what in n.ports()]
+        wanted.append((self.arbitrator_host, self.arbitrator_port, "the arbitrator"))
+        for host, port, user in wanted:
+            if not 0 < port < 65536:
+                raise LabError(f"{user} would need port {port} on {host}: out of range")
+            if (host, port) in seen:
+                raise LabError(f"{host}:{port} is wanted by both {seen[host, port]} and {user}")
+            seen[host, port] = user
+
+    def _check_parent_dirs(self) -> None:
+        # The nodes run as `mysql`, which must be able to reach its files: pytest's and
+        # mkdtemp's private 0700 directories are a common trap.
+        if os.geteuid() != 0:
+            return
+        for parent in self.base_dir.parents:
+            if parent.exists() and not os.stat(parent).st_mode & 0o001:
+                raise LabError(f"{parent} is not searchable by the {RUN_USER} user "
+                               f"(chmod o+x it, or choose another --dir)")
+
+    @staticmethod
+    def _check_ports_free(host: str, ports: List[Tuple[int, str]], user: str) -> None:
+        for port, what in ports:
+            if not _port_free(host, port):
+                raise LabError(f"{host}:{port} is already in use by another process "
+                               f"(needed as {user}'s {what} port)")
+
+    def _galera_status(self, node: Node) -> Optional[Dict[str, str]]:
+        """wsrep_* status of node, or None if it does not answer (starting, frozen, gone)."""
+        try:
+            rows = self.sql(node.index, "SHOW GLOBAL STATUS LIKE 'wsrep%'", timeout=3)
+        except LabError:
+            return None
+        return {row[0].lower(): row[1] or "" for row in rows if row[0]}
+
+    def _node_status(self, node: Node) -> Dict[str, object]:
+        pid = self.pid(node.index)
+        status = None
+        state = "down"
+        if pid is not None and _is_frozen(pid):
+            state = "frozen"
+        elif pid is not None:
+            status = self._galera_status(node)
+            state = status.get("wsrep_local_state_comment", "?") if status else "unreachable"
+        return {
+            "index": node.index,
+            "address": node.address,
+            "pid": pid,
+            "running": pid is not None,
+            "state": state,
+            "cluster_size": int(status["wsrep_cluster_size"]) if status else None,
+            "ready": bool(status and _is_ready(status)),
+        }
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers without lab state
+
+
+def _split_address(text: str, default_port: int) -> Tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        return text, default_port
+    try:
+        return host, int(port)
+    except ValueError:
+        raise LabError(f"bad node address {text!r} (expected host or host:port)") from None
+
+
+def _layout(endpoints: List[Tuple[str, int]], base_dir: Path) -> List[Node]:
+    hosts = [host for host, _ in endpoints]
+    nodes = []
+    for i, (host, port) in enumerate(endpoints, start=1):
+        if hosts.count(host) == 1:
+            galera, ist, sst = GALERA_PORT, IST_PORT, SST_PORT
+        else:
+            galera, ist, sst = (port + offset for offset in SHARED_HOST_PORT_OFFSETS)
+        nodes.append(Node(i, host, port, galera, ist, sst, base_dir / f"node{i}"))
+    return nodes
+
+
+def _check_installed() -> None:
+    missing = [name for name in ("mariadbd", "mariadb", "mariadb-install-db", "garbd", "rsync")
+               if shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin") is None]
+    if not Path(GALERA_PROVIDER).exists():
+        missing.append(GALERA_PROVIDER)
+    if missing:
+        raise LabError(f"missing {', '.join(missing)}: apt-get install {APT_PACKAGES}")
+
+
+def _is_ready(status: Dict[str, str]) -> bool:
+    return (status.get("wsrep_local_state_comment") == "Synced"
+            and status.get("wsrep_ready") == "ON"
+            and status.get("wsrep_cluster_status") == "Primary")
+
+
+def _port_free(host: str, port: int) -> bool:
+    # SO_REUSEADDR as the servers use it: a listener makes bind fail, TIME_WAIT leftovers of
+    # a lab that just went down do not.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+# Popen objects of the processes this Python process started, kept so that a child that dies
+# is reaped (a zombie would otherwise look alive in /proc).
+_CHILDREN: Dict[int, subprocess.Popen] = {}
+
+
+def _spawn(cmd: List[str], log: Path, user: Optional[str] = None) -> int:
+    """Start cmd detached from our session (it outlives the CLI), stderr into log."""
+    if shutil.which(cmd[0]) is None and Path("/usr/sbin", cmd[0]).exists():
+        cmd = [str(Path("/usr/sbin", cmd[0]))] + cmd[1:]
+    with open(log, "ab") as out:
+        child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                 start_new_session=True, user=user)
+    _CHILDREN[child.pid] = child
+    return child.pid
+
+
+def _is_alive(pid: int, marker: str) -> bool:
+    """pid runs and is ours: its command line carries marker (pids get reused)."""
+    child = _CHILDREN.get(pid)
+    if child is not None and child.poll() is not None:
+        del _CHILDREN[pid]
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return marker.encode() in cmdline.split(b"\0")
+
+
+def _is_frozen(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] in ("T", "t")
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _chown_to_run_user(path: Path) -> None:
+    if os.geteuid() != 0:
+        return
+    for root, dirs, files in os.walk(path):
+        for name in [root] + [os.path.join(root, f) for f in dirs + files]:
+            shutil.chown(name, RUN_USER, RUN_USER)
+
+
+def _read_grastate(path: Path) -> Optional[Position]:
+    try:
+        text = path.read_text()
+    except OSError:
+        return None
+    uuid = re.search(r"^uuid:\s*(\S+)", text, re.M)
+    seqno = re.search(r"^seqno:\s*(-?\d+)", text, re.M)
+    if uuid is None or seqno is None:
+        return None
+    return Position(uuid.group(1), int(seqno.group(1)))
+
+
+def _mark_safe_to_bootstrap(path: Path) -> None:
+    # Galera clears the flag on every node after a crash and then refuses --wsrep-new-cluster;
+    # we have just picked the most advanced node, which is exactly when setting it is right.
+    if path.exists():
+        path.write_text(re.sub(r"^safe_to_bootstrap:.*$", "safe_to_bootstrap: 1",
+                               path.read_text(), flags=re.M))
+
+
+def _unescape(value: str) -> Optional[str]:
+    if value == "NULL":
+        return None
+    escapes = {"n": "\n", "t": "\t", "0": "\0", "\\": "\\"}
+    return re.sub(r"\\(.)", lambda m: escapes.get(m.group(1), m.group(1)), value)
+
+
+def _read_json(path: Path) -> Optional[dict]:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        raise LabError(f"cannot read {path}: {e}") from None
+
+
+def _write_json(path: Path, data: dict) -> None:
+    # Write-then-rename: a reader in another process never sees half a file.
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _tail(log: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(f"  {log.name}: {line}" for line in text.splitlines()[-lines:])
+
+
+def _remaining(deadline: float) -> float:
+    return max(0.0, deadline - time.monotonic())
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float, what: str,
+                log: Optional[Path] = None) -> None:
+    """Poll condition until true; LabError naming `what` (and the log's tail) on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if condition():
+            return
+        if time.monotonic() >= deadline:
+            raise LabError(f"timed out after {timeout:.0f} s waiting for {what}",
+                           _tail(log) if log else "")
+        time.sleep(POLL_INTERVAL)
+
+
+# --------------------------------------------------------------------------------------------
+# Command line: `multimaster lab ...` calls main(argv)
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--dir", default=argparse.SUPPRESS,
+                        help=f"lab directory (default: $MULTIMASTER_LAB_DIR or {DEFAULT_DIR})")
+    parser = argparse.ArgumentParser(prog="multimaster lab", parents=[common],
+                                     description="A local MariaDB Galera cluster on loopback.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    up = commands.add_parser("up", parents=[common], help="start the lab (N data nodes + garbd)")
+    up.add_argument("nodes", nargs="?", type=int, metavar="N", help="data nodes (default 2)")
+    commands.add_parser("status", parents=[common], help="show each node's state")
+    for name, text in [("crash", "kill -9 node I"), ("freeze", "SIGSTOP node I"),
+                       ("thaw", "SIGCONT node I"), ("start", "start node I again"),
+                       ("stop", "shut node I down cleanly")]:
+        command = commands.add_parser(name, parents=[common], help=text)
+        command.add_argument("node", type=int, metavar="I", help="node number, from 1")
+    commands.add_parser("down", parents=[common], help="stop the lab and remove its files")
+    commands.add_parser("env", parents=[common], help="print shell exports for the course")
+    return parser
+
+
+def _print_env(lab: Lab) -> None:
+    for name, value in lab.env().items():
+        print(f"export {name}={shlex.quote(value)}")
+
+
+def _print_status(lab: Lab) -> None:
+    print(f"{'node':<6}{'address':<22}{'pid':<9}{'state':<13}{'size':<6}ready")
+    for row in lab.status():
+        print(f"{row['index']:<6}{row['address']:<22}{row['pid'] or '-':<9}{row['state']:<13}"
+              f"{row['cluster_size'] or '-':<6}{'yes' if row['ready'] else 'no'}")
+    if lab.arbitrator:
+        pid = lab.arbitrator_pid()
+        print(f"{'garbd':<6}{lab.arbitrator_host + ':' + str(lab.arbitrator_port):<22}"
+              f"{pid or '-':<9}{'running' if pid else 'down'}")
+
+
+def _run(args: argparse.Namespace) -> int:
+    base_dir = getattr(args, "dir", None)
+    if args.command == "up":
+        exists = _read_json(Path(base_dir or os.environ.get("MULTIMASTER_LAB_DIR")
+                                 or DEFAULT_DIR) / "lab.json")
+        lab = Lab.load(base_dir) if exists and args.nodes is None else \
+            Lab(args.nodes or 2, base_dir)
+        lab.up()
+        _print_env(lab)
+        return 0
+    if args.command == "down":
+        try:
+            lab = Lab.load(base_dir)
+        except LabError:
+            return 0  # nothing to do is success: `down` twice is fine
+        lab.down()
+        return 0
+    lab = Lab.load(base_dir)
+    if args.command == "status":
+        _print_status(lab)
+    elif args.command == "env":
+        _print_env(lab)
+    else:
+        getattr(lab, args.command)(args.node)
+    return 0
+
+
+def main(argv: List[str]) -> int:
+    """`multimaster lab` with argv (without the program name); returns the exit status."""
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as e:  # argparse exits on --help and on usage errors
+        return int(e.code or 0)
+    try:
+        return _run(args)
+    except LabError as e:
+        print(f"multimaster lab: {e.message}", file=sys.stderr)
+        if e.log_tail:
+            print(e.log_tail, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,88 @@
+//! The core's error type. The pyo3 layer maps each variant to one Python exception.
+
+use std::time::Duration;
+
+use super::fault::Kind;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    /// Bad arguments or settings, found before anything was sent.
+    #[error("{0}")]
+    Config(String),
+
+    /// The server refused the statement (or the login) for a reason retrying cannot fix.
+    #[error("{node}: ({code}) {message}")]
+    Server {
+        node: String,
+        code: u16,
+        state: String,
+        message: String,
+        kind: Kind,
+    },
+
+    /// A driver-side failure that is not about connectivity (bad parameters, bad values).
+    #[error("{node}: {message}")]
+    Driver {
+        node: String,
+        message: String,
+        kind: Kind,
+    },
+
+    /// No node could run the statement within the failover timeout.
+    #[error("all nodes down after {:.1} s: {detail}", waited.as_secs_f64())]
+    AllNodesDown {
+        waited: Duration,
+        /// Per node, its last error.
+        detail: String,
+        /// The node and code of the last error seen, if any.
+        node: Option<String>,
+        code: Option<u16>,
+    },
+
+    /// A write's connection was lost after it was sent and nothing can tell whether it committed.
+    #[error("{node}: outcome unknown, the connection was lost after sending {statement:?}: {cause}")]
+    Ambiguous {
+        node: String,
+        statement: String,
+        cause: String,
+    },
+
+    /// A statement kept being refused with retryable errors (conflicts, lock waits).
+    #[error("{node}: gave up after {attempts} attempts: ({code}) {message}")]
+    RetriesExhausted {
+        node: String,
+        attempts: u32,
+        code: u16,
+        message: String,
+    },
+
+    /// The caller asked to stop (Ctrl-C).
+    #[error("interrupted")]
+    Interrupted,
+
+    #[error("this MultiMaster is closed")]
+    Closed,
+}
+
+impl Error {
+    pub fn node(&self) -> Option<&str> {
+        match self {
+            Error::Server { node, .. }
+            | Error::Driver { node, .. }
+            | Error::Ambiguous { node, .. }
+            | Error::RetriesExhausted { node, .. } => Some(node),
+            Error::AllNodesDown { node, .. } => node.as_deref(),
+            _ => None,
+        }
+    }
+
+    pub fn code(&self) -> Option<u16> {
+        match self {
+            Error::Server { code, .. } | Error::RetriesExhausted { code, .. } => Some(*code),
+            Error::AllNodesDown { code, .. } => *code,
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,110 @@
+//! What happened: a bounded ring of timestamped events, and per-node counters.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    NodeDown,
+    NodeUp,
+    Failover,
+    Retry,
+    Ambiguous,
+    AmbiguousResolved,
+}
+
+impl EventKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::NodeDown => "node_down",
+            EventKind::NodeUp => "node_up",
+            EventKind::Failover => "failover",
+            EventKind::Retry => "retry",
+            EventKind::Ambiguous => "ambiguous",
+            EventKind::AmbiguousResolved => "ambiguous_resolved",
+        }
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Event {
+    pub at: SystemTime,
+    pub kind: EventKind,
+    pub node: String,
+    pub detail: String,
+}
+
+/// Keeps the newest `capacity` events: a flapping node must not grow memory without bound.
+pub struct EventLog {
+    ring: Mutex<VecDeque<Event>>,
+    capacity: usize,
+}
+
+impl EventLog {
+    pub fn new(capacity: usize) -> Self {
+        EventLog {
+            ring: Mutex::new(VecDeque::with_capacity(capacity.min(1024))),
+            capacity: capacity.max(1),
+        }
+    }
+
+    pub fn push(&self, kind: EventKind, node: &str, detail: impl Into<String>) {
+        let event = Event {
+            at: SystemTime::now(),
+            kind,
+            node: node.to_owned(),
+            detail: detail.into(),
+        };
+        let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+        if ring.len() == self.capacity {
+            ring.pop_front();
+        }
+        ring.push_back(event);
+    }
+
+    pub fn snapshot(&self) -> Vec<Event> {
+        let ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+        ring.iter().cloned().collect()
+    }
+}
+
+/// A node's counters as returned by `stats()`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NodeStats {
+    pub address: String,
+    pub state: &'static str,
+    pub statements: u64,
+    pub errors: u64,
+    pub failovers: u64,
+    pub reconnects: u64,
+    pub last_error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_keeps_the_newest() {
+        let log = EventLog::new(3);
+        for i in 0..10 {
+            log.push(EventKind::Retry, "n1", format!("{i}"));
+        }
+        let details: Vec<_> = log.snapshot().into_iter().map(|e| e.detail).collect();
+        assert_eq!(details, ["7", "8", "9"]);
+    }
+
+    #[test]
+    fn kinds_have_stable_names() {
+        assert_eq!(EventKind::AmbiguousResolved.to_string(), "ambiguous_resolved");
+        assert_eq!(EventKind::NodeDown.name(), "node_down");
+    }
+}

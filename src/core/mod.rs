@@ -1,0 +1,15 @@
+//! The pyo3-free core: everything here is tested with `cargo test`, without Python.
+
+pub mod address;
+pub mod backoff;
+pub mod cancel;
+pub mod cluster;
+pub mod config;
+pub mod error;
+pub mod events;
+pub mod fault;
+pub mod flavour;
+pub mod insert;
+pub mod node;
+pub mod policy;
+pub mod sql;

@@ -1,0 +1,253 @@
+//! One node: its endpoint, idle connections, health (up, or down until a time with backoff)
+//! and counters.
+
+use std::sync::mpsc;
+use std::sync::{Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use mysql::prelude::Queryable;
+use mysql::{Conn, DriverError, Error as DbError, MySqlError, Opts, OptsBuilder};
+
+use super::address::Endpoint;
+use super::backoff::{jitter, Backoff};
+use super::config::Config;
+use super::events::NodeStats;
+use super::fault::describe;
+use super::flavour::{galera_ready, Flavour, DETECT_SQL, GALERA_READY_SQL};
+
+/// A pooled connection unused for longer than this is pinged before a statement is sent on it,
+/// so a node that died while idle is found before a write, not by an ambiguous write.
+const STALE_AFTER: Duration = Duration::from_millis(1000);
+
+/// Idle connections kept per node; more concurrent callers open more and close the extra.
+const MAX_IDLE: usize = 16;
+
+#[derive(Debug)]
+struct Down {
+    until: Instant,
+    failures: u32,
+    /// A reconnect attempt is under way: other callers skip the node instead of piling on.
+    probing: bool,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    down: Option<Down>,
+    statements: u64,
+    errors: u64,
+    failovers: u64,
+    reconnects: u64,
+    last_error: Option<String>,
+    flavour: Option<Flavour>,
+}
+
+/// What a caller may do with a node right now.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// Up: use it.
+    Use,
+    /// Down and its backoff has passed: this caller owns the one reconnect attempt.
+    Probe,
+    /// Down, backing off or being probed by someone else.
+    Skip,
+}
+
+pub struct Node {
+    pub endpoint: Endpoint,
+    pub name: String,
+    opts: Opts,
+    connect_timeout: Duration,
+    backoff: Backoff,
+    state: Mutex<State>,
+    idle: Mutex<Vec<(Conn, Instant)>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere must not take the whole node set down with a poisoned lock.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A server error made up by the client, so that "not ready" takes the same path as the
+/// server's own 1047.
+pub fn not_ready_error(detail: &str) -> DbError {
+    DbError::MySqlError(MySqlError {
+        state: "08S01".into(),
+        code: 1047,
+        message: format!("node not ready: {detail}"),
+    })
+}
+
+impl Node {
+    pub fn new(endpoint: Endpoint, cfg: &Config) -> Self {
+        let opts = OptsBuilder::new()
+            .ip_or_hostname(Some(endpoint.host.clone()))
+            .tcp_port(endpoint.port)
+            .user(Some(cfg.user.clone()))
+            .pass(Some(cfg.password.expose().to_owned()))
+            .db_name(cfg.database.clone())
+            // On loopback the driver would silently switch to the local Unix socket, and every
+            // node would be the same server.
+            .prefer_socket(false)
+            .tcp_connect_timeout(Some(cfg.connect_timeout))
+            .read_timeout(Some(cfg.read_timeout))
+            .write_timeout(Some(cfg.write_timeout))
+            .tcp_nodelay(true)
+            .stmt_cache_size(Some(64));
+        Node {
+            name: endpoint.to_string(),
+            endpoint,
+            opts: opts.into(),
+            connect_timeout: cfg.connect_timeout,
+            backoff: cfg.backoff,
+            state: Mutex::new(State::default()),
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn claim(&self, now: Instant) -> Claim {
+        let mut st = lock(&self.state);
+        match st.down.as_mut() {
+            None => Claim::Use,
+            Some(d) if d.probing || now < d.until => Claim::Skip,
+            Some(d) => {
+                d.probing = true;
+                Claim::Probe
+            }
+        }
+    }
+
+    pub fn is_up(&self) -> bool {
+        lock(&self.state).down.is_none()
+    }
+
+    /// When this node may next be probed, if it is down and nobody is probing it.
+    pub fn due(&self) -> Option<Instant> {
+        let st = lock(&self.state);
+        st.down.as_ref().filter(|d| !d.probing).map(|d| d.until)
+    }
+
+    /// An idle connection, pinged first if it sat unused long enough to have gone stale,
+    /// or a new one. Errors here happen before any statement was sent.
+    pub fn checkout(&self) -> Result<Conn, DbError> {
+        loop {
+            let Some((mut conn, since)) = lock(&self.idle).pop() else {
+                return self.connect();
+            };
+            if since.elapsed() < STALE_AFTER || conn.ping().is_ok() {
+                return Ok(conn);
+            }
+            // The node restarted or dropped us while idle; the rest of the pool is as stale.
+            lock(&self.idle).clear();
+        }
+    }
+
+    pub fn checkin(&self, conn: Conn) {
+        let mut idle = lock(&self.idle);
+        if idle.len() < MAX_IDLE {
+            idle.push((conn, Instant::now()));
+        }
+    }
+
+    /// A new connection, bounded by the connect timeout as a whole: the driver bounds the TCP
+    /// connect by `tcp_connect_timeout` but the handshake only by the read timeout, and a frozen
+    /// server accepts TCP connections it never answers. The attempt runs on its own thread and is
+    /// abandoned (it ends by itself at the read timeout) when the deadline passes.
+    fn connect(&self) -> Result<Conn, DbError> {
+        let opts = self.opts.clone();
+        let (tx, rx) = mpsc::channel();
+        thread::Builder::new()
+            .name(format!("multimaster-connect-{}", self.name))
+            .spawn(move || {
+                let _ = tx.send(Conn::new(opts).and_then(|mut c| {
+                    let flavour = detect(&mut c)?;
+                    Ok((c, flavour))
+                }));
+            })
+            .map_err(DbError::IoError)?;
+        // The handshake and two small queries: allow a little beyond the TCP connect itself.
+        let (conn, flavour) = rx
+            .recv_timeout(self.connect_timeout + self.connect_timeout / 2)
+            .unwrap_or(Err(DbError::DriverError(DriverError::ConnectTimeout)))?;
+        lock(&self.state).flavour = Some(flavour);
+        Ok(conn)
+    }
+
+    pub fn drop_idle(&self) {
+        lock(&self.idle).clear();
+    }
+
+    pub fn flavour(&self) -> Flavour {
+        lock(&self.state).flavour.unwrap_or(Flavour::Plain)
+    }
+
+    /// Marks the node down for one backoff period; drops its idle connections (they died
+    /// with it). Returns true when it was up until now.
+    pub fn mark_down(&self, reason: &str) -> bool {
+        lock(&self.idle).clear();
+        let mut st = lock(&self.state);
+        st.last_error = Some(reason.to_owned());
+        let failures = st.down.as_ref().map_or(0, |d| d.failures) + 1;
+        let was_up = st.down.is_none();
+        st.down = Some(Down {
+            until: Instant::now() + self.backoff.delay(failures, jitter()),
+            failures,
+            probing: false,
+        });
+        was_up
+    }
+
+    /// Marks the node up after a successful (re)connect. Returns true when it was down.
+    pub fn mark_up(&self) -> bool {
+        let mut st = lock(&self.state);
+        let was_down = st.down.take().is_some();
+        if was_down {
+            st.reconnects += 1;
+        }
+        was_down
+    }
+
+    pub fn record_statement(&self, error: Option<&DbError>) {
+        let mut st = lock(&self.state);
+        st.statements += 1;
+        if let Some(e) = error {
+            st.errors += 1;
+            st.last_error = Some(describe(e));
+        }
+    }
+
+    pub fn record_failover(&self) {
+        lock(&self.state).failovers += 1;
+    }
+
+    pub fn stats(&self) -> NodeStats {
+        let st = lock(&self.state);
+        NodeStats {
+            address: self.name.clone(),
+            state: match &st.down {
+                None => "up",
+                Some(_) => "down",
+            },
+            statements: st.statements,
+            errors: st.errors,
+            failovers: st.failovers,
+            reconnects: st.reconnects,
+            last_error: st.last_error.clone(),
+        }
+    }
+}
+
+/// Detects the engine and, on Galera, refuses a node that is not ready yet: a restarted
+/// node accepts connections for a second or so before it can run queries (1047).
+fn detect(conn: &mut Conn) -> Result<Flavour, DbError> {
+    let vars: Vec<(String, String)> = conn.query(DETECT_SQL)?;
+    let flavour = Flavour::detect(vars.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+    if flavour == Flavour::Galera {
+        let status: Vec<(String, String)> = conn.query(GALERA_READY_SQL)?;
+        if !galera_ready(status.iter().map(|(n, v)| (n.as_str(), v.as_str()))) {
+            let detail: Vec<String> = status.iter().map(|(n, v)| format!("{n}={v}")).collect();
+            return Err(not_ready_error(&detail.join(", ")));
+        }
+    }
+    Ok(flavour)
+}

@@ -1,0 +1,7 @@
+//! `multimaster._native`: the Rust core behind the `multimaster` Python package.
+
+pub mod core;
+// mod py;
+
+use pyo3::prelude::*;
+

@@ -1,7 +1,25 @@
 //! `multimaster._native`: the Rust core behind the `multimaster` Python package.
+//!
+//! `core` is pyo3-free and tested with `cargo test`; `py` is the thin binding layer.
 
 pub mod core;
-// mod py;
+mod py;
 
 use pyo3::prelude::*;
 
+#[pymodule]
+mod _native {
+    use pyo3::prelude::*;
+
+    #[pymodule_export]
+    use crate::py::multimaster::PyMultiMaster;
+    #[pymodule_export]
+    use crate::py::report::PyReport;
+    #[pymodule_export]
+    use crate::py::_shutdown;
+
+    #[pymodule_init]
+    fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        crate::py::init_module(m)
+    }
+}

@@ -195,6 +195,7 @@ class Lab:
         if state is not None and state.get("addresses") != self.addresses:
             raise LabError(f"{self.base_dir} holds another lab ({', '.join(state['addresses'])});"
                            f" run `multimaster lab down` first")
+        self._check_ports_of_stopped()  # before touching anything: a clash leaves no trace
         if state is None or not state.get("created"):
             # Nothing there, or an earlier `up` died half-way: start from clean directories.
             self._stop_all()
@@ -611,6 +612,14 @@ wsrep_provider_options = "{provider_options}"
                 raise LabError(f"{parent} is not searchable by the {RUN_USER} user "
                                f"(chmod o+x it, or choose another --dir)")
 
+    def _check_ports_of_stopped(self) -> None:
+        for node in self.nodes:
+            if self.pid(node.index) is None:
+                self._check_ports_free(node.host, node.ports(), f"node {node.index}")
+        if self.arbitrator and self.arbitrator_pid() is None:
+            self._check_ports_free(self.arbitrator_host, [(self.arbitrator_port, "Galera")],
+                                   "the arbitrator")
+
     @staticmethod
     def _check_ports_free(host: str, ports: List[Tuple[int, str]], user: str) -> None:
         for port, what in ports:
@@ -718,7 +727,11 @@ def _spawn(cmd: List[str], log: Path, user: Optional[str] = None) -> int:
 def _is_alive(pid: int, marker: str) -> bool:
     """pid runs and is ours: its command line carries marker (pids get reused)."""
     child = _CHILDREN.get(pid)
-    if child is not None and child.poll() is not None:
+    if child is not None:
+        # Our own child: Popen knows. Its /proc cmdline can read empty for a moment right
+        # after exec (the kernel sets the argument area after the new image is in place).
+        if child.poll() is None:
+            return True
         del _CHILDREN[pid]
         return False
     try:

@@ -13,3 +13,4 @@ pub mod insert;
 pub mod node;
 pub mod policy;
 pub mod sql;
+pub mod text;

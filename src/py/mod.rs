@@ -1,0 +1,27 @@
+//! The pyo3 layer: wraps the core, converts values and errors, releases the interpreter lock
+//! around every blocking call. Logic belongs in `crate::core`.
+
+pub mod errors;
+pub mod multimaster;
+pub mod report;
+pub mod values;
+
+use pyo3::prelude::*;
+
+/// Routes the core's `log` records to Python's `logging` under the `multimaster` logger.
+/// Levels are read from Python on each record (not cached), so `logging.basicConfig` or a
+/// level change made after import takes effect.
+pub fn init_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let logger = pyo3_log::Logger::new(m.py(), pyo3_log::Caching::Loggers)?
+        .filter(log::LevelFilter::Trace);
+    // A second import (subinterpreters, reloads) finds a logger already set: keep it.
+    let _ = logger.install();
+    Ok(())
+}
+
+/// Called from an `atexit` hook: a log record sent while the interpreter finalizes would
+/// panic inside pyo3-log.
+#[pyfunction]
+pub fn _shutdown() {
+    crate::core::cluster::silence_logging();
+}

@@ -1,0 +1,397 @@
+//! `multimaster.MultiMaster`: the Python face of `core::cluster::Cluster`.
+
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Mutex;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+
+use crate::core::address::Endpoint;
+use crate::core::backoff::Backoff;
+use crate::core::cancel::Cancel;
+use crate::core::cluster::{Cluster, KeyCheck, Write};
+use crate::core::config::{Config, Secret};
+use crate::core::error::Error;
+use crate::core::insert::{insert_many, Batch, Report};
+
+use super::errors::{to_pyerr, PyMmError};
+use super::report::PyReport;
+use super::values::{row_to_tuple, to_params, to_row, to_value};
+
+/// How often a waiting caller looks for Ctrl-C while a worker thread runs the loop.
+const SIGNAL_POLL: Duration = Duration::from_millis(50);
+/// After Ctrl-C, how long the caller waits for the row in flight to finish before raising.
+const INTERRUPT_GRACE: Duration = Duration::from_millis(300);
+
+/// A set of writable nodes of one multi-master cluster.
+///
+/// Statements are balanced over the nodes by `policy`; a node that fails is taken out of
+/// rotation and retried in the background with capped exponential backoff; errors follow the
+/// failure contract in the README. One instance is safe to share between threads.
+#[pyclass(name = "MultiMaster", module = "multimaster", frozen)]
+pub struct PyMultiMaster {
+    cluster: Cluster,
+    database: Option<String>,
+    user: String,
+    last_insert_id: Mutex<Option<u64>>,
+    /// Insert loops that outlived a Ctrl-C: joined by `close()`.
+    workers: Mutex<Vec<JoinHandle<()>>>,
+}
+
+fn seconds(name: &str, v: f64) -> Result<Duration, Error> {
+    Duration::try_from_secs_f64(v)
+        .map_err(|_| Error::Config(format!("{name} must be a non-negative number of seconds, not {v}")))
+}
+
+fn parse_nodes(nodes: &Bound<'_, PyAny>) -> PyResult<Vec<Endpoint>> {
+    let list: Vec<String> = if let Ok(s) = nodes.cast::<PyString>() {
+        s.to_cow()?.split(',').map(str::to_owned).collect()
+    } else {
+        nodes.extract().map_err(|_| {
+            PyTypeError::new_err("nodes must be a list of \"host\" or \"host:port\" strings")
+        })?
+    };
+    list.iter()
+        .map(|a| a.parse::<Endpoint>().map_err(|e| PyMmError::from(Error::Config(e.to_string())).into()))
+        .collect()
+}
+
+#[pymethods]
+impl PyMultiMaster {
+    #[new]
+    #[pyo3(signature = (
+        nodes, database=None, user=None, password=None, *,
+        policy="parity", connect_timeout=2.0, read_timeout=10.0, write_timeout=10.0,
+        failover_timeout=20.0, max_retries=10, backoff_base=0.2, backoff_cap=5.0,
+        event_capacity=1000,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        nodes: &Bound<'_, PyAny>,
+        database: Option<String>,
+        user: Option<String>,
+        password: Option<String>,
+        policy: &str,
+        connect_timeout: f64,
+        read_timeout: f64,
+        write_timeout: f64,
+        failover_timeout: f64,
+        max_retries: u32,
+        backoff_base: f64,
+        backoff_cap: f64,
+        event_capacity: usize,
+    ) -> PyResult<Self> {
+        let endpoints = parse_nodes(nodes)?;
+        let build = || -> Result<Config, Error> {
+            let user = user.filter(|u| !u.is_empty()).ok_or_else(|| Error::Config("user is required".into()))?;
+            let mut cfg = Config::new(endpoints, user, Secret::new(password.unwrap_or_default()));
+            cfg.database = database.filter(|d| !d.is_empty());
+            cfg.policy = policy.parse().map_err(Error::Config)?;
+            cfg.connect_timeout = seconds("connect_timeout", connect_timeout)?;
+            cfg.read_timeout = seconds("read_timeout", read_timeout)?;
+            cfg.write_timeout = seconds("write_timeout", write_timeout)?;
+            cfg.failover_timeout = seconds("failover_timeout", failover_timeout)?;
+            cfg.backoff = Backoff {
+                base: seconds("backoff_base", backoff_base)?,
+                cap: seconds("backoff_cap", backoff_cap)?,
+            };
+            cfg.max_retries = max_retries;
+            cfg.event_capacity = event_capacity;
+            Ok(cfg)
+        };
+        let cfg = build().map_err(PyMmError::from)?;
+        let (database, user) = (cfg.database.clone(), cfg.user.clone());
+        let cluster = Cluster::new(cfg).map_err(PyMmError::from)?;
+        Ok(PyMultiMaster {
+            cluster,
+            database,
+            user,
+            last_insert_id: Mutex::new(None),
+            workers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Runs one write (or any statement without a result set) and returns the rows affected.
+    ///
+    /// `key=(table, column, value)` names the unique key of the row written: if the reply is
+    /// lost, the row is looked up (causally) before writing again. `idempotent=True` lets a
+    /// write with a lost reply run again as is. Otherwise a lost reply raises
+    /// `AmbiguousCommitError`.
+    #[pyo3(signature = (sql, params=None, *, key=None, idempotent=false))]
+    fn execute(
+        &self,
+        py: Python<'_>,
+        sql: &str,
+        params: Option<&Bound<'_, PyAny>>,
+        key: Option<&Bound<'_, PyAny>>,
+        idempotent: bool,
+    ) -> PyResult<u64> {
+        let params = to_params(params)?;
+        let key = key.map(to_key).transpose()?;
+        let write = match (&key, idempotent) {
+            (Some(k), _) => Write::Keyed(k),
+            (None, true) => Write::Idempotent,
+            (None, false) => Write::Unkeyed,
+        };
+        let cancel = Cancel::new();
+        let out = py
+            .detach(|| self.cluster.execute(sql, &params, write, &cancel))
+            .map_err(PyMmError::from)?;
+        let (affected, id) = match out.value {
+            Some(e) => (e.affected, e.last_insert_id),
+            // The lost write was found committed by its key: one row.
+            None => (1, None),
+        };
+        *self.last_insert_id.lock().unwrap_or_else(|p| p.into_inner()) = id;
+        Ok(affected)
+    }
+
+    /// The AUTO_INCREMENT id generated by the last `execute` on this instance, if any.
+    #[getter]
+    fn last_insert_id(&self) -> Option<u64> {
+        *self.last_insert_id.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs a read on a live node and returns its rows as tuples. A read whose connection is
+    /// lost is retried on another node.
+    #[pyo3(signature = (sql, params=None))]
+    fn query<'py>(
+        &self,
+        py: Python<'py>,
+        sql: &str,
+        params: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let params = to_params(params)?;
+        let cancel = Cancel::new();
+        let out = py
+            .detach(|| self.cluster.query(sql, &params, &cancel))
+            .map_err(PyMmError::from)?;
+        let rows = out.value.map(|r| r.rows).unwrap_or_default();
+        let tuples = rows
+            .iter()
+            .map(|r| row_to_tuple(py, r))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, tuples)
+    }
+
+    /// Inserts `rows` into `table`, one autocommit row at a time, balanced over the nodes and
+    /// `interval` seconds apart, surviving node failures. `key` names the column that
+    /// identifies a row (unique per row): with it every row is written exactly once even when
+    /// a reply is lost. `on_row(index, node)` is called after each row.
+    ///
+    /// Ctrl-C stops the loop within half a second; rows already written stay written, and the
+    /// partial report is attached to the `KeyboardInterrupt` as `.report` when known.
+    #[pyo3(signature = (table, columns, rows, key=None, interval=0.0, on_row=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn insert_many(
+        &self,
+        py: Python<'_>,
+        table: String,
+        columns: Vec<String>,
+        rows: &Bound<'_, PyAny>,
+        key: Option<String>,
+        interval: f64,
+        on_row: Option<Py<PyAny>>,
+    ) -> PyResult<PyReport> {
+        let rows: Vec<Vec<mysql::Value>> = rows
+            .try_iter()?
+            .map(|r| to_row(&r?))
+            .collect::<PyResult<_>>()?;
+        let key = match key {
+            None => None,
+            Some(k) => Some(columns.iter().position(|c| *c == k).ok_or_else(|| {
+                PyMmError::from(Error::Config(format!("key {k:?} is not one of the columns")))
+            })?),
+        };
+        let interval = seconds("interval", interval).map_err(PyMmError::from)?;
+        let cluster = self.cluster.clone();
+        let cancel = Cancel::new();
+        let worker_cancel = cancel.clone();
+        let (tx, rx) = mpsc::channel::<(Report, Result<(), PyMmError>)>();
+        // Behind a mutex only so the receiver can cross into `detach`.
+        let rx = Mutex::new(rx);
+        // The loop runs on its own thread so that this one can keep answering Ctrl-C while a
+        // statement waits on the network.
+        let handle = std::thread::Builder::new()
+            .name("multimaster-insert".into())
+            .spawn(move || {
+                let mut callback_error = None;
+                let batch = Batch { table: &table, columns: &columns, rows: &rows, key, interval };
+                let (report, result) = insert_many(&cluster, &batch, &worker_cancel, &mut |done| {
+                    let Some(cb) = &on_row else { return Ok(()) };
+                    Python::attach(|py| cb.call1(py, (done.index, &done.node)).map(drop)).map_err(|e| {
+                        callback_error = Some(e);
+                        Error::Interrupted
+                    })
+                });
+                let result = match (result, callback_error) {
+                    (Err(_), Some(e)) => Err(PyMmError::Py(e)),
+                    (r, _) => r.map_err(PyMmError::from),
+                };
+                let _ = tx.send((report, result));
+            })
+            .map_err(|e| PyMmError::from(Error::Config(format!("cannot start the insert thread: {e}"))))?;
+
+        let mut interrupted: Option<(PyErr, Instant)> = None;
+        loop {
+            match py.detach(|| rx.lock().unwrap_or_else(|p| p.into_inner()).recv_timeout(SIGNAL_POLL)) {
+                Ok((report, result)) => {
+                    let _ = handle.join();
+                    let report = PyReport::new(py, &report)?;
+                    if let Some((e, _)) = interrupted {
+                        e.value(py).setattr("report", Py::new(py, report)?)?;
+                        return Err(e);
+                    }
+                    return match result {
+                        Ok(()) => Ok(report),
+                        Err(e) => {
+                            // Rows written before the error stay written: say which.
+                            let err = PyErr::from(e);
+                            err.value(py).setattr("report", Py::new(py, report)?)?;
+                            Err(err)
+                        }
+                    };
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    let _ = handle.join();
+                    return Err(to_pyerr(py, &Error::Config("the insert thread ended without a result".into())));
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            match &interrupted {
+                Some((_, since)) if since.elapsed() >= INTERRUPT_GRACE => {
+                    // The row in flight is still waiting on the network: let it finish on its
+                    // own (bounded by read_timeout) and give control back now.
+                    self.workers.lock().unwrap_or_else(|p| p.into_inner()).push(handle);
+                    return Err(interrupted.take().map(|(e, _)| e).unwrap_or_else(|| to_pyerr(py, &Error::Interrupted)));
+                }
+                Some(_) => {}
+                None => {
+                    if let Err(e) = py.check_signals() {
+                        cancel.cancel();
+                        interrupted = Some((e, Instant::now()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Per node: address, state ("up" or "down"), statements, errors, failovers (statements
+    /// that left it because it failed), reconnects, last error.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let items = self
+            .cluster
+            .stats()
+            .into_iter()
+            .map(|s| {
+                let d = PyDict::new(py);
+                d.set_item("address", &s.address)?;
+                d.set_item("state", s.state)?;
+                d.set_item("statements", s.statements)?;
+                d.set_item("errors", s.errors)?;
+                d.set_item("failovers", s.failovers)?;
+                d.set_item("reconnects", s.reconnects)?;
+                d.set_item("last_error", &s.last_error)?;
+                Ok(d)
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, items)
+    }
+
+    /// What happened, oldest first (the newest `event_capacity` events): each a dict with
+    /// `time` (seconds since the epoch), `kind` (node_down, node_up, failover, retry,
+    /// ambiguous, ambiguous_resolved), `node` and `detail`.
+    fn events<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let items = self
+            .cluster
+            .events()
+            .into_iter()
+            .map(|e| {
+                let d = PyDict::new(py);
+                let t = e.at.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+                d.set_item("time", t)?;
+                d.set_item("kind", e.kind.name())?;
+                d.set_item("node", &e.node)?;
+                d.set_item("detail", &e.detail)?;
+                Ok(d)
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, items)
+    }
+
+    /// The node addresses, as `host:port`.
+    #[getter]
+    fn nodes(&self) -> Vec<String> {
+        self.cluster.node_names()
+    }
+
+    #[getter]
+    fn policy(&self) -> String {
+        self.cluster.config().policy.to_string()
+    }
+
+    #[getter]
+    fn closed(&self) -> bool {
+        self.cluster.is_closed()
+    }
+
+    /// Stops using the nodes and drops every connection. Idempotent.
+    fn close(&self, py: Python<'_>) {
+        let workers = std::mem::take(&mut *self.workers.lock().unwrap_or_else(|p| p.into_inner()));
+        py.detach(|| {
+            self.cluster.close();
+            for w in workers {
+                let _ = w.join();
+            }
+        });
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _exc_type: Option<&Bound<'_, PyAny>>,
+        _exc: Option<&Bound<'_, PyAny>>,
+        _tb: Option<&Bound<'_, PyAny>>,
+    ) -> bool {
+        self.close(py);
+        false
+    }
+
+    fn __repr__(&self) -> String {
+        let nodes: Vec<String> = self
+            .cluster
+            .stats()
+            .iter()
+            .map(|s| format!("{} {}", s.address, s.state))
+            .collect();
+        format!(
+            "<MultiMaster [{}] user={:?} database={:?} policy={}{}>",
+            nodes.join(", "),
+            self.user,
+            self.database.as_deref().unwrap_or(""),
+            self.cluster.config().policy,
+            if self.cluster.is_closed() { " closed" } else { "" }
+        )
+    }
+}
+
+/// `(table, column, value)` from Python.
+fn to_key(obj: &Bound<'_, PyAny>) -> PyResult<KeyCheck> {
+    let t = obj
+        .cast::<PyTuple>()
+        .ok()
+        .filter(|t| t.len() == 3)
+        .ok_or_else(|| PyTypeError::new_err("key must be a (table, column, value) tuple"))?;
+    Ok(KeyCheck {
+        table: t.get_item(0)?.extract()?,
+        column: t.get_item(1)?.extract()?,
+        value: to_value(&t.get_item(2)?)?,
+    })
+}

@@ -1,0 +1,55 @@
+"""multimaster: write to a multi-master MySQL-family cluster through all its nodes at once.
+
+    from multimaster import MultiMaster
+
+    with MultiMaster(["db1:3306", "db2"], database="demo", user="admin", password=pw) as mm:
+        mm.execute("INSERT INTO t (k, v) VALUES (?, ?)", ("a", 1), key=("t", "k", "a"))
+        mm.query("SELECT COUNT(*) FROM t")
+
+Statements are balanced over the nodes; a failed node is skipped, probed with backoff and
+brought back by itself; a write whose reply is lost is resolved by its key, never blindly
+repeated. Logs go to the ``multimaster`` logger.
+"""
+
+from __future__ import annotations
+
+import atexit
+
+from multimaster.exceptions import (
+    AllNodesDownError,
+    AmbiguousCommitError,
+    DatabaseError,
+    DataError,
+    Error,
+    IntegrityError,
+    InterfaceError,
+    InternalError,
+    NotSupportedError,
+    OperationalError,
+    ProgrammingError,
+    Warning,
+)
+from multimaster._native import InsertReport, MultiMaster, _shutdown
+
+__all__ = [
+    "MultiMaster",
+    "InsertReport",
+    "Error",
+    "Warning",
+    "InterfaceError",
+    "DatabaseError",
+    "InternalError",
+    "OperationalError",
+    "ProgrammingError",
+    "IntegrityError",
+    "DataError",
+    "NotSupportedError",
+    "AllNodesDownError",
+    "AmbiguousCommitError",
+]
+
+__version__ = "0.1.0"
+
+# Background threads (node probes, an interrupted insert loop) must not log into an
+# interpreter that is finalizing.
+atexit.register(_shutdown)

@@ -1,0 +1,120 @@
+"""The exceptions multimaster raises: a PEP 249 hierarchy rooted at :class:`Error`.
+
+Every exception carries ``errno`` (the MySQL error code, or ``None``), ``sqlstate`` and
+``node`` (the ``host:port`` that raised it, or ``None``). They are defined here, in Python, so
+that users can catch and subclass them like any other exception; the Rust core raises these
+same classes.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+__all__ = [
+    "Error",
+    "Warning",
+    "InterfaceError",
+    "DatabaseError",
+    "InternalError",
+    "OperationalError",
+    "ProgrammingError",
+    "IntegrityError",
+    "DataError",
+    "NotSupportedError",
+    "AllNodesDownError",
+    "AmbiguousCommitError",
+]
+
+
+class Warning(Exception):  # noqa: A001 - the name PEP 249 gives it
+    """PEP 249 Warning (not raised by multimaster; exported for DB-API compatibility)."""
+
+
+class Error(Exception):
+    """Root of every error multimaster raises."""
+
+    def __init__(
+        self,
+        msg: str = "",
+        errno: Optional[int] = None,
+        node: Optional[str] = None,
+        sqlstate: Optional[str] = None,
+    ) -> None:
+        super().__init__(msg)
+        self.msg = msg
+        self.errno = errno
+        self.node = node
+        self.sqlstate = sqlstate
+
+    def __str__(self) -> str:
+        return self.msg
+
+
+class InterfaceError(Error):
+    """Misuse of the library itself: bad addresses, bad arguments, a closed MultiMaster."""
+
+
+class DatabaseError(Error):
+    """An error reported by (or about) the database."""
+
+
+class InternalError(DatabaseError):
+    """The database's internal state is inconsistent."""
+
+
+class OperationalError(DatabaseError):
+    """The database could not do it: access denied, unknown database, connection trouble."""
+
+
+class ProgrammingError(DatabaseError):
+    """The statement is wrong: syntax error, unknown table or column, wrong parameter count."""
+
+
+class IntegrityError(DatabaseError):
+    """A constraint refused the write: duplicate key, NULL in a NOT NULL column, foreign key."""
+
+
+class DataError(DatabaseError):
+    """A value does not fit: too long for its column, out of range, not a valid date."""
+
+
+class NotSupportedError(DatabaseError):
+    """The server does not support what was asked."""
+
+
+class AllNodesDownError(OperationalError):
+    """No node could run the statement within ``failover_timeout``.
+
+    ``waited`` is how long the call looked for a live node, in seconds.
+    """
+
+    def __init__(
+        self,
+        msg: str = "",
+        errno: Optional[int] = None,
+        node: Optional[str] = None,
+        sqlstate: Optional[str] = None,
+        waited: float = 0.0,
+    ) -> None:
+        super().__init__(msg, errno, node, sqlstate)
+        self.waited = waited
+
+
+class AmbiguousCommitError(OperationalError):
+    """A write was sent but its connection died before the reply: it may or may not have
+    committed, and nothing told which. ``statement`` is the SQL that was in flight on ``node``.
+
+    Give the write a key (``execute(..., key=(table, column, value))``) or declare it
+    ``idempotent=True`` to let multimaster resolve or retry it instead.
+    """
+
+    def __init__(
+        self,
+        msg: str = "",
+        errno: Optional[int] = None,
+        node: Optional[str] = None,
+        sqlstate: Optional[str] = None,
+        statement: Optional[str] = None,
+    ) -> None:
+        super().__init__(msg, errno, node, sqlstate)
+        self.statement = statement

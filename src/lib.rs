@@ -12,11 +12,13 @@ mod _native {
     use pyo3::prelude::*;
 
     #[pymodule_export]
+    use crate::py::_shutdown;
+    #[pymodule_export]
     use crate::py::multimaster::PyMultiMaster;
     #[pymodule_export]
-    use crate::py::report::PyReport;
+    use crate::py::parse_address;
     #[pymodule_export]
-    use crate::py::_shutdown;
+    use crate::py::report::PyReport;
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -29,11 +29,12 @@ from multimaster.exceptions import (
     ProgrammingError,
     Warning,
 )
-from multimaster._native import InsertReport, MultiMaster, _shutdown
+from multimaster._native import InsertReport, MultiMaster, _shutdown, parse_address
 
 __all__ = [
     "MultiMaster",
     "InsertReport",
+    "parse_address",
     "Error",
     "Warning",
     "InterfaceError",

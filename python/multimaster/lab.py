@@ -7,7 +7,7 @@ data nodes alone, a single `kill -9` would leave the survivor non-Primary.
 
 Everything lives under one directory (default $MULTIMASTER_LAB_DIR or /tmp/multimaster-lab):
 
-    lab.json            layout and pids, so a later process (`status`, `crash`, `down`) finds the lab
+    lab.json            layout and pids: how a later `status`, `crash`, `down` finds the lab
     node<i>/my.cnf      the node's only option file (the distro's /etc/mysql is never read)
     node<i>/data/       datadir; node<i>/error.log, mariadbd.pid, mariadbd.sock
     garbd/garbd.log     the arbitrator's log
@@ -31,7 +31,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 DB_NAME = "demo"
 DB_USER = "admin"
@@ -52,7 +52,10 @@ SHARED_HOST_PORT_OFFSETS = (1000, 2000, 3000)
 ARBITRATOR_PORT_OFFSET = 100  # from node 1's Galera port, on node 1's address
 
 POLL_INTERVAL = 0.2
-STOP_GRACE = 5.0  # seconds a node gets to shut down cleanly in `down` before kill -9
+# Seconds `down` lets the lab shut down cleanly before kill -9. A clean leave takes well under
+# a second, except while a crashed member is still in the view: then Galera holds the leave
+# until it evicts that member (~6 s), which is not worth waiting for when the data goes anyway.
+STOP_GRACE = 2.0
 LOG_TAIL_LINES = 15
 
 SETUP_SQL = f"""
@@ -143,14 +146,13 @@ class Lab:
     def __init__(self, nodes: int = 2, base_dir: Optional[str] = None,
                  hosts: Optional[List[str]] = None, port: int = 3306,
                  arbitrator: bool = True) -> None:
+        if not 1 <= nodes <= 9:
+            raise LabError(f"a lab has 1 to 9 nodes, not {nodes}")
         if hosts is None:
             hosts = [f"127.0.10.{i}" for i in range(1, nodes + 1)]
         elif len(hosts) != nodes:
             raise LabError(f"nodes={nodes} but {len(hosts)} hosts given")
-        if not 1 <= nodes <= 9:
-            raise LabError(f"a lab has 1 to 9 nodes, not {nodes}")
-        self.base_dir = Path(base_dir or os.environ.get("MULTIMASTER_LAB_DIR") or DEFAULT_DIR)
-        self.base_dir = self.base_dir.absolute()
+        self.base_dir = lab_dir(base_dir)
         self.arbitrator = arbitrator
         self.nodes = _layout([_split_address(h, port) for h in hosts], self.base_dir)
         first = self.nodes[0]
@@ -161,7 +163,7 @@ class Lab:
     @classmethod
     def load(cls, base_dir: Optional[str] = None) -> "Lab":
         """The lab described by base_dir/lab.json."""
-        path = Path(base_dir or os.environ.get("MULTIMASTER_LAB_DIR") or DEFAULT_DIR)
+        path = lab_dir(base_dir)
         state = _read_json(path / "lab.json")
         if state is None:
             raise LabError(f"no lab in {path} (start one with `multimaster lab up`)")
@@ -220,23 +222,23 @@ class Lab:
         """kill -9 node i (1-based). A node already down stays down."""
         pid = self.pid(i)
         if pid is not None:
-            os.kill(pid, signal.SIGKILL)
+            _signal(pid, signal.SIGKILL)
             _wait_until(lambda: self.pid(i) is None, 10, f"node {i} to die after kill -9")
 
     def freeze(self, i: int) -> None:
         """SIGSTOP node i: its sockets stay open but it answers nothing, like a hung server."""
-        os.kill(self._require_pid(i), signal.SIGSTOP)
+        _signal(self._require_pid(i), signal.SIGSTOP)
 
     def thaw(self, i: int) -> None:
-        os.kill(self._require_pid(i), signal.SIGCONT)
+        _signal(self._require_pid(i), signal.SIGCONT)
 
     def stop(self, i: int, timeout: float = 60) -> None:
         """Shut node i down cleanly (it leaves the cluster and records its position)."""
         pid = self.pid(i)
         if pid is None:
             return
-        os.kill(pid, signal.SIGCONT)  # a frozen node cannot act on SIGTERM
-        os.kill(pid, signal.SIGTERM)
+        _signal(pid, signal.SIGCONT)  # a frozen node cannot act on SIGTERM
+        _signal(pid, signal.SIGTERM)
         node = self._node(i)
         _wait_until(lambda: self.pid(i) is None, timeout, f"node {i} to shut down", node.log)
 
@@ -246,7 +248,7 @@ class Lab:
         deadline = time.monotonic() + timeout
         pid = self.pid(i)
         if pid is not None:
-            os.kill(pid, signal.SIGCONT)  # `start` of a frozen node brings it back too
+            _signal(pid, signal.SIGCONT)  # `start` of a frozen node brings it back too
             return
         _check_installed()
         live = [n for n in self.nodes if n is not node and self.pid(n.index) is not None]
@@ -268,10 +270,10 @@ class Lab:
     def pid(self, i: int) -> Optional[int]:
         """The pid of node i's mariadbd if it is running (frozen counts as running)."""
         node = self._node(i)
-        return self._live_pid(node.name, node.marker)
+        return self._live_pid(node.name)
 
     def arbitrator_pid(self) -> Optional[int]:
-        return self._live_pid("garbd", str(self.arbitrator_log))
+        return self._live_pid("garbd")
 
     def sql(self, i: int, statement: str, timeout: float = 10) -> List[Tuple[Optional[str], ...]]:
         """Run `statement` on node i as the lab's admin user over TCP; rows as strings.
@@ -280,7 +282,7 @@ class Lab:
         (e.g. "ERROR 1047 (08S01): WSREP has not yet prepared node for application use").
         """
         node = self._node(i)
-        cmd = ["mariadb", "--no-defaults", "-N", "-B", "--protocol=TCP",
+        cmd = [_exe("mariadb"), "--no-defaults", "-N", "-B", "--protocol=TCP",
                f"--host={node.host}", f"--port={node.port}", f"--user={DB_USER}",
                f"--connect-timeout={max(1, int(timeout))}", "-e", statement]
         # The password goes through the environment so it is not on a command line.
@@ -290,7 +292,8 @@ class Lab:
         except subprocess.TimeoutExpired:
             raise LabError(f"node {i} ({node.address}) did not answer within {timeout:g} s")
         if done.returncode != 0:
-            message = re.sub(r" at line \d+", "", done.stderr.strip().splitlines()[-1])
+            last_line = (done.stderr.strip() or f"mariadb exited with {done.returncode}")
+            message = re.sub(r" at line \d+", "", last_line.splitlines()[-1])
             raise LabError(f"node {i} ({node.address}): {message}")
         return [tuple(_unescape(v) for v in line.split("\t")) for line in done.stdout.splitlines()]
 
@@ -341,7 +344,7 @@ class Lab:
 user = {RUN_USER}
 datadir = {node.datadir}
 socket = {node.socket}
-pid-file = {node.dir / "mariadbd.pid"}
+pid-file = {node.dir / 'mariadbd.pid'}
 log-error = {node.log}
 bind-address = {node.host}
 port = {node.port}
@@ -373,9 +376,9 @@ wsrep_provider_options = "{provider_options}"
 """
 
     def _install_db(self, node: Node, deadline: float) -> None:
-        cmd = ["mariadb-install-db", f"--defaults-file={node.cnf}", f"--datadir={node.datadir}",
-               f"--user={RUN_USER}", "--skip-test-db", "--skip-name-resolve",
-               "--auth-root-authentication-method=socket"]
+        cmd = [_exe("mariadb-install-db"), f"--defaults-file={node.cnf}",
+               f"--datadir={node.datadir}", f"--user={RUN_USER}", "--skip-test-db",
+               "--skip-name-resolve", "--auth-root-authentication-method=socket"]
         try:
             done = subprocess.run(cmd, capture_output=True, text=True,
                                   timeout=_remaining(deadline))
@@ -399,7 +402,7 @@ wsrep_provider_options = "{provider_options}"
         if bootstrap:
             _mark_safe_to_bootstrap(node.datadir / "grastate.dat")
         # --defaults-file must come first; --datadir also names the process for `down`.
-        cmd = ["mariadbd", f"--defaults-file={node.cnf}", node.marker]
+        cmd = [_exe("mariadbd"), f"--defaults-file={node.cnf}", node.marker]
         if bootstrap:
             cmd.append("--wsrep-new-cluster")
         if position is not None:
@@ -439,7 +442,7 @@ wsrep_provider_options = "{provider_options}"
         if not (node.datadir / "mysql").is_dir():
             return None  # never received a state: a full copy is the only way
         # After a crash grastate.dat says -1; InnoDB knows the real position.
-        cmd = ["mariadbd", f"--defaults-file={node.cnf}", node.marker, "--wsrep-recover",
+        cmd = [_exe("mariadbd"), f"--defaults-file={node.cnf}", node.marker, "--wsrep-recover",
                "--disable-log-error", f"--pid-file={node.dir / 'recover.pid'}"]
         try:
             done = subprocess.run(cmd, capture_output=True, text=True,
@@ -460,7 +463,8 @@ wsrep_provider_options = "{provider_options}"
             for other in live:
                 status = self._galera_status(other)
                 if status is not None:
-                    return node.address not in status.get("wsrep_incoming_addresses", "")
+                    members = status.get("wsrep_incoming_addresses", "").split(",")
+                    return node.address not in members
             return False
 
         _wait_until(evicted, _remaining(deadline),
@@ -469,22 +473,20 @@ wsrep_provider_options = "{provider_options}"
     def _wait_synced(self, nodes: List[Node], deadline: float) -> None:
         """Until each node is Synced, wsrep_ready=ON and in the Primary component."""
         for node in nodes:
-            last: Dict[str, Dict[str, str]] = {}
+            seen = {"wsrep_local_state_comment": "unreachable"}
 
             def ready() -> bool:
                 if self.pid(node.index) is None:
                     raise LabError(f"node {node.index} ({node.address}) exited while starting",
                                    _tail(node.log))
                 status = self._galera_status(node)
-                last["status"] = status or {}
+                seen.update(status or {})
                 return status is not None and _is_ready(status)
 
             try:
                 _wait_until(ready, _remaining(deadline), f"node {node.index} to sync", node.log)
-            except LabError as e:
-                state = last.get("status", {}).get("wsrep_local_state_comment", "unreachable")
-                if "exited" in e.message:
-                    raise
+            except _Timeout as e:
+                state = seen["wsrep_local_state_comment"]
                 raise LabError(f"{e.message} (state: {state})", e.log_tail) from None
 
     def _wait_members(self, expected: int, deadline: float) -> None:
@@ -505,13 +507,12 @@ wsrep_provider_options = "{provider_options}"
     def _ensure_arbitrator(self) -> None:
         if not self.arbitrator or self.arbitrator_pid() is not None:
             return
-        self._check_ports_free(self.arbitrator_host, [(self.arbitrator_port, "Galera")],
-                               "the arbitrator")
+        self._check_arbitrator_port()
         self.arbitrator_dir.mkdir(parents=True, exist_ok=True)
         self.arbitrator_log.touch()
         _chown_to_run_user(self.arbitrator_dir)
         gcomm = ",".join(f"{n.host}:{n.galera_port}" for n in self.nodes)
-        cmd = ["garbd", "--group", CLUSTER_NAME, "--name", "arbitrator",
+        cmd = [_exe("garbd"), "--group", CLUSTER_NAME, "--name", "arbitrator",
                "--address", f"gcomm://{gcomm}",
                "--options", f"gmcast.listen_addr=tcp://{self.arbitrator_host}:"
                             f"{self.arbitrator_port}",
@@ -522,16 +523,29 @@ wsrep_provider_options = "{provider_options}"
     def _stop_arbitrator(self) -> None:
         pid = self.arbitrator_pid()
         if pid is not None:
-            os.kill(pid, signal.SIGKILL)
+            _signal(pid, signal.SIGKILL)
             _wait_until(lambda: self.arbitrator_pid() is None, 10, "garbd to exit")
 
     # ----------------------------------------------------------------------------------------
     # Processes and state
 
-    def _live_pid(self, key: str, marker: str) -> Optional[int]:
-        state = _read_json(self.state_file) or {}
-        pid = state.get("pids", {}).get(key)
-        return pid if pid is not None and _is_alive(pid, marker) else None
+    def _marker(self, key: str) -> str:
+        """What the command line of this lab's process `key` ("node2", "garbd") contains.
+
+        Derived from the key rather than self.nodes, so `down` also finds nodes of a bigger
+        lab recorded in lab.json than this object was built for.
+        """
+        if key == "garbd":
+            return str(self.arbitrator_log)
+        return f"--datadir={self.base_dir / key / 'data'}"  # Node.marker
+
+    def _recorded_pids(self) -> Dict[str, int]:
+        pids = (_read_json(self.state_file) or {}).get("pids", {})
+        return {str(key): int(pid) for key, pid in pids.items()}
+
+    def _live_pid(self, key: str) -> Optional[int]:
+        pid = self._recorded_pids().get(key)
+        return pid if pid is not None and _is_alive(pid, self._marker(key)) else None
 
     def _record_pid(self, key: str, pid: int) -> None:
         state = _read_json(self.state_file) or {}
@@ -545,30 +559,28 @@ wsrep_provider_options = "{provider_options}"
         _write_json(self.state_file, state)
 
     def _stop_all(self) -> None:
-        """SIGTERM every process of this lab, then kill -9 what is left after STOP_GRACE."""
-        targets = [(n.name, n.marker) for n in self.nodes]
-        targets.append(("garbd", str(self.arbitrator_log)))
-        live = [(key, pid, marker) for key, marker in targets
-                if (pid := self._live_pid(key, marker)) is not None]
-        for _, pid, _ in live:
-            _signal(pid, signal.SIGCONT)
+        """SIGTERM every process lab.json records, then kill -9 what is left after STOP_GRACE."""
+        candidates = [(pid, self._marker(key)) for key, pid in self._recorded_pids().items()]
+        live = [(pid, marker) for pid, marker in candidates if _is_alive(pid, marker)]
+        for pid, _ in live:
+            _signal(pid, signal.SIGCONT)  # a frozen process cannot act on SIGTERM
             _signal(pid, signal.SIGTERM)
 
         def all_gone() -> bool:
-            return all(not _is_alive(pid, marker) for _, pid, marker in live)
+            return not any(_is_alive(pid, marker) for pid, marker in live)
 
         try:
             _wait_until(all_gone, STOP_GRACE, "the lab to shut down")
-        except LabError:
-            for _, pid, marker in live:
+        except _Timeout:
+            for pid, marker in live:
                 if _is_alive(pid, marker):
                     _signal(pid, signal.SIGKILL)
             _wait_until(all_gone, 10, "the lab's processes to die after kill -9")
 
     def _remove_files(self) -> None:
         """Remove only what this module creates, then base_dir if that leaves it empty."""
-        for node in self.nodes:
-            shutil.rmtree(node.dir, ignore_errors=True)
+        for directory in self.base_dir.glob("node[0-9]*"):
+            shutil.rmtree(directory, ignore_errors=True)
         shutil.rmtree(self.arbitrator_dir, ignore_errors=True)
         self.state_file.unlink(missing_ok=True)
         try:
@@ -617,8 +629,11 @@ wsrep_provider_options = "{provider_options}"
             if self.pid(node.index) is None:
                 self._check_ports_free(node.host, node.ports(), f"node {node.index}")
         if self.arbitrator and self.arbitrator_pid() is None:
-            self._check_ports_free(self.arbitrator_host, [(self.arbitrator_port, "Galera")],
-                                   "the arbitrator")
+            self._check_arbitrator_port()
+
+    def _check_arbitrator_port(self) -> None:
+        self._check_ports_free(self.arbitrator_host, [(self.arbitrator_port, "Galera")],
+                               "the arbitrator")
 
     @staticmethod
     def _check_ports_free(host: str, ports: List[Tuple[int, str]], user: str) -> None:
@@ -659,6 +674,11 @@ wsrep_provider_options = "{provider_options}"
 # Helpers without lab state
 
 
+def lab_dir(base_dir: Optional[str] = None) -> Path:
+    """The lab directory: base_dir, else $MULTIMASTER_LAB_DIR, else /tmp/multimaster-lab."""
+    return Path(base_dir or os.environ.get("MULTIMASTER_LAB_DIR") or DEFAULT_DIR).absolute()
+
+
 def _split_address(text: str, default_port: int) -> Tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if not sep:
@@ -681,9 +701,21 @@ def _layout(endpoints: List[Tuple[str, int]], base_dir: Path) -> List[Node]:
     return nodes
 
 
+def _which(name: str) -> Optional[str]:
+    # mariadbd lives in /usr/sbin, which a non-root PATH often lacks.
+    return shutil.which(name, path=os.environ.get("PATH", os.defpath) + ":/usr/sbin")
+
+
+def _exe(name: str) -> str:
+    path = _which(name)
+    if path is None:
+        _check_installed()  # raises, naming the packages
+    return path or name
+
+
 def _check_installed() -> None:
     missing = [name for name in ("mariadbd", "mariadb", "mariadb-install-db", "garbd", "rsync")
-               if shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin") is None]
+               if _which(name) is None]
     if not Path(GALERA_PROVIDER).exists():
         missing.append(GALERA_PROVIDER)
     if missing:
@@ -710,13 +742,11 @@ def _port_free(host: str, port: int) -> bool:
 
 # Popen objects of the processes this Python process started, kept so that a child that dies
 # is reaped (a zombie would otherwise look alive in /proc).
-_CHILDREN: Dict[int, subprocess.Popen] = {}
+_CHILDREN: Dict[int, subprocess.Popen[bytes]] = {}
 
 
 def _spawn(cmd: List[str], log: Path, user: Optional[str] = None) -> int:
     """Start cmd detached from our session (it outlives the CLI), stderr into log."""
-    if shutil.which(cmd[0]) is None and Path("/usr/sbin", cmd[0]).exists():
-        cmd = [str(Path("/usr/sbin", cmd[0]))] + cmd[1:]
     with open(log, "ab") as out:
         child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
                                  start_new_session=True, user=user)
@@ -791,16 +821,17 @@ def _unescape(value: str) -> Optional[str]:
     return re.sub(r"\\(.)", lambda m: escapes.get(m.group(1), m.group(1)), value)
 
 
-def _read_json(path: Path) -> Optional[dict]:
+def _read_json(path: Path) -> Optional[Dict[str, Any]]:
     try:
-        return json.loads(path.read_text())
+        data: Dict[str, Any] = json.loads(path.read_text())
+        return data
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as e:
         raise LabError(f"cannot read {path}: {e}") from None
 
 
-def _write_json(path: Path, data: dict) -> None:
+def _write_json(path: Path, data: Dict[str, Any]) -> None:
     # Write-then-rename: a reader in another process never sees half a file.
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
@@ -819,6 +850,10 @@ def _remaining(deadline: float) -> float:
     return max(0.0, deadline - time.monotonic())
 
 
+class _Timeout(LabError):
+    pass
+
+
 def _wait_until(condition: Callable[[], bool], timeout: float, what: str,
                 log: Optional[Path] = None) -> None:
     """Poll condition until true; LabError naming `what` (and the log's tail) on timeout."""
@@ -827,7 +862,7 @@ def _wait_until(condition: Callable[[], bool], timeout: float, what: str,
         if condition():
             return
         if time.monotonic() >= deadline:
-            raise LabError(f"timed out after {timeout:.0f} s waiting for {what}",
+            raise _Timeout(f"timed out after {timeout:.0f} s waiting for {what}",
                            _tail(log) if log else "")
         time.sleep(POLL_INTERVAL)
 
@@ -875,10 +910,9 @@ def _print_status(lab: Lab) -> None:
 def _run(args: argparse.Namespace) -> int:
     base_dir = getattr(args, "dir", None)
     if args.command == "up":
-        exists = _read_json(Path(base_dir or os.environ.get("MULTIMASTER_LAB_DIR")
-                                 or DEFAULT_DIR) / "lab.json")
-        lab = Lab.load(base_dir) if exists and args.nodes is None else \
-            Lab(args.nodes or 2, base_dir)
+        # `up` alone restarts the lab that is there; `up N` asks for that size.
+        known = (lab_dir(base_dir) / "lab.json").exists()
+        lab = Lab(args.nodes or 2, base_dir) if args.nodes or not known else Lab.load(base_dir)
         lab.up()
         _print_env(lab)
         return 0

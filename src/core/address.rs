@@ -120,16 +120,34 @@ mod tests {
         assert_eq!(ok("[::1]:3310"), ("::1".into(), 3310));
         assert_eq!(ok("[::1]"), ("::1".into(), 3306));
         assert_eq!(ok("::1"), ("::1".into(), 3306));
-        assert_eq!("[::1]:3310".parse::<Endpoint>().unwrap().to_string(), "[::1]:3310");
+        assert_eq!(
+            "[::1]:3310".parse::<Endpoint>().unwrap().to_string(),
+            "[::1]:3310"
+        );
     }
 
     #[test]
     fn rejects_malformed() {
         for bad in [
-            "", "  ", ":3306", "db:", "db:0", "db:70000", "db:abc", "[::1", "[::1]x", "[zz]:1",
-            "a:b:c", "mysql://db", "user@db", "db 1",
+            "",
+            "  ",
+            ":3306",
+            "db:",
+            "db:0",
+            "db:70000",
+            "db:abc",
+            "[::1",
+            "[::1]x",
+            "[zz]:1",
+            "a:b:c",
+            "mysql://db",
+            "user@db",
+            "db 1",
         ] {
-            assert!(bad.parse::<Endpoint>().is_err(), "{bad:?} should be rejected");
+            assert!(
+                bad.parse::<Endpoint>().is_err(),
+                "{bad:?} should be rejected"
+            );
         }
     }
 

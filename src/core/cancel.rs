@@ -61,7 +61,10 @@ mod tests {
             c2.cancel();
         });
         let start = Instant::now();
-        assert!(matches!(c.sleep(Duration::from_secs(5)), Err(Error::Interrupted)));
+        assert!(matches!(
+            c.sleep(Duration::from_secs(5)),
+            Err(Error::Interrupted)
+        ));
         assert!(start.elapsed() < Duration::from_secs(1));
         t.join().unwrap();
     }

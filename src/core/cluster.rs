@@ -15,7 +15,7 @@ use super::error::{Error, Result};
 use super::events::{Event, EventKind, EventLog, NodeStats};
 use super::fault::{classify, code, describe, Fault, Kind, Phase, ER_DUP_ENTRY};
 use super::node::{Claim, Node};
-use super::sql::{quote_table, quote_ident};
+use super::sql::{quote_ident, quote_table};
 
 /// How often a caller with no live node looks again (nodes come back through probes).
 const IDLE_POLL: Duration = Duration::from_millis(25);
@@ -142,7 +142,8 @@ impl Cluster {
     /// Stops using the nodes: no new statements, probes joined, connections dropped.
     pub fn close(&self) {
         self.inner.closed.store(true, Ordering::SeqCst);
-        let probes = std::mem::take(&mut *self.inner.probes.lock().unwrap_or_else(|p| p.into_inner()));
+        let probes =
+            std::mem::take(&mut *self.inner.probes.lock().unwrap_or_else(|p| p.into_inner()));
         for p in probes {
             let _ = p.join();
         }
@@ -152,14 +153,17 @@ impl Cluster {
     }
 
     /// Runs a write (or any statement without a result set) and returns rows affected.
+    /// `request` fixes the balancing slot (the course's row number x goes to node x mod N
+    /// first); `None` takes the next one of this instance.
     pub fn execute(
         &self,
         sql: &str,
         params: &Params,
         write: Write<'_>,
+        request: Option<u64>,
         cancel: &Cancel,
     ) -> Result<Outcome<Exec>> {
-        self.run(sql, write, cancel, &mut |_, conn| {
+        self.run(sql, write, request, cancel, &mut |_, conn| {
             match params {
                 Params::Empty => conn.query_drop(sql)?,
                 p => conn.exec_drop(sql, p.clone())?,
@@ -171,33 +175,38 @@ impl Cluster {
         })
     }
 
-    /// Runs a read on any live node and returns its rows.
-    pub fn query(&self, sql: &str, params: &Params, cancel: &Cancel) -> Result<Outcome<Rows>> {
-        self.run(sql, Write::Read, cancel, &mut |_, conn| {
+    /// Runs a read on any live node and returns its rows. `causal` makes the read see every
+    /// write the cluster committed before it (Galera `wsrep_sync_wait`, and the Aurora and
+    /// Group Replication equivalents), at the cost of waiting for the node to catch up.
+    pub fn query(
+        &self,
+        sql: &str,
+        params: &Params,
+        causal: bool,
+        cancel: &Cancel,
+    ) -> Result<Outcome<Rows>> {
+        self.run(sql, Write::Read, None, cancel, &mut |node, conn| {
+            let session = causal.then(|| node.flavour().causal_read()).flatten();
+            if let Some((on, _)) = session {
+                conn.query_drop(on)?;
+            }
             let rows = match params {
                 Params::Empty => conn.query(sql)?,
                 p => conn.exec(sql, p.clone())?,
             };
+            if let Some((_, off)) = session {
+                conn.query_drop(off)?;
+            }
             Ok(Rows { rows })
         })
     }
 
-    /// How many rows hold the key, read causally (it sees every write the cluster committed
-    /// before it), on any live node.
+    /// How many rows hold the key, read causally, on any live node.
     pub fn count_key(&self, key: &KeyCheck, cancel: &Cancel) -> Result<u64> {
-        let sql = key.sql();
-        let out = self.run(&sql, Write::Read, cancel, &mut |node, conn| {
-            let causal = node.flavour().causal_read();
-            if let Some((on, _)) = causal {
-                conn.query_drop(on)?;
-            }
-            let n: Option<u64> = conn.exec_first(&sql, (key.value.clone(),))?;
-            if let Some((_, off)) = causal {
-                conn.query_drop(off)?;
-            }
-            Ok(n.unwrap_or(0))
-        })?;
-        Ok(out.value.unwrap_or(0))
+        let params = Params::Positional(vec![key.value.clone()]);
+        let out = self.query(&key.sql(), &params, true, cancel)?;
+        let first = out.value.and_then(|r| r.rows.into_iter().next());
+        Ok(first.and_then(|row| row.get::<u64, _>(0)).unwrap_or(0))
     }
 
     /// The request loop: tries nodes in the policy's order for this request, classifies each
@@ -206,15 +215,20 @@ impl Cluster {
         &self,
         sql: &str,
         write: Write<'_>,
+        request: Option<u64>,
         cancel: &Cancel,
         op: &mut dyn FnMut(&Node, &mut Conn) -> std::result::Result<T, DbError>,
     ) -> Result<Outcome<T>> {
         let inner = &*self.inner;
         let cfg = &inner.cfg;
-        let request = inner.next.fetch_add(1, Ordering::Relaxed);
+        let request = request.unwrap_or_else(|| inner.next.fetch_add(1, Ordering::Relaxed));
         let started = Instant::now();
         let deadline = started + cfg.failover_timeout;
-        let first_choice = cfg.policy.order(request, inner.nodes.len()).next().unwrap_or(0);
+        let first_choice = cfg
+            .policy
+            .order(request, inner.nodes.len())
+            .next()
+            .unwrap_or(0);
         let mut out = Outcome {
             value: None,
             node: first_choice,
@@ -272,7 +286,11 @@ impl Cluster {
                     Fault::Fatal(_) if was_ambiguous && code(&e) == Some(ER_DUP_ENTRY) => {
                         node.checkin(conn);
                         out.resolved = true;
-                        self.note(EventKind::AmbiguousResolved, &node.name, "duplicate key on the retry: the lost write had committed");
+                        self.note(
+                            EventKind::AmbiguousResolved,
+                            &node.name,
+                            "duplicate key on the retry: the lost write had committed",
+                        );
                         return Ok(self.finish(out, idx, first_choice));
                     }
                     Fault::Fatal(kind) => {
@@ -292,7 +310,8 @@ impl Cluster {
                         }
                         self.note(EventKind::Retry, &node.name, describe(&e));
                         if same_node {
-                            cancel.sleep(cfg.backoff.delay(out.retries, super::backoff::jitter()))?;
+                            cancel
+                                .sleep(cfg.backoff.delay(out.retries, super::backoff::jitter()))?;
                             continue 'request;
                         }
                         self.node_failed(node, &e, &mut out);
@@ -308,7 +327,11 @@ impl Cluster {
                         match write {
                             Write::Read | Write::Idempotent => {}
                             Write::Unkeyed => {
-                                self.note(EventKind::Ambiguous, &node.name, format!("{sql}: {}", describe(&e)));
+                                self.note(
+                                    EventKind::Ambiguous,
+                                    &node.name,
+                                    format!("{sql}: {}", describe(&e)),
+                                );
                                 return Err(Error::Ambiguous {
                                     node: node.name.clone(),
                                     statement: sql.to_owned(),
@@ -316,14 +339,38 @@ impl Cluster {
                                 });
                             }
                             Write::Keyed(key) => {
-                                self.note(EventKind::Ambiguous, &node.name, format!("reply lost, checking {}={:?}", key.column, key.value));
+                                self.note(
+                                    EventKind::Ambiguous,
+                                    &node.name,
+                                    format!(
+                                        "reply lost, checking {}={}",
+                                        key.column,
+                                        key.value.as_sql(true)
+                                    ),
+                                );
                                 was_ambiguous = true;
                                 if self.count_key(key, cancel)? > 0 {
                                     out.resolved = true;
-                                    self.note(EventKind::AmbiguousResolved, &node.name, format!("{}={:?} found: the write had committed", key.column, key.value));
+                                    self.note(
+                                        EventKind::AmbiguousResolved,
+                                        &node.name,
+                                        format!(
+                                            "{}={} found: the write had committed",
+                                            key.column,
+                                            key.value.as_sql(true)
+                                        ),
+                                    );
                                     return Ok(self.finish(out, idx, first_choice));
                                 }
-                                self.note(EventKind::AmbiguousResolved, &node.name, format!("{}={:?} not found: writing it again", key.column, key.value));
+                                self.note(
+                                    EventKind::AmbiguousResolved,
+                                    &node.name,
+                                    format!(
+                                        "{}={} not found: writing it again",
+                                        key.column,
+                                        key.value.as_sql(true)
+                                    ),
+                                );
                             }
                         }
                     }
@@ -350,7 +397,11 @@ impl Cluster {
         out.rerouted = idx != first_choice;
         if out.failovers > 0 {
             let to = &self.inner.nodes[idx].name;
-            self.note(EventKind::Failover, to, format!("statement taken over by {to} after {} failed node(s)", out.failovers));
+            self.note(
+                EventKind::Failover,
+                to,
+                format!("{} failed node(s) before it", out.failovers),
+            );
         }
         out
     }
@@ -408,7 +459,12 @@ impl Cluster {
             .iter()
             .map(|n| {
                 let s = n.stats();
-                format!("{} {} ({})", s.address, s.state, s.last_error.as_deref().unwrap_or("no error"))
+                format!(
+                    "{} {} ({})",
+                    s.address,
+                    s.state,
+                    s.last_error.as_deref().unwrap_or("no error")
+                )
             })
             .collect();
         parts.join("; ")
@@ -422,14 +478,23 @@ impl Cluster {
                 EventKind::NodeDown | EventKind::Ambiguous => log::Level::Warn,
                 _ => log::Level::Info,
             };
-            log::log!(target: "multimaster", level, "{kind} {node}: {detail}");
+            let what = match kind {
+                EventKind::NodeDown => "down",
+                EventKind::NodeUp => "back up",
+                EventKind::Failover => "took over",
+                EventKind::Retry => "retry",
+                EventKind::Ambiguous => "outcome unknown",
+                EventKind::AmbiguousResolved => "outcome resolved",
+            };
+            log::log!(target: "multimaster", level, "node {node} {what}: {detail}");
         }
         self.inner.events.push(kind, node, detail);
     }
 }
 
 fn log_debug(msg: impl FnOnce() -> String) {
-    if !QUIET.load(Ordering::Relaxed) && log::log_enabled!(target: "multimaster", log::Level::Debug) {
+    if !QUIET.load(Ordering::Relaxed) && log::log_enabled!(target: "multimaster", log::Level::Debug)
+    {
         log::debug!(target: "multimaster", "{}", msg());
     }
 }

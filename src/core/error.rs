@@ -40,7 +40,9 @@ pub enum Error {
     },
 
     /// A write's connection was lost after it was sent and nothing can tell whether it committed.
-    #[error("{node}: outcome unknown, the connection was lost after sending {statement:?}: {cause}")]
+    #[error(
+        "{node}: outcome unknown, the connection was lost after sending {statement:?}: {cause}"
+    )]
     Ambiguous {
         node: String,
         statement: String,

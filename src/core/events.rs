@@ -104,7 +104,10 @@ mod tests {
 
     #[test]
     fn kinds_have_stable_names() {
-        assert_eq!(EventKind::AmbiguousResolved.to_string(), "ambiguous_resolved");
+        assert_eq!(
+            EventKind::AmbiguousResolved.to_string(),
+            "ambiguous_resolved"
+        );
         assert_eq!(EventKind::NodeDown.name(), "node_down");
     }
 }

@@ -47,7 +47,7 @@ fn server_retry(code: u16) -> Option<bool> {
         1047 | 1180 => Some(false), // WSREP not ready (non-Primary), commit refused by wsrep
         1290 | 1836 => Some(false), // read-only
         1053 | 1927 => Some(false), // server shutdown in progress, connection killed
-        4031 => Some(false),        // disconnected by the server for inactivity
+        4031 => Some(false),       // disconnected by the server for inactivity
         1040 | 1203 => Some(false), // too many connections
         _ => None,
     }
@@ -164,7 +164,10 @@ mod tests {
         assert_eq!(classify(&e, Phase::Connect), Fault::Unreachable);
         let e = DbError::DriverError(DriverError::CouldNotConnect(None));
         assert_eq!(classify(&e, Phase::Connect), Fault::Unreachable);
-        assert_eq!(classify(&server(1129, "HY000"), Phase::Connect), Fault::Unreachable);
+        assert_eq!(
+            classify(&server(1129, "HY000"), Phase::Connect),
+            Fault::Unreachable
+        );
     }
 
     #[test]
@@ -202,15 +205,26 @@ mod tests {
             (9999, "XX000", Kind::Database),
         ];
         for (c, s, k) in cases {
-            assert_eq!(classify(&server(c, s), Phase::Statement), Fault::Fatal(k), "{c}");
-            assert_eq!(classify(&server(c, s), Phase::Connect), Fault::Fatal(k), "{c}");
+            assert_eq!(
+                classify(&server(c, s), Phase::Statement),
+                Fault::Fatal(k),
+                "{c}"
+            );
+            assert_eq!(
+                classify(&server(c, s), Phase::Connect),
+                Fault::Fatal(k),
+                "{c}"
+            );
         }
     }
 
     #[test]
     fn bad_parameters_are_programming_errors() {
         let e = DbError::DriverError(DriverError::MismatchedStmtParams(2, 1));
-        assert_eq!(classify(&e, Phase::Statement), Fault::Fatal(Kind::Programming));
+        assert_eq!(
+            classify(&e, Phase::Statement),
+            Fault::Fatal(Kind::Programming)
+        );
     }
 
     #[test]

@@ -15,7 +15,8 @@ pub const DETECT_SQL: &str = "SHOW GLOBAL VARIABLES WHERE Variable_name IN \
      ('wsrep_on', 'aurora_mm_session_consistency_level', 'group_replication_group_name')";
 
 /// Galera's readiness: a restarted node accepts connections before it can serve queries.
-pub const GALERA_READY_SQL: &str = "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_ready', 'wsrep_local_state_comment')";
+pub const GALERA_READY_SQL: &str =
+    "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_ready', 'wsrep_local_state_comment')";
 
 impl Flavour {
     /// From (name, value) pairs as returned by [`DETECT_SQL`].
@@ -76,9 +77,7 @@ pub fn galera_ready<'a>(status: impl IntoIterator<Item = (&'a str, &'a str)>) ->
     for (name, value) in status {
         match name.to_ascii_lowercase().as_str() {
             "wsrep_ready" => ready = value.eq_ignore_ascii_case("ON"),
-            "wsrep_local_state_comment" => {
-                state_ok = matches!(value, "Synced" | "Donor/Desynced")
-            }
+            "wsrep_local_state_comment" => state_ok = matches!(value, "Synced" | "Donor/Desynced"),
             _ => {}
         }
     }
@@ -101,7 +100,10 @@ mod tests {
             Flavour::detect([("group_replication_group_name", "aaaa-bbbb")]),
             Flavour::GroupReplication
         );
-        assert_eq!(Flavour::detect([("group_replication_group_name", "")]), Flavour::Plain);
+        assert_eq!(
+            Flavour::detect([("group_replication_group_name", "")]),
+            Flavour::Plain
+        );
         assert_eq!(Flavour::detect([]), Flavour::Plain);
     }
 
@@ -114,9 +116,18 @@ mod tests {
 
     #[test]
     fn readiness() {
-        assert!(galera_ready([("wsrep_ready", "ON"), ("wsrep_local_state_comment", "Synced")]));
-        assert!(!galera_ready([("wsrep_ready", "OFF"), ("wsrep_local_state_comment", "Synced")]));
-        assert!(!galera_ready([("wsrep_ready", "ON"), ("wsrep_local_state_comment", "Joining")]));
+        assert!(galera_ready([
+            ("wsrep_ready", "ON"),
+            ("wsrep_local_state_comment", "Synced")
+        ]));
+        assert!(!galera_ready([
+            ("wsrep_ready", "OFF"),
+            ("wsrep_local_state_comment", "Synced")
+        ]));
+        assert!(!galera_ready([
+            ("wsrep_ready", "ON"),
+            ("wsrep_local_state_comment", "Joining")
+        ]));
         assert!(!galera_ready([]));
     }
 }

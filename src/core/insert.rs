@@ -86,7 +86,13 @@ pub fn insert_many(
                 value: row[k].clone(),
             });
             let write = key.as_ref().map_or(Write::Unkeyed, Write::Keyed);
-            let out = cluster.execute(&sql, &Params::Positional(row.clone()), write, cancel)?;
+            let out = cluster.execute(
+                &sql,
+                &Params::Positional(row.clone()),
+                write,
+                Some(index as u64),
+                cancel,
+            )?;
             report.rows += 1;
             report.per_node[out.node].1 += 1;
             report.retries += u64::from(out.retries);
@@ -117,10 +123,22 @@ mod tests {
     fn rows_must_match_columns() {
         let cols = vec!["a".to_string(), "b".to_string()];
         let rows = vec![vec![Value::Int(1), Value::Int(2)], vec![Value::Int(1)]];
-        let b = Batch { table: "t", columns: &cols, rows: &rows, key: None, interval: Duration::ZERO };
+        let b = Batch {
+            table: "t",
+            columns: &cols,
+            rows: &rows,
+            key: None,
+            interval: Duration::ZERO,
+        };
         let e = b.validate().unwrap_err().to_string();
         assert!(e.contains("row 1 has 1 values for 2 columns"), "{e}");
-        let b = Batch { table: "t", columns: &[], rows: &[], key: None, interval: Duration::ZERO };
+        let b = Batch {
+            table: "t",
+            columns: &[],
+            rows: &[],
+            key: None,
+            interval: Duration::ZERO,
+        };
         assert!(b.validate().is_err());
     }
 }

@@ -17,7 +17,12 @@ pub fn quote_table(name: &str) -> String {
 pub fn insert_row(table: &str, columns: &[String]) -> String {
     let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
     let marks = vec!["?"; columns.len()].join(", ");
-    format!("INSERT INTO {} ({}) VALUES ({})", quote_table(table), cols.join(", "), marks)
+    format!(
+        "INSERT INTO {} ({}) VALUES ({})",
+        quote_table(table),
+        cols.join(", "),
+        marks
+    )
 }
 
 #[cfg(test)]

@@ -54,8 +54,14 @@ mod tests {
 
     #[test]
     fn datetimes() {
-        assert_eq!(parse_datetime("2024-01-02 03:04:05"), Some((2024, 1, 2, 3, 4, 5, 0)));
-        assert_eq!(parse_datetime("2024-01-02 03:04:05.5"), Some((2024, 1, 2, 3, 4, 5, 500_000)));
+        assert_eq!(
+            parse_datetime("2024-01-02 03:04:05"),
+            Some((2024, 1, 2, 3, 4, 5, 0))
+        );
+        assert_eq!(
+            parse_datetime("2024-01-02 03:04:05.5"),
+            Some((2024, 1, 2, 3, 4, 5, 500_000))
+        );
     }
 
     #[test]

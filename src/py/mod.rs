@@ -12,8 +12,8 @@ use pyo3::prelude::*;
 /// Levels are read from Python on each record (not cached), so `logging.basicConfig` or a
 /// level change made after import takes effect.
 pub fn init_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    let logger = pyo3_log::Logger::new(m.py(), pyo3_log::Caching::Loggers)?
-        .filter(log::LevelFilter::Trace);
+    let logger =
+        pyo3_log::Logger::new(m.py(), pyo3_log::Caching::Loggers)?.filter(log::LevelFilter::Trace);
     // A second import (subinterpreters, reloads) finds a logger already set: keep it.
     let _ = logger.install();
     Ok(())
@@ -24,4 +24,17 @@ pub fn init_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
 #[pyfunction]
 pub fn _shutdown() {
     crate::core::cluster::silence_logging();
+}
+
+/// `"host"`, `"host:port"` or `"[v6]:port"` as `(host, port)`, port 3306 by default.
+/// Raises `InterfaceError` naming what is wrong.
+#[pyfunction]
+pub fn parse_address(address: &str) -> PyResult<(String, u16)> {
+    let e: crate::core::address::Endpoint =
+        address
+            .parse()
+            .map_err(|e: crate::core::address::AddressError| {
+                errors::PyMmError::from(crate::core::error::Error::Config(e.to_string()))
+            })?;
+    Ok((e.host, e.port))
 }

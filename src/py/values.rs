@@ -157,7 +157,10 @@ pub fn to_row(seq: &Bound<'_, PyAny>) -> PyResult<Vec<Value>> {
         .map_err(|_| {
             PyTypeError::new_err(format!(
                 "expected a sequence of values, got {}",
-                seq.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+                seq.get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
             ))
         })?
         .map(|v| to_value(&v?))
@@ -187,16 +190,26 @@ fn from_value<'py>(py: Python<'py>, v: &Value, col: &Column) -> PyResult<Bound<'
             _ => t.datetime.bind(py).call1((*y, *mo, *d, *h, *mi, *s, *us))?,
         },
         Value::Time(neg, days, h, mi, s, us) => {
-            let secs = i64::from(*days) * 86_400 + i64::from(*h) * 3600 + i64::from(*mi) * 60 + i64::from(*s);
+            let secs = i64::from(*days) * 86_400
+                + i64::from(*h) * 3600
+                + i64::from(*mi) * 60
+                + i64::from(*s);
             let sign = if *neg { -1 } else { 1 };
-            t.timedelta.bind(py).call1((0, sign * secs, sign * i64::from(*us)))?
+            t.timedelta
+                .bind(py)
+                .call1((0, sign * secs, sign * i64::from(*us)))?
         }
         Value::Bytes(b) => from_text(py, t, b, col)?,
     })
 }
 
 /// Values of the text protocol (and strings and decimals of the binary one) by column type.
-fn from_text<'py>(py: Python<'py>, t: &Types, b: &[u8], col: &Column) -> PyResult<Bound<'py, PyAny>> {
+fn from_text<'py>(
+    py: Python<'py>,
+    t: &Types,
+    b: &[u8],
+    col: &Column,
+) -> PyResult<Bound<'py, PyAny>> {
     use ColumnType::*;
     let text = || std::str::from_utf8(b).ok();
     let parsed = match col.column_type() {
@@ -207,15 +220,18 @@ fn from_text<'py>(py: Python<'py>, t: &Types, b: &[u8], col: &Column) -> PyResul
         MYSQL_TYPE_FLOAT | MYSQL_TYPE_DOUBLE => text()
             .and_then(|s| s.parse::<f64>().ok())
             .map(|f| Ok(f.into_pyobject(py)?.into_any())),
-        MYSQL_TYPE_DECIMAL | MYSQL_TYPE_NEWDECIMAL => text().map(|s| t.decimal.bind(py).call1((s,))),
+        MYSQL_TYPE_DECIMAL | MYSQL_TYPE_NEWDECIMAL => {
+            text().map(|s| t.decimal.bind(py).call1((s,)))
+        }
         MYSQL_TYPE_DATE | MYSQL_TYPE_NEWDATE => text()
             .and_then(parse_date)
             .map(|(y, m, d)| t.date.bind(py).call1((y, m, d))),
-        MYSQL_TYPE_DATETIME | MYSQL_TYPE_TIMESTAMP | MYSQL_TYPE_DATETIME2 | MYSQL_TYPE_TIMESTAMP2 => {
-            text().and_then(parse_datetime).map(|(y, mo, d, h, mi, s, us)| {
-                t.datetime.bind(py).call1((y, mo, d, h, mi, s, us))
-            })
-        }
+        MYSQL_TYPE_DATETIME
+        | MYSQL_TYPE_TIMESTAMP
+        | MYSQL_TYPE_DATETIME2
+        | MYSQL_TYPE_TIMESTAMP2 => text()
+            .and_then(parse_datetime)
+            .map(|(y, mo, d, h, mi, s, us)| t.datetime.bind(py).call1((y, mo, d, h, mi, s, us))),
         MYSQL_TYPE_TIME | MYSQL_TYPE_TIME2 => text()
             .and_then(parse_time)
             .map(|us| t.timedelta.bind(py).call1((0, 0, us))),
@@ -227,7 +243,11 @@ fn from_text<'py>(py: Python<'py>, t: &Types, b: &[u8], col: &Column) -> PyResul
         None if col.character_set() == BINARY_CHARSET && is_string(col.column_type()) => {
             Ok(PyBytes::new(py, b).into_any())
         }
-        None => Ok(PyString::new(py, &String::from_utf8_lossy(b)).into_any()),
+        // Text that is not UTF-8 comes back as the bytes it is, never mangled.
+        None => Ok(match std::str::from_utf8(b) {
+            Ok(s) => PyString::new(py, s).into_any(),
+            Err(_) => PyBytes::new(py, b).into_any(),
+        }),
     }
 }
 
@@ -236,8 +256,14 @@ fn is_string(t: ColumnType) -> bool {
     use ColumnType::*;
     matches!(
         t,
-        MYSQL_TYPE_VARCHAR | MYSQL_TYPE_VAR_STRING | MYSQL_TYPE_STRING | MYSQL_TYPE_BLOB
-            | MYSQL_TYPE_TINY_BLOB | MYSQL_TYPE_MEDIUM_BLOB | MYSQL_TYPE_LONG_BLOB
-            | MYSQL_TYPE_BIT | MYSQL_TYPE_GEOMETRY
+        MYSQL_TYPE_VARCHAR
+            | MYSQL_TYPE_VAR_STRING
+            | MYSQL_TYPE_STRING
+            | MYSQL_TYPE_BLOB
+            | MYSQL_TYPE_TINY_BLOB
+            | MYSQL_TYPE_MEDIUM_BLOB
+            | MYSQL_TYPE_LONG_BLOB
+            | MYSQL_TYPE_BIT
+            | MYSQL_TYPE_GEOMETRY
     )
 }

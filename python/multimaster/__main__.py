@@ -1,0 +1,5 @@
+import sys
+
+from multimaster.cli import main
+
+sys.exit(main())

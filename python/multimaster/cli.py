@@ -1,0 +1,38 @@
+"""The `multimaster` command: `multimaster lab ...` runs a local Galera cluster,
+`multimaster demo` runs the course demo on it end to end."""
+
+from __future__ import annotations
+
+import sys
+from typing import List, Optional
+
+USAGE = """usage: multimaster {lab,demo} ...
+
+  lab up [N] | status | crash I | freeze I | thaw I | start I | stop I | down | env
+                 a local MariaDB Galera cluster on loopback (N data nodes + arbitrator)
+  demo           the course demo: lab up, insert loop, each node crashed and restarted
+                 mid-run, count watched, result verified, lab down
+
+`multimaster lab --help` and `multimaster demo --help` say more."""
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command == "lab":
+        from multimaster import lab
+
+        return lab.main(rest)
+    if command == "demo":
+        from multimaster import demo
+
+        return demo.main(rest)
+    print(f"multimaster: unknown command {command!r}\n{USAGE}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,226 @@
+"""Behaviour with every node up: balancing, values, errors for bad input, secrets, threads."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import logging
+import threading
+import time
+
+import pytest
+
+import multimaster
+from multimaster import MultiMaster
+from conftest import COLUMNS, DATABASE, USER, count_titles, course_rows
+
+
+def node_names(mm: MultiMaster, n: int) -> list:
+    return [mm.query("SELECT @@wsrep_node_name")[0][0] for _ in range(n)]
+
+
+def test_parity_alternates_like_the_course(make_mm, table):
+    mm = make_mm()
+    mm.execute("ALTER TABLE {} ADD COLUMN node VARCHAR(20)".format(table), idempotent=True)
+    for x in range(10):
+        mm.execute(f"INSERT INTO {table} (title, node) VALUES (?, @@wsrep_node_name)", (f"Title{x}",))
+    rows = mm.query(f"SELECT title, node FROM {table}", causal=True)
+    by_title = {t: n for t, n in rows}
+    # Requests alternate between the nodes; the DDL above was request 0 on node1.
+    nodes = [by_title[f"Title{x}"] for x in range(10)]
+    assert nodes[0::2] == [nodes[0]] * 5 and nodes[1::2] == [nodes[1]] * 5
+    assert set(nodes) == {"node1", "node2"}
+    # 12 requests in all (ALTER, 10 INSERTs, SELECT), 6 on each node.
+    assert [s["statements"] for s in mm.stats()] == [6, 6]
+
+
+def test_sequential_uses_the_first_node(make_mm, table):
+    mm = make_mm(policy="sequential")
+    assert set(node_names(mm, 6)) == {"node1"}
+    report = mm.insert_many(table, COLUMNS, course_rows(8), key="title")
+    assert report.per_node == {"127.0.40.1:3306": 8, "127.0.40.2:3306": 0}
+
+
+def test_insert_many_splits_rows_by_parity(make_mm, table, cluster):
+    mm = make_mm()
+    report = mm.insert_many(table, COLUMNS, course_rows(20), key="title")
+    assert report.rows == 20
+    assert sorted(report.per_node.values()) == [10, 10]
+    assert (report.failovers, report.retries, report.ambiguous_resolved) == (0, 0, 0)
+    assert count_titles(cluster, table) == (20, 20)
+
+
+def test_values_round_trip(make_mm):
+    mm = make_mm()
+    row = mm.query("SELECT ?, ?, ?, ?, ?, ?, ?, ?", (
+        1, -2**63, 2**64 - 1, 1.5, "héllo", b"\x00\xff", None, True))[0]
+    assert row == (1, -2**63, 2**64 - 1, 1.5, "héllo", b"\x00\xff", None, 1)
+    day = datetime.date(1999, 3, 30)
+    stamp = datetime.datetime(2024, 1, 2, 3, 4, 5, 600000)
+    (d, ts, dec, td), = mm.query(
+        "SELECT CAST(? AS DATE), CAST(? AS DATETIME(6)), CAST(? AS DECIMAL(10,2)), CAST(? AS TIME)",
+        (day, stamp, decimal.Decimal("12.34"), datetime.timedelta(hours=-1, minutes=30)))
+    assert (d, ts, dec, td) == (day, stamp, decimal.Decimal("12.34"), datetime.timedelta(minutes=-30))
+    # The text protocol (no parameters) gives the same types.
+    (d2, n2), = mm.query("SELECT CAST('1999-03-30' AS DATE), 42")
+    assert (d2, n2) == (day, 42)
+
+
+def test_execute_returns_rows_affected_and_insert_id(make_mm, table):
+    mm = make_mm()
+    mm.execute(f"ALTER TABLE {table} ADD COLUMN id INT AUTO_INCREMENT PRIMARY KEY", idempotent=True)
+    assert mm.execute(f"INSERT INTO {table} (title) VALUES (?), (?)", ("a", "b"), idempotent=True) == 2
+    assert mm.last_insert_id is not None and mm.last_insert_id > 0
+    assert mm.execute(f"UPDATE {table} SET duration = 5", idempotent=True) == 2
+
+
+def test_named_parameters(make_mm):
+    assert make_mm().query("SELECT :a + :b", {"a": 1, "b": 2}) == [(3,)]
+
+
+def test_unbindable_parameter_is_a_type_error(make_mm):
+    with pytest.raises(TypeError, match="object"):
+        make_mm().query("SELECT ?", (object(),))
+
+
+# --- bad input: each its specific exception, fast, no failover -----------------------------
+
+def test_wrong_password_fails_fast_and_once(cluster):
+    t = time.monotonic()
+    with MultiMaster(cluster.addresses, DATABASE, USER, "not-the-password", connect_timeout=1) as mm:
+        with pytest.raises(multimaster.OperationalError) as e:
+            mm.execute("SELECT 1")
+        stats = mm.stats()
+    assert time.monotonic() - t < 5
+    assert e.value.errno == 1045 and "Access denied" in str(e.value)
+    assert e.value.node == cluster.addresses[0]
+    # Authentication is not a node failure: no failover, no node marked down.
+    assert [s["state"] for s in stats] == ["up", "up"]
+    assert sum(s["failovers"] for s in stats) == 0
+
+
+@pytest.mark.parametrize("address", ["db:abc", "db:0", "[::1", "mysql://db", "", "a:b:c"])
+def test_malformed_address(address):
+    with pytest.raises(multimaster.InterfaceError, match="bad node address"):
+        MultiMaster(["127.0.0.1", address], user="u")
+
+
+def test_parse_address():
+    assert multimaster.parse_address("db") == ("db", 3306)
+    assert multimaster.parse_address("[::1]:3307") == ("::1", 3307)
+    with pytest.raises(multimaster.InterfaceError):
+        multimaster.parse_address("db:xx")
+
+
+def test_bad_options():
+    with pytest.raises(multimaster.InterfaceError, match="user is required"):
+        MultiMaster(["127.0.0.1"])
+    with pytest.raises(multimaster.InterfaceError, match="policy"):
+        MultiMaster(["127.0.0.1"], user="u", policy="random")
+    with pytest.raises(multimaster.InterfaceError, match="read_timeout"):
+        MultiMaster(["127.0.0.1"], user="u", read_timeout=0)
+    with pytest.raises(multimaster.InterfaceError, match="listed twice"):
+        MultiMaster(["127.0.0.1", "127.0.0.1:3306"], user="u")
+
+
+def test_unknown_database(cluster):
+    with MultiMaster(cluster.addresses, "no_such_db", USER, "cloudacademy") as mm:
+        with pytest.raises(multimaster.OperationalError) as e:
+            mm.query("SELECT 1")
+    assert e.value.errno == 1049
+
+
+def test_syntax_error_is_programming_error_without_failover(make_mm):
+    mm = make_mm()
+    with pytest.raises(multimaster.ProgrammingError) as e:
+        mm.execute("INSERT INTO nowhere VALUES (")
+    assert e.value.errno == 1064 and e.value.sqlstate == "42000"
+    stats = mm.stats()
+    assert [s["statements"] for s in stats] == [1, 0]  # ran once, on one node
+    assert all(s["state"] == "up" and s["failovers"] == 0 for s in stats)
+
+
+def test_title_too_long_is_data_error_and_nothing_written(make_mm, table, cluster):
+    mm = make_mm()
+    rows = course_rows(3)
+    rows[1] = ("x" * 41,) + rows[1][1:]
+    with pytest.raises(multimaster.DataError) as e:
+        mm.insert_many(table, COLUMNS, rows, key="title")
+    assert e.value.errno == 1406
+    assert e.value.report.rows == 1  # the partial report: the row before the bad one
+    assert count_titles(cluster, table) == (1, 1)
+
+
+def test_duplicate_key_is_integrity_error(make_mm, table):
+    mm = make_mm()
+    mm.execute(f"ALTER TABLE {table} ADD UNIQUE KEY (title)", idempotent=True)
+    mm.execute(f"INSERT INTO {table} (title) VALUES ('a')")
+    with pytest.raises(multimaster.IntegrityError) as e:
+        mm.execute(f"INSERT INTO {table} (title) VALUES ('a')")
+    assert e.value.errno == 1062
+
+
+def test_exceptions_are_a_pep249_hierarchy():
+    assert issubclass(multimaster.AllNodesDownError, multimaster.OperationalError)
+    assert issubclass(multimaster.AmbiguousCommitError, multimaster.OperationalError)
+    for name in ["InterfaceError", "DatabaseError"]:
+        assert issubclass(getattr(multimaster, name), multimaster.Error)
+    for name in ["OperationalError", "IntegrityError", "ProgrammingError", "DataError"]:
+        assert issubclass(getattr(multimaster, name), multimaster.DatabaseError)
+
+
+def test_closed_instance_refuses_work(make_mm):
+    mm = make_mm()
+    mm.close()
+    mm.close()
+    assert mm.closed
+    with pytest.raises(multimaster.InterfaceError, match="closed"):
+        mm.query("SELECT 1")
+
+
+# --- secrets -------------------------------------------------------------------------------
+
+def test_password_never_shown(cluster, caplog):
+    secret = "s3cret-Pa55word"
+    caplog.set_level(logging.DEBUG, logger="multimaster")
+    texts = []
+    with MultiMaster(cluster.addresses, DATABASE, USER, secret) as mm:
+        texts.append(repr(mm))
+        with pytest.raises(multimaster.Error) as e:
+            mm.query("SELECT 1")
+        texts += [str(e.value), repr(e.value), repr(mm.stats()), repr(mm.events())]
+    with MultiMaster(["127.0.99.1:1", "127.0.99.2:1"], DATABASE, USER, secret,
+                     connect_timeout=0.5, failover_timeout=1) as mm:
+        with pytest.raises(multimaster.AllNodesDownError) as e:
+            mm.query("SELECT 1")
+        texts += [str(e.value), repr(mm), repr(mm.stats()), repr(mm.events())]
+    texts += [r.getMessage() for r in caplog.records]
+    assert any("node_down" in t or "down" in t for t in texts)
+    assert not [t for t in texts if secret in t]
+
+
+# --- threads and logging ---------------------------------------------------------------------
+
+def test_one_instance_shared_by_threads(make_mm, table, cluster):
+    mm = make_mm()
+    errors = []
+
+    def worker(k: int) -> None:
+        try:
+            mm.insert_many(table, COLUMNS, course_rows(50, start=k * 50), key="title")
+        except Exception as e:  # collected and asserted below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors
+    assert count_titles(cluster, table) == (200, 200)
+
+
+def test_repr_shows_nodes_and_states(make_mm):
+    mm = make_mm()
+    assert repr(mm) == ("<MultiMaster [127.0.40.1:3306 up, 127.0.40.2:3306 up] user=\"admin\" "
+                        "database=\"demo\" policy=parity>")

@@ -1,0 +1,118 @@
+"""insert-test, the course's command, run as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from conftest import count_titles, wait_for
+
+TIMEOUT = 240
+
+
+def insert_test(env_vars: dict, *args: str, timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AURORA_NODE", "MYSQL_PWD", "DB_"))}
+    env.update(env_vars)
+    return subprocess.run([sys.executable, "-m", "multimaster.course", *args], env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_course_rows_exactly_once(cluster, table):
+    done = insert_test(cluster.env(), "--count", "12", "--interval", "0.05", "--table", table)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    inserted = [l for l in lines if "1 record inserted successfully" in l]
+    assert len(inserted) == 12
+    assert inserted[0].startswith("Title0: ") and "[127.0.40.1:3306]" in inserted[0]
+    assert "[127.0.40.2:3306]" in inserted[1]
+    assert "Summary: expected 12, found 12, distinct 12, lost 0, duplicated 0" in done.stdout
+    assert count_titles(cluster, table) == (12, 12)
+
+
+def test_course_demo_with_each_node_crashed_and_restarted(cluster, table):
+    """The course scenario: node 1 killed partway and restarted, then node 2; 100 rows."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "multimaster.course", "--count", "100", "--interval", "0.25",
+         "--table", table],
+        env={**os.environ, **cluster.env()}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out: list = []
+    reader = threading.Thread(target=lambda: out.extend(proc.stdout), daemon=True)
+    reader.start()
+    try:
+        inserted = lambda: sum("inserted successfully" in l for l in out)  # noqa: E731
+        wait_for(lambda: inserted() >= 10, 60, "10 rows before crashing node 1")
+        cluster.crash(1)
+        time.sleep(1)
+        cluster.start(1)
+        cluster.crash(2)
+        time.sleep(1)
+        cluster.start(2)
+        rc = proc.wait(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    reader.join(timeout=10)
+    stdout = "".join(out)
+    assert rc == 0, stdout + proc.stderr.read()
+    assert "*** node 127.0.40.1:3306 down" in stdout
+    assert "*** node 127.0.40.2:3306 down" in stdout
+    assert "Summary: expected 100, found 100, distinct 100, lost 0, duplicated 0" in stdout
+    assert count_titles(cluster, table) == (100, 100)
+
+
+def test_missing_variable_names_it(cluster):
+    done = insert_test({"AURORA_NODE1": "127.0.40.1"}, timeout=30)
+    assert done.returncode == 2
+    assert done.stderr.strip() == ("insert-test: AURORA_NODE2 is not set "
+                                   "(the address of writer node 2: host or host:port)")
+
+
+def test_malformed_variable_names_it(cluster):
+    done = insert_test({"AURORA_NODE1": "127.0.40.1", "AURORA_NODE2": "127.0.40.2:notaport"}, timeout=30)
+    assert done.returncode == 2
+    assert done.stderr.startswith("insert-test: AURORA_NODE2: bad node address")
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_wrong_password_is_one_line_and_fast(cluster, table):
+    t = time.monotonic()
+    done = insert_test({**cluster.env(), "MYSQL_PWD": "wrong"}, "--table", table, timeout=30)
+    assert time.monotonic() - t < 15
+    assert done.returncode == 1
+    assert "OperationalError [1045]" in done.stderr and "wrong" not in done.stderr
+    assert count_titles(cluster, table) == (0, 0)
+
+
+def test_nothing_reachable_within_bound():
+    t = time.monotonic()
+    done = insert_test({"AURORA_NODE1": "127.0.99.1:9", "AURORA_NODE2": "127.0.99.2:9"},
+                       "--failover-timeout", "2", timeout=30)
+    assert time.monotonic() - t < 12
+    assert done.returncode == 3
+    assert "no node reachable: all nodes down after" in done.stderr
+
+
+def test_rerun_refuses_to_duplicate_then_clears(cluster, table):
+    assert insert_test(cluster.env(), "--count", "4", "--interval", "0", "--table", table).returncode == 0
+    again = insert_test(cluster.env(), "--count", "4", "--interval", "0", "--table", table)
+    assert again.returncode == 2 and "pass --clear" in again.stderr
+    assert count_titles(cluster, table) == (4, 4)
+    cleared = insert_test(cluster.env(), "--count", "4", "--interval", "0", "--table", table, "--clear")
+    assert cleared.returncode == 0
+    assert count_titles(cluster, table) == (4, 4)
+
+
+def test_create_table_option(cluster):
+    name = f"created_{os.getpid()}"
+    try:
+        done = insert_test(cluster.env(), "--count", "3", "--interval", "0", "--table", name,
+                           "--create-table")
+        assert done.returncode == 0, done.stderr
+        assert count_titles(cluster, name) == (3, 3)
+    finally:
+        cluster.sql(1, f"DROP TABLE IF EXISTS demo.{name}")

@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 demo: build
 	$(VENV)/bin/multimaster demo
 
-test: build rust-test py-test
+test: build lint rust-test py-test
 
 deps: $(VENV)/.deps
 

@@ -14,7 +14,8 @@ import argparse
 import logging
 import os
 import sys
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from dataclasses import dataclass, field
+from typing import List, Mapping, Optional, Sequence, Tuple
 
 from multimaster import MultiMaster, parse_address
 from multimaster.exceptions import AllNodesDownError, Error
@@ -105,15 +106,23 @@ class EventPrinter(logging.Handler):
             print(f"*** {record.getMessage()}", flush=True)
 
 
-def settings(args: argparse.Namespace, env: Mapping[str, str]) -> Dict[str, object]:
+@dataclass
+class Settings:
+    nodes: List[str]
+    database: str
+    user: str
+    password: str = field(repr=False)
+
+
+def settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
+    """Flags first, then the course's variables, then the course's defaults."""
     nodes = [checked_address("--node", n) for n in args.node] if args.node else nodes_from_env(env)
-    pick = lambda flag, var: flag if flag is not None else env.get(var, DEFAULTS[var])  # noqa: E731
-    return {
-        "nodes": nodes,
-        "database": pick(args.database, "DB_NAME"),
-        "user": pick(args.user, "DB_USER"),
-        "password": pick(args.password, "MYSQL_PWD"),
-    }
+
+    def pick(flag: Optional[str], var: str) -> str:
+        return flag if flag is not None else env.get(var, DEFAULTS[var])
+
+    return Settings(nodes, pick(args.database, "DB_NAME"), pick(args.user, "DB_USER"),
+                    pick(args.password, "MYSQL_PWD"))
 
 
 def quote_table(name: str) -> str:
@@ -140,9 +149,7 @@ def run(argv: Optional[Sequence[str]] = None, env: Optional[Mapping[str, str]] =
     env = os.environ if env is None else env
     args = parse_args(argv)
     cfg = settings(args, env)
-    nodes = cfg["nodes"]
-    assert isinstance(nodes, list)
-    print(f"{PROG}: {len(nodes)} nodes [{', '.join(nodes)}], database {cfg['database']}, "
+    print(f"{PROG}: {len(cfg.nodes)} nodes [{', '.join(cfg.nodes)}], database {cfg.database}, "
           f"{args.count} rows {args.interval:g} s apart", flush=True)
 
     log = logging.getLogger("multimaster")
@@ -152,7 +159,7 @@ def run(argv: Optional[Sequence[str]] = None, env: Optional[Mapping[str, str]] =
         log.setLevel(logging.INFO)
     log.propagate = False
     try:
-        with MultiMaster(nodes, cfg["database"], cfg["user"], cfg["password"], policy=args.policy,
+        with MultiMaster(cfg.nodes, cfg.database, cfg.user, cfg.password, policy=args.policy,
                          connect_timeout=args.connect_timeout, read_timeout=args.read_timeout,
                          failover_timeout=args.failover_timeout) as mm:
             return insert_and_verify(mm, args)

@@ -1,0 +1,88 @@
+"""Type stubs for the Rust extension `multimaster._native` (checked by mypy.stubtest)."""
+
+from types import TracebackType
+from typing import final, Any, Callable, Dict, Iterable, List, Literal, Mapping, Optional, Sequence, Tuple, Type, Union
+
+__all__ = ["InsertReport", "MultiMaster", "parse_address", "_shutdown"]
+
+_Params = Union[Sequence[Any], Mapping[str, Any], None]
+
+@final
+class InsertReport:
+    """What `insert_many` did: rows written, where, and what it took."""
+
+    @property
+    def rows(self) -> int: ...
+    @property
+    def per_node(self) -> Dict[str, int]: ...
+    @property
+    def retries(self) -> int: ...
+    @property
+    def failovers(self) -> int: ...
+    @property
+    def rerouted(self) -> int: ...
+    @property
+    def ambiguous_resolved(self) -> int: ...
+    @property
+    def elapsed(self) -> float: ...
+
+@final
+class MultiMaster:
+    """A set of writable nodes of one multi-master cluster."""
+
+    def __new__(
+        cls,
+        nodes: Union[Sequence[str], str],
+        database: Optional[str] = None,
+        user: Optional[str] = None,
+        password: Optional[str] = None,
+        *,
+        policy: Literal["parity", "sequential"] = "parity",
+        connect_timeout: float = 2.0,
+        read_timeout: float = 10.0,
+        write_timeout: float = 10.0,
+        failover_timeout: float = 20.0,
+        max_retries: int = 10,
+        backoff_base: float = 0.2,
+        backoff_cap: float = 5.0,
+        event_capacity: int = 1000,
+    ) -> "MultiMaster": ...
+    def execute(
+        self,
+        sql: str,
+        params: _Params = None,
+        *,
+        key: Optional[Tuple[str, str, Any]] = None,
+        idempotent: bool = False,
+    ) -> int: ...
+    @property
+    def last_insert_id(self) -> Optional[int]: ...
+    def query(self, sql: str, params: _Params = None, *, causal: bool = False) -> List[Tuple[Any, ...]]: ...
+    def insert_many(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[Any]],
+        key: Optional[str] = None,
+        interval: float = 0.0,
+        on_row: Optional[Callable[[int, str, bool], object]] = None,
+    ) -> InsertReport: ...
+    def stats(self) -> List[Dict[str, Any]]: ...
+    def events(self) -> List[Dict[str, Any]]: ...
+    @property
+    def nodes(self) -> List[str]: ...
+    @property
+    def policy(self) -> str: ...
+    @property
+    def closed(self) -> bool: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> "MultiMaster": ...
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> Literal[False]: ...
+
+def parse_address(address: str) -> Tuple[str, int]: ...
+def _shutdown() -> None: ...

@@ -43,6 +43,7 @@ stubtest: build
 	$(PY) -m mypy python/multimaster
 
 bench: build
+	$(PY) -m pip install -q pymysql
 	$(PY) tests/bench.py
 
 lab-down:

@@ -19,6 +19,8 @@ mod _native {
     use crate::py::parse_address;
     #[pymodule_export]
     use crate::py::report::PyReport;
+    #[pymodule_export]
+    use crate::py::transaction::{PyTransaction, PyTxResult};
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {

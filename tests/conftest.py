@@ -32,13 +32,29 @@ def wait_for(predicate: Callable[[], object], timeout: float, what: str, every: 
         time.sleep(every)
 
 
+def _synced(lab: Lab, i: int) -> bool:
+    try:
+        status = lab.status()[i - 1]
+        return status["state"] == "Synced" and bool(status["ready"])
+    except Exception:
+        return False
+
+
 def heal(lab: Lab) -> None:
-    """Every node running and unfrozen, whatever the last test did to it."""
+    """Every node running, unfrozen and Synced, whatever the last test did to it. A node that
+    does not come back by itself (thawed after eviction, isolated) is restarted."""
     for i in range(1, len(lab.nodes) + 1):
         if lab.pid(i) is None:
             lab.start(i)
-        else:
-            lab.thaw(i)
+            continue
+        lab.thaw(i)
+        deadline = time.monotonic() + 60
+        while not _synced(lab, i):
+            if time.monotonic() > deadline:
+                lab.crash(i)
+                lab.start(i)
+                break
+            time.sleep(0.5)
 
 
 @pytest.fixture(scope="session")

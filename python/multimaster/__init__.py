@@ -15,38 +15,24 @@ from __future__ import annotations
 
 import atexit
 
-from multimaster.exceptions import (
-    AllNodesDownError,
-    AmbiguousCommitError,
-    DatabaseError,
-    DataError,
-    Error,
-    IntegrityError,
-    InterfaceError,
-    InternalError,
-    NotSupportedError,
-    OperationalError,
-    ProgrammingError,
-    Warning,
+from multimaster import exceptions
+from multimaster.exceptions import *  # noqa: F401,F403 - the PEP 249 classes
+from multimaster._native import (
+    InsertReport,
+    MultiMaster,
+    Transaction,
+    TransactionResult,
+    _shutdown,
+    parse_address,
 )
-from multimaster._native import InsertReport, MultiMaster, _shutdown, parse_address
 
 __all__ = [
     "MultiMaster",
     "InsertReport",
+    "Transaction",
+    "TransactionResult",
     "parse_address",
-    "Error",
-    "Warning",
-    "InterfaceError",
-    "DatabaseError",
-    "InternalError",
-    "OperationalError",
-    "ProgrammingError",
-    "IntegrityError",
-    "DataError",
-    "NotSupportedError",
-    "AllNodesDownError",
-    "AmbiguousCommitError",
+    *exceptions.__all__,
 ]
 
 __version__ = "0.1.0"

@@ -1,9 +1,16 @@
 """Type stubs for the Rust extension `multimaster._native` (checked by mypy.stubtest)."""
 
 from types import TracebackType
-from typing import final, Any, Callable, Dict, Iterable, List, Literal, Mapping, Optional, Sequence, Tuple, Type, Union
+from typing import final, Generic, TypeVar, Any, Callable, Dict, Iterable, List, Literal, Mapping, Optional, Sequence, Tuple, Type, Union
 
-__all__ = ["InsertReport", "MultiMaster", "parse_address", "_shutdown"]
+__all__ = [
+    "InsertReport",
+    "MultiMaster",
+    "Transaction",
+    "TransactionResult",
+    "parse_address",
+    "_shutdown",
+]
 
 _Params = Union[Sequence[Any], Mapping[str, Any], None]
 
@@ -25,6 +32,30 @@ class InsertReport:
     def ambiguous_resolved(self) -> int: ...
     @property
     def elapsed(self) -> float: ...
+
+@final
+class Transaction:
+    """One attempt of a transaction, pinned to one node."""
+
+    def execute(self, sql: str, params: _Params = None) -> int: ...
+    def query(self, sql: str, params: _Params = None) -> List[Tuple[Any, ...]]: ...
+    @property
+    def node(self) -> str: ...
+    @property
+    def attempt(self) -> int: ...
+
+_T = TypeVar("_T")
+
+@final
+class TransactionResult(Generic[_T]):
+    """A committed transaction: the body's value, the attempts it took, the node."""
+
+    @property
+    def value(self) -> _T: ...
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def node(self) -> str: ...
 
 @final
 class MultiMaster:
@@ -67,6 +98,13 @@ class MultiMaster:
         interval: float = 0.0,
         on_row: Optional[Callable[[int, str, bool], object]] = None,
     ) -> InsertReport: ...
+    def transaction(
+        self,
+        body: Callable[[Transaction], _T],
+        *,
+        check: Optional[Callable[[], object]] = None,
+        attempts: int = 5,
+    ) -> TransactionResult[_T]: ...
     def stats(self) -> List[Dict[str, Any]]: ...
     def events(self) -> List[Dict[str, Any]]: ...
     @property

@@ -164,14 +164,7 @@ impl Cluster {
         cancel: &Cancel,
     ) -> Result<Outcome<Exec>> {
         self.run(sql, write, request, cancel, &mut |_, conn| {
-            match params {
-                Params::Empty => conn.query_drop(sql)?,
-                p => conn.exec_drop(sql, p.clone())?,
-            }
-            Ok(Exec {
-                affected: conn.affected_rows(),
-                last_insert_id: Some(conn.last_insert_id()).filter(|&id| id != 0),
-            })
+            exec_on(conn, sql, params)
         })
     }
 
@@ -190,10 +183,7 @@ impl Cluster {
             if let Some((on, _)) = session {
                 conn.query_drop(on)?;
             }
-            let rows = match params {
-                Params::Empty => conn.query(sql)?,
-                p => conn.exec(sql, p.clone())?,
-            };
+            let rows = rows_on(conn, sql, params)?;
             if let Some((_, off)) = session {
                 conn.query_drop(off)?;
             }
@@ -218,6 +208,28 @@ impl Cluster {
         request: Option<u64>,
         cancel: &Cancel,
         op: &mut dyn FnMut(&Node, &mut Conn) -> std::result::Result<T, DbError>,
+    ) -> Result<Outcome<T>> {
+        self.run_leased(
+            sql,
+            write,
+            request,
+            cancel,
+            &mut |node, lease| match lease {
+                Some(conn) => op(node, conn),
+                None => Err(DbError::server_disconnected()),
+            },
+        )
+    }
+
+    /// [`run`](Self::run) for an `op` that may keep the connection (a transaction does): it
+    /// takes it out of `lease`, and it is then not returned to the pool.
+    pub(crate) fn run_leased<T>(
+        &self,
+        sql: &str,
+        write: Write<'_>,
+        request: Option<u64>,
+        cancel: &Cancel,
+        op: &mut dyn FnMut(&Arc<Node>, &mut Option<Conn>) -> std::result::Result<T, DbError>,
     ) -> Result<Outcome<T>> {
         let inner = &*self.inner;
         let cfg = &inner.cfg;
@@ -257,7 +269,7 @@ impl Cluster {
                     }
                     Claim::Use => {}
                 }
-                let mut conn = match node.checkout() {
+                let conn = match node.checkout() {
                     Ok(c) => c,
                     Err(e) => {
                         last = Some((node.name.clone(), code(&e), describe(&e)));
@@ -271,20 +283,26 @@ impl Cluster {
                     }
                 };
                 log_debug(|| format!("{}: {}", node.name, sql));
-                let result = op(node, &mut conn);
+                let connection_id = conn.connection_id();
+                let mut lease = Some(conn);
+                let result = op(node, &mut lease);
                 node.record_statement(result.as_ref().err());
                 let e = match result {
                     Ok(v) => {
-                        node.checkin(conn);
+                        if let Some(conn) = lease {
+                            node.checkin(conn);
+                        }
                         out.value = Some(v);
                         return Ok(self.finish(out, idx, first_choice));
                     }
                     Err(e) => e,
                 };
+                // A server error leaves the connection usable; anything else does not.
+                let conn = lease.filter(|_| matches!(e, DbError::MySqlError(_)));
                 last = Some((node.name.clone(), code(&e), describe(&e)));
                 match classify(&e, Phase::Statement) {
                     Fault::Fatal(_) if was_ambiguous && code(&e) == Some(ER_DUP_ENTRY) => {
-                        node.checkin(conn);
+                        node.checkin_some(conn);
                         out.resolved = true;
                         self.note(
                             EventKind::AmbiguousResolved,
@@ -294,11 +312,11 @@ impl Cluster {
                         return Ok(self.finish(out, idx, first_choice));
                     }
                     Fault::Fatal(kind) => {
-                        node.checkin(conn);
+                        node.checkin_some(conn);
                         return Err(server_error(node, &e, kind));
                     }
                     Fault::Retry { same_node } => {
-                        node.checkin(conn);
+                        node.checkin_some(conn);
                         out.retries += 1;
                         if out.retries > cfg.max_retries {
                             return Err(Error::RetriesExhausted {
@@ -339,6 +357,7 @@ impl Cluster {
                                 });
                             }
                             Write::Keyed(key) => {
+                                self.fence(node, connection_id);
                                 self.note(
                                     EventKind::Ambiguous,
                                     &node.name,
@@ -409,6 +428,11 @@ impl Cluster {
     /// A node failed a connect or a statement: take it out of rotation for a backoff period.
     fn node_failed<T>(&self, node: &Node, e: &DbError, out: &mut Outcome<T>) {
         out.failovers += 1;
+        self.mark_failed(node, e);
+    }
+
+    /// Takes a node that failed under a statement out of rotation for a backoff period.
+    pub(crate) fn mark_failed(&self, node: &Node, e: &DbError) {
         node.record_failover();
         let reason = describe(e);
         if node.mark_down(&reason) {
@@ -452,6 +476,15 @@ impl Cluster {
         }
     }
 
+    /// Before asking the cluster whether a lost write committed, make sure it is not still
+    /// running: on a node that is slow rather than dead, the statement could commit after
+    /// the check said it had not. A node that cannot be reached cannot commit it either once
+    /// the cluster has evicted it (read_timeout outlasts Galera's eviction).
+    pub(crate) fn fence(&self, node: &Node, connection_id: u32) {
+        let fenced = node.fence(connection_id, self.inner.cfg.read_timeout);
+        log_debug(|| format!("{}: session {connection_id} fenced: {fenced}", node.name));
+    }
+
     fn down_detail(&self) -> String {
         let parts: Vec<String> = self
             .inner
@@ -471,7 +504,7 @@ impl Cluster {
     }
 
     /// Records an event and logs it: failures at WARNING, recoveries and retries at INFO.
-    fn note(&self, kind: EventKind, node: &str, detail: impl Into<String>) {
+    pub(crate) fn note(&self, kind: EventKind, node: &str, detail: impl Into<String>) {
         let detail = detail.into();
         if !QUIET.load(Ordering::Relaxed) {
             let level = match kind {
@@ -492,14 +525,43 @@ impl Cluster {
     }
 }
 
-fn log_debug(msg: impl FnOnce() -> String) {
+pub(crate) fn log_debug(msg: impl FnOnce() -> String) {
     if !QUIET.load(Ordering::Relaxed) && log::log_enabled!(target: "multimaster", log::Level::Debug)
     {
         log::debug!(target: "multimaster", "{}", msg());
     }
 }
 
-fn server_error(node: &Node, e: &DbError, kind: Kind) -> Error {
+/// Runs a statement without a result set: the text protocol without parameters (some
+/// statements cannot be prepared), a prepared statement with them.
+pub(crate) fn exec_on(
+    conn: &mut Conn,
+    sql: &str,
+    params: &Params,
+) -> std::result::Result<Exec, DbError> {
+    match params {
+        Params::Empty => conn.query_drop(sql)?,
+        p => conn.exec_drop(sql, p.clone())?,
+    }
+    Ok(Exec {
+        affected: conn.affected_rows(),
+        last_insert_id: Some(conn.last_insert_id()).filter(|&id| id != 0),
+    })
+}
+
+/// Runs a statement and collects its rows, as [`exec_on`] chooses the protocol.
+pub(crate) fn rows_on(
+    conn: &mut Conn,
+    sql: &str,
+    params: &Params,
+) -> std::result::Result<Vec<Row>, DbError> {
+    match params {
+        Params::Empty => conn.query(sql),
+        p => conn.exec(sql, p.clone()),
+    }
+}
+
+pub(crate) fn server_error(node: &Node, e: &DbError, kind: Kind) -> Error {
     match e {
         DbError::MySqlError(m) => Error::Server {
             node: node.name.clone(),

@@ -49,6 +49,10 @@ pub enum Error {
         cause: String,
     },
 
+    /// The connection died inside a transaction before COMMIT: the server rolled it back.
+    #[error("{node}: connection lost inside the transaction (rolled back): {cause}")]
+    Lost { node: String, cause: String },
+
     /// A statement kept being refused with retryable errors (conflicts, lock waits).
     #[error("{node}: gave up after {attempts} attempts: ({code}) {message}")]
     RetriesExhausted {
@@ -72,6 +76,7 @@ impl Error {
             Error::Server { node, .. }
             | Error::Driver { node, .. }
             | Error::Ambiguous { node, .. }
+            | Error::Lost { node, .. }
             | Error::RetriesExhausted { node, .. } => Some(node),
             Error::AllNodesDown { node, .. } => node.as_deref(),
             _ => None,

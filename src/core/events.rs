@@ -86,6 +86,8 @@ pub struct NodeStats {
     pub failovers: u64,
     pub reconnects: u64,
     pub last_error: Option<String>,
+    /// The engine detected at connect: "galera", "aurora-mm", "group-replication", "mysql".
+    pub flavour: Option<&'static str>,
 }
 
 #[cfg(test)]

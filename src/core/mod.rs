@@ -14,3 +14,4 @@ pub mod node;
 pub mod policy;
 pub mod sql;
 pub mod text;
+pub mod transaction;

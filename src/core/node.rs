@@ -142,6 +142,38 @@ impl Node {
         }
     }
 
+    pub fn checkin_some(&self, conn: Option<Conn>) {
+        if let Some(conn) = conn {
+            self.checkin(conn);
+        }
+    }
+
+    /// Ends the server session `connection_id` (left behind by a lost connection) and waits
+    /// until it is gone, so whatever it was running has committed or rolled back. False when
+    /// the node cannot be reached or the session outlives `wait`.
+    pub fn fence(&self, connection_id: u32, wait: Duration) -> bool {
+        let Ok(mut conn) = self.connect() else {
+            return false;
+        };
+        match conn.query_drop(format!("KILL CONNECTION {connection_id}")) {
+            // 1094: no such session: it already ended.
+            Ok(()) | Err(DbError::MySqlError(MySqlError { code: 1094, .. })) => {}
+            Err(_) => return false,
+        }
+        let deadline = Instant::now() + wait;
+        loop {
+            let alive: Result<Option<u64>, DbError> = conn.exec_first(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ?",
+                (connection_id,),
+            );
+            match alive {
+                Ok(Some(0)) => return true,
+                Ok(_) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
+                _ => return false,
+            }
+        }
+    }
+
     pub fn checkin(&self, conn: Conn) {
         let mut idle = lock(&self.idle);
         if idle.len() < MAX_IDLE {
@@ -233,6 +265,7 @@ impl Node {
             failovers: st.failovers,
             reconnects: st.reconnects,
             last_error: st.last_error.clone(),
+            flavour: st.flavour.map(Flavour::name),
         }
     }
 }

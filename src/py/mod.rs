@@ -4,6 +4,7 @@
 pub mod errors;
 pub mod multimaster;
 pub mod report;
+pub mod transaction;
 pub mod values;
 
 use pyo3::prelude::*;

@@ -16,9 +16,11 @@ use crate::core::cluster::{Cluster, KeyCheck, Write};
 use crate::core::config::{Config, Secret};
 use crate::core::error::Error;
 use crate::core::insert::{insert_many, Batch, Report};
+use crate::core::transaction::Tx;
 
 use super::errors::{to_pyerr, PyMmError};
 use super::report::PyReport;
+use super::transaction::{PyTransaction, PyTxResult};
 use super::values::{row_to_tuple, to_params, to_row, to_value};
 
 /// How often a waiting caller looks for Ctrl-C while a worker thread runs the loop.
@@ -246,7 +248,11 @@ impl PyMultiMaster {
                     interval,
                 };
                 let (report, result) = insert_many(&cluster, &batch, &worker_cancel, &mut |done| {
-                    let Some(cb) = &on_row else { return Ok(()) };
+                    // After Ctrl-C the caller has moved on (the interpreter may be exiting):
+                    // report no more rows to it.
+                    let Some(cb) = on_row.as_ref().filter(|_| !worker_cancel.is_cancelled()) else {
+                        return Ok(());
+                    };
                     Python::attach(|py| {
                         cb.call1(py, (done.index, &done.node, done.rerouted))
                             .map(drop)
@@ -325,6 +331,51 @@ impl PyMultiMaster {
         }
     }
 
+    /// Runs `body(tx)` as one transaction pinned to one node, and commits it.
+    ///
+    /// If the database interrupts an attempt before COMMIT (a certification conflict, a lock
+    /// wait timeout, a lost connection) it is rolled back and `body` runs again on a live node,
+    /// up to `attempts` times; so `body` must only act through `tx`. If the connection is lost
+    /// during COMMIT the outcome is unknown: `check()` (if given) must say whether it committed
+    /// (for instance with `mm.query(..., causal=True)`); otherwise `AmbiguousCommitError`.
+    #[pyo3(signature = (body, *, check=None, attempts=5))]
+    fn transaction(
+        &self,
+        py: Python<'_>,
+        body: Py<PyAny>,
+        check: Option<Py<PyAny>>,
+        attempts: u32,
+    ) -> PyResult<PyTxResult> {
+        let cancel = Cancel::new();
+        let mut run_body = |tx: &Tx| -> Result<Py<PyAny>, PyMmError> {
+            Python::attach(|py| {
+                let handle = Py::new(py, PyTransaction { tx: tx.clone() })?;
+                Ok(body.call1(py, (handle,))?)
+            })
+        };
+        let mut run_check = || -> Result<bool, PyMmError> {
+            Python::attach(|py| match &check {
+                Some(c) => Ok(c.call0(py)?.is_truthy(py)?),
+                None => Ok(false),
+            })
+        };
+        let has_check = check.is_some();
+        let done = py.detach(|| {
+            let check_fn: Option<&mut dyn FnMut() -> Result<bool, PyMmError>> = if has_check {
+                Some(&mut run_check)
+            } else {
+                None
+            };
+            self.cluster
+                .transaction(attempts, &cancel, &mut run_body, check_fn)
+        })?;
+        Ok(PyTxResult {
+            value: done.value,
+            attempts: done.attempts,
+            node: done.node,
+        })
+    }
+
     /// Per node: address, state ("up" or "down"), statements, errors, failovers (statements
     /// that left it because it failed), reconnects, last error.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
@@ -341,6 +392,7 @@ impl PyMultiMaster {
                 d.set_item("failovers", s.failovers)?;
                 d.set_item("reconnects", s.reconnects)?;
                 d.set_item("last_error", &s.last_error)?;
+                d.set_item("flavour", s.flavour)?;
                 Ok(d)
             })
             .collect::<PyResult<Vec<_>>>()?;

@@ -38,6 +38,7 @@ def timed(fn: Callable[[], None], n: int) -> float:
 def main(argv: List[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--rows", type=int, default=2000)
+    p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--keep", action="store_true")
     args = p.parse_args(argv)
     n = args.rows
@@ -68,19 +69,27 @@ def main(argv: List[str]) -> int:
             for r in rows(n, "c"):
                 mm.execute(q, r, key=("bench", "title", r[0]))
 
-        results = [
-            ("PyMySQL, one node (baseline)", timed(bare, n)),
-            ("PyMySQL, alternating 2 nodes, no failover", timed(alternating, n)),
-            ("MultiMaster.execute, keyed, Python loop", timed(mm_execute, n)),
+        cases = [
+            ("PyMySQL, one node (baseline)", bare),
+            ("PyMySQL, alternating 2 nodes, no failover", alternating),
+            ("MultiMaster.execute, keyed, Python loop", mm_execute),
             ("MultiMaster.insert_many, keyed (Rust loop)",
-             timed(lambda: mm.insert_many("bench", COLUMNS, rows(n, "d"), key="title"), n)),
-            ("MultiMaster.insert_many, unkeyed",
-             timed(lambda: mm.insert_many("bench", COLUMNS, rows(n, "e")), n)),
+             lambda: mm.insert_many("bench", COLUMNS, rows(n, "d"), key="title")),
+            ("MultiMaster.insert_many, unkeyed", lambda: mm.insert_many("bench", COLUMNS, rows(n, "e"))),
         ]
-        (count,), = mm.query("SELECT COUNT(*) FROM bench", causal=True)
-        assert count == 5 * n, count
+        # Rounds interleave the clients so a slow moment of the cluster (or the table
+        # growing) does not land on one of them; each keeps its best round.
+        best = [0.0] * len(cases)
+        for _ in range(args.rounds):
+            lab.sql(1, "TRUNCATE demo.bench")
+            for i, (_, fn) in enumerate(cases):
+                best[i] = max(best[i], timed(fn, n))
+            (count,), = mm.query("SELECT COUNT(*) FROM bench", causal=True)
+            assert count == len(cases) * n, count
+        results = [(name, rate) for (name, _), rate in zip(cases, best)]
         base = results[0][1]
-        print(f"\n{n} single-row autocommit inserts each, 2 Galera nodes on loopback, {os.cpu_count()} cores")
+        print(f"\n{n} single-row autocommit inserts per client, best of {args.rounds} rounds, "
+              f"2 Galera nodes on loopback, {os.cpu_count()} cores")
         print(f"{'client':46} {'rows/s':>8} {'vs baseline':>12}")
         for name, rate in results:
             print(f"{name:46} {rate:8.0f} {rate / base:11.2f}x")

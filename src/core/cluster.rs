@@ -20,6 +20,10 @@ use super::sql::{quote_ident, quote_table};
 /// How often a caller with no live node looks again (nodes come back through probes).
 const IDLE_POLL: Duration = Duration::from_millis(25);
 
+/// A statement run on a leased connection, which it may take out of the lease to keep.
+pub(crate) type LeasedOp<'a, T> =
+    dyn FnMut(&Arc<Node>, &mut Option<Conn>) -> std::result::Result<T, DbError> + 'a;
+
 /// How a statement's lost reply is resolved (DESIGN.md §3).
 pub enum Write<'a> {
     /// A read: retried elsewhere.
@@ -229,7 +233,7 @@ impl Cluster {
         write: Write<'_>,
         request: Option<u64>,
         cancel: &Cancel,
-        op: &mut dyn FnMut(&Arc<Node>, &mut Option<Conn>) -> std::result::Result<T, DbError>,
+        op: &mut LeasedOp<'_, T>,
     ) -> Result<Outcome<T>> {
         let inner = &*self.inner;
         let cfg = &inner.cfg;

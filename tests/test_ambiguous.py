@@ -118,3 +118,49 @@ def test_delayed_reply_is_resolved_not_duplicated(make_mm, table, cluster, proxy
     proxy.pass_through()
     assert report.rows == 4 and report.ambiguous_resolved == 1
     assert count_titles(cluster, table) == (6, 6)
+
+
+# --- transactions ----------------------------------------------------------------------------
+
+def insert_two(table: str, tag: str):
+    def body(tx):
+        tx.execute(f"INSERT INTO {table} (title) VALUES (?)", (f"{tag}-1",))
+        tx.execute(f"INSERT INTO {table} (title) VALUES (?)", (f"{tag}-2",))
+        return tx.node
+    return body
+
+
+def test_transaction_lost_before_commit_is_replayed_elsewhere(make_mm, table, cluster, proxy):
+    mm = make_mm([proxied(proxy), cluster.addresses[1]])
+    proxy.drop_before_request(match=b"lost-2")
+    result = mm.transaction(insert_two(table, "lost"))
+    assert proxy.drops == 1
+    assert result.attempts == 2
+    assert result.node == result.value == cluster.addresses[1]
+    assert count_titles(cluster, table) == (2, 2)
+
+
+def test_transaction_lost_during_commit_is_ambiguous(make_mm, table, cluster, proxy):
+    mm = make_mm([proxied(proxy), cluster.addresses[1]])
+    proxy.drop_after_request(match=b"COMMIT")
+    with pytest.raises(multimaster.AmbiguousCommitError) as e:
+        mm.transaction(insert_two(table, "amb"))
+    assert e.value.statement == "COMMIT" and e.value.node == proxied(proxy)
+    assert count_titles(cluster, table) == (2, 2)  # it had committed; nothing was replayed
+
+
+def test_transaction_commit_check_resolves_both_ways(make_mm, table, cluster, proxy):
+    def committed(mm, tag):
+        return lambda: mm.query(f"SELECT COUNT(*) FROM {table} WHERE title = ?", (f"{tag}-1",),
+                                causal=True)[0][0] == 1
+
+    # Applied, reply lost: the check finds it committed.
+    mm = make_mm([proxied(proxy), cluster.addresses[1]])  # its first transaction starts on the proxy
+    proxy.drop_after_request(match=b"COMMIT")
+    assert mm.transaction(insert_two(table, "after"), check=committed(mm, "after")).attempts == 1
+    # Never applied: the check says so, and the transaction is replayed.
+    mm = make_mm([proxied(proxy), cluster.addresses[1]])
+    proxy.drop_before_request(match=b"COMMIT")
+    assert mm.transaction(insert_two(table, "before"), check=committed(mm, "before")).attempts == 2
+    assert proxy.drops == 2
+    assert count_titles(cluster, table) == (4, 4)

@@ -14,6 +14,7 @@ repeated. Logs go to the ``multimaster`` logger.
 from __future__ import annotations
 
 import atexit
+import logging
 
 from multimaster import exceptions
 from multimaster.exceptions import *  # noqa: F401,F403 - the PEP 249 classes
@@ -36,6 +37,10 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+# A library logs but does not decide where logs go: without a handler configured by the
+# application, Python would print warnings to stderr.
+logging.getLogger("multimaster").addHandler(logging.NullHandler())
 
 # Background threads (node probes, an interrupted insert loop) must not log into an
 # interpreter that is finalizing.

@@ -69,6 +69,8 @@ pub struct Outcome<T> {
     pub rerouted: bool,
     /// A lost reply was resolved by a key check.
     pub resolved: bool,
+    /// The last node that failed under this statement, if any.
+    failed_on: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -252,6 +254,7 @@ impl Cluster {
             failovers: 0,
             rerouted: false,
             resolved: false,
+            failed_on: None,
         };
         // Once a write's reply was lost, a duplicate-key error on a later try means it had
         // committed: success, not an error.
@@ -418,12 +421,12 @@ impl Cluster {
     fn finish<T>(&self, mut out: Outcome<T>, idx: usize, first_choice: usize) -> Outcome<T> {
         out.node = idx;
         out.rerouted = idx != first_choice;
-        if out.failovers > 0 {
-            let to = &self.inner.nodes[idx].name;
+        if let Some(from) = out.failed_on.filter(|&f| f != idx) {
+            let (from, to) = (&self.inner.nodes[from].name, &self.inner.nodes[idx].name);
             self.note(
                 EventKind::Failover,
                 to,
-                format!("{} failed node(s) before it", out.failovers),
+                format!("statement failed over from {from}"),
             );
         }
         out
@@ -432,6 +435,11 @@ impl Cluster {
     /// A node failed a connect or a statement: take it out of rotation for a backoff period.
     fn node_failed<T>(&self, node: &Node, e: &DbError, out: &mut Outcome<T>) {
         out.failovers += 1;
+        out.failed_on = self
+            .inner
+            .nodes
+            .iter()
+            .position(|n| std::ptr::eq(&**n, node));
         self.mark_failed(node, e);
     }
 

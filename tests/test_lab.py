@@ -133,6 +133,12 @@ def test_layout_errors_and_env() -> None:
         Lab(2, base_dir="/tmp/unused", hosts=["127.0.22.1", "127.0.22.2", "127.0.22.3"])
     with pytest.raises(LabError, match="no node 3"):
         Lab(2, base_dir="/tmp/unused").crash(3)
+    with pytest.raises(LabError, match="not a loopback address"):
+        Lab(2, base_dir="/tmp/unused", hosts=["10.0.0.1", "10.0.0.2"])
+    with pytest.raises(LabError, match="bad node address"):
+        Lab(2, base_dir="/tmp/unused", hosts=["127.0.0.1:x", "127.0.0.2"])
+    assert Lab(2, base_dir="/tmp/unused", hosts=["localhost:3310", "localhost:3311"]).addresses == [
+        "127.0.0.1:3310", "127.0.0.1:3311"]
 
     # Nodes sharing an address get their own Galera, IST and SST ports.
     shared = Lab(2, base_dir="/tmp/unused", hosts=["127.0.0.1:23306", "127.0.0.1:23307"])

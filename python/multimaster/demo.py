@@ -59,10 +59,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--count", type=int, default=100, help="rows (default 100)")
     p.add_argument("--interval", type=float, default=0.5, help="seconds between rows (default 0.5)")
     p.add_argument("--dir", default=None, help="lab directory (default $MULTIMASTER_LAB_DIR or /tmp/multimaster-lab)")
+    p.add_argument("--hosts", metavar="ADDR,ADDR",
+                   help="the two nodes' loopback addresses, host or host:port (default 127.0.10.1,127.0.10.2)")
     p.add_argument("--keep", action="store_true", help="leave the lab running afterwards")
     args = p.parse_args(argv)
 
-    lab = Lab(nodes=2, base_dir=args.dir)
+    hosts = [h.strip() for h in args.hosts.split(",")] if args.hosts else None
+    try:
+        lab = Lab(nodes=2, base_dir=args.dir, hosts=hosts)
+    except LabError as e:
+        print(f"multimaster demo: {e}", file=sys.stderr)
+        return 2
     stop = threading.Event()
     failures: List[str] = []
     threads: List[threading.Thread] = []

@@ -19,6 +19,7 @@ module is built.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import re
@@ -680,13 +681,23 @@ def lab_dir(base_dir: Optional[str] = None) -> Path:
 
 
 def _split_address(text: str, default_port: int) -> Tuple[str, int]:
-    host, sep, port = text.rpartition(":")
+    """`host` or `host:port`, where host must be an IPv4 loopback address (127.x.x.x, or
+    localhost): the lab's nodes are never reachable from, or aimed at, another machine."""
+    host, sep, port_text = text.strip().rpartition(":")
     if not sep:
-        return text, default_port
+        host, port_text = text.strip(), str(default_port)
+    if host == "localhost":
+        host = "127.0.0.1"
     try:
-        return host, int(port)
+        port = int(port_text)
+        loopback = ipaddress.ip_address(host) in ipaddress.ip_network("127.0.0.0/8")
     except ValueError:
-        raise LabError(f"bad node address {text!r} (expected host or host:port)") from None
+        raise LabError(f"bad node address {text!r} (expected 127.x.x.x or 127.x.x.x:port)") from None
+    if not loopback:
+        raise LabError(f"{text!r} is not a loopback address: the lab runs on 127.0.0.0/8 only")
+    if not 1 <= port <= 65535:
+        raise LabError(f"bad port in {text!r}")
+    return host, port
 
 
 def _layout(endpoints: List[Tuple[str, int]], base_dir: Path) -> List[Node]:
@@ -880,6 +891,9 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     up = commands.add_parser("up", parents=[common], help="start the lab (N data nodes + garbd)")
     up.add_argument("nodes", nargs="?", type=int, metavar="N", help="data nodes (default 2)")
+    up.add_argument("--hosts", metavar="ADDR,ADDR",
+                    help="one loopback address per node, host or host:port "
+                         "(default 127.0.10.1, 127.0.10.2, ... on port 3306)")
     commands.add_parser("status", parents=[common], help="show each node's state")
     for name, text in [("crash", "kill -9 node I"), ("freeze", "SIGSTOP node I"),
                        ("thaw", "SIGCONT node I"), ("start", "start node I again"),
@@ -912,7 +926,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "up":
         # `up` alone restarts the lab that is there; `up N` asks for that size.
         known = (lab_dir(base_dir) / "lab.json").exists()
-        lab = Lab(args.nodes or 2, base_dir) if args.nodes or not known else Lab.load(base_dir)
+        hosts = [h.strip() for h in args.hosts.split(",")] if args.hosts else None
+        if args.nodes or hosts or not known:
+            lab = Lab(args.nodes or (len(hosts) if hosts else 2), base_dir, hosts)
+        else:
+            lab = Lab.load(base_dir)
         lab.up()
         _print_env(lab)
         return 0

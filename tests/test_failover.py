@@ -123,3 +123,32 @@ def test_ctrl_c_stops_the_loop_promptly_keeping_rows(cluster, table):
     written = int(line[2])
     assert 3 <= written < 1000
     assert count_titles(cluster, table) == (written, written)
+
+
+WAITING_SCRIPT = """
+import sys, time, multimaster
+mm = multimaster.MultiMaster(["127.0.99.1:9", "127.0.99.2:9"], user="u", password="p",
+                             failover_timeout=60)
+print("ready", flush=True)
+try:
+    mm.execute("SELECT 1")
+except KeyboardInterrupt:
+    print("interrupted", time.monotonic(), flush=True)
+"""
+
+
+def test_ctrl_c_stops_a_call_waiting_for_a_live_node():
+    """execute() waiting out failover_timeout (every node down) stops on Ctrl-C too."""
+    proc = subprocess.Popen([sys.executable, "-c", WAITING_SCRIPT], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(1.0)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        line = proc.stdout.readline().split()
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert line[0] == "interrupted"
+    assert float(line[1]) - sent < 0.5

@@ -6,9 +6,17 @@ use std::time::{Duration, Instant};
 
 use super::error::{Error, Result};
 
-/// Shared stop flag: set by the caller's thread, polled by the worker between steps.
-#[derive(Clone, Default, Debug)]
-pub struct Cancel(Arc<AtomicBool>);
+/// Asks the host whether the user wants to stop (Python: a pending Ctrl-C).
+pub type Interrupted = dyn Fn() -> bool + Send + Sync;
+
+/// Shared stop flag: set by the caller's thread, polled by the worker between steps. An
+/// optional probe is also asked while sleeping, so a call waiting out a backoff or a failover
+/// stops on Ctrl-C even when it runs on the caller's own thread.
+#[derive(Clone, Default)]
+pub struct Cancel {
+    flag: Arc<AtomicBool>,
+    probe: Option<Arc<Interrupted>>,
+}
 
 /// How often a sleeping worker looks at the flag: well inside the 0.5 s a user waits for Ctrl-C.
 const POLL: Duration = Duration::from_millis(20);
@@ -18,12 +26,20 @@ impl Cancel {
         Self::default()
     }
 
+    /// A cancel that also asks `probe` while sleeping (never on the hot path).
+    pub fn with_probe(probe: Arc<Interrupted>) -> Self {
+        Cancel {
+            flag: Arc::default(),
+            probe: Some(probe),
+        }
+    }
+
     pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.flag.store(true, Ordering::SeqCst);
     }
 
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.flag.load(Ordering::SeqCst)
     }
 
     pub fn check(&self) -> Result<()> {
@@ -39,12 +55,22 @@ impl Cancel {
         let end = Instant::now() + d;
         loop {
             self.check()?;
+            if self.probe.as_ref().is_some_and(|p| p()) {
+                self.cancel();
+                return Err(Error::Interrupted);
+            }
             let now = Instant::now();
             if now >= end {
                 return Ok(());
             }
             std::thread::sleep((end - now).min(POLL));
         }
+    }
+}
+
+impl std::fmt::Debug for Cancel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Cancel({})", self.is_cancelled())
     }
 }
 
@@ -75,5 +101,21 @@ mod tests {
         let start = Instant::now();
         c.sleep(Duration::from_millis(30)).unwrap();
         assert!(start.elapsed() >= Duration::from_millis(30));
+    }
+
+    #[test]
+    fn probe_interrupts_a_sleep_and_sticks() {
+        let asked = Arc::new(AtomicBool::new(false));
+        let seen = Arc::clone(&asked);
+        let c = Cancel::with_probe(Arc::new(move || {
+            seen.store(true, Ordering::SeqCst);
+            true
+        }));
+        assert!(c.check().is_ok(), "check() never asks the probe");
+        assert!(matches!(
+            c.sleep(Duration::from_secs(5)),
+            Err(Error::Interrupted)
+        ));
+        assert!(asked.load(Ordering::SeqCst) && c.is_cancelled());
     }
 }

@@ -1,7 +1,7 @@
 //! `multimaster.MultiMaster`: the Python face of `core::cluster::Cluster`.
 
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
@@ -41,6 +41,31 @@ pub struct PyMultiMaster {
     last_insert_id: Mutex<Option<u64>>,
     /// Insert loops that outlived a Ctrl-C: joined by `close()`.
     workers: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// A cancel whose sleeps (backoff, waiting for a node) notice Ctrl-C on this thread; the
+/// KeyboardInterrupt is kept in the slot to be raised once the call returns.
+fn signal_aware() -> (Cancel, Arc<Mutex<Option<PyErr>>>) {
+    let slot: Arc<Mutex<Option<PyErr>>> = Arc::default();
+    let seen = Arc::clone(&slot);
+    let probe = move || {
+        Python::attach(|py| match py.check_signals() {
+            Ok(()) => false,
+            Err(e) => {
+                *seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                true
+            }
+        })
+    };
+    (Cancel::with_probe(Arc::new(probe)), slot)
+}
+
+/// The call's error, with a KeyboardInterrupt caught while it waited taking precedence.
+fn raised(slot: &Mutex<Option<PyErr>>, e: impl Into<PyErr>) -> PyErr {
+    slot.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+        .unwrap_or_else(|| e.into())
 }
 
 fn seconds(name: &str, v: f64) -> Result<Duration, Error> {
@@ -146,10 +171,10 @@ impl PyMultiMaster {
             (None, true) => Write::Idempotent,
             (None, false) => Write::Unkeyed,
         };
-        let cancel = Cancel::new();
+        let (cancel, interrupt) = signal_aware();
         let out = py
             .detach(|| self.cluster.execute(sql, &params, write, None, &cancel))
-            .map_err(PyMmError::from)?;
+            .map_err(|e| raised(&interrupt, PyMmError::from(e)))?;
         let (affected, id) = match out.value {
             Some(e) => (e.affected, e.last_insert_id),
             // The lost write was found committed by its key: one row.
@@ -183,10 +208,10 @@ impl PyMultiMaster {
         causal: bool,
     ) -> PyResult<Bound<'py, PyList>> {
         let params = to_params(params)?;
-        let cancel = Cancel::new();
+        let (cancel, interrupt) = signal_aware();
         let out = py
             .detach(|| self.cluster.query(sql, &params, causal, &cancel))
-            .map_err(PyMmError::from)?;
+            .map_err(|e| raised(&interrupt, PyMmError::from(e)))?;
         let rows = out.value.map(|r| r.rows).unwrap_or_default();
         let tuples = rows
             .iter()
@@ -346,7 +371,7 @@ impl PyMultiMaster {
         check: Option<Py<PyAny>>,
         attempts: u32,
     ) -> PyResult<PyTxResult> {
-        let cancel = Cancel::new();
+        let (cancel, interrupt) = signal_aware();
         let mut run_body = |tx: &Tx| -> Result<Py<PyAny>, PyMmError> {
             Python::attach(|py| {
                 let handle = Py::new(py, PyTransaction { tx: tx.clone() })?;
@@ -360,15 +385,17 @@ impl PyMultiMaster {
             })
         };
         let has_check = check.is_some();
-        let done = py.detach(|| {
-            let check_fn: Option<&mut dyn FnMut() -> Result<bool, PyMmError>> = if has_check {
-                Some(&mut run_check)
-            } else {
-                None
-            };
-            self.cluster
-                .transaction(attempts, &cancel, &mut run_body, check_fn)
-        })?;
+        let done = py
+            .detach(|| {
+                let check_fn: Option<&mut dyn FnMut() -> Result<bool, PyMmError>> = if has_check {
+                    Some(&mut run_check)
+                } else {
+                    None
+                };
+                self.cluster
+                    .transaction(attempts, &cancel, &mut run_body, check_fn)
+            })
+            .map_err(|e| raised(&interrupt, e))?;
         Ok(PyTxResult {
             value: done.value,
             attempts: done.attempts,

@@ -224,3 +224,26 @@ def test_repr_shows_nodes_and_states(make_mm):
     mm = make_mm()
     assert repr(mm) == ("<MultiMaster [127.0.40.1:3306 up, 127.0.40.2:3306 up] user=\"admin\" "
                         "database=\"demo\" policy=parity>")
+
+
+def test_on_row_error_stops_the_loop_with_its_report(make_mm, table, cluster):
+    mm = make_mm()
+
+    def on_row(index, node, rerouted):
+        if index == 2:
+            raise ValueError("stop here")
+
+    with pytest.raises(ValueError, match="stop here") as e:
+        mm.insert_many(table, COLUMNS, course_rows(10), key="title", on_row=on_row)
+    assert e.value.report.rows == 3
+    assert count_titles(cluster, table) == (3, 3)
+
+
+def test_insert_many_rejects_bad_arguments(make_mm, table):
+    mm = make_mm()
+    with pytest.raises(multimaster.InterfaceError, match="not one of the columns"):
+        mm.insert_many(table, COLUMNS, course_rows(1), key="nope")
+    with pytest.raises(multimaster.InterfaceError, match="row 0 has 2 values for 5 columns"):
+        mm.insert_many(table, COLUMNS, [("a", "b")])
+    with pytest.raises(multimaster.InterfaceError, match="interval"):
+        mm.insert_many(table, COLUMNS, course_rows(1), interval=-1)

@@ -116,3 +116,15 @@ def test_create_table_option(cluster):
         assert count_titles(cluster, name) == (3, 3)
     finally:
         cluster.sql(1, f"DROP TABLE IF EXISTS demo.{name}")
+
+
+def test_nodes_from_environment():
+    from multimaster.course import UsageError, nodes_from_env
+
+    env = {"AURORA_NODE1": "127.0.40.1", "AURORA_NODE2": "127.0.40.2:3307", "AURORA_NODE3": "[::1]:3306",
+           "AURORA_NODE5": "ignored: after a gap"}
+    assert nodes_from_env(env) == ["127.0.40.1", "127.0.40.2:3307", "[::1]:3306"]
+    with pytest.raises(UsageError, match="AURORA_NODE2 is not set"):
+        nodes_from_env({"AURORA_NODE1": "a", "AURORA_NODE3": "c"})
+    with pytest.raises(UsageError, match="AURORA_NODE1: bad node address"):
+        nodes_from_env({"AURORA_NODE1": " ", "AURORA_NODE2": "b"})

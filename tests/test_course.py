@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import count_titles, wait_for
+from conftest import count_titles, crash_and_restart_each, wait_for
 
 TIMEOUT = 240
 
@@ -46,12 +46,7 @@ def test_course_demo_with_each_node_crashed_and_restarted(cluster, table):
     try:
         inserted = lambda: sum("inserted successfully" in l for l in out)  # noqa: E731
         wait_for(lambda: inserted() >= 10, 60, "10 rows before crashing node 1")
-        cluster.crash(1)
-        time.sleep(1)
-        cluster.start(1)
-        cluster.crash(2)
-        time.sleep(1)
-        cluster.start(2)
+        crash_and_restart_each(cluster)
         rc = proc.wait(timeout=TIMEOUT)
     finally:
         if proc.poll() is None:

@@ -13,7 +13,7 @@ import time
 import pytest
 
 import multimaster
-from conftest import COLUMNS, count_titles, course_rows, wait_for
+from conftest import COLUMNS, count_titles, course_rows, crash_and_restart_each, wait_for
 
 
 def test_insert_many_survives_each_node_crashed(make_mm, table, cluster, caplog):
@@ -30,12 +30,7 @@ def test_insert_many_survives_each_node_crashed(make_mm, table, cluster, caplog)
     t = threading.Thread(target=loop)
     t.start()
     time.sleep(1.5)
-    cluster.crash(1)
-    time.sleep(1)
-    cluster.start(1)
-    cluster.crash(2)
-    time.sleep(1)
-    cluster.start(2)
+    crash_and_restart_each(cluster)
     t.join(timeout=240)
     assert not t.is_alive() and "error" not in result, result
     report = result["report"]
@@ -105,12 +100,13 @@ except KeyboardInterrupt as e:
 """
 
 
-def test_ctrl_c_stops_the_loop_promptly_keeping_rows(cluster, table):
-    proc = subprocess.Popen([sys.executable, "-c", CTRL_C_SCRIPT, ",".join(cluster.addresses), table],
-                            stdout=subprocess.PIPE, text=True)
+def interrupt(args: list, after: float) -> "tuple[list, float]":
+    """Runs a script that prints "ready", sends it SIGINT `after` seconds later, and returns
+    the words of the line it prints next and when the signal was sent."""
+    proc = subprocess.Popen([sys.executable, "-c", *args], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "ready"
-        time.sleep(1.5)
+        time.sleep(after)
         sent = time.monotonic()
         proc.send_signal(signal.SIGINT)
         line = proc.stdout.readline().split()
@@ -118,6 +114,11 @@ def test_ctrl_c_stops_the_loop_promptly_keeping_rows(cluster, table):
     finally:
         if proc.poll() is None:
             proc.kill()
+    return line, sent
+
+
+def test_ctrl_c_stops_the_loop_promptly_keeping_rows(cluster, table):
+    line, sent = interrupt([CTRL_C_SCRIPT, ",".join(cluster.addresses), table], after=1.5)
     assert line[0] == "interrupted"
     assert float(line[1]) - sent < 0.5
     written = int(line[2])
@@ -139,16 +140,6 @@ except KeyboardInterrupt:
 
 def test_ctrl_c_stops_a_call_waiting_for_a_live_node():
     """execute() waiting out failover_timeout (every node down) stops on Ctrl-C too."""
-    proc = subprocess.Popen([sys.executable, "-c", WAITING_SCRIPT], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline().strip() == "ready"
-        time.sleep(1.0)
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        line = proc.stdout.readline().split()
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    line, sent = interrupt([WAITING_SCRIPT], after=1.0)
     assert line[0] == "interrupted"
     assert float(line[1]) - sent < 0.5

@@ -45,6 +45,11 @@ pub struct KeyCheck {
 }
 
 impl KeyCheck {
+    /// `title='Title7'`, for events and logs.
+    fn describe(&self) -> String {
+        format!("{}={}", self.column, self.value.as_sql(true))
+    }
+
     fn sql(&self) -> String {
         format!(
             "SELECT COUNT(*) FROM {} WHERE {} = ?",
@@ -364,39 +369,11 @@ impl Cluster {
                                 });
                             }
                             Write::Keyed(key) => {
-                                self.fence(node, connection_id);
-                                self.note(
-                                    EventKind::Ambiguous,
-                                    &node.name,
-                                    format!(
-                                        "reply lost, checking {}={}",
-                                        key.column,
-                                        key.value.as_sql(true)
-                                    ),
-                                );
                                 was_ambiguous = true;
-                                if self.count_key(key, cancel)? > 0 {
+                                if self.resolve_lost(node, connection_id, key, cancel)? {
                                     out.resolved = true;
-                                    self.note(
-                                        EventKind::AmbiguousResolved,
-                                        &node.name,
-                                        format!(
-                                            "{}={} found: the write had committed",
-                                            key.column,
-                                            key.value.as_sql(true)
-                                        ),
-                                    );
                                     return Ok(self.finish(out, idx, first_choice));
                                 }
-                                self.note(
-                                    EventKind::AmbiguousResolved,
-                                    &node.name,
-                                    format!(
-                                        "{}={} not found: writing it again",
-                                        key.column,
-                                        key.value.as_sql(true)
-                                    ),
-                                );
                             }
                         }
                     }
@@ -416,6 +393,36 @@ impl Cluster {
             }
             cancel.sleep(IDLE_POLL.min(deadline - now))?;
         }
+    }
+
+    /// A keyed write's reply was lost on `node`: fences the session that sent it, then asks
+    /// the cluster (causally) whether the row exists. True when the write had committed.
+    fn resolve_lost(
+        &self,
+        node: &Node,
+        connection_id: u32,
+        key: &KeyCheck,
+        cancel: &Cancel,
+    ) -> Result<bool> {
+        self.fence(node, connection_id);
+        let what = key.describe();
+        self.note(
+            EventKind::Ambiguous,
+            &node.name,
+            format!("reply lost, checking {what}"),
+        );
+        let committed = self.count_key(key, cancel)? > 0;
+        let verdict = if committed {
+            "found: the write had committed"
+        } else {
+            "not found: writing it again"
+        };
+        self.note(
+            EventKind::AmbiguousResolved,
+            &node.name,
+            format!("{what} {verdict}"),
+        );
+        Ok(committed)
     }
 
     fn finish<T>(&self, mut out: Outcome<T>, idx: usize, first_choice: usize) -> Outcome<T> {

@@ -9,6 +9,7 @@ when interrupted.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import threading
 import time
@@ -53,6 +54,20 @@ def crash_and_restart(lab: Lab, schedule: List[float], stop: threading.Event, fa
             return
 
 
+def finish(threads: List[threading.Thread], stop: threading.Event) -> None:
+    """Stops the watcher and the crasher. A node restart under way must end first, or `down`
+    could miss the process it is starting."""
+    stop.set()
+    if any(th.is_alive() for th in threads):
+        print("=== waiting for the node restart under way to finish", flush=True)
+    for th in threads:
+        th.join(timeout=120)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="multimaster demo", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -64,6 +79,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--keep", action="store_true", help="leave the lab running afterwards")
     args = p.parse_args(argv)
 
+    # `kill` (or a CI timeout) must bring the lab down too, like Ctrl-C.
+    signal.signal(signal.SIGTERM, _terminate)
     hosts = [h.strip() for h in args.hosts.split(",")] if args.hosts else None
     try:
         lab = Lab(nodes=2, base_dir=args.dir, hosts=hosts)
@@ -91,9 +108,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             th.start()
         rc = course.main(["--count", str(args.count), "--interval", str(args.interval),
                           "--create-table", "--clear"], env=env)
-        stop.set()
-        for th in threads:
-            th.join(timeout=120)
+        finish(threads, stop)
         if failures:
             print(f"multimaster demo: {'; '.join(failures)}", file=sys.stderr)
             return rc or 1
@@ -105,9 +120,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("multimaster demo: interrupted", file=sys.stderr)
         return 130
     finally:
-        stop.set()
-        for th in threads:
-            th.join(timeout=120)
+        finish(threads, stop)
         if not args.keep:
             print("=== bringing the lab down", flush=True)
             lab.down()

@@ -58,6 +58,8 @@ def finish(threads: List[threading.Thread], stop: threading.Event) -> None:
     """Stops the watcher and the crasher. A node restart under way must end first, or `down`
     could miss the process it is starting."""
     stop.set()
+    for th in threads:
+        th.join(timeout=1.5)  # the watcher and an idle crasher stop at once
     if any(th.is_alive() for th in threads):
         print("=== waiting for the node restart under way to finish", flush=True)
     for th in threads:

@@ -31,7 +31,11 @@ class Warning(Exception):  # noqa: A001 - the name PEP 249 gives it
 
 
 class Error(Exception):
-    """Root of every error multimaster raises."""
+    """Root of every error multimaster raises.
+
+    ``errno`` is the MySQL error code (or ``None``), ``sqlstate`` its SQLSTATE, ``node`` the
+    ``host:port`` it came from; subclasses document the details they add.
+    """
 
     def __init__(
         self,
@@ -39,12 +43,15 @@ class Error(Exception):
         errno: Optional[int] = None,
         node: Optional[str] = None,
         sqlstate: Optional[str] = None,
+        **details: object,
     ) -> None:
         super().__init__(msg)
         self.msg = msg
         self.errno = errno
         self.node = node
         self.sqlstate = sqlstate
+        for name, value in details.items():
+            setattr(self, name, value)
 
     def __str__(self) -> str:
         return self.msg
@@ -88,16 +95,7 @@ class AllNodesDownError(OperationalError):
     ``waited`` is how long the call looked for a live node, in seconds.
     """
 
-    def __init__(
-        self,
-        msg: str = "",
-        errno: Optional[int] = None,
-        node: Optional[str] = None,
-        sqlstate: Optional[str] = None,
-        waited: float = 0.0,
-    ) -> None:
-        super().__init__(msg, errno, node, sqlstate)
-        self.waited = waited
+    waited: float = 0.0
 
 
 class AmbiguousCommitError(OperationalError):
@@ -108,13 +106,4 @@ class AmbiguousCommitError(OperationalError):
     ``idempotent=True`` to let multimaster resolve or retry it instead.
     """
 
-    def __init__(
-        self,
-        msg: str = "",
-        errno: Optional[int] = None,
-        node: Optional[str] = None,
-        sqlstate: Optional[str] = None,
-        statement: Optional[str] = None,
-    ) -> None:
-        super().__init__(msg, errno, node, sqlstate)
-        self.statement = statement
+    statement: Optional[str] = None

@@ -117,16 +117,6 @@ impl Node {
         }
     }
 
-    pub fn is_up(&self) -> bool {
-        lock(&self.state).down.is_none()
-    }
-
-    /// When this node may next be probed, if it is down and nobody is probing it.
-    pub fn due(&self) -> Option<Instant> {
-        let st = lock(&self.state);
-        st.down.as_ref().filter(|d| !d.probing).map(|d| d.until)
-    }
-
     /// An idle connection, pinged first if it sat unused long enough to have gone stale,
     /// or a new one. Errors here happen before any statement was sent.
     pub fn checkout(&self) -> Result<Conn, DbError> {

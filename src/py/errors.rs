@@ -81,11 +81,12 @@ fn make(py: Python<'_>, e: &Error) -> PyResult<PyErr> {
             kwargs.set_item("statement", statement)?;
             "AmbiguousCommitError"
         }
-        Error::RetriesExhausted { .. } | Error::Lost { .. } => "OperationalError",
+        Error::RetriesExhausted { attempts, .. } => {
+            kwargs.set_item("attempts", attempts)?;
+            "OperationalError"
+        }
+        Error::Lost { .. } => "OperationalError",
     };
     let instance = exception_class(py, name)?.call((e.to_string(),), Some(&kwargs))?;
-    if let Error::RetriesExhausted { attempts, .. } = e {
-        instance.setattr("attempts", attempts)?;
-    }
     Ok(PyErr::from_value(instance))
 }

@@ -245,3 +245,27 @@ def test_down_after_a_crash_leaves_nothing_and_repeats(module_lab: Lab, lab_dir:
     assert not os.path.exists(os.path.join(lab_dir, "lab.json"))
     lab.down()
     assert main(["--dir", lab_dir, "down"]) == 0
+
+
+def test_start_restores_a_survivor_that_lost_its_majority() -> None:
+    """Two nodes without an arbitrator: after a crash the survivor is non-Primary for good;
+    `start` promotes it (pc.bootstrap) and the crashed node rejoins with every row."""
+    path = _make_dir()
+    lab = Lab(2, base_dir=path, hosts=["127.0.23.1", "127.0.23.2"], arbitrator=False)
+    try:
+        lab.up()
+        insert(lab, 1, "before-crash")
+        lab.crash(1)
+        deadline = time.monotonic() + 30
+        while lab.status()[1]["state"] == "Synced" and lab.status()[1]["ready"]:
+            assert time.monotonic() < deadline, "node 2 never noticed it lost its majority"
+            time.sleep(0.5)
+        with pytest.raises(LabError, match="1047"):
+            insert(lab, 2, "no-quorum")
+        lab.start(1)
+        assert [s["state"] for s in lab.status()] == ["Synced", "Synced"]
+        insert(lab, 2, "after-restore")
+        assert titles(lab, 1) >= {"before-crash", "after-restore"}
+    finally:
+        lab.down()
+        shutil.rmtree(path, ignore_errors=True)

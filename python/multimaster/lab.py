@@ -255,6 +255,7 @@ class Lab:
         live = [n for n in self.nodes if n is not node and self.pid(n.index) is not None]
         if live:
             self._wait_evicted(node, live, deadline)
+            self._restore_quorum(live, deadline)
             self._launch(node, self._recover(node, deadline))
         else:
             self._restart_cluster(node, deadline)
@@ -434,6 +435,28 @@ wsrep_provider_options = "{provider_options}"
         self._ensure_arbitrator()
         if leader is not node:
             self._launch(node, positions[node.index])
+
+    def _restore_quorum(self, live: List[Node], deadline: float) -> None:
+        """Survivors that lost their majority (two of four members crashed, say) wait in a
+        non-Primary component for good, and no crashed node can join them. Promote the most
+        advanced survivor to Primary (pc.bootstrap), as an operator would."""
+        settle = time.monotonic() + 3  # judge the component only once its view has settled
+        while True:
+            status = {n.index: self._galera_status(n) or {} for n in live}
+            if any(s.get("wsrep_cluster_status") == "Primary" for s in status.values()):
+                return
+            if time.monotonic() >= settle:
+                break
+            time.sleep(POLL_INTERVAL)
+
+        def committed(n: Node) -> int:
+            value = status[n.index].get("wsrep_last_committed", "")
+            return int(value) if value.lstrip("-").isdigit() else -1
+
+        leader = max(live, key=committed)
+        self.sql(leader.index, "SET GLOBAL wsrep_provider_options='pc.bootstrap=YES'")
+        _wait_until(lambda: (self._galera_status(leader) or {}).get("wsrep_cluster_status") == "Primary",
+                    _remaining(deadline), f"node {leader.index} to form a Primary component", leader.log)
 
     def _recover(self, node: Node, deadline: float) -> Optional[Position]:
         """The node's last committed position, so that it rejoins by IST instead of SST."""

@@ -288,7 +288,7 @@ impl Cluster {
                         match classify(&e, Phase::Connect) {
                             Fault::Fatal(kind) => return Err(server_error(node, &e, kind)),
                             _ => {
-                                self.node_failed(node, &e, &mut out);
+                                self.node_failed(idx, &e, &mut out);
                                 continue;
                             }
                         }
@@ -344,16 +344,16 @@ impl Cluster {
                                 .sleep(cfg.backoff.delay(out.retries, super::backoff::jitter()))?;
                             continue 'request;
                         }
-                        self.node_failed(node, &e, &mut out);
+                        self.node_failed(idx, &e, &mut out);
                     }
                     Fault::Unreachable => {
                         drop(conn);
-                        self.node_failed(node, &e, &mut out);
+                        self.node_failed(idx, &e, &mut out);
                     }
                     Fault::Lost => {
                         // The connection is in an unknown state: never reuse it.
                         drop(conn);
-                        self.node_failed(node, &e, &mut out);
+                        self.node_failed(idx, &e, &mut out);
                         match write {
                             Write::Read | Write::Idempotent => {}
                             Write::Unkeyed => {
@@ -440,14 +440,10 @@ impl Cluster {
     }
 
     /// A node failed a connect or a statement: take it out of rotation for a backoff period.
-    fn node_failed<T>(&self, node: &Node, e: &DbError, out: &mut Outcome<T>) {
+    fn node_failed<T>(&self, idx: usize, e: &DbError, out: &mut Outcome<T>) {
         out.failovers += 1;
-        out.failed_on = self
-            .inner
-            .nodes
-            .iter()
-            .position(|n| std::ptr::eq(&**n, node));
-        self.mark_failed(node, e);
+        out.failed_on = Some(idx);
+        self.mark_failed(&self.inner.nodes[idx], e);
     }
 
     /// Takes a node that failed under a statement out of rotation for a backoff period.

@@ -36,8 +36,6 @@ const INTERRUPT_GRACE: Duration = Duration::from_millis(300);
 #[pyclass(name = "MultiMaster", module = "multimaster", frozen)]
 pub struct PyMultiMaster {
     cluster: Cluster,
-    database: Option<String>,
-    user: String,
     last_insert_id: Mutex<Option<u64>>,
     /// Insert loops that outlived a Ctrl-C: joined by `close()`.
     workers: Mutex<Vec<JoinHandle<()>>>,
@@ -138,12 +136,9 @@ impl PyMultiMaster {
             Ok(cfg)
         };
         let cfg = build().map_err(PyMmError::from)?;
-        let (database, user) = (cfg.database.clone(), cfg.user.clone());
         let cluster = Cluster::new(cfg).map_err(PyMmError::from)?;
         Ok(PyMultiMaster {
             cluster,
-            database,
-            user,
             last_insert_id: Mutex::new(None),
             workers: Mutex::new(Vec::new()),
         })
@@ -502,8 +497,8 @@ impl PyMultiMaster {
         format!(
             "<MultiMaster [{}] user={:?} database={:?} policy={}{}>",
             nodes.join(", "),
-            self.user,
-            self.database.as_deref().unwrap_or(""),
+            self.cluster.config().user,
+            self.cluster.config().database.as_deref().unwrap_or(""),
             self.cluster.config().policy,
             if self.cluster.is_closed() {
                 " closed"

@@ -1,82 +1,27 @@
 //! The failover-aware set of nodes: runs each statement on a live node by the balancing
-//! policy, and applies DESIGN.md §3 to every failure.
+//! policy (the loop and its decisions are in `request.rs`), probes down nodes in the
+//! background, fences lost sessions and checks keys.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use mysql::prelude::Queryable;
-use mysql::{Conn, Error as DbError, Params, Row, Value};
+use mysql::{Conn, Error as DbError, Params, Row};
 
 use super::cancel::Cancel;
 use super::config::Config;
 use super::error::{Error, Result};
 use super::events::{Event, EventKind, EventLog, NodeStats};
-use super::fault::{classify, code, describe, Fault, Kind, Phase, ER_DUP_ENTRY};
+use super::fault::describe;
 use super::node::{Claim, Node};
-use super::sql::{quote_ident, quote_table};
+use super::request::{self, Backend};
+pub use super::request::{KeyCheck, Outcome, Write};
 
-/// How often a caller with no live node looks again (nodes come back through probes).
-const IDLE_POLL: Duration = Duration::from_millis(25);
-
-/// A statement run on a leased connection, which it may take out of the lease to keep.
+/// A statement run on a leased connection of a node, which it may take out of the lease to keep.
 pub(crate) type LeasedOp<'a, T> =
     dyn FnMut(&Arc<Node>, &mut Option<Conn>) -> std::result::Result<T, DbError> + 'a;
-
-/// How a statement's lost reply is resolved (DESIGN.md §3).
-pub enum Write<'a> {
-    /// A read: retried elsewhere.
-    Read,
-    /// A write whose row is found by a unique key: asked for before writing again.
-    Keyed(&'a KeyCheck),
-    /// A write the caller declared safe to repeat.
-    Idempotent,
-    /// Any other write: an ambiguous outcome raises.
-    Unkeyed,
-}
-
-/// How to find out whether a write committed: the row `table.column = value` exists.
-#[derive(Clone, Debug)]
-pub struct KeyCheck {
-    pub table: String,
-    pub column: String,
-    pub value: Value,
-}
-
-impl KeyCheck {
-    /// `title='Title7'`, for events and logs.
-    fn describe(&self) -> String {
-        format!("{}={}", self.column, self.value.as_sql(true))
-    }
-
-    fn sql(&self) -> String {
-        format!(
-            "SELECT COUNT(*) FROM {} WHERE {} = ?",
-            quote_table(&self.table),
-            quote_ident(&self.column)
-        )
-    }
-}
-
-/// The result of one statement and how it got there.
-#[derive(Debug)]
-pub struct Outcome<T> {
-    /// `None` when a keyed write's reply was lost and its key check found the row committed.
-    pub value: Option<T>,
-    /// Index of the node that ran it.
-    pub node: usize,
-    /// Retries after retryable server errors (conflicts, not-ready nodes).
-    pub retries: u32,
-    /// Nodes left because of a failure while running this statement.
-    pub failovers: u32,
-    /// The policy's first choice was not the node that ran it (down, or failed).
-    pub rerouted: bool,
-    /// A lost reply was resolved by a key check.
-    pub resolved: bool,
-    /// The last node that failed under this statement, if any.
-    failed_on: Option<usize>,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exec {
@@ -189,16 +134,22 @@ impl Cluster {
         causal: bool,
         cancel: &Cancel,
     ) -> Result<Outcome<Rows>> {
-        self.run(sql, Write::Read, None, cancel, &mut |node, conn| {
-            let session = causal.then(|| node.flavour().causal_read()).flatten();
-            if let Some((on, _)) = session {
-                conn.query_drop(on)?;
+        self.run_leased(sql, Write::Read, None, cancel, &mut |node, lease| {
+            let conn = lease.as_mut().ok_or_else(DbError::server_disconnected)?;
+            let Some((on, off)) = causal.then(|| node.flavour().causal_read()).flatten() else {
+                return Ok(Rows {
+                    rows: rows_on(conn, sql, params)?,
+                });
+            };
+            conn.query_drop(on)?;
+            let rows = rows_on(conn, sql, params);
+            // Reset whatever the read's outcome: a session left causal would make every later
+            // read on it wait for the cluster to sync, through Galera's whole pause after a
+            // crash. If it cannot be reset, the connection is not pooled again.
+            if conn.query_drop(off).is_err() {
+                lease.take();
             }
-            let rows = rows_on(conn, sql, params)?;
-            if let Some((_, off)) = session {
-                conn.query_drop(off)?;
-            }
-            Ok(Rows { rows })
+            Ok(Rows { rows: rows? })
         })
     }
 
@@ -242,208 +193,12 @@ impl Cluster {
         cancel: &Cancel,
         op: &mut LeasedOp<'_, T>,
     ) -> Result<Outcome<T>> {
-        let inner = &*self.inner;
-        let cfg = &inner.cfg;
-        let request = request.unwrap_or_else(|| inner.next.fetch_add(1, Ordering::Relaxed));
-        let started = Instant::now();
-        let deadline = started + cfg.failover_timeout;
-        let first_choice = cfg
-            .policy
-            .order(request, inner.nodes.len())
-            .next()
-            .unwrap_or(0);
-        let mut out = Outcome {
-            value: None,
-            node: first_choice,
-            retries: 0,
-            failovers: 0,
-            rerouted: false,
-            resolved: false,
-            failed_on: None,
-        };
-        // Once a write's reply was lost, a duplicate-key error on a later try means it had
-        // committed: success, not an error.
-        let mut was_ambiguous = false;
-        let mut last: Option<(String, Option<u16>, String)> = None;
-
-        'request: loop {
-            if self.is_closed() {
-                return Err(Error::Closed);
-            }
-            cancel.check()?;
-            for idx in cfg.policy.order(request, inner.nodes.len()) {
-                let node = &inner.nodes[idx];
-                match node.claim(Instant::now()) {
-                    Claim::Skip => continue,
-                    Claim::Probe => {
-                        self.probe(node);
-                        continue;
-                    }
-                    Claim::Use => {}
-                }
-                let conn = match node.checkout() {
-                    Ok(c) => c,
-                    Err(e) => {
-                        last = Some((node.name.clone(), code(&e), describe(&e)));
-                        match classify(&e, Phase::Connect) {
-                            Fault::Fatal(kind) => return Err(server_error(node, &e, kind)),
-                            _ => {
-                                self.node_failed(idx, &e, &mut out);
-                                continue;
-                            }
-                        }
-                    }
-                };
-                log_debug(|| format!("{}: {}", node.name, sql));
-                let connection_id = conn.connection_id();
-                let mut lease = Some(conn);
-                let result = op(node, &mut lease);
-                node.record_statement(result.as_ref().err());
-                let e = match result {
-                    Ok(v) => {
-                        if let Some(conn) = lease {
-                            node.checkin(conn);
-                        }
-                        out.value = Some(v);
-                        return Ok(self.finish(out, idx, first_choice));
-                    }
-                    Err(e) => e,
-                };
-                // A server error leaves the connection usable; anything else does not.
-                let conn = lease.filter(|_| matches!(e, DbError::MySqlError(_)));
-                last = Some((node.name.clone(), code(&e), describe(&e)));
-                match classify(&e, Phase::Statement) {
-                    Fault::Fatal(_) if was_ambiguous && code(&e) == Some(ER_DUP_ENTRY) => {
-                        node.checkin_some(conn);
-                        out.resolved = true;
-                        self.note(
-                            EventKind::AmbiguousResolved,
-                            &node.name,
-                            "duplicate key on the retry: the lost write had committed",
-                        );
-                        return Ok(self.finish(out, idx, first_choice));
-                    }
-                    Fault::Fatal(kind) => {
-                        node.checkin_some(conn);
-                        return Err(server_error(node, &e, kind));
-                    }
-                    Fault::Retry { same_node } => {
-                        node.checkin_some(conn);
-                        out.retries += 1;
-                        if out.retries > cfg.max_retries {
-                            return Err(Error::RetriesExhausted {
-                                node: node.name.clone(),
-                                attempts: out.retries,
-                                code: code(&e).unwrap_or(0),
-                                message: describe(&e),
-                            });
-                        }
-                        self.note(EventKind::Retry, &node.name, describe(&e));
-                        if same_node {
-                            cancel
-                                .sleep(cfg.backoff.delay(out.retries, super::backoff::jitter()))?;
-                            continue 'request;
-                        }
-                        self.node_failed(idx, &e, &mut out);
-                    }
-                    Fault::Unreachable => {
-                        drop(conn);
-                        self.node_failed(idx, &e, &mut out);
-                    }
-                    Fault::Lost => {
-                        // The connection is in an unknown state: never reuse it.
-                        drop(conn);
-                        self.node_failed(idx, &e, &mut out);
-                        match write {
-                            Write::Read | Write::Idempotent => {}
-                            Write::Unkeyed => {
-                                self.note(
-                                    EventKind::Ambiguous,
-                                    &node.name,
-                                    format!("{sql}: {}", describe(&e)),
-                                );
-                                return Err(Error::Ambiguous {
-                                    node: node.name.clone(),
-                                    statement: sql.to_owned(),
-                                    cause: describe(&e),
-                                });
-                            }
-                            Write::Keyed(key) => {
-                                was_ambiguous = true;
-                                if self.resolve_lost(node, connection_id, key, cancel)? {
-                                    out.resolved = true;
-                                    return Ok(self.finish(out, idx, first_choice));
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            // No node ran it this round: every node is down or backing off.
-            let now = Instant::now();
-            if now >= deadline {
-                let detail = self.down_detail();
-                let (node, code) = last.map_or((None, None), |(n, c, _)| (Some(n), c));
-                return Err(Error::AllNodesDown {
-                    waited: now - started,
-                    detail,
-                    node,
-                    code,
-                });
-            }
-            cancel.sleep(IDLE_POLL.min(deadline - now))?;
-        }
-    }
-
-    /// A keyed write's reply was lost on `node`: fences the session that sent it, then asks
-    /// the cluster (causally) whether the row exists. True when the write had committed.
-    fn resolve_lost(
-        &self,
-        node: &Node,
-        connection_id: u32,
-        key: &KeyCheck,
-        cancel: &Cancel,
-    ) -> Result<bool> {
-        self.fence(node, connection_id);
-        let what = key.describe();
-        self.note(
-            EventKind::Ambiguous,
-            &node.name,
-            format!("reply lost, checking {what}"),
-        );
-        let committed = self.count_key(key, cancel)? > 0;
-        let verdict = if committed {
-            "found: the write had committed"
-        } else {
-            "not found: writing it again"
-        };
-        self.note(
-            EventKind::AmbiguousResolved,
-            &node.name,
-            format!("{what} {verdict}"),
-        );
-        Ok(committed)
-    }
-
-    fn finish<T>(&self, mut out: Outcome<T>, idx: usize, first_choice: usize) -> Outcome<T> {
-        out.node = idx;
-        out.rerouted = idx != first_choice;
-        if let Some(from) = out.failed_on.filter(|&f| f != idx) {
-            let (from, to) = (&self.inner.nodes[from].name, &self.inner.nodes[idx].name);
-            self.note(
-                EventKind::Failover,
-                to,
-                format!("statement failed over from {from}"),
-            );
-        }
-        out
-    }
-
-    /// A node failed a connect or a statement: take it out of rotation for a backoff period.
-    fn node_failed<T>(&self, idx: usize, e: &DbError, out: &mut Outcome<T>) {
-        out.failovers += 1;
-        out.failed_on = Some(idx);
-        self.mark_failed(&self.inner.nodes[idx], e);
+        let request = request.unwrap_or_else(|| self.inner.next.fetch_add(1, Ordering::Relaxed));
+        let nodes = &self.inner.nodes;
+        request::run(self, sql, write, request, cancel, &mut |idx, lease| {
+            log_debug(|| format!("{}: {}", nodes[idx].name, sql));
+            op(&nodes[idx], lease)
+        })
     }
 
     /// Takes a node that failed under a statement out of rotation for a backoff period.
@@ -495,11 +250,102 @@ impl Cluster {
     /// running: on a node that is slow rather than dead, the statement could commit after
     /// the check said it had not. A node that cannot be reached cannot commit it either once
     /// the cluster has evicted it (read_timeout outlasts Galera's eviction).
-    pub(crate) fn fence(&self, node: &Node, connection_id: u32) {
+    pub(crate) fn fence(&self, node: &Node, connection_id: u32) -> bool {
         let fenced = node.fence(connection_id, self.inner.cfg.read_timeout);
         log_debug(|| format!("{}: session {connection_id} fenced: {fenced}", node.name));
+        fenced
+    }
+}
+
+/// The request loop runs on the real nodes through this (see `request.rs`).
+impl Backend for Cluster {
+    type Conn = Conn;
+
+    fn config(&self) -> &Config {
+        &self.inner.cfg
     }
 
+    fn name(&self, idx: usize) -> &str {
+        &self.inner.nodes[idx].name
+    }
+
+    fn is_closed(&self) -> bool {
+        Cluster::is_closed(self)
+    }
+
+    fn claim(&self, idx: usize) -> Claim {
+        self.inner.nodes[idx].claim(Instant::now())
+    }
+
+    fn probe(&self, idx: usize) {
+        Cluster::probe(self, &self.inner.nodes[idx]);
+    }
+
+    fn checkout(&self, idx: usize) -> std::result::Result<Conn, DbError> {
+        self.inner.nodes[idx].checkout()
+    }
+
+    fn checkin(&self, idx: usize, conn: Conn) {
+        self.inner.nodes[idx].checkin(conn);
+    }
+
+    fn session(conn: &Conn) -> u32 {
+        conn.connection_id()
+    }
+
+    fn record_statement(&self, idx: usize, error: Option<&DbError>) {
+        self.inner.nodes[idx].record_statement(error);
+    }
+
+    fn node_failed(&self, idx: usize, e: &DbError) {
+        self.mark_failed(&self.inner.nodes[idx], e);
+    }
+
+    /// Fences the session that sent the lost write, then asks the cluster (causally) whether
+    /// the row exists. True when the write had committed.
+    fn resolve_lost(
+        &self,
+        idx: usize,
+        session: u32,
+        key: &KeyCheck,
+        cancel: &Cancel,
+    ) -> Result<bool> {
+        let node = &self.inner.nodes[idx];
+        let fence = if self.fence(node, session) {
+            format!("session {session} fenced")
+        } else {
+            format!("session {session} not fenced (node unreachable)")
+        };
+        let what = key.describe();
+        self.note(
+            EventKind::Ambiguous,
+            &node.name,
+            format!("reply lost, {fence}, checking {what}"),
+        );
+        let committed = self.count_key(key, cancel)? > 0;
+        let verdict = if committed {
+            "found: the write had committed"
+        } else {
+            "not found: writing it again"
+        };
+        self.note(
+            EventKind::AmbiguousResolved,
+            &node.name,
+            format!("{what} {verdict}"),
+        );
+        Ok(committed)
+    }
+
+    fn note(&self, kind: EventKind, idx: usize, detail: String) {
+        Cluster::note(self, kind, &self.inner.nodes[idx].name, detail);
+    }
+
+    fn down_detail(&self) -> String {
+        Cluster::down_detail(self)
+    }
+}
+
+impl Cluster {
     fn down_detail(&self) -> String {
         let parts: Vec<String> = self
             .inner
@@ -573,22 +419,5 @@ pub(crate) fn rows_on(
     match params {
         Params::Empty => conn.query(sql),
         p => conn.exec(sql, p.clone()),
-    }
-}
-
-pub(crate) fn server_error(node: &Node, e: &DbError, kind: Kind) -> Error {
-    match e {
-        DbError::MySqlError(m) => Error::Server {
-            node: node.name.clone(),
-            code: m.code,
-            state: m.state.clone(),
-            message: m.message.clone(),
-            kind,
-        },
-        other => Error::Driver {
-            node: node.name.clone(),
-            message: describe(other),
-            kind,
-        },
     }
 }

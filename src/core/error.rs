@@ -93,3 +93,47 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_and_code_where_the_error_has_them() {
+        let server = Error::Server {
+            node: "n1".into(),
+            code: 1064,
+            state: "42000".into(),
+            message: "syntax".into(),
+            kind: Kind::Programming,
+        };
+        assert_eq!((server.node(), server.code()), (Some("n1"), Some(1064)));
+        assert_eq!(server.to_string(), "n1: (1064) syntax");
+        let down = Error::AllNodesDown {
+            waited: Duration::from_millis(20_040),
+            detail: "n1 down (refused)".into(),
+            node: Some("n2".into()),
+            code: None,
+        };
+        assert_eq!((down.node(), down.code()), (Some("n2"), None));
+        assert_eq!(
+            down.to_string(),
+            "all nodes down after 20.0 s: n1 down (refused)"
+        );
+        let exhausted = Error::RetriesExhausted {
+            node: "n1".into(),
+            attempts: 3,
+            code: 1213,
+            message: "deadlock".into(),
+        };
+        assert_eq!(exhausted.code(), Some(1213));
+        assert_eq!(
+            exhausted.to_string(),
+            "n1: gave up after 3 attempts: (1213) deadlock"
+        );
+        assert_eq!(
+            (Error::Interrupted.node(), Error::Closed.code()),
+            (None, None)
+        );
+    }
+}

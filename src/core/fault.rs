@@ -112,6 +112,14 @@ pub fn code(err: &DbError) -> Option<u16> {
     }
 }
 
+/// The server's own words, without the code; other errors as [`describe`] puts them.
+pub fn message(err: &DbError) -> String {
+    match err {
+        DbError::MySqlError(e) => e.message.clone(),
+        other => describe(other),
+    }
+}
+
 /// A driver error as one line, without the driver's `MySqlError { ... }` wrapping.
 pub fn describe(err: &DbError) -> String {
     match err {

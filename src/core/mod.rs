@@ -12,6 +12,7 @@ pub mod flavour;
 pub mod insert;
 pub mod node;
 pub mod policy;
+pub mod request;
 pub mod sql;
 pub mod text;
 pub mod transaction;

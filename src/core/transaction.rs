@@ -6,13 +6,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use mysql::prelude::Queryable;
 use mysql::{Conn, Error as DbError, Params, Row};
 
-use super::backoff::jitter;
+use super::backoff::{jitter, Backoff};
 use super::cancel::Cancel;
-use super::cluster::{exec_on, rows_on, server_error, Cluster, Exec, Write};
+use super::cluster::{exec_on, rows_on, Cluster, Exec, Write};
 use super::error::{Error, Result};
 use super::events::EventKind;
-use super::fault::{classify, describe, Fault, Phase};
+use super::fault::{classify, describe, Fault, Kind, Phase};
 use super::node::Node;
+use super::request::server_error;
 
 struct State {
     node: Arc<Node>,
@@ -32,14 +33,54 @@ pub struct Tx {
     pub attempt: u32,
 }
 
-enum Commit {
+/// How an attempt's COMMIT ended.
+pub(crate) enum Commit {
     Done,
+    /// Refused and rolled back (a certification conflict): run the body again.
     Replay(Error),
+    /// The connection died during COMMIT: it may or may not have committed.
     Ambiguous(Error),
     Fatal(Error),
 }
 
+/// What a failed statement inside a transaction means for the attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Interrupt {
+    /// The statement is wrong: raise it; the transaction stays open for the body to decide.
+    Raise(Kind),
+    /// The server rolled the attempt back or cannot serve it: replay on a live node.
+    Replay,
+    /// The connection died before COMMIT, so the server rolls back: take the node out and
+    /// replay.
+    Lost,
+}
+
+pub(crate) fn on_statement_error(fault: Fault) -> Interrupt {
+    match fault {
+        Fault::Fatal(kind) => Interrupt::Raise(kind),
+        Fault::Retry { .. } => Interrupt::Replay,
+        Fault::Lost | Fault::Unreachable => Interrupt::Lost,
+    }
+}
+
+/// What a failed COMMIT means: a refusal can be replayed, a lost reply is ambiguous.
+pub(crate) fn on_commit_error(fault: Fault) -> CommitError {
+    match fault {
+        Fault::Retry { .. } => CommitError::Replay,
+        Fault::Fatal(kind) => CommitError::Fatal(kind),
+        Fault::Lost | Fault::Unreachable => CommitError::Ambiguous,
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CommitError {
+    Replay,
+    Fatal(Kind),
+    Ambiguous,
+}
+
 /// A committed transaction: the body's value and what it took.
+#[derive(Debug)]
 pub struct TxDone<T> {
     pub value: T,
     pub attempts: u32,
@@ -83,13 +124,10 @@ impl Tx {
             Ok(v) => return Ok(v),
             Err(e) => e,
         };
-        let err = match classify(&e, Phase::Statement) {
-            // The statement is wrong; the transaction stays open for the caller to decide.
-            Fault::Fatal(kind) => return Err(server_error(&node, &e, kind)),
-            // The server rolled the transaction back (conflict) or cannot serve it.
-            Fault::Retry { .. } => server_error(&node, &e, super::fault::Kind::Operational),
-            // Before COMMIT a lost connection means the server rolls back: nothing applied.
-            Fault::Lost | Fault::Unreachable => {
+        let err = match on_statement_error(classify(&e, Phase::Statement)) {
+            Interrupt::Raise(kind) => return Err(server_error(&node.name, &e, kind)),
+            Interrupt::Replay => server_error(&node.name, &e, Kind::Operational),
+            Interrupt::Lost => {
                 st.conn = None;
                 self.cluster.mark_failed(&node, &e);
                 Error::Lost {
@@ -125,18 +163,18 @@ impl Tx {
             node.checkin(conn);
             return Commit::Done;
         };
-        match classify(&e, Phase::Statement) {
-            Fault::Retry { .. } => {
+        match on_commit_error(classify(&e, Phase::Statement)) {
+            CommitError::Replay => {
                 let _ = conn.query_drop("ROLLBACK");
                 node.checkin(conn);
-                Commit::Replay(server_error(&node, &e, super::fault::Kind::Operational))
+                Commit::Replay(server_error(&node.name, &e, Kind::Operational))
             }
-            Fault::Fatal(kind) => {
+            CommitError::Fatal(kind) => {
                 let _ = conn.query_drop("ROLLBACK");
                 node.checkin(conn);
-                Commit::Fatal(server_error(&node, &e, kind))
+                Commit::Fatal(server_error(&node.name, &e, kind))
             }
-            Fault::Lost | Fault::Unreachable => {
+            CommitError::Ambiguous => {
                 drop(conn);
                 self.cluster.mark_failed(&node, &e);
                 self.cluster.fence(&node, st.connection_id);
@@ -187,76 +225,329 @@ impl Cluster {
         attempts: u32,
         cancel: &Cancel,
         body: &mut dyn FnMut(&Tx) -> std::result::Result<T, E>,
-        mut check: Option<&mut dyn FnMut() -> std::result::Result<bool, E>>,
+        check: Option<&mut dyn FnMut() -> std::result::Result<bool, E>>,
     ) -> std::result::Result<TxDone<T>, E> {
-        let mut last: Option<Error> = None;
-        for attempt in 1..=attempts.max(1) {
-            if let Some(e) = &last {
-                self.note(
-                    EventKind::Retry,
-                    e.node().unwrap_or("?"),
-                    format!("transaction replayed (attempt {attempt}): {e}"),
-                );
-                cancel.sleep(self.config().backoff.delay(attempt - 1, jitter()))?;
+        replay(self, attempts, cancel, body, check)
+    }
+}
+
+/// What the replay loop needs of a transaction's attempts: real ones (`Cluster`), or
+/// scripted ones in the tests below.
+pub(crate) trait Attempts {
+    type Tx;
+    fn begin(&self, attempt: u32, cancel: &Cancel) -> Result<Self::Tx>;
+    /// Why the database interrupted this attempt, if it did (taken: asked once).
+    fn interrupted(&self, tx: &Self::Tx) -> Option<Error>;
+    fn rollback(&self, tx: &Self::Tx);
+    fn commit(&self, tx: &Self::Tx) -> Commit;
+    fn node(&self, tx: &Self::Tx) -> String;
+    fn note(&self, kind: EventKind, node: &str, detail: String);
+    fn backoff(&self) -> Backoff;
+}
+
+impl Attempts for Cluster {
+    type Tx = Tx;
+    fn begin(&self, attempt: u32, cancel: &Cancel) -> Result<Tx> {
+        Cluster::begin(self, attempt, cancel)
+    }
+    fn interrupted(&self, tx: &Tx) -> Option<Error> {
+        tx.lock().interrupted.take()
+    }
+    fn rollback(&self, tx: &Tx) {
+        tx.rollback();
+    }
+    fn commit(&self, tx: &Tx) -> Commit {
+        tx.commit()
+    }
+    fn node(&self, tx: &Tx) -> String {
+        tx.node()
+    }
+    fn note(&self, kind: EventKind, node: &str, detail: String) {
+        Cluster::note(self, kind, node, detail);
+    }
+    fn backoff(&self) -> Backoff {
+        self.config().backoff
+    }
+}
+
+/// The replay loop of [`Cluster::transaction`].
+pub(crate) fn replay<A: Attempts, T, E: From<Error>>(
+    a: &A,
+    attempts: u32,
+    cancel: &Cancel,
+    body: &mut dyn FnMut(&A::Tx) -> std::result::Result<T, E>,
+    mut check: Option<&mut dyn FnMut() -> std::result::Result<bool, E>>,
+) -> std::result::Result<TxDone<T>, E> {
+    let mut last: Option<Error> = None;
+    for attempt in 1..=attempts.max(1) {
+        if let Some(e) = &last {
+            a.note(
+                EventKind::Retry,
+                e.node().unwrap_or("?"),
+                format!("transaction replayed (attempt {attempt}): {e}"),
+            );
+            cancel.sleep(a.backoff().delay(attempt - 1, jitter()))?;
+        }
+        let tx = a.begin(attempt, cancel)?;
+        let result = body(&tx);
+        if let Some(e) = a.interrupted(&tx) {
+            a.rollback(&tx);
+            last = Some(e);
+            continue;
+        }
+        let value = match result {
+            Ok(v) => v,
+            Err(e) => {
+                a.rollback(&tx);
+                return Err(e);
             }
-            let tx = self.begin(attempt, cancel)?;
-            let result = body(&tx);
-            let interrupted = tx.lock().interrupted.take();
-            if let Some(e) = interrupted {
-                tx.rollback();
+        };
+        let node = a.node(&tx);
+        let done = |value| TxDone {
+            value,
+            attempts: attempt,
+            node: node.clone(),
+        };
+        match a.commit(&tx) {
+            Commit::Done => return Ok(done(value)),
+            Commit::Replay(e) => last = Some(e),
+            Commit::Fatal(e) => return Err(e.into()),
+            Commit::Ambiguous(e) => {
+                let Some(check) = check.as_mut() else {
+                    return Err(e.into());
+                };
+                let committed = check()?;
+                let verdict = if committed {
+                    "COMMIT lost, the check found it committed"
+                } else {
+                    "COMMIT lost, the check found nothing: replaying"
+                };
+                a.note(EventKind::AmbiguousResolved, &node, verdict.into());
+                if committed {
+                    return Ok(done(value));
+                }
                 last = Some(e);
-                continue;
-            }
-            let value = match result {
-                Ok(v) => v,
-                Err(e) => {
-                    tx.rollback();
-                    return Err(e);
-                }
-            };
-            let node = tx.node();
-            match tx.commit() {
-                Commit::Done => {
-                    return Ok(TxDone {
-                        value,
-                        attempts: attempt,
-                        node,
-                    })
-                }
-                Commit::Replay(e) => last = Some(e),
-                Commit::Fatal(e) => return Err(e.into()),
-                Commit::Ambiguous(e) => {
-                    let Some(check) = check.as_mut() else {
-                        return Err(e.into());
-                    };
-                    if check()? {
-                        self.note(
-                            EventKind::AmbiguousResolved,
-                            &node,
-                            "COMMIT lost, the check found it committed",
-                        );
-                        return Ok(TxDone {
-                            value,
-                            attempts: attempt,
-                            node,
-                        });
-                    }
-                    self.note(
-                        EventKind::AmbiguousResolved,
-                        &node,
-                        "COMMIT lost, the check found nothing: replaying",
-                    );
-                    last = Some(e);
-                }
             }
         }
-        let e = last.unwrap_or(Error::Closed);
-        Err(Error::RetriesExhausted {
-            node: e.node().unwrap_or("?").to_owned(),
-            attempts: attempts.max(1),
-            code: e.code().unwrap_or(0),
-            message: e.to_string(),
+    }
+    let e = last.unwrap_or(Error::Closed);
+    let message = match &e {
+        Error::Server { message, .. } => message.clone(),
+        other => other.to_string(),
+    };
+    Err(Error::RetriesExhausted {
+        node: e.node().unwrap_or("?").to_owned(),
+        attempts: attempts.max(1),
+        code: e.code().unwrap_or(0),
+        message,
+    }
+    .into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::collections::VecDeque;
+
+    #[test]
+    fn statement_errors_inside_a_transaction() {
+        let fatal = Fault::Fatal(Kind::Data);
+        assert_eq!(on_statement_error(fatal), Interrupt::Raise(Kind::Data));
+        let conflict = Fault::Retry { same_node: true };
+        assert_eq!(on_statement_error(conflict), Interrupt::Replay);
+        assert_eq!(on_statement_error(Fault::Lost), Interrupt::Lost);
+        assert_eq!(on_statement_error(Fault::Unreachable), Interrupt::Lost);
+    }
+
+    #[test]
+    fn commit_errors() {
+        let conflict = Fault::Retry { same_node: true };
+        assert_eq!(on_commit_error(conflict), CommitError::Replay);
+        let fatal = Fault::Fatal(Kind::Integrity);
+        assert_eq!(on_commit_error(fatal), CommitError::Fatal(Kind::Integrity));
+        // A COMMIT whose reply is lost may have committed: never replayed blindly.
+        assert_eq!(on_commit_error(Fault::Lost), CommitError::Ambiguous);
+    }
+
+    /// Each attempt: was it interrupted, and how did its COMMIT end.
+    enum Plan {
+        Interrupted,
+        Commit(Commit),
+    }
+
+    fn err(node: &str) -> Error {
+        Error::Server {
+            node: node.into(),
+            code: 1213,
+            state: "40001".into(),
+            message: "conflict".into(),
+            kind: Kind::Operational,
         }
-        .into())
+    }
+
+    fn lost() -> Error {
+        Error::Ambiguous {
+            node: "n0".into(),
+            statement: "COMMIT".into(),
+            cause: "lost".into(),
+        }
+    }
+
+    struct Script {
+        plans: RefCell<VecDeque<Plan>>,
+        log: RefCell<Vec<String>>,
+    }
+
+    impl Script {
+        fn new(plans: Vec<Plan>) -> Self {
+            Script {
+                plans: RefCell::new(plans.into()),
+                log: RefCell::default(),
+            }
+        }
+        fn log(&self) -> Vec<String> {
+            self.log.borrow().clone()
+        }
+        fn run(
+            &self,
+            attempts: u32,
+            check: Option<&mut dyn FnMut() -> Result<bool>>,
+        ) -> Result<TxDone<u32>> {
+            replay(
+                self,
+                attempts,
+                &Cancel::new(),
+                &mut |tx: &u32| Ok(*tx * 10),
+                check,
+            )
+        }
+    }
+
+    impl Attempts for Script {
+        type Tx = u32;
+        fn begin(&self, attempt: u32, _cancel: &Cancel) -> Result<u32> {
+            self.log.borrow_mut().push(format!("begin {attempt}"));
+            Ok(attempt)
+        }
+        fn interrupted(&self, _tx: &u32) -> Option<Error> {
+            let mut plans = self.plans.borrow_mut();
+            match plans.front() {
+                Some(Plan::Interrupted) => {
+                    plans.pop_front();
+                    Some(err("n0"))
+                }
+                _ => None,
+            }
+        }
+        fn rollback(&self, tx: &u32) {
+            self.log.borrow_mut().push(format!("rollback {tx}"));
+        }
+        fn commit(&self, tx: &u32) -> Commit {
+            self.log.borrow_mut().push(format!("commit {tx}"));
+            match self.plans.borrow_mut().pop_front() {
+                Some(Plan::Commit(c)) => c,
+                _ => Commit::Done,
+            }
+        }
+        fn node(&self, _tx: &u32) -> String {
+            "n0".into()
+        }
+        fn note(&self, kind: EventKind, _node: &str, detail: String) {
+            self.log.borrow_mut().push(format!("{kind}: {detail}"));
+        }
+        fn backoff(&self) -> Backoff {
+            Backoff {
+                base: std::time::Duration::from_millis(1),
+                cap: std::time::Duration::from_millis(1),
+            }
+        }
+    }
+
+    #[test]
+    fn an_interrupted_attempt_is_rolled_back_and_replayed() {
+        let s = Script::new(vec![Plan::Interrupted]);
+        let done = s.run(5, None).unwrap();
+        assert_eq!((done.value, done.attempts), (20, 2));
+        let log = s.log();
+        assert_eq!(log[..2], ["begin 1", "rollback 1"]);
+        assert!(log[2].starts_with("retry: transaction replayed (attempt 2)"));
+        assert_eq!(log[3..], ["begin 2", "commit 2"]);
+    }
+
+    #[test]
+    fn a_refused_commit_is_replayed_and_attempts_run_out() {
+        let refused = || Plan::Commit(Commit::Replay(err("n0")));
+        let s = Script::new(vec![refused(), refused(), refused()]);
+        let e = s.run(3, None).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::RetriesExhausted {
+                    attempts: 3,
+                    code: 1213,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert_eq!(
+            s.log().iter().filter(|l| l.starts_with("commit")).count(),
+            3
+        );
+    }
+
+    #[test]
+    fn a_lost_commit_without_a_check_is_ambiguous_and_not_replayed() {
+        let s = Script::new(vec![Plan::Commit(Commit::Ambiguous(lost()))]);
+        let e = s.run(5, None).unwrap_err();
+        assert!(matches!(e, Error::Ambiguous { .. }), "{e:?}");
+        assert_eq!(s.log(), ["begin 1", "commit 1"]);
+    }
+
+    #[test]
+    fn a_lost_commit_is_resolved_by_the_check_both_ways() {
+        let s = Script::new(vec![Plan::Commit(Commit::Ambiguous(lost()))]);
+        let done = s.run(5, Some(&mut || Ok(true))).unwrap();
+        assert_eq!(done.attempts, 1, "found committed: not replayed");
+
+        let s = Script::new(vec![Plan::Commit(Commit::Ambiguous(lost()))]);
+        let done = s.run(5, Some(&mut || Ok(false))).unwrap();
+        assert_eq!(done.attempts, 2, "found absent: replayed");
+        assert!(s
+            .log()
+            .iter()
+            .any(|l| l.contains("found nothing: replaying")));
+    }
+
+    #[test]
+    fn a_fatal_commit_or_a_failing_body_is_returned_at_once() {
+        let fatal = Error::Server {
+            node: "n0".into(),
+            code: 1062,
+            state: "23000".into(),
+            message: "dup".into(),
+            kind: Kind::Integrity,
+        };
+        let s = Script::new(vec![Plan::Commit(Commit::Fatal(fatal))]);
+        assert!(matches!(
+            s.run(5, None),
+            Err(Error::Server { code: 1062, .. })
+        ));
+
+        let s = Script::new(vec![]);
+        let e = replay(
+            &s,
+            5,
+            &Cancel::new(),
+            &mut |_: &u32| -> Result<u32> { Err(Error::Interrupted) },
+            None,
+        );
+        assert!(matches!(e, Err(Error::Interrupted)));
+        assert_eq!(
+            s.log(),
+            ["begin 1", "rollback 1"],
+            "rolled back, never committed"
+        );
     }
 }

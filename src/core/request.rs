@@ -1,0 +1,865 @@
+//! The request loop: what to do after each outcome of a statement on a node (a pure decision,
+//! [`decide`]), and the loop that applies it over the nodes a [`Backend`] offers. The backend is
+//! the seam: `Cluster` runs it on real nodes, the unit tests below on scripted outcomes.
+
+use std::time::{Duration, Instant};
+
+use mysql::{Error as DbError, Value};
+
+use super::cancel::Cancel;
+use super::config::Config;
+use super::error::{Error, Result};
+use super::events::EventKind;
+use super::fault::{classify, code, describe, message, Fault, Kind, Phase, ER_DUP_ENTRY};
+use super::node::Claim;
+use super::sql::{quote_ident, quote_table};
+
+/// How often a caller with no live node looks again (nodes come back through probes).
+const IDLE_POLL: Duration = Duration::from_millis(25);
+
+/// How a statement's lost reply is resolved (the README's "Failure semantics").
+#[derive(Clone, Copy, Debug)]
+pub enum Write<'a> {
+    /// A read: retried elsewhere.
+    Read,
+    /// A write whose row is found by a unique key: asked for before writing again.
+    Keyed(&'a KeyCheck),
+    /// A write the caller declared safe to repeat.
+    Idempotent,
+    /// Any other write: an ambiguous outcome raises.
+    Unkeyed,
+}
+
+/// How to find out whether a write committed: the row `table.column = value` exists.
+#[derive(Clone, Debug)]
+pub struct KeyCheck {
+    pub table: String,
+    pub column: String,
+    pub value: Value,
+}
+
+impl KeyCheck {
+    /// `title='Title7'`, for events and logs.
+    pub(crate) fn describe(&self) -> String {
+        format!("{}={}", self.column, self.value.as_sql(true))
+    }
+
+    pub(crate) fn sql(&self) -> String {
+        format!(
+            "SELECT COUNT(*) FROM {} WHERE {} = ?",
+            quote_table(&self.table),
+            quote_ident(&self.column)
+        )
+    }
+}
+
+/// The result of one statement and how it got there.
+#[derive(Debug)]
+pub struct Outcome<T> {
+    /// `None` when a keyed write's reply was lost and it was found committed.
+    pub value: Option<T>,
+    /// Index of the node that ran it.
+    pub node: usize,
+    /// Retries after retryable server errors (conflicts, not-ready nodes).
+    pub retries: u32,
+    /// Nodes left because of a failure while running this statement.
+    pub failovers: u32,
+    /// The policy's first choice was not the node that ran it (down, or failed).
+    pub rerouted: bool,
+    /// A lost reply was resolved (by a key check, or a duplicate key on the retry).
+    pub resolved: bool,
+    /// The last node that failed under this statement, if any.
+    failed_on: Option<usize>,
+}
+
+/// What the loop does after a statement (or a connect) failed on a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// The statement or the credentials are wrong: raise as this class, no failover.
+    Raise(Kind),
+    /// A duplicate key after an earlier lost reply: that write had committed. Success.
+    Committed,
+    /// Refused but not applied: back off and run it again, on this node or the next.
+    Retry { same_node: bool },
+    /// Refused too often: raise `RetriesExhausted`.
+    GiveUp,
+    /// Not sent, or a reply lost on a statement safe to repeat: take the node out, try the next.
+    NextNode,
+    /// A reply lost on a write nothing can check: raise `Ambiguous`.
+    Ambiguous,
+    /// A reply lost on a keyed write: fence the session, check the key, and write again only
+    /// if it is absent.
+    CheckKey,
+}
+
+/// The decision after `fault` on a node. `retries` counts the retries this request has
+/// already made; `was_ambiguous` says an earlier try's reply was lost.
+pub fn decide(
+    phase: Phase,
+    fault: Fault,
+    code: Option<u16>,
+    write: &Write<'_>,
+    was_ambiguous: bool,
+    retries: u32,
+    max_retries: u32,
+) -> Step {
+    match (phase, fault) {
+        (_, Fault::Fatal(_)) if was_ambiguous && code == Some(ER_DUP_ENTRY) => Step::Committed,
+        (_, Fault::Fatal(kind)) => Step::Raise(kind),
+        // Before the statement was sent anything else means this node cannot serve now.
+        (Phase::Connect, _) | (Phase::Statement, Fault::Unreachable) => Step::NextNode,
+        (Phase::Statement, Fault::Retry { .. }) if retries >= max_retries => Step::GiveUp,
+        (Phase::Statement, Fault::Retry { same_node }) => Step::Retry { same_node },
+        (Phase::Statement, Fault::Lost) => match write {
+            Write::Read | Write::Idempotent => Step::NextNode,
+            Write::Unkeyed => Step::Ambiguous,
+            Write::Keyed(_) => Step::CheckKey,
+        },
+    }
+}
+
+/// The nodes the loop runs on: real ones (`Cluster`) or scripted ones (the tests).
+pub(crate) trait Backend {
+    type Conn;
+    fn config(&self) -> &Config;
+    fn name(&self, idx: usize) -> &str;
+    fn is_closed(&self) -> bool;
+    fn claim(&self, idx: usize) -> Claim;
+    /// Starts the one reconnect attempt the claim granted, off the request path.
+    fn probe(&self, idx: usize);
+    /// A connection; an error here means nothing was sent.
+    fn checkout(&self, idx: usize) -> std::result::Result<Self::Conn, DbError>;
+    fn checkin(&self, idx: usize, conn: Self::Conn);
+    /// The server's id for the session, to fence it after a lost reply.
+    fn session(conn: &Self::Conn) -> u32;
+    fn record_statement(&self, idx: usize, error: Option<&DbError>);
+    /// Takes the node out of rotation for a backoff period.
+    fn node_failed(&self, idx: usize, e: &DbError);
+    /// Fences `session` on the node, then asks the cluster whether `key` exists.
+    fn resolve_lost(
+        &self,
+        idx: usize,
+        session: u32,
+        key: &KeyCheck,
+        cancel: &Cancel,
+    ) -> Result<bool>;
+    fn note(&self, kind: EventKind, idx: usize, detail: String);
+    /// Per node, its state and last error: for `AllNodesDown`.
+    fn down_detail(&self) -> String;
+}
+
+/// A statement run on a leased connection, which it may take out of the lease to keep.
+pub(crate) type LeasedOp<'a, C, T> =
+    dyn FnMut(usize, &mut Option<C>) -> std::result::Result<T, DbError> + 'a;
+
+/// Runs `op` on a live node in the policy's order for `request`, applying [`decide`] to every
+/// failure, and waits (without spinning) for a node to come back when none is live.
+pub(crate) fn run<B: Backend, T>(
+    b: &B,
+    sql: &str,
+    write: Write<'_>,
+    request: u64,
+    cancel: &Cancel,
+    op: &mut LeasedOp<'_, B::Conn, T>,
+) -> Result<Outcome<T>> {
+    let cfg = b.config();
+    let nodes = cfg.endpoints.len();
+    let started = Instant::now();
+    let deadline = started + cfg.failover_timeout;
+    let first_choice = cfg.policy.order(request, nodes).next().unwrap_or(0);
+    let mut out = Outcome {
+        value: None,
+        node: first_choice,
+        retries: 0,
+        failovers: 0,
+        rerouted: false,
+        resolved: false,
+        failed_on: None,
+    };
+    let mut was_ambiguous = false;
+    let mut last: Option<(usize, Option<u16>)> = None;
+    let failed = |idx: usize, e: &DbError, out: &mut Outcome<T>| {
+        out.failovers += 1;
+        out.failed_on = Some(idx);
+        b.node_failed(idx, e);
+    };
+
+    'request: loop {
+        if b.is_closed() {
+            return Err(Error::Closed);
+        }
+        cancel.check()?;
+        for idx in cfg.policy.order(request, nodes) {
+            match b.claim(idx) {
+                Claim::Skip => continue,
+                Claim::Probe => {
+                    b.probe(idx);
+                    continue;
+                }
+                Claim::Use => {}
+            }
+            let conn = match b.checkout(idx) {
+                Ok(c) => c,
+                Err(e) => {
+                    last = Some((idx, code(&e)));
+                    let fault = classify(&e, Phase::Connect);
+                    match decide(Phase::Connect, fault, code(&e), &write, false, 0, 0) {
+                        Step::Raise(kind) => return Err(server_error(b.name(idx), &e, kind)),
+                        _ => failed(idx, &e, &mut out),
+                    }
+                    continue;
+                }
+            };
+            let session = B::session(&conn);
+            let mut lease = Some(conn);
+            let result = op(idx, &mut lease);
+            b.record_statement(idx, result.as_ref().err());
+            let e = match result {
+                Ok(v) => {
+                    if let Some(conn) = lease {
+                        b.checkin(idx, conn);
+                    }
+                    out.value = Some(v);
+                    return Ok(finish(b, out, idx));
+                }
+                Err(e) => e,
+            };
+            // A server error leaves the connection usable; anything else does not.
+            let conn = lease.filter(|_| matches!(e, DbError::MySqlError(_)));
+            let checkin = |conn: Option<B::Conn>| {
+                if let Some(c) = conn {
+                    b.checkin(idx, c);
+                }
+            };
+            last = Some((idx, code(&e)));
+            let fault = classify(&e, Phase::Statement);
+            let step = decide(
+                Phase::Statement,
+                fault,
+                code(&e),
+                &write,
+                was_ambiguous,
+                out.retries,
+                cfg.max_retries,
+            );
+            match step {
+                Step::Committed => {
+                    checkin(conn);
+                    out.resolved = true;
+                    b.note(
+                        EventKind::AmbiguousResolved,
+                        idx,
+                        "duplicate key on the retry: the lost write had committed".into(),
+                    );
+                    return Ok(finish(b, out, idx));
+                }
+                Step::Raise(kind) => {
+                    checkin(conn);
+                    return Err(server_error(b.name(idx), &e, kind));
+                }
+                Step::GiveUp => {
+                    checkin(conn);
+                    return Err(Error::RetriesExhausted {
+                        node: b.name(idx).to_owned(),
+                        attempts: out.retries + 1,
+                        code: code(&e).unwrap_or(0),
+                        message: message(&e),
+                    });
+                }
+                Step::Retry { same_node } => {
+                    checkin(conn);
+                    out.retries += 1;
+                    b.note(EventKind::Retry, idx, describe(&e));
+                    if same_node {
+                        cancel.sleep(cfg.backoff.delay(out.retries, super::backoff::jitter()))?;
+                        continue 'request;
+                    }
+                    failed(idx, &e, &mut out);
+                }
+                Step::NextNode => {
+                    // After a lost reply the connection is in an unknown state: never reuse it.
+                    drop(conn);
+                    failed(idx, &e, &mut out);
+                }
+                Step::Ambiguous => {
+                    drop(conn);
+                    failed(idx, &e, &mut out);
+                    b.note(
+                        EventKind::Ambiguous,
+                        idx,
+                        format!("{sql}: {}", describe(&e)),
+                    );
+                    return Err(Error::Ambiguous {
+                        node: b.name(idx).to_owned(),
+                        statement: sql.to_owned(),
+                        cause: describe(&e),
+                    });
+                }
+                Step::CheckKey => {
+                    drop(conn);
+                    failed(idx, &e, &mut out);
+                    let Write::Keyed(key) = write else {
+                        unreachable!("decide() checks keys of keyed writes only")
+                    };
+                    was_ambiguous = true;
+                    if b.resolve_lost(idx, session, key, cancel)? {
+                        out.resolved = true;
+                        return Ok(finish(b, out, idx));
+                    }
+                }
+            }
+        }
+        // No node ran it this round: every node is down or backing off.
+        let now = Instant::now();
+        if now >= deadline {
+            let (node, code) = last.map_or((None, None), |(i, c)| (Some(b.name(i).to_owned()), c));
+            return Err(Error::AllNodesDown {
+                waited: now - started,
+                detail: b.down_detail(),
+                node,
+                code,
+            });
+        }
+        cancel.sleep(IDLE_POLL.min(deadline - now))?;
+    }
+}
+
+fn finish<B: Backend, T>(b: &B, mut out: Outcome<T>, idx: usize) -> Outcome<T> {
+    let first_choice = out.node;
+    out.node = idx;
+    out.rerouted = idx != first_choice;
+    if let Some(from) = out.failed_on.filter(|&f| f != idx) {
+        let detail = format!("statement failed over from {}", b.name(from));
+        b.note(EventKind::Failover, idx, detail);
+    }
+    out
+}
+
+/// A driver or server error as the core's error, with the PEP 249 class decided.
+pub(crate) fn server_error(node: &str, e: &DbError, kind: Kind) -> Error {
+    match e {
+        DbError::MySqlError(m) => Error::Server {
+            node: node.to_owned(),
+            code: m.code,
+            state: m.state.clone(),
+            message: m.message.clone(),
+            kind,
+        },
+        other => Error::Driver {
+            node: node.to_owned(),
+            message: describe(other),
+            kind,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::address::Endpoint;
+    use crate::core::config::Secret;
+    use mysql::MySqlError;
+    use std::cell::RefCell;
+    use std::collections::VecDeque;
+    use std::io;
+
+    // --- the decision, class by class -------------------------------------------------------
+
+    fn key() -> KeyCheck {
+        KeyCheck {
+            table: "t".into(),
+            column: "k".into(),
+            value: Value::from("a"),
+        }
+    }
+
+    #[test]
+    fn decide_covers_every_class_and_write_kind() {
+        use Fault::*;
+        let k = key();
+        let writes = [
+            ("read", Write::Read),
+            ("keyed", Write::Keyed(&k)),
+            ("idempotent", Write::Idempotent),
+            ("unkeyed", Write::Unkeyed),
+        ];
+        let st = Phase::Statement;
+        for (name, w) in &writes {
+            let lost = match name {
+                &"read" | &"idempotent" => Step::NextNode,
+                &"keyed" => Step::CheckKey,
+                _ => Step::Ambiguous,
+            };
+            let cases = [
+                (Lost, None, false, 0, lost),
+                (Unreachable, None, false, 0, Step::NextNode),
+                (
+                    Retry { same_node: true },
+                    Some(1213),
+                    false,
+                    0,
+                    Step::Retry { same_node: true },
+                ),
+                (
+                    Retry { same_node: false },
+                    Some(1047),
+                    false,
+                    3,
+                    Step::Retry { same_node: false },
+                ),
+                (
+                    Retry { same_node: true },
+                    Some(1213),
+                    false,
+                    10,
+                    Step::GiveUp,
+                ),
+                (
+                    Fatal(Kind::Programming),
+                    Some(1064),
+                    false,
+                    0,
+                    Step::Raise(Kind::Programming),
+                ),
+                (
+                    Fatal(Kind::Integrity),
+                    Some(1062),
+                    false,
+                    0,
+                    Step::Raise(Kind::Integrity),
+                ),
+                (Fatal(Kind::Integrity), Some(1062), true, 0, Step::Committed),
+                (
+                    Fatal(Kind::Data),
+                    Some(1406),
+                    true,
+                    0,
+                    Step::Raise(Kind::Data),
+                ),
+            ];
+            for (fault, code, ambiguous, retries, want) in cases {
+                let got = decide(st, fault, code, w, ambiguous, retries, 10);
+                assert_eq!(got, want, "{name} {fault:?} {code:?} ambiguous={ambiguous}");
+            }
+        }
+    }
+
+    #[test]
+    fn decide_before_sending_never_checks_or_retries() {
+        let k = key();
+        for w in [
+            Write::Read,
+            Write::Keyed(&k),
+            Write::Idempotent,
+            Write::Unkeyed,
+        ] {
+            let c = Phase::Connect;
+            assert_eq!(
+                decide(c, Fault::Unreachable, None, &w, false, 0, 0),
+                Step::NextNode
+            );
+            // A restarted Galera node refuses with 1047 until it is ready: skip it, no retry.
+            let not_ready = Fault::Retry { same_node: false };
+            assert_eq!(
+                decide(c, not_ready, Some(1047), &w, false, 0, 0),
+                Step::NextNode
+            );
+            let denied = Fault::Fatal(Kind::Operational);
+            assert_eq!(
+                decide(c, denied, Some(1045), &w, false, 0, 0),
+                Step::Raise(Kind::Operational)
+            );
+        }
+    }
+
+    // --- the loop, on scripted nodes ---------------------------------------------------------
+
+    fn lost() -> DbError {
+        DbError::IoError(io::Error::from(io::ErrorKind::BrokenPipe))
+    }
+
+    fn refused() -> DbError {
+        DbError::IoError(io::Error::from(io::ErrorKind::ConnectionRefused))
+    }
+
+    fn server(code: u16, state: &str) -> DbError {
+        DbError::MySqlError(MySqlError {
+            state: state.into(),
+            code,
+            message: format!("error {code}"),
+        })
+    }
+
+    type Scripted = std::result::Result<u32, DbError>;
+
+    /// Nodes whose connects, statements and key checks answer from a script; every call the
+    /// loop makes is written to `log` ("stmt 0", "down 1", "check 0", ...).
+    struct Script {
+        cfg: Config,
+        up: RefCell<Vec<bool>>,
+        connects: RefCell<Vec<VecDeque<Scripted>>>,
+        statements: RefCell<Vec<VecDeque<Scripted>>>,
+        checks: RefCell<VecDeque<Result<bool>>>,
+        log: RefCell<Vec<String>>,
+        events: RefCell<Vec<(EventKind, usize)>>,
+    }
+
+    impl Script {
+        fn new(nodes: usize) -> Self {
+            let endpoints = (0..nodes)
+                .map(|i| format!("10.0.0.{i}").parse::<Endpoint>().unwrap())
+                .collect();
+            let mut cfg = Config::new(endpoints, "u", Secret::new("p"));
+            cfg.failover_timeout = Duration::from_millis(60);
+            cfg.backoff.base = Duration::from_millis(1);
+            cfg.backoff.cap = Duration::from_millis(2);
+            cfg.max_retries = 3;
+            Script {
+                cfg,
+                up: RefCell::new(vec![true; nodes]),
+                connects: RefCell::new((0..nodes).map(|_| VecDeque::new()).collect()),
+                statements: RefCell::new((0..nodes).map(|_| VecDeque::new()).collect()),
+                checks: RefCell::default(),
+                log: RefCell::default(),
+                events: RefCell::default(),
+            }
+        }
+
+        /// The next statements on node `idx` answer these, in order; then they succeed.
+        fn statements(self, idx: usize, outcomes: Vec<Scripted>) -> Self {
+            self.statements.borrow_mut()[idx].extend(outcomes);
+            self
+        }
+
+        fn connects(self, idx: usize, outcomes: Vec<Scripted>) -> Self {
+            self.connects.borrow_mut()[idx].extend(outcomes);
+            self
+        }
+
+        fn checks(self, answers: Vec<Result<bool>>) -> Self {
+            self.checks.borrow_mut().extend(answers);
+            self
+        }
+
+        fn down(self, idx: usize) -> Self {
+            self.up.borrow_mut()[idx] = false;
+            self
+        }
+
+        fn log(&self) -> Vec<String> {
+            self.log.borrow().clone()
+        }
+
+        fn kinds(&self) -> Vec<EventKind> {
+            self.events.borrow().iter().map(|e| e.0).collect()
+        }
+
+        fn run(&self, write: Write<'_>, request: u64) -> Result<Outcome<u32>> {
+            self.run_with(write, request, &Cancel::new())
+        }
+
+        fn run_with(
+            &self,
+            write: Write<'_>,
+            request: u64,
+            cancel: &Cancel,
+        ) -> Result<Outcome<u32>> {
+            run(
+                self,
+                "INSERT",
+                write,
+                request,
+                cancel,
+                &mut |idx, _lease| {
+                    self.log.borrow_mut().push(format!("stmt {idx}"));
+                    let next = self.statements.borrow_mut()[idx].pop_front();
+                    next.unwrap_or(Ok(idx as u32))
+                },
+            )
+        }
+    }
+
+    impl Backend for Script {
+        type Conn = u32;
+        fn config(&self) -> &Config {
+            &self.cfg
+        }
+        fn name(&self, idx: usize) -> &str {
+            ["n0", "n1", "n2", "n3"][idx]
+        }
+        fn is_closed(&self) -> bool {
+            false
+        }
+        fn claim(&self, idx: usize) -> Claim {
+            if self.up.borrow()[idx] {
+                Claim::Use
+            } else {
+                Claim::Skip
+            }
+        }
+        fn probe(&self, _idx: usize) {}
+        fn checkout(&self, idx: usize) -> std::result::Result<u32, DbError> {
+            let next = self.connects.borrow_mut()[idx].pop_front();
+            next.unwrap_or(Ok(100 + idx as u32))
+        }
+        fn checkin(&self, idx: usize, _conn: u32) {
+            self.log.borrow_mut().push(format!("checkin {idx}"));
+        }
+        fn session(conn: &u32) -> u32 {
+            *conn
+        }
+        fn record_statement(&self, _idx: usize, _error: Option<&DbError>) {}
+        fn node_failed(&self, idx: usize, _e: &DbError) {
+            self.up.borrow_mut()[idx] = false;
+            self.log.borrow_mut().push(format!("down {idx}"));
+        }
+        fn resolve_lost(
+            &self,
+            idx: usize,
+            session: u32,
+            _k: &KeyCheck,
+            _c: &Cancel,
+        ) -> Result<bool> {
+            self.log
+                .borrow_mut()
+                .push(format!("check {idx} fencing {session}"));
+            let next = self.checks.borrow_mut().pop_front();
+            next.expect("an unscripted key check")
+        }
+        fn note(&self, kind: EventKind, idx: usize, _detail: String) {
+            self.events.borrow_mut().push((kind, idx));
+        }
+        fn down_detail(&self) -> String {
+            "scripted".into()
+        }
+    }
+
+    #[test]
+    fn success_on_the_first_choice() {
+        let s = Script::new(2);
+        let out = s.run(Write::Unkeyed, 1).unwrap();
+        assert_eq!(
+            (out.value, out.node, out.rerouted, out.failovers),
+            (Some(1), 1, false, 0)
+        );
+        assert_eq!(s.log(), ["stmt 1", "checkin 1"]);
+    }
+
+    #[test]
+    fn keyed_lost_reply_found_committed_is_not_written_again() {
+        let k = key();
+        let s = Script::new(2)
+            .statements(0, vec![Err(lost())])
+            .checks(vec![Ok(true)]);
+        let out = s.run(Write::Keyed(&k), 0).unwrap();
+        assert!(out.resolved && out.value.is_none());
+        assert_eq!(s.log(), ["stmt 0", "down 0", "check 0 fencing 100"]);
+    }
+
+    #[test]
+    fn keyed_lost_reply_not_found_is_written_on_the_next_node() {
+        let k = key();
+        let s = Script::new(2)
+            .statements(0, vec![Err(lost())])
+            .checks(vec![Ok(false)]);
+        let out = s.run(Write::Keyed(&k), 0).unwrap();
+        assert_eq!(
+            (out.value, out.node, out.rerouted, out.failovers),
+            (Some(1), 1, true, 1)
+        );
+        assert!(!out.resolved);
+        assert_eq!(
+            s.log(),
+            [
+                "stmt 0",
+                "down 0",
+                "check 0 fencing 100",
+                "stmt 1",
+                "checkin 1"
+            ]
+        );
+        assert_eq!(s.kinds(), [EventKind::Failover]);
+    }
+
+    #[test]
+    fn duplicate_key_after_a_lost_reply_means_committed() {
+        let k = key();
+        let s = Script::new(2)
+            .statements(0, vec![Err(lost())])
+            .statements(1, vec![Err(server(1062, "23000"))])
+            .checks(vec![Ok(false)]);
+        let out = s.run(Write::Keyed(&k), 0).unwrap();
+        assert!(out.resolved && out.value.is_none());
+        assert_eq!(out.node, 1);
+        assert!(s.kinds().contains(&EventKind::AmbiguousResolved));
+    }
+
+    #[test]
+    fn duplicate_key_without_a_lost_reply_is_an_integrity_error() {
+        let k = key();
+        let s = Script::new(2).statements(0, vec![Err(server(1062, "23000"))]);
+        let e = s.run(Write::Keyed(&k), 0).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Server {
+                    code: 1062,
+                    kind: Kind::Integrity,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert_eq!(s.log(), ["stmt 0", "checkin 0"], "no failover, node kept");
+    }
+
+    #[test]
+    fn a_key_check_that_cannot_run_writes_nothing() {
+        let k = key();
+        let down = Error::AllNodesDown {
+            waited: Duration::ZERO,
+            detail: String::new(),
+            node: None,
+            code: None,
+        };
+        let s = Script::new(2)
+            .statements(0, vec![Err(lost())])
+            .checks(vec![Err(down)]);
+        let e = s.run(Write::Keyed(&k), 0).unwrap_err();
+        assert!(matches!(e, Error::AllNodesDown { .. }), "{e:?}");
+        assert_eq!(s.log(), ["stmt 0", "down 0", "check 0 fencing 100"]);
+    }
+
+    #[test]
+    fn unkeyed_lost_reply_raises_ambiguous_and_is_not_repeated() {
+        let s = Script::new(2).statements(0, vec![Err(lost())]);
+        let e = s.run(Write::Unkeyed, 0).unwrap_err();
+        assert!(
+            matches!(&e, Error::Ambiguous { node, .. } if node == "n0"),
+            "{e:?}"
+        );
+        assert_eq!(s.log(), ["stmt 0", "down 0"]);
+        assert_eq!(s.kinds(), [EventKind::Ambiguous]);
+    }
+
+    #[test]
+    fn reads_and_idempotent_writes_with_a_lost_reply_run_elsewhere() {
+        for w in [Write::Read, Write::Idempotent] {
+            let s = Script::new(2).statements(0, vec![Err(lost())]);
+            let out = s.run(w, 0).unwrap();
+            assert_eq!((out.value, out.node), (Some(1), 1));
+            assert_eq!(s.log(), ["stmt 0", "down 0", "stmt 1", "checkin 1"]);
+        }
+    }
+
+    #[test]
+    fn conflicts_retry_on_the_same_node_then_give_up() {
+        let conflict = || Err(server(1213, "40001"));
+        let s = Script::new(2).statements(0, vec![conflict(), conflict()]);
+        let out = s.run(Write::Unkeyed, 0).unwrap();
+        assert_eq!((out.node, out.retries, out.failovers), (0, 2, 0));
+
+        let s = Script::new(2).statements(0, (0..10).map(|_| conflict()).collect());
+        let e = s.run(Write::Unkeyed, 0).unwrap_err();
+        // max_retries = 3: the first try and 3 retries.
+        assert!(
+            matches!(
+                e,
+                Error::RetriesExhausted {
+                    attempts: 4,
+                    code: 1213,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert_eq!(s.log().iter().filter(|l| *l == "stmt 0").count(), 4);
+        assert!(
+            !s.log().iter().any(|l| l.starts_with("down")),
+            "a conflict is not a failure"
+        );
+    }
+
+    #[test]
+    fn an_unhealthy_node_sends_the_statement_elsewhere() {
+        let s = Script::new(2).statements(0, vec![Err(server(1047, "08S01"))]);
+        let out = s.run(Write::Unkeyed, 0).unwrap();
+        assert_eq!((out.node, out.retries, out.failovers), (1, 1, 1));
+        assert_eq!(
+            s.log(),
+            ["stmt 0", "checkin 0", "down 0", "stmt 1", "checkin 1"]
+        );
+    }
+
+    #[test]
+    fn fatal_errors_raise_without_failover() {
+        let s = Script::new(2).statements(0, vec![Err(server(1064, "42000"))]);
+        let e = s.run(Write::Unkeyed, 0).unwrap_err();
+        assert!(matches!(
+            e,
+            Error::Server {
+                kind: Kind::Programming,
+                ..
+            }
+        ));
+        assert_eq!(s.log(), ["stmt 0", "checkin 0"]);
+    }
+
+    #[test]
+    fn unreachable_node_is_skipped_before_sending() {
+        let s = Script::new(2).connects(0, vec![Err(refused())]);
+        let out = s.run(Write::Unkeyed, 0).unwrap();
+        assert_eq!((out.node, out.failovers, out.rerouted), (1, 1, true));
+        assert_eq!(s.log(), ["down 0", "stmt 1", "checkin 1"]);
+    }
+
+    #[test]
+    fn a_refused_login_raises_and_marks_nothing_down() {
+        let s = Script::new(2).connects(0, vec![Err(server(1045, "28000"))]);
+        let e = s.run(Write::Unkeyed, 0).unwrap_err();
+        assert!(matches!(
+            e,
+            Error::Server {
+                code: 1045,
+                kind: Kind::Operational,
+                ..
+            }
+        ));
+        assert!(s.log().is_empty(), "{:?}", s.log());
+    }
+
+    #[test]
+    fn all_nodes_down_raises_after_the_failover_timeout() {
+        let s = Script::new(2).down(0).down(1);
+        let started = Instant::now();
+        let e = s.run(Write::Unkeyed, 0).unwrap_err();
+        let Error::AllNodesDown { waited, .. } = e else {
+            panic!("{e:?}")
+        };
+        assert!(waited >= s.cfg.failover_timeout && started.elapsed() >= waited);
+        assert!(s.log().is_empty());
+    }
+
+    #[test]
+    fn every_node_failing_in_turn_ends_in_all_nodes_down_naming_the_last() {
+        let s = Script::new(2)
+            .connects(0, vec![Err(refused())])
+            .connects(1, vec![Err(refused())]);
+        let e = s.run(Write::Unkeyed, 0).unwrap_err();
+        assert!(
+            matches!(&e, Error::AllNodesDown { node: Some(n), .. } if n == "n1"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn cancelled_while_waiting_for_a_node() {
+        let s = Script::new(1).down(0);
+        let cancel = Cancel::new();
+        cancel.cancel();
+        assert!(matches!(
+            s.run_with(Write::Read, 0, &cancel),
+            Err(Error::Interrupted)
+        ));
+    }
+}

@@ -1,5 +1,5 @@
 //! Error classification: every failure on a node maps to what is safe to do next
-//! (DESIGN.md §3). This is the only place that looks at driver errors and codes.
+//! (the README's "Failure semantics"). This is the only place that looks at driver errors and codes.
 
 use mysql::{DriverError, Error as DbError};
 

@@ -7,6 +7,9 @@ failure cases happen on purpose, deterministically:
   reply is thrown away and the connection is cut: the *ambiguous* outcome.
 * ``drop_before_request`` - the statement is never forwarded; the connection is
   cut: a lost connection where the statement certainly did not run.
+* ``delay_after_request`` - the statement reaches the server and runs, then the
+  node hangs: its reply and every later one (new handshakes included) are held
+  back, as by ``delay_replies``: the *ambiguous* outcome on a hung node.
 * ``delay_replies``, ``blackhole``, ``refuse``, ``kill_connections`` - slow,
   hung, down and flapping nodes.
 
@@ -63,6 +66,7 @@ class _Kind(enum.Enum):
     PASS = "pass_through"
     DROP_AFTER = "drop_after_request"
     DROP_BEFORE = "drop_before_request"
+    DELAY_AFTER = "delay_after_request"
     DELAY = "delay_replies"
     BLACKHOLE = "blackhole"
 
@@ -137,7 +141,7 @@ class FaultProxy:
     def __init__(self, upstream: tuple[str, int], listen: tuple[str, int] = ("127.0.0.1", 0)) -> None:
         self.upstream = upstream
         self.address: tuple[str, int] = listen  # the real port is filled in by start()
-        self.drops = 0  # drop_* faults fired (counted when a request is picked)
+        self.drops = 0  # drop_* and delay_after_request faults fired (counted when a request is picked)
         self.connections = 0  # connections accepted so far
         self._lock = threading.Lock()
         self._kind = _Kind.PASS
@@ -206,6 +210,18 @@ class FaultProxy:
         with self._lock:
             self._set_mode(_Kind.DROP_BEFORE, match=match, remaining=count)
 
+    def delay_after_request(self, seconds: float, match: Optional[bytes] = None) -> None:
+        """Forward the next matching request, then behave as ``delay_replies(seconds)``:
+        its reply, and every reply after it on any connection, is held back.
+
+        The switch happens before the request is forwarded, so the reply can never
+        slip through; until then everything passes, new connections included.
+        """
+        if seconds < 0:
+            raise ValueError("seconds must be >= 0")
+        with self._lock:
+            self._set_mode(_Kind.DELAY_AFTER, match=match, remaining=1, delay=seconds)
+
     def delay_replies(self, seconds: float) -> None:
         """Hold back server->client data ``seconds`` before forwarding it."""
         if seconds < 0:
@@ -249,13 +265,13 @@ class FaultProxy:
             return self._kind, self._delay
 
     def _claim_drop(self, payload: bytes) -> Optional[_Kind]:
-        """Decide, for one whole request, whether a drop_* fault takes it.
+        """Decide, for one whole request, whether a drop_* or delay_after_request fault takes it.
 
         The budget is claimed under the lock, so ``count`` is exact even when
         several connections race for it.
         """
         with self._lock:
-            if self._kind not in (_Kind.DROP_AFTER, _Kind.DROP_BEFORE):
+            if self._kind not in (_Kind.DROP_AFTER, _Kind.DROP_BEFORE, _Kind.DELAY_AFTER):
                 return None
             if not payload or payload[0] in _NO_REPLY_COMMANDS:
                 return None
@@ -263,6 +279,10 @@ class FaultProxy:
                 return None
             kind = self._kind
             self.drops += 1
+            if kind is _Kind.DELAY_AFTER:
+                # From now on a slow node: set before the request is forwarded.
+                self._set_mode(_Kind.DELAY, delay=self._delay)
+                return None
             self._remaining -= 1
             if self._remaining <= 0:
                 self._set_mode(_Kind.PASS)

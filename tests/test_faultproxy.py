@@ -272,3 +272,16 @@ def test_stop_is_bounded_with_connections_open(upstream: FakeServer) -> None:
         sock.close()
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(proxy.address, timeout=TIMEOUT)
+
+
+def test_delay_after_request_forwards_it_then_holds_replies(proxy: FaultProxy, upstream: FakeServer) -> None:
+    with connect(proxy) as sock:
+        proxy.delay_after_request(0.4, match=b"SLOW")
+        assert query(sock, b"FAST") == (1, OK)
+        started = time.monotonic()
+        assert query(sock, b"SLOW") == (1, OK)  # forwarded at once, its reply held back
+        assert time.monotonic() - started >= 0.4
+        assert query(sock, b"AFTER") == (1, OK)  # a slow node from then on
+        assert time.monotonic() - started >= 0.8
+    assert upstream.requests == [b"\x03FAST", b"\x03SLOW", b"\x03AFTER"]
+    assert proxy.drops == 1

@@ -1,5 +1,6 @@
 //! The course's insert loop: one autocommit row at a time, balanced, each row written once.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use mysql::{Params, Value};
@@ -8,6 +9,41 @@ use super::cancel::Cancel;
 use super::cluster::{Cluster, KeyCheck, Write};
 use super::error::{Error, Result};
 use super::sql::insert_row;
+use super::timeline::Timeline;
+
+/// Counters the loop keeps as it goes, read by another thread (a live progress view) without
+/// stopping it: relaxed atomics, no lock and no interpreter per row.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub done: AtomicU64,
+    pub per_node: Vec<AtomicU64>,
+    pub retries: AtomicU64,
+    pub failovers: AtomicU64,
+    pub resolved: AtomicU64,
+}
+
+impl Progress {
+    pub fn new(nodes: usize) -> Self {
+        Progress {
+            per_node: (0..nodes).map(|_| AtomicU64::new(0)).collect(),
+            ..Progress::default()
+        }
+    }
+
+    fn add(&self, node: usize, retries: u32, failovers: u32, resolved: bool) {
+        let add = |c: &AtomicU64, n: u64| {
+            if n > 0 {
+                c.fetch_add(n, Ordering::Relaxed);
+            }
+        };
+        add(&self.per_node[node], 1);
+        add(&self.retries, retries.into());
+        add(&self.failovers, failovers.into());
+        add(&self.resolved, resolved.into());
+        // Last, so a reader never sees more rows done than rows placed on nodes.
+        add(&self.done, 1);
+    }
+}
 
 /// What one row's insert came to, passed to the caller's progress callback.
 #[derive(Debug, Clone)]
@@ -21,7 +57,7 @@ pub struct RowDone {
     pub resolved: bool,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Report {
     pub rows: u64,
     /// Rows written per node, in the order the nodes were given.
@@ -31,6 +67,8 @@ pub struct Report {
     pub rerouted: u64,
     pub resolved: u64,
     pub elapsed: Duration,
+    /// Rows per node per short interval over the run.
+    pub timeline: Timeline,
 }
 
 pub struct Batch<'a> {
@@ -64,12 +102,19 @@ pub fn insert_many(
     cluster: &Cluster,
     batch: &Batch<'_>,
     cancel: &Cancel,
+    progress: &Progress,
     on_row: &mut dyn FnMut(&RowDone) -> Result<()>,
 ) -> (Report, Result<()>) {
     let names = cluster.node_names();
     let mut report = Report {
+        rows: 0,
         per_node: names.iter().map(|n| (n.clone(), 0)).collect(),
-        ..Report::default()
+        retries: 0,
+        failovers: 0,
+        rerouted: 0,
+        resolved: 0,
+        elapsed: Duration::ZERO,
+        timeline: Timeline::new(names.len()),
     };
     let started = Instant::now();
     let result = (|| {
@@ -100,6 +145,8 @@ pub fn insert_many(
             report.rerouted += u64::from(out.rerouted);
             report.resolved += u64::from(out.resolved);
             report.elapsed = started.elapsed();
+            report.timeline.record(out.node);
+            progress.add(out.node, out.retries, out.failovers, out.resolved);
             on_row(&RowDone {
                 index,
                 node: names[out.node].clone(),

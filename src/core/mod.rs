@@ -15,4 +15,5 @@ pub mod policy;
 pub mod request;
 pub mod sql;
 pub mod text;
+pub mod timeline;
 pub mod transaction;

@@ -3,11 +3,11 @@
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyList, PyString, PyTuple};
 
 use crate::core::address::Endpoint;
 use crate::core::backoff::Backoff;
@@ -15,9 +15,10 @@ use crate::core::cancel::Cancel;
 use crate::core::cluster::{Cluster, KeyCheck, Write};
 use crate::core::config::{Config, Secret};
 use crate::core::error::Error;
-use crate::core::insert::{insert_many, Batch, Report};
+use crate::core::insert::{insert_many, Batch, Progress, Report};
 use crate::core::transaction::Tx;
 
+use super::display::{self, stats_dict, Live};
 use super::errors::{to_pyerr, PyMmError};
 use super::report::PyReport;
 use super::transaction::{PyTransaction, PyTxResult};
@@ -25,6 +26,8 @@ use super::values::{row_to_tuple, to_params, to_row, to_value};
 
 /// How often a waiting caller looks for Ctrl-C while a worker thread runs the loop.
 const SIGNAL_POLL: Duration = Duration::from_millis(50);
+/// How often a live progress view is redrawn: about ten times a second.
+const REDRAW: Duration = Duration::from_millis(100);
 /// After Ctrl-C, how long the caller waits for the row in flight to finish before raising.
 const INTERRUPT_GRACE: Duration = Duration::from_millis(300);
 
@@ -221,9 +224,14 @@ impl PyMultiMaster {
     /// a reply is lost. `on_row(index, node, rerouted)` is called after each row; `rerouted` is
     /// true when a node other than the policy's first choice took it.
     ///
+    /// `progress=True` shows the run live: in a notebook one display updated in place (its
+    /// final state stays in the saved notebook), in a terminal a line on stderr; a callable
+    /// gets the same snapshots (dicts) instead. It is drawn from this thread at most ten
+    /// times a second, from counters the loop keeps, so it costs the loop nothing per row.
+    ///
     /// Ctrl-C stops the loop within half a second; rows already written stay written, and the
     /// partial report is attached to the `KeyboardInterrupt` as `.report` when known.
-    #[pyo3(signature = (table, columns, rows, key=None, interval=0.0, on_row=None))]
+    #[pyo3(signature = (table, columns, rows, key=None, interval=0.0, on_row=None, *, progress=None))]
     #[allow(clippy::too_many_arguments)]
     fn insert_many(
         &self,
@@ -234,6 +242,7 @@ impl PyMultiMaster {
         key: Option<String>,
         interval: f64,
         on_row: Option<Py<PyAny>>,
+        progress: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyReport> {
         let rows: Vec<Vec<mysql::Value>> = rows
             .try_iter()?
@@ -248,6 +257,24 @@ impl PyMultiMaster {
             })?),
         };
         let interval = seconds("interval", interval).map_err(PyMmError::from)?;
+        let sink = match progress {
+            Some(p) if !p.is_none() => {
+                Some(display::module(py)?.call_method1("progress_sink", (p,))?)
+                    .filter(|s| !s.is_none())
+                    .map(Bound::unbind)
+            }
+            _ => None,
+        };
+        let counters = Arc::new(Progress::new(self.cluster.node_names().len()));
+        let mut live = sink.map(|sink| Live {
+            sink,
+            cluster: &self.cluster,
+            progress: &counters,
+            total: rows.len(),
+            started: Instant::now(),
+            shown_until: SystemTime::now(),
+        });
+        let worker_counters = Arc::clone(&counters);
         let cluster = self.cluster.clone();
         let cancel = Cancel::new();
         let worker_cancel = cancel.clone();
@@ -267,21 +294,28 @@ impl PyMultiMaster {
                     key,
                     interval,
                 };
-                let (report, result) = insert_many(&cluster, &batch, &worker_cancel, &mut |done| {
-                    // After Ctrl-C the caller has moved on (the interpreter may be exiting):
-                    // report no more rows to it.
-                    let Some(cb) = on_row.as_ref().filter(|_| !worker_cancel.is_cancelled()) else {
-                        return Ok(());
-                    };
-                    Python::attach(|py| {
-                        cb.call1(py, (done.index, &done.node, done.rerouted))
-                            .map(drop)
-                    })
-                    .map_err(|e| {
-                        callback_error = Some(e);
-                        Error::Interrupted
-                    })
-                });
+                let (report, result) = insert_many(
+                    &cluster,
+                    &batch,
+                    &worker_cancel,
+                    &worker_counters,
+                    &mut |done| {
+                        // After Ctrl-C the caller has moved on (the interpreter may be exiting):
+                        // report no more rows to it.
+                        let Some(cb) = on_row.as_ref().filter(|_| !worker_cancel.is_cancelled())
+                        else {
+                            return Ok(());
+                        };
+                        Python::attach(|py| {
+                            cb.call1(py, (done.index, &done.node, done.rerouted))
+                                .map(drop)
+                        })
+                        .map_err(|e| {
+                            callback_error = Some(e);
+                            Error::Interrupted
+                        })
+                    },
+                );
                 let result = match (result, callback_error) {
                     (Err(_), Some(e)) => Err(PyMmError::Py(e)),
                     (r, _) => r.map_err(PyMmError::from),
@@ -295,6 +329,7 @@ impl PyMultiMaster {
             })?;
 
         let mut interrupted: Option<(PyErr, Instant)> = None;
+        let mut shown = Instant::now();
         loop {
             match py.detach(|| {
                 rx.lock()
@@ -303,7 +338,10 @@ impl PyMultiMaster {
             }) {
                 Ok((report, result)) => {
                     let _ = handle.join();
-                    let report = PyReport::new(py, &report)?;
+                    if let Some(live) = live.as_mut() {
+                        live.show(py, true)?;
+                    }
+                    let report = PyReport::new(py, &report, &self.cluster)?;
                     if let Some((e, _)) = interrupted {
                         e.value(py).setattr("report", Py::new(py, report)?)?;
                         return Err(e);
@@ -327,8 +365,15 @@ impl PyMultiMaster {
                 }
                 Err(RecvTimeoutError::Timeout) => {}
             }
+            if let Some(live) = live.as_mut().filter(|_| shown.elapsed() >= REDRAW) {
+                live.show(py, false)?;
+                shown = Instant::now();
+            }
             match &interrupted {
                 Some((_, since)) if since.elapsed() >= INTERRUPT_GRACE => {
+                    if let Some(live) = live.as_mut() {
+                        live.show(py, true)?;
+                    }
                     // The row in flight is still waiting on the network: let it finish on its
                     // own (bounded by read_timeout) and give control back now.
                     self.workers
@@ -399,50 +444,33 @@ impl PyMultiMaster {
     }
 
     /// Per node: address, state ("up" or "down"), statements, errors, failovers (statements
-    /// that left it because it failed), reconnects, last error.
-    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+    /// that left it because it failed), reconnects, last error, flavour. A list (of dicts)
+    /// that also shows as a table in a notebook and has `to_pandas()` / `to_polars()`.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let items = self
             .cluster
             .stats()
-            .into_iter()
-            .map(|s| {
-                let d = PyDict::new(py);
-                d.set_item("address", &s.address)?;
-                d.set_item("state", s.state)?;
-                d.set_item("statements", s.statements)?;
-                d.set_item("errors", s.errors)?;
-                d.set_item("failovers", s.failovers)?;
-                d.set_item("reconnects", s.reconnects)?;
-                d.set_item("last_error", &s.last_error)?;
-                d.set_item("flavour", s.flavour)?;
-                Ok(d)
-            })
+            .iter()
+            .map(|s| stats_dict(py, s))
             .collect::<PyResult<Vec<_>>>()?;
-        PyList::new(py, items)
+        display::module(py)?.call_method1("Stats", (PyList::new(py, items)?,))
     }
 
     /// What happened, oldest first (the newest `event_capacity` events): each a dict with
     /// `time` (seconds since the epoch), `kind` (node_down, node_up, failover, retry,
-    /// ambiguous, ambiguous_resolved), `node` and `detail`.
-    fn events<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let items = self
-            .cluster
-            .events()
-            .into_iter()
-            .map(|e| {
-                let d = PyDict::new(py);
-                let t =
-                    e.at.duration_since(UNIX_EPOCH)
-                        .map(|d| d.as_secs_f64())
-                        .unwrap_or(0.0);
-                d.set_item("time", t)?;
-                d.set_item("kind", e.kind.name())?;
-                d.set_item("node", &e.node)?;
-                d.set_item("detail", &e.detail)?;
-                Ok(d)
-            })
-            .collect::<PyResult<Vec<_>>>()?;
-        PyList::new(py, items)
+    /// ambiguous, ambiguous_resolved), `node` and `detail`. A list that also shows as a table
+    /// in a notebook and has `to_pandas()` / `to_polars()`.
+    fn events<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let items = display::events_since(py, &self.cluster, UNIX_EPOCH)?;
+        display::module(py)?.call_method1("Events", (items,))
+    }
+
+    fn _repr_html_(slf: &Bound<'_, Self>) -> PyResult<String> {
+        display::render(slf.py(), "multimaster_html", slf.as_any())
+    }
+
+    fn _repr_pretty_(slf: &Bound<'_, Self>, p: &Bound<'_, PyAny>, _cycle: bool) -> PyResult<()> {
+        display::pretty("multimaster_text", slf.as_any(), p)
     }
 
     /// The node addresses, as `host:port`.

@@ -1,9 +1,12 @@
 //! The insert loop's report, as a Python object.
 
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyList};
 
+use crate::core::cluster::Cluster;
 use crate::core::insert::Report;
+
+use super::display::{epoch, events_since, pretty, render};
 
 /// What `insert_many` did: rows written, where, and what it took.
 #[pyclass(name = "InsertReport", module = "multimaster", frozen, get_all)]
@@ -22,14 +25,32 @@ pub struct PyReport {
     pub ambiguous_resolved: u64,
     /// Seconds the loop ran.
     pub elapsed: f64,
+    /// Rows per node per short interval and the node events of the run: what
+    /// `timeline()` draws.
+    pub timeline_data: Py<PyDict>,
 }
 
 impl PyReport {
-    pub fn new(py: Python<'_>, r: &Report) -> PyResult<Self> {
+    pub fn new(py: Python<'_>, r: &Report, cluster: &Cluster) -> PyResult<Self> {
         let per_node = PyDict::new(py);
         for (node, n) in &r.per_node {
             per_node.set_item(node, n)?;
         }
+        let timeline = PyDict::new(py);
+        let nodes: Vec<&str> = r.per_node.iter().map(|(n, _)| n.as_str()).collect();
+        timeline.set_item("nodes", &nodes)?;
+        timeline.set_item("elapsed", r.elapsed.as_secs_f64())?;
+        let t = &r.timeline;
+        timeline.set_item("started", epoch(t.started))?;
+        timeline.set_item("bucket", t.bucket.as_secs_f64())?;
+        let width = t.buckets();
+        let rows = t.rows.iter().map(|series| {
+            let mut padded = series.clone();
+            padded.resize(width, 0);
+            padded
+        });
+        timeline.set_item("rows", PyList::new(py, rows)?)?;
+        timeline.set_item("events", events_since(py, cluster, t.started)?)?;
         Ok(PyReport {
             rows: r.rows,
             per_node: per_node.unbind(),
@@ -38,12 +59,27 @@ impl PyReport {
             rerouted: r.rerouted,
             ambiguous_resolved: r.resolved,
             elapsed: r.elapsed.as_secs_f64(),
+            timeline_data: timeline.unbind(),
         })
     }
 }
 
 #[pymethods]
 impl PyReport {
+    /// Rows/s per node over the run with node-down, node-up and failover marks: an SVG
+    /// (`multimaster.display.Timeline`), shown inline in a notebook, `.save(path)` to keep it.
+    fn timeline<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        super::display::module(py)?.call_method1("Timeline", (self.timeline_data.bind(py),))
+    }
+
+    fn _repr_html_(slf: &Bound<'_, Self>) -> PyResult<String> {
+        render(slf.py(), "report_html", slf.as_any())
+    }
+
+    fn _repr_pretty_(slf: &Bound<'_, Self>, p: &Bound<'_, PyAny>, _cycle: bool) -> PyResult<()> {
+        pretty("report_text", slf.as_any(), p)
+    }
+
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         Ok(format!(
             "InsertReport(rows={}, per_node={}, retries={}, failovers={}, rerouted={}, ambiguous_resolved={}, elapsed={:.2})",

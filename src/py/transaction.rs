@@ -82,6 +82,14 @@ pub struct PyTxResult {
 
 #[pymethods]
 impl PyTxResult {
+    fn _repr_html_(slf: &Bound<'_, Self>) -> PyResult<String> {
+        super::display::render(slf.py(), "txresult_html", slf.as_any())
+    }
+
+    fn _repr_pretty_(slf: &Bound<'_, Self>, p: &Bound<'_, PyAny>, _cycle: bool) -> PyResult<()> {
+        super::display::pretty("txresult_text", slf.as_any(), p)
+    }
+
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         Ok(format!(
             "TransactionResult(value={}, attempts={}, node={:?})",

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
+import subprocess
+import threading
 import time
-from typing import Callable, Iterator, List
+from typing import Callable, Iterator, List, Optional
 
 import pytest
 
@@ -15,7 +18,21 @@ from multimaster import MultiMaster
 from multimaster.lab import Lab
 
 LAB_DIR = os.environ.get("MULTIMASTER_TEST_LAB_DIR", "/tmp/multimaster-pytest-lab")
-LAB_HOSTS = ["127.0.40.1", "127.0.40.2"]
+# Other addresses (MULTIMASTER_TEST_LAB_HOSTS=a,b) let two suites run side by side.
+LAB_HOSTS = os.environ.get("MULTIMASTER_TEST_LAB_HOSTS", "127.0.40.1,127.0.40.2").split(",")
+LAB3_DIR = os.environ.get("MULTIMASTER_TEST_LAB3_DIR", "/tmp/multimaster-pytest-lab3")
+LAB3_HOSTS = os.environ.get("MULTIMASTER_TEST_LAB3_HOSTS", "127.0.50.1,127.0.50.2,127.0.50.3").split(",")
+# The one allowance added to any bound the README states (Ctrl-C within 0.5 s, all nodes down
+# within failover_timeout + ...): room for a slow or loaded machine, never a tuning knob.
+SLACK = 2.0
+# The README's own numbers ("Choosing timeouts"): the library's default read timeout, and how
+# long Galera pauses writes on the survivors after a node dies or hangs (evs.suspect_timeout
+# = 5 s plus detection) until it evicts that node.
+READ_TIMEOUT = 10.0
+GALERA_PAUSE = 6.0
+# How long a lab node takes to be noticed, restarted or rejoined is the lab's and Galera's
+# business, not a promise of the library: waits for such states get this generous deadline.
+LAB_WAIT = 120.0
 USER, PASSWORD, DATABASE = "admin", "cloudacademy", "demo"
 COURSE_DDL = ("CREATE TABLE {table} (title VARCHAR(40), instructor VARCHAR(40), duration INT, "
               "created DATE, url VARCHAR(100))")
@@ -57,12 +74,158 @@ def heal(lab: Lab) -> None:
             time.sleep(0.5)
 
 
-def crash_and_restart_each(lab: Lab) -> None:
-    """The course's third pane: kill -9 each node in turn, restarting it before the next."""
-    for i in range(1, len(lab.nodes) + 1):
-        lab.crash(i)
-        time.sleep(1)
-        lab.start(i)
+def node_downs(mm: MultiMaster, address: str, since: float = 0.0) -> int:
+    """How many node_down events `mm` recorded for `address` at or after `since` (time.time())."""
+    return sum(1 for e in mm.events()
+               if e["kind"] == "node_down" and e["node"] == address and e["time"] >= since)
+
+
+def rejoin_bound(backoff_cap: float = 5.0, connect_timeout: float = 2.0) -> float:
+    """How long a node that is Synced again may take to be back in rotation (README: a down
+    node is probed in the background with capped exponential backoff): one backoff period and
+    one probe (a connect, bounded by 1.5 x connect_timeout), twice in case a probe failed just
+    before the node was ready, plus SLACK. Probes are driven by requests: keep some flowing."""
+    return 2 * (backoff_cap + 1.5 * connect_timeout) + SLACK
+
+
+def detect_bound(connect_timeout: float = 2.0, read_timeout: float = READ_TIMEOUT) -> float:
+    """How long a loop writing every fraction of a second may take to notice a node killed or
+    hung under it: the statement it has in flight on a survivor may wait out Galera's pause,
+    the next one on the dead node costs at most read_timeout (hung) and a connect, plus SLACK."""
+    return GALERA_PAUSE + read_timeout + 1.5 * connect_timeout + SLACK
+
+
+class Writer:
+    """The course's insert loop on a thread, in small keyed batches (Title0, Title1, ...) until
+    stop(): it outlives whatever fault a test injects by construction, since only the test
+    ends it. For each row written, `times` holds when (time.monotonic()) and `nodes` where;
+    `reports` holds each batch's InsertReport."""
+
+    def __init__(self, mm: MultiMaster, table: str, batch: int = 10, interval: float = 0.1) -> None:
+        assert batch % 2 == 0, "an even batch keeps Title{x} on node x mod 2 first"
+        self.mm, self.table, self.batch, self.interval = mm, table, batch, interval
+        self.times: List[float] = []
+        self.nodes: List[str] = []
+        self.reports: list = []
+        self.written = 0  # rows of finished batches
+        self.error: Optional[BaseException] = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="writer", daemon=True)
+
+    def start(self) -> "Writer":
+        self._thread.start()
+        return self
+
+    @property
+    def rows(self) -> int:
+        """Rows written so far, finished batch or not."""
+        return len(self.times)
+
+    def wait_rows(self, more: int, what: str, timeout: float = LAB_WAIT) -> None:
+        """Until `more` rows beyond those written now are written (fails if the loop died)."""
+        target = self.rows + more
+        wait_for(lambda: self.rows >= target or self.error is not None, timeout, what)
+        assert self.error is None, repr(self.error)
+
+    def wait_node(self, address: str, since: int, what: str, timeout: float = LAB_WAIT) -> None:
+        """Until a row after the first `since` was written through `address`."""
+        wait_for(lambda: address in self.nodes[since:] or self.error is not None, timeout, what)
+        assert self.error is None, repr(self.error)
+
+    def stop(self, timeout: float = LAB_WAIT) -> None:
+        """Ends the loop after its current batch. Safe in a finally: asserts nothing."""
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def check(self) -> None:
+        """The loop stopped by itself after stop(), without an error, every row accounted for."""
+        assert not self._thread.is_alive(), "the insert loop did not stop"
+        assert self.error is None, repr(self.error)
+        assert self.written == len(self.times) == len(self.nodes)
+
+    def total(self, field: str) -> int:
+        """A report field summed over the batches."""
+        return sum(getattr(r, field) for r in self.reports)
+
+    def _on_row(self, index: int, node: str, rerouted: bool) -> None:
+        self.times.append(time.monotonic())
+        self.nodes.append(node)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                report = self.mm.insert_many(self.table, COLUMNS, course_rows(self.batch, start=self.written),
+                                             key="title", interval=self.interval, on_row=self._on_row)
+                assert report.rows == self.batch
+                self.reports.append(report)
+                self.written += report.rows
+        except BaseException as e:  # asserted by wait_rows() and check()
+            self.error = e
+
+
+def max_gap(times: List[float]) -> float:
+    """The longest wait between two consecutive rows."""
+    return max(b - a for a, b in zip(times, times[1:]))
+
+
+class Child:
+    """A subprocess whose stdout and stderr lines are collected by threads, so that every wait
+    on it has a deadline. close() (for a finally) resumes it if paused and kills it if running."""
+
+    def __init__(self, args: List[str], env: "Optional[dict]" = None) -> None:
+        self.proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines: List[str] = []
+        self.errors: List[str] = []
+        self._readers = [threading.Thread(target=self._read, args=(stream, into), daemon=True)
+                         for stream, into in ((self.proc.stdout, self.lines), (self.proc.stderr, self.errors))]
+        for reader in self._readers:
+            reader.start()
+
+    @staticmethod
+    def _read(stream, into: List[str]) -> None:
+        for line in stream:
+            into.append(line.rstrip("\n"))
+
+    def find(self, predicate: Callable[[str], bool], start: int = 0) -> Optional[int]:
+        for k in range(start, len(self.lines)):
+            if predicate(self.lines[k]):
+                return k
+        return None
+
+    def wait_line(self, predicate: Callable[[str], bool], timeout: float, what: str, start: int = 0) -> int:
+        """The index of the first line from `start` on that satisfies `predicate`, once printed."""
+        wait_for(lambda: self.find(predicate, start) is not None or self.proc.poll() is not None,
+                 timeout, what, every=0.05)
+        if self.find(predicate, start) is None:  # it exited: read what it printed last
+            for reader in self._readers:
+                reader.join(timeout=10)
+        k = self.find(predicate, start)
+        assert k is not None, (f"{what}: exited with {self.proc.returncode} first:\n" + self.stdout()
+                               + "\n" + self.stderr())
+        return k
+
+    def finish(self, timeout: float) -> int:
+        """Its exit status, once it exits by itself within `timeout` and its output is read."""
+        self.proc.wait(timeout=timeout)
+        for reader in self._readers:
+            reader.join(timeout=10)
+        return self.proc.returncode
+
+    def signal(self, sig: int) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+
+    def stdout(self) -> str:
+        return "\n".join(self.lines)
+
+    def stderr(self) -> str:
+        return "\n".join(self.errors)
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import pytest
 
 import multimaster
 from multimaster import MultiMaster
-from conftest import COLUMNS, DATABASE, USER, count_titles, course_rows
+from conftest import COLUMNS, DATABASE, SLACK, USER, count_titles, course_rows, wait_for
 
 
 def node_names(mm: MultiMaster, n: int) -> list:
@@ -34,11 +34,11 @@ def test_parity_alternates_like_the_course(make_mm, table):
     assert [s["statements"] for s in mm.stats()] == [6, 6]
 
 
-def test_sequential_uses_the_first_node(make_mm, table):
+def test_sequential_uses_the_first_node(make_mm, table, cluster):
     mm = make_mm(policy="sequential")
     assert set(node_names(mm, 6)) == {"node1"}
     report = mm.insert_many(table, COLUMNS, course_rows(8), key="title")
-    assert report.per_node == {"127.0.40.1:3306": 8, "127.0.40.2:3306": 0}
+    assert report.per_node == {cluster.addresses[0]: 8, cluster.addresses[1]: 0}
 
 
 def test_insert_many_splits_rows_by_parity(make_mm, table, cluster):
@@ -220,9 +220,50 @@ def test_one_instance_shared_by_threads(make_mm, table, cluster):
     assert count_titles(cluster, table) == (200, 200)
 
 
-def test_repr_shows_nodes_and_states(make_mm):
+SLEEP = 3.0
+
+
+@pytest.mark.parametrize("call, statement", [("query", "SELECT SLEEP(3)"), ("execute", "DO SLEEP(3)")])
+def test_a_statement_on_the_wire_releases_the_gil(make_mm, cluster, call, statement):
+    """While one thread waits for a 3 s statement, the main thread runs: it looks at the
+    server's processlist, sees the statement running, then starts another look and still sees
+    it. Were the GIL held during the call, the main thread could start nothing between the
+    statement's start and its end (a look begun just before the call might still catch it
+    once, never twice in a row)."""
+    mm = make_mm([cluster.addresses[0]])
+    mm.query("SELECT 1")  # connected already: the thread's call goes straight to the wire
+    returned = threading.Event()
+    errors: list = []
+
+    def run() -> None:
+        try:
+            getattr(mm, call)(statement)
+        except Exception as e:  # asserted below
+            errors.append(e)
+        finally:
+            returned.set()
+
+    looks: list = []
+
+    def seen_twice() -> bool:
+        (n,), = cluster.sql(1, "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+                               f"WHERE INFO = '{statement}'")
+        looks.append(int(n) > 0)
+        return looks[-2:] == [True, True] or returned.is_set()
+
+    t = threading.Thread(target=run)
+    t.start()
+    try:
+        wait_for(seen_twice, SLEEP + SLACK + 10, f"{statement} to run and return", every=0.01)
+    finally:
+        t.join(timeout=SLEEP + 10)
+    assert not t.is_alive() and not errors, errors
+    assert looks[-2:] == [True, True], f"never seen running twice in a row while the call waited: {looks}"
+
+
+def test_repr_shows_nodes_and_states(make_mm, cluster):
     mm = make_mm()
-    assert repr(mm) == ("<MultiMaster [127.0.40.1:3306 up, 127.0.40.2:3306 up] user=\"admin\" "
+    assert repr(mm) == (f"<MultiMaster [{cluster.addresses[0]} up, {cluster.addresses[1]} up] user=\"admin\" "
                         "database=\"demo\" policy=parity>")
 
 

@@ -12,7 +12,8 @@ import time
 import pytest
 
 import multimaster
-from conftest import COLUMNS, PASSWORD, USER, DATABASE, COURSE_DDL, course_rows, heal
+from conftest import (COLUMNS, COURSE_DDL, DATABASE, LAB3_DIR, LAB3_HOSTS, PASSWORD, USER, course_rows, heal,
+                      rejoin_bound, wait_for)
 from faultproxy import FaultProxy
 from multimaster.lab import Lab
 
@@ -25,12 +26,11 @@ RUN_BOUND = 420  # seconds for one chaos run: crashes, rejoins and 2000+ rows
 @pytest.fixture(scope="module")
 def lab3():
     """3 data nodes, no arbitrator: one crash leaves a majority of 2."""
-    path = os.environ.get("MULTIMASTER_TEST_LAB3_DIR", "/tmp/multimaster-pytest-lab3")
     try:
-        Lab.load(path).down()
+        Lab.load(LAB3_DIR).down()
     except Exception:
         pass
-    lab = Lab(3, base_dir=path, hosts=["127.0.50.1", "127.0.50.2", "127.0.50.3"], arbitrator=False)
+    lab = Lab(3, base_dir=LAB3_DIR, hosts=LAB3_HOSTS, arbitrator=False)
     try:
         lab.up()
         yield lab
@@ -73,9 +73,11 @@ def describe(lab: Lab) -> str:
         return repr(e)
 
 
-def chaos(lab: Lab, rng: random.Random, log: list, done: threading.Event, failed: list) -> None:
+def chaos(lab: Lab, rng: random.Random, log: list, crashes: list, done: threading.Event,
+          failed: list) -> None:
     """kill -9 a random node and restart it, CRASHES times, with one SIGSTOP episode midway.
-    One node at a time: the cluster keeps its majority."""
+    One node at a time: the cluster keeps its majority. Each crash is recorded in `crashes`
+    as (time.time() just before the kill, node index)."""
     t0 = time.monotonic()
     try:
         for k in range(CRASHES):
@@ -83,6 +85,7 @@ def chaos(lab: Lab, rng: random.Random, log: list, done: threading.Event, failed
             time.sleep(rng.uniform(1.0, 3.0))
             i = rng.randint(1, len(lab.nodes))
             log.append(f"{time.monotonic() - t0:.1f}s crash {i}")
+            crashes.append((time.time(), i))
             lab.crash(i)
             time.sleep(rng.uniform(0.5, 2.0))
             lab.start(i)
@@ -103,17 +106,22 @@ def chaos(lab: Lab, rng: random.Random, log: list, done: threading.Event, failed
         done.set()
 
 
+EVENTS = 100_000  # room for every event of a run: the counts below must be complete
+
+
 def run_chaos(lab: Lab, table: str) -> None:
     seed = int(os.environ.get("CHAOS_SEED", time.time()))
     rng = random.Random(seed)
     print(f"chaos seed {seed}")
     lab.sql(1, COURSE_DDL.format(table=f"{DATABASE}.{table}"))
     mm = multimaster.MultiMaster(lab.addresses, DATABASE, USER, PASSWORD, connect_timeout=1.0,
-                                 backoff_cap=1.0, failover_timeout=60, event_capacity=200)
+                                 backoff_cap=1.0, failover_timeout=60, event_capacity=EVENTS)
     log: list = []
+    crashes: list = []
     failed: list = []
     done = threading.Event()
-    thread = threading.Thread(target=chaos, args=(lab, rng, log, done, failed), daemon=True)
+    thread = threading.Thread(target=chaos, args=(lab, rng, log, crashes, done, failed), daemon=True)
+    totals = {"failovers": 0, "ambiguous_resolved": 0, "rerouted": 0, "retries": 0}
     started = time.monotonic()
     thread.start()
     written = 0
@@ -125,10 +133,12 @@ def run_chaos(lab: Lab, table: str) -> None:
             except multimaster.Error as e:
                 raise AssertionError(f"{e!r} after {log}; lab {describe(lab)}") from e
             assert report.rows == BATCH
+            for name in totals:
+                totals[name] += getattr(report, name)
             written += BATCH
         thread.join(timeout=60)
         assert not failed, failed
-        assert len([x for x in log if 'crash' in x or 'freeze' in x]) == CRASHES + 1, log
+        assert len(crashes) == CRASHES and len([x for x in log if 'freeze' in x]) == 1, log
         (rows, distinct, dup), = lab.sql(1, f"""SET SESSION wsrep_sync_wait=1;
             SELECT COUNT(*), COUNT(DISTINCT title),
                    (SELECT COUNT(*) FROM (SELECT title FROM {DATABASE}.{table}
@@ -139,11 +149,21 @@ def run_chaos(lab: Lab, table: str) -> None:
         (expected,), = lab.sql(1, f"SELECT COUNT(DISTINCT title) FROM {DATABASE}.{table} "
                                   f"WHERE CAST(SUBSTRING(title, 6) AS UNSIGNED) < {written}")
         assert int(expected) == written
+        # Every fault fired and was seen: the loop writes through every node at full speed,
+        # so each kill -9 shows as a node_down event for that node, after the kill and
+        # before the next one (the next comes only once the cluster is whole again).
         events = mm.events()
-        assert len(events) <= 200
-        assert {e["kind"] for e in events} >= {"node_down", "node_up"}
+        assert len(events) < EVENTS, "the event ring overflowed: the counts would be partial"
+        downs = [e for e in events if e["kind"] == "node_down"]
+        assert len(downs) >= CRASHES, (downs, log)
+        for k, (at, i) in enumerate(crashes):
+            until = crashes[k + 1][0] if k + 1 < len(crashes) else float("inf")
+            assert any(e["node"] == lab.addresses[i - 1] and at <= e["time"] < until for e in downs), \
+                f"crash {k + 1} (node {i}) never seen: {log}; {downs}"
+        assert totals["failovers"] >= CRASHES and totals["rerouted"] >= CRASHES, totals
+        assert sum(s["failovers"] for s in mm.stats()) >= CRASHES
         print(f"chaos: {written} rows in {time.monotonic() - started:.0f} s; {log}; "
-              f"stats {mm.stats()}")
+              f"node_down {len(downs)}, summed reports {totals}; stats {mm.stats()}")
     finally:
         mm.close()
         done.wait(timeout=300)
@@ -173,26 +193,51 @@ def test_all_down_waits_without_spinning():
     assert cpu < 0.25 * wall, f"{cpu:.2f} s of CPU in {wall:.2f} s"
 
 
-def test_flapping_node_keeps_memory_bounded(make_mm, cluster):
-    """A node that goes down and up dozens of times: the event log stays a bounded ring."""
+FLAPS = 25
+WARMUP = 5  # flaps before the first memory reading: pools, threads and caches are in place
+
+
+def rss() -> int:
+    """This process's resident memory, in bytes."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def test_flapping_node_is_counted_each_time_and_memory_stays_bounded(make_mm, cluster):
+    """A node that goes down and comes back FLAPS times: each flap is seen (down, then up
+    again: one reconnect each), the event log stays a ring of event_capacity, and the
+    process's memory does not grow with the flaps."""
     host, port = cluster.addresses[0].split(":")
+    connect, cap = 1.0, 0.05
+    # Each state is reached by the next request or probe: a connect and a backoff, twice.
+    flap_bound = rejoin_bound(cap, connect)
     with FaultProxy((host, int(port))) as proxy:
-        mm = make_mm(["%s:%d" % proxy.address, cluster.addresses[1]], backoff_base=0.01,
-                     backoff_cap=0.05, event_capacity=20)
-        deadline = time.monotonic() + 8
-        flaps = 0
-        while time.monotonic() < deadline:
+        proxied = "%s:%d" % proxy.address
+        mm = make_mm([proxied, cluster.addresses[1]], backoff_base=0.01, backoff_cap=cap,
+                     connect_timeout=connect, event_capacity=20)
+
+        def reaches(state: str) -> bool:
+            mm.query("SELECT 1")  # requests alternate between the nodes and drive the probes
+            return mm.stats()[0]["state"] == state
+
+        before = None
+        for flap in range(FLAPS):
+            if flap == WARMUP:
+                before = rss()
             proxy.kill_connections()
             proxy.refuse()
-            for _ in range(3):
-                mm.query("SELECT 1")
+            wait_for(lambda: reaches("down"), flap_bound, f"flap {flap}: the node seen down", every=0.01)
             proxy.pass_through()
-            time.sleep(0.1)
-            for _ in range(3):
-                mm.query("SELECT 1")
-            flaps += 1
+            wait_for(lambda: reaches("up"), flap_bound, f"flap {flap}: the node back up", every=0.01)
+        after = rss()
         events = mm.events()
-        downs = [e for e in events if e["kind"] == "node_down"]
-    assert flaps > 20
-    assert len(events) == 20 and downs
-    assert mm.stats()[0]["reconnects"] > 10
+        stats = mm.stats()
+    assert stats[0]["reconnects"] == FLAPS, stats
+    assert stats[1]["state"] == "up" and stats[1]["reconnects"] == 0, stats
+    # At least 2 * FLAPS events happened (a node_down and a node_up each); the newest 20 stay.
+    assert len(events) == 20
+    assert {e["kind"] for e in events} >= {"node_down", "node_up"}
+    assert [e["time"] for e in events] == sorted(e["time"] for e in events)
+    grown = after - before
+    print(f"rss {before / 2**20:.1f} MB after {WARMUP} flaps, {after / 2**20:.1f} MB after {FLAPS}")
+    assert grown < 64 * 2**20, f"memory grew by {grown / 2**20:.1f} MB over {FLAPS - WARMUP} flaps"

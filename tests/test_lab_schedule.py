@@ -1,0 +1,211 @@
+"""Lab operations scheduled in the background (Lab.schedule, crash(..., after=...) and the like),
+against a real cluster of its own on 127.0.44.x, brought down at the end whatever happens.
+
+What a notebook relies on: the call returns at once and the action happens later, by the clock
+or when the table holds enough rows; a failed step is raised by wait(), kept in `error` and
+printed, never lost; `down()` drops pending steps, lets one under way finish and leaves no
+process behind. Plus $MULTIMASTER_LAB_HOSTS, which lets CI run the notebook on its own
+addresses.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from typing import Iterator, List
+
+import pytest
+
+from multimaster.lab import Lab, LabError, Step, lab_hosts
+
+HOSTS = os.environ.get("MULTIMASTER_TEST_SCHEDULE_HOSTS", "127.0.44.1,127.0.44.2").split(",")
+LAB_DIR = os.environ.get("MULTIMASTER_TEST_SCHEDULE_DIR", "/tmp/mm-lab-h4")
+# How long a node takes to be evicted, restarted and Synced is Galera's business: generous.
+LAB_WAIT = 180.0
+TABLE = "demo.sched"
+
+
+def _installed() -> bool:
+    path = os.environ.get("PATH", os.defpath) + ":/usr/sbin"
+    tools = ("mariadbd", "mariadb", "mariadb-install-db", "garbd", "rsync")
+    return all(shutil.which(tool, path=path) for tool in tools)
+
+
+needs_lab = pytest.mark.skipif(
+    not _installed() or os.geteuid() != 0,
+    reason="needs root and apt packages mariadb-server galera-4 galera-arbitrator-4 rsync",
+)
+
+
+def lab_processes(lab_dir: str) -> List[int]:
+    """Pids of every process whose command line mentions lab_dir (mariadbd, garbd)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if lab_dir.encode() in f.read():
+                    found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    try:
+        Lab.load(LAB_DIR).down()  # what a killed earlier run left
+    except LabError:
+        pass
+    lab = Lab(2, base_dir=LAB_DIR, hosts=HOSTS)
+    try:
+        lab.up()
+        lab.sql(1, f"CREATE TABLE {TABLE} (n INT)")
+        yield lab
+    finally:
+        lab.down()
+
+
+def synced(lab: Lab, i: int) -> bool:
+    row = lab.status()[i - 1]
+    return row["state"] == "Synced" and bool(row["ready"])
+
+
+# ------------------------------------------------------------------------------------------
+# Without a cluster
+
+
+def test_hosts_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MULTIMASTER_LAB_HOSTS", " 127.0.45.1, 127.0.45.2:23306 ")
+    assert lab_hosts() == ["127.0.45.1", "127.0.45.2:23306"]
+    lab = Lab(base_dir="/tmp/mm-lab-h4-unused")
+    assert lab.addresses == ["127.0.45.1:3306", "127.0.45.2:23306"]
+    # Explicit hosts win over the variable; a count that disagrees with it is named.
+    assert Lab(1, base_dir="/tmp/mm-lab-h4-unused", hosts=["127.0.46.1"]).addresses == ["127.0.46.1:3306"]
+    with pytest.raises(LabError, match="MULTIMASTER_LAB_HOSTS"):
+        Lab(3, base_dir="/tmp/mm-lab-h4-unused")
+    monkeypatch.setenv("MULTIMASTER_LAB_HOSTS", "")
+    assert lab_hosts() is None
+    assert Lab(base_dir="/tmp/mm-lab-h4-unused").addresses == ["127.0.10.1:3306", "127.0.10.2:3306"]
+
+
+def test_bad_steps_fail_at_once() -> None:
+    lab = Lab(2, base_dir="/tmp/mm-lab-h4-unused", hosts=HOSTS)
+    for action, node, after in [("explode", 1, 0), ("crash", 1, -1), ("crash", 1, "soon")]:
+        with pytest.raises(LabError):
+            lab.schedule(Step(action, node, after))  # type: ignore[arg-type]
+    with pytest.raises(LabError, match="no node 3"):
+        lab.schedule(Step("crash", 3))
+    with pytest.raises(LabError):
+        lab.schedule()
+
+
+def test_a_failing_step_is_raised_kept_and_printed(capsys: pytest.CaptureFixture[str]) -> None:
+    lab = Lab(2, base_dir="/tmp/mm-lab-h4-unused", hosts=HOSTS)
+
+    def broken_condition() -> bool:
+        raise RuntimeError("the condition broke")
+
+    handle = lab.schedule(Step("crash", 1, after=broken_condition), Step("start", 1))
+    with pytest.raises(RuntimeError, match="the condition broke"):
+        handle.wait(10)
+    assert handle.done and not handle.ok
+    assert isinstance(handle.error, RuntimeError)
+    assert handle.states == ["failed", "skipped"]
+    assert "the condition broke" in repr(handle)
+    assert "scheduled crash of node 1 failed: the condition broke" in capsys.readouterr().err
+
+
+def test_wait_times_out_and_cancel_drops_pending_steps() -> None:
+    lab = Lab(2, base_dir="/tmp/mm-lab-h4-unused", hosts=HOSTS)
+    handle = lab.crash(1, after=3600)
+    with pytest.raises(TimeoutError):
+        handle.wait(0.2)
+    assert lab.scheduled == [handle]
+    t = time.monotonic()
+    handle.cancel()
+    assert time.monotonic() - t < 1
+    assert handle.done and handle.cancelled and handle.states == ["cancelled"]
+    assert lab.scheduled == []
+    assert handle.wait(1) is handle  # cancelled is not an error
+
+
+# ------------------------------------------------------------------------------------------
+# On a real cluster
+
+
+@needs_lab
+def test_crash_later_then_restart_in_one_call(lab: Lab) -> None:
+    pid = lab.pid(1)
+    t = time.monotonic()
+    handle = lab.crash(1, after=2, restart_after=1)
+    assert time.monotonic() - t < 0.5, "scheduling must not block the caller"
+    assert lab.pid(1) == pid  # not yet
+    # The crash happens: node 1's process goes away (the restart then brings a new one).
+    deadline = time.monotonic() + 30
+    while lab.pid(1) == pid:
+        assert time.monotonic() < deadline, "node 1 was not crashed"
+        time.sleep(0.05)
+    assert time.monotonic() - t >= 2 - 0.05
+    handle.wait(LAB_WAIT)
+    assert handle.ok and handle.states == ["done", "done"]
+    crashed_at, started_at = handle.ran_at
+    assert crashed_at is not None and started_at is not None
+    assert started_at - crashed_at >= 1
+    assert synced(lab, 1) and lab.pid(1) not in (None, pid)
+    assert [what for _, what in handle.history][0] == "crash node 1 (after 2 s)"
+
+
+@needs_lab
+def test_row_driven_freeze_and_thaw(lab: Lab) -> None:
+    lab.sql(1, f"DELETE FROM {TABLE}")
+    handle = lab.freeze(2, after=lab.when_rows(3, TABLE), thaw_after=0.5)
+    for n in range(2):
+        lab.sql(1, f"INSERT INTO {TABLE} VALUES ({n})")
+    time.sleep(1.0)  # four polls of the condition
+    assert handle.states == ["waiting", "pending"], "frozen before the table held 3 rows"
+    lab.sql(1, f"INSERT INTO {TABLE} VALUES (2)")
+    handle.wait(30)
+    assert handle.ok
+    frozen_at, thawed_at = handle.ran_at
+    assert frozen_at is not None and thawed_at is not None and thawed_at - frozen_at >= 0.5
+    assert "demo.sched holds 3 rows" in repr(handle)
+    deadline = time.monotonic() + 60
+    while not synced(lab, 2):
+        assert time.monotonic() < deadline, "node 2 did not come back after the thaw"
+        time.sleep(0.2)
+
+
+@needs_lab
+def test_a_direct_call_waits_for_a_scheduled_one(lab: Lab) -> None:
+    """Node operations of one Lab run one at a time: a stop+start under way in the background
+    is not interleaved with a call from the foreground."""
+    handle = lab.restart(2, after=0)
+    deadline = time.monotonic() + 10
+    while handle.states != ["running"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    lab.thaw(1)  # a no-op on a running node, but it has to wait for the lock
+    assert handle.states == ["done"]
+    handle.wait(10)
+    assert synced(lab, 2)
+
+
+@needs_lab
+def test_down_cancels_pending_and_finishes_the_step_under_way(lab: Lab) -> None:
+    """Last on this module's lab: it brings it down."""
+    pending = lab.crash(1, after=lab.when_rows(10**9, TABLE), restart_after=1)
+    under_way = lab.restart(2, after=0)
+    deadline = time.monotonic() + 10
+    while under_way.states != ["running"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    lab.down()
+    assert pending.done and pending.cancelled and pending.states == ["cancelled", "cancelled"]
+    # The restart was let finish (or it would have started a node behind down's back).
+    assert under_way.done and under_way.error is None and under_way.states == ["done"]
+    assert lab.pid(1) is None and lab.pid(2) is None
+    assert not lab_processes(LAB_DIR), "a lab process outlived down()"
+    assert lab.scheduled == []

@@ -76,7 +76,8 @@ impl PyReport {
         render(slf.py(), "report_html", slf.as_any())
     }
 
-    fn _repr_pretty_(slf: &Bound<'_, Self>, p: &Bound<'_, PyAny>, _cycle: bool) -> PyResult<()> {
+    fn _repr_pretty_(slf: &Bound<'_, Self>, p: &Bound<'_, PyAny>, cycle: bool) -> PyResult<()> {
+        let _ = cycle; // IPython's protocol; the text view holds no object that could recurse
         pretty("report_text", slf.as_any(), p)
     }
 

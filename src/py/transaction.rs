@@ -86,7 +86,8 @@ impl PyTxResult {
         super::display::render(slf.py(), "txresult_html", slf.as_any())
     }
 
-    fn _repr_pretty_(slf: &Bound<'_, Self>, p: &Bound<'_, PyAny>, _cycle: bool) -> PyResult<()> {
+    fn _repr_pretty_(slf: &Bound<'_, Self>, p: &Bound<'_, PyAny>, cycle: bool) -> PyResult<()> {
+        let _ = cycle; // IPython's protocol; the text view holds no object that could recurse
         super::display::pretty("txresult_text", slf.as_any(), p)
     }
 

@@ -7,6 +7,33 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test deps build rust-test py-test lint fmt clippy stubtest bench lab-down clean
 
+# Prints pyproject.toml's build requirements and the extras named as arguments, one a line,
+# expanding an extra's `multimaster[other]` entries.
+define READ_REQUIREMENTS
+import sys
+try:
+    import tomllib
+except ModuleNotFoundError:
+    import tomli as tomllib
+with open("pyproject.toml", "rb") as f:
+    pyproject = tomllib.load(f)
+extras = pyproject["project"]["optional-dependencies"]
+def expand(name):
+    for requirement in extras[name]:
+        if requirement.replace(" ", "").startswith("multimaster["):
+            inner = requirement.split("[", 1)[1].rstrip("] ")
+            for other in inner.split(","):
+                yield from expand(other.strip())
+        else:
+            yield requirement
+wanted = list(pyproject["build-system"]["requires"])
+for name in sys.argv[1:]:
+    wanted.extend(expand(name))
+for requirement in dict.fromkeys(wanted):
+    print(requirement)
+endef
+export READ_REQUIREMENTS
+
 demo: build
 	$(VENV)/bin/multimaster demo
 
@@ -14,11 +41,15 @@ test: build lint rust-test py-test
 
 deps: $(VENV)/.deps
 
+# The venv gets pyproject.toml's build backend and its `dev` extra, read from the file (one
+# list); `pip install -e .[dev]` would build the Rust extension a second time.
 $(VENV)/.deps: .ci/install-deps pyproject.toml
 	.ci/install-deps
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "maturin>=1.16,<2" "pytest>=7" pytest-timeout "mypy>=1.10"
+	$(PY) -c "import tomllib" 2>/dev/null || $(PY) -m pip install -q tomli
+	$(PY) -c "$$READ_REQUIREMENTS" dev > $(VENV)/requirements.txt
+	$(PY) -m pip install -q -r $(VENV)/requirements.txt
 	touch $@
 
 build: deps
@@ -43,7 +74,6 @@ stubtest: build
 	$(PY) -m mypy python/multimaster
 
 bench: build
-	$(PY) -m pip install -q pymysql
 	$(PY) tests/bench.py
 
 lab-down:

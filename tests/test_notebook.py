@@ -38,10 +38,11 @@ pytest.importorskip("ipykernel", reason="ipykernel is not installed: pip install
 
 LAB_DIR = os.environ.get("MULTIMASTER_TEST_NOTEBOOK_DIR", "/tmp/multimaster-pytest-notebook")
 LAB_HOSTS = os.environ.get("MULTIMASTER_TEST_NOTEBOOK_HOSTS", "127.0.64.1,127.0.64.2")
-# Smaller and faster than the course (100 rows, 0.5 s), still long enough that node 2 is
-# crashed before the loop ends: node 1 goes at row 12 and is back ~10 s later (eviction, IST),
-# node 2 at row 33 or then; each crash also stalls the loop ~6 s.
-ROWS, INTERVAL = 60, 0.25
+# Smaller and faster than the course (100 rows, 0.5 s), still long enough for both crashes to
+# land mid-run: node 1 goes at row 16 and is back ~10 s later (eviction, then IST); node 2 at
+# row 44, or once node 1 is back if that is later. Each crash stalls the loop ~6 s, so node 1's
+# restart may take ~25 s and node 2 still be crashed before the last row.
+ROWS, INTERVAL = 80, 0.25
 # Per cell: `lab up` takes up to 120 s, a restart 90 s; the insert cell covers both crashes.
 CELL_TIMEOUT = 600
 PASSWORD = "cloudacademy"
@@ -204,8 +205,8 @@ def test_course_notebook_runs_headless(jupyter_env: Path) -> None:
     ns = "{http://www.w3.org/2000/svg}"
     downs = [g for g in root.iter(f"{ns}g") if "node_down" in (g.get("class") or "").split()]
     assert downs, f"no node-down mark in the timeline:\n{svgs[0][:3000]}"
-    down_titles = " ".join("".join(g.find(f"{ns}title").itertext()) for g in downs
-                           if g.find(f"{ns}title") is not None)
+    titles = [g.find(f"{ns}title") for g in downs]
+    down_titles = " ".join("".join(t.itertext()) for t in titles if t is not None)
     for address in addresses:
         assert f"{address} down" in down_titles, \
             f"{address} was not seen down during the run: {down_titles!r}"

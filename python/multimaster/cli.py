@@ -1,19 +1,22 @@
 """The `multimaster` command: `multimaster lab ...` runs a local Galera cluster,
-`multimaster demo` runs the course demo on it end to end."""
+`multimaster demo` runs the course demo on it end to end, `multimaster notebook` writes that
+demo as a Jupyter notebook."""
 
 from __future__ import annotations
 
 import sys
 from typing import List, Optional
 
-USAGE = """usage: multimaster {lab,demo} ...
+USAGE = """usage: multimaster {lab,demo,notebook} ...
 
   lab up [N] | status | crash I | freeze I | thaw I | start I | stop I | down | env
                  a local MariaDB Galera cluster on loopback (N data nodes + arbitrator)
   demo           the course demo: lab up, insert loop, each node crashed and restarted
                  mid-run, count watched, result verified, lab down
+  notebook [DIR] the same demo as a Jupyter notebook: writes DIR/course-demo.ipynb
+                 (--force overwrites it)
 
-`multimaster lab --help` and `multimaster demo --help` say more."""
+`multimaster lab --help`, `multimaster demo --help` and `multimaster notebook --help` say more."""
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -30,6 +33,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         from multimaster import demo
 
         return demo.main(rest)
+    if command == "notebook":
+        from multimaster import notebook
+
+        return notebook.main(rest)
     print(f"multimaster: unknown command {command!r}\n{USAGE}", file=sys.stderr)
     return 2
 

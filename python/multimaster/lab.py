@@ -5,7 +5,9 @@ mid-run. N data nodes (each on its own loopback address by default, so the cours
 variables such as AURORA_NODE1=127.0.10.1 work unchanged) plus a `garbd` arbitrator: with two
 data nodes alone, a single `kill -9` would leave the survivor non-Primary.
 
-Everything lives under one directory (default $MULTIMASTER_LAB_DIR or /tmp/multimaster-lab):
+Nodes listen on 127.0.10.1, 127.0.10.2, ... (port 3306) unless given other loopback addresses,
+by `hosts=` or $MULTIMASTER_LAB_HOSTS (`host,host`, each `host` or `host:port`). Everything
+lives under one directory (default $MULTIMASTER_LAB_DIR or /tmp/multimaster-lab):
 
     lab.json            layout and pids: how a later `status`, `crash`, `down` finds the lab
     node<i>/my.cnf      the node's only option file (the distro's /etc/mysql is never read)
@@ -29,10 +31,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union, overload
 
 DB_NAME = "demo"
 DB_USER = "admin"
@@ -40,6 +43,8 @@ DB_PASSWORD = "cloudacademy"
 
 CLUSTER_NAME = "multimaster-lab"
 DEFAULT_DIR = "/tmp/multimaster-lab"
+# `host,host`: the addresses of a Lab made without hosts= (so a notebook run in CI can use its own).
+HOSTS_VARIABLE = "MULTIMASTER_LAB_HOSTS"
 GALERA_PROVIDER = "/usr/lib/galera/libgalera_smm.so"
 APT_PACKAGES = "mariadb-server galera-4 galera-arbitrator-4 rsync"
 # rsync SST fails when mariadbd runs as root (the rsync daemon it starts drops to `nobody`).
@@ -142,17 +147,47 @@ class Position:
 
 
 class Lab:
-    """A Galera cluster of `nodes` data nodes (plus garbd) on loopback, all under `base_dir`."""
+    """A Galera cluster of `nodes` data nodes (plus garbd) on loopback, all under `base_dir`.
 
-    def __init__(self, nodes: int = 2, base_dir: Optional[str] = None,
+    From Python (a script or a notebook)::
+
+        lab = Lab()               # 2 nodes, or $MULTIMASTER_LAB_HOSTS; $MULTIMASTER_LAB_DIR
+        lab.up()                  # returns once every node is Synced
+        lab.addresses             # ['127.0.10.1:3306', '127.0.10.2:3306']
+        mm = MultiMaster(lab.addresses, **lab.credentials())
+        lab.crash(1)                                   # now
+        chaos = lab.crash(1, after=10, restart_after=1)  # in the background: a Scheduled
+        chaos.wait()                                   # raises what went wrong, if anything
+        lab.down()                                     # cancels what is still scheduled
+
+    Node operations (`crash`, `freeze`, `thaw`, `stop`, `start`, `restart`, `up`, `down`) run
+    one at a time per Lab object: a call made while a scheduled one runs waits for it.
+    """
+
+    def __init__(self, nodes: Optional[int] = None, base_dir: Optional[str] = None,
                  hosts: Optional[List[str]] = None, port: int = 3306,
                  arbitrator: bool = True) -> None:
+        """Describe a lab; nothing is started until `up()`.
+
+        nodes: data nodes, 1 to 9 (default: as many as $MULTIMASTER_LAB_HOSTS names, else 2).
+        base_dir: its directory (default $MULTIMASTER_LAB_DIR, else /tmp/multimaster-lab).
+        hosts: one loopback address per node, `host` or `host:port` (default
+        $MULTIMASTER_LAB_HOSTS as `host,host`, else 127.0.10.1, 127.0.10.2, ...).
+        port: the SQL port of hosts given without one. arbitrator: run garbd as well.
+        """
+        from_env = False
+        if hosts is None:
+            hosts = lab_hosts()
+            from_env = hosts is not None
+        if nodes is None:
+            nodes = len(hosts) if hosts is not None else 2
         if not 1 <= nodes <= 9:
             raise LabError(f"a lab has 1 to 9 nodes, not {nodes}")
         if hosts is None:
             hosts = [f"127.0.10.{i}" for i in range(1, nodes + 1)]
         elif len(hosts) != nodes:
-            raise LabError(f"nodes={nodes} but {len(hosts)} hosts given")
+            source = f" (from ${HOSTS_VARIABLE})" if from_env else ""
+            raise LabError(f"nodes={nodes} but {len(hosts)} hosts given{source}")
         self.base_dir = lab_dir(base_dir)
         self.arbitrator = arbitrator
         self.nodes = _layout([_split_address(h, port) for h in hosts], self.base_dir)
@@ -160,6 +195,9 @@ class Lab:
         self.arbitrator_host = first.host
         self.arbitrator_port = first.galera_port + ARBITRATOR_PORT_OFFSET
         self._check_layout()
+        # Serializes node operations of this object: scheduled ones run in other threads.
+        self._lock = threading.RLock()
+        self._schedules: List[Scheduled] = []
 
     @classmethod
     def load(cls, base_dir: Optional[str] = None) -> "Lab":
@@ -171,20 +209,27 @@ class Lab:
         addresses = state["addresses"]
         return cls(len(addresses), str(path), addresses, arbitrator=state["arbitrator"])
 
+    def __repr__(self) -> str:
+        return f"Lab({len(self.nodes)} nodes: {', '.join(self.addresses)}; dir {self.base_dir})"
+
     @property
     def addresses(self) -> List[str]:
+        """Each node's `host:port`, node 1 first: what `MultiMaster(...)` takes."""
         return [n.address for n in self.nodes]
 
     @property
     def state_file(self) -> Path:
+        """lab.json: the layout and pids a later `Lab.load` or `multimaster lab` reads."""
         return self.base_dir / "lab.json"
 
     @property
     def arbitrator_dir(self) -> Path:
+        """garbd's directory."""
         return self.base_dir / "garbd"
 
     @property
     def arbitrator_log(self) -> Path:
+        """garbd's log file."""
         return self.arbitrator_dir / "garbd.log"
 
     # ----------------------------------------------------------------------------------------
@@ -192,6 +237,10 @@ class Lab:
 
     def up(self, timeout: float = 120) -> None:
         """Start whatever is not running; return once every node is Synced in one cluster."""
+        with self._lock:
+            self._up(timeout)
+
+    def _up(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         _check_installed()
         state = _read_json(self.state_file)
@@ -212,39 +261,127 @@ class Lab:
         self._wait_members(len(self.nodes) + (1 if self.arbitrator else 0), deadline)
 
     def down(self) -> None:
-        """Stop every process this lab started and remove its files. Safe to repeat."""
-        self._stop_all()
-        self._remove_files()
+        """Stop every process this lab started and remove its files. Safe to repeat.
+
+        Actions still scheduled by this object are cancelled first; one already under way (a
+        node restart, say) is let finish, so that no process it starts is left behind.
+        """
+        self.cancel_scheduled()
+        with self._lock:
+            self._stop_all()
+            self._remove_files()
 
     def status(self) -> List[Dict[str, object]]:
+        """One dict per node: index, address, pid, running, state (Synced, Donor/Desynced,
+        Joining..., frozen, unreachable, down), cluster_size, ready."""
         return [self._node_status(node) for node in self.nodes]
 
-    def crash(self, i: int) -> None:
-        """kill -9 node i (1-based). A node already down stays down."""
-        pid = self.pid(i)
-        if pid is not None:
-            _signal(pid, signal.SIGKILL)
-            _wait_until(lambda: self.pid(i) is None, 10, f"node {i} to die after kill -9")
+    @overload
+    def crash(self, i: int) -> None: ...
+    @overload
+    def crash(self, i: int, *, after: When, restart_after: Optional[float] = None) -> "Scheduled": ...
+    @overload
+    def crash(self, i: int, *, after: Optional[When] = None, restart_after: float) -> "Scheduled": ...
 
-    def freeze(self, i: int) -> None:
-        """SIGSTOP node i: its sockets stay open but it answers nothing, like a hung server."""
-        _signal(self._require_pid(i), signal.SIGSTOP)
+    def crash(self, i: int, *, after: Optional[When] = None,
+              restart_after: Optional[float] = None) -> Optional["Scheduled"]:
+        """kill -9 node i (1-based). A node already down stays down.
 
-    def thaw(self, i: int) -> None:
-        _signal(self._require_pid(i), signal.SIGCONT)
+        With `after` (seconds from now, or a condition such as `lab.when_rows(20)`) and/or
+        `restart_after` (seconds after the crash to start it again), it happens in the
+        background instead and a `Scheduled` handle is returned at once.
+        """
+        if after is not None or restart_after is not None:
+            steps = [Step("crash", i, after or 0.0)]
+            if restart_after is not None:
+                steps.append(Step("start", i, restart_after))
+            return self.schedule(*steps)
+        with self._lock:
+            pid = self.pid(i)
+            if pid is not None:
+                _signal(pid, signal.SIGKILL)
+                _wait_until(lambda: self.pid(i) is None, 10, f"node {i} to die after kill -9")
+        return None
 
-    def stop(self, i: int, timeout: float = 60) -> None:
-        """Shut node i down cleanly (it leaves the cluster and records its position)."""
-        pid = self.pid(i)
-        if pid is None:
-            return
-        _signal(pid, signal.SIGCONT)  # a frozen node cannot act on SIGTERM
-        _signal(pid, signal.SIGTERM)
-        node = self._node(i)
-        _wait_until(lambda: self.pid(i) is None, timeout, f"node {i} to shut down", node.log)
+    @overload
+    def freeze(self, i: int) -> None: ...
+    @overload
+    def freeze(self, i: int, *, after: When, thaw_after: Optional[float] = None) -> "Scheduled": ...
+    @overload
+    def freeze(self, i: int, *, after: Optional[When] = None, thaw_after: float) -> "Scheduled": ...
 
-    def start(self, i: int, timeout: float = 90) -> None:
-        """(Re)start node i after a crash or stop, catching up by IST; no-op if it runs."""
+    def freeze(self, i: int, *, after: Optional[When] = None,
+               thaw_after: Optional[float] = None) -> Optional["Scheduled"]:
+        """SIGSTOP node i: its sockets stay open but it answers nothing, like a hung server.
+
+        With `after` and/or `thaw_after` (seconds after the freeze to SIGCONT it), in the
+        background: returns a `Scheduled`.
+        """
+        if after is not None or thaw_after is not None:
+            steps = [Step("freeze", i, after or 0.0)]
+            if thaw_after is not None:
+                steps.append(Step("thaw", i, thaw_after))
+            return self.schedule(*steps)
+        with self._lock:
+            _signal(self._require_pid(i), signal.SIGSTOP)
+        return None
+
+    @overload
+    def thaw(self, i: int) -> None: ...
+    @overload
+    def thaw(self, i: int, *, after: When) -> "Scheduled": ...
+
+    def thaw(self, i: int, *, after: Optional[When] = None) -> Optional["Scheduled"]:
+        """SIGCONT a frozen node i. If the cluster evicted it meanwhile, it does not rejoin by
+        itself: `restart` it. With `after`, in the background: returns a `Scheduled`."""
+        if after is not None:
+            return self.schedule(Step("thaw", i, after))
+        with self._lock:
+            _signal(self._require_pid(i), signal.SIGCONT)
+        return None
+
+    @overload
+    def stop(self, i: int, timeout: float = 60) -> None: ...
+    @overload
+    def stop(self, i: int, timeout: float = 60, *, after: When) -> "Scheduled": ...
+
+    def stop(self, i: int, timeout: float = 60, *,
+             after: Optional[When] = None) -> Optional["Scheduled"]:
+        """Shut node i down cleanly (it leaves the cluster and records its position).
+
+        With `after`, in the background (with the default timeout): returns a `Scheduled`.
+        """
+        if after is not None:
+            return self.schedule(Step("stop", i, after))
+        with self._lock:
+            pid = self.pid(i)
+            if pid is None:
+                return None
+            _signal(pid, signal.SIGCONT)  # a frozen node cannot act on SIGTERM
+            _signal(pid, signal.SIGTERM)
+            node = self._node(i)
+            _wait_until(lambda: self.pid(i) is None, timeout, f"node {i} to shut down", node.log)
+        return None
+
+    @overload
+    def start(self, i: int, timeout: float = 90) -> None: ...
+    @overload
+    def start(self, i: int, timeout: float = 90, *, after: When) -> "Scheduled": ...
+
+    def start(self, i: int, timeout: float = 90, *,
+              after: Optional[When] = None) -> Optional["Scheduled"]:
+        """(Re)start node i after a crash or stop, catching up by IST; no-op if it runs (a
+        frozen node is thawed). Returns once the node is Synced.
+
+        With `after`, in the background (with the default timeout): returns a `Scheduled`.
+        """
+        if after is not None:
+            return self.schedule(Step("start", i, after))
+        with self._lock:
+            self._start(i, timeout)
+        return None
+
+    def _start(self, i: int, timeout: float) -> None:
         node = self._node(i)
         deadline = time.monotonic() + timeout
         pid = self.pid(i)
@@ -262,12 +399,35 @@ class Lab:
         self._ensure_arbitrator()
         self._wait_synced([node], deadline)
 
+    @overload
+    def restart(self, i: int, timeout: float = 150) -> None: ...
+    @overload
+    def restart(self, i: int, timeout: float = 150, *, after: When) -> "Scheduled": ...
+
+    def restart(self, i: int, timeout: float = 150, *,
+                after: Optional[When] = None) -> Optional["Scheduled"]:
+        """`stop` node i cleanly, then `start` it; returns once it is Synced again (within
+        `timeout` seconds in all). With `after`, in the background: returns a `Scheduled`."""
+        if after is not None:
+            return self.schedule(Step("restart", i, after))
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            self.stop(i, timeout=min(60.0, timeout))
+            self.start(i, timeout=max(1.0, _remaining(deadline)))
+        return None
+
     def env(self) -> Dict[str, str]:
-        """The course's environment variables for this lab."""
+        """The course's environment variables for this lab (AURORA_NODE1..., DB_NAME,
+        DB_USER, MYSQL_PWD): what `eval "$(multimaster lab env)"` sets. Holds the password."""
         variables = {f"AURORA_NODE{n.index}": n.host if n.port == 3306 else n.address
                      for n in self.nodes}
         variables.update(DB_NAME=DB_NAME, DB_USER=DB_USER, MYSQL_PWD=DB_PASSWORD)
         return variables
+
+    def credentials(self) -> Dict[str, str]:
+        """database, user and password of the lab, as keyword arguments:
+        `MultiMaster(lab.addresses, **lab.credentials())`. Holds the password."""
+        return {"database": DB_NAME, "user": DB_USER, "password": DB_PASSWORD}
 
     def pid(self, i: int) -> Optional[int]:
         """The pid of node i's mariadbd if it is running (frozen counts as running)."""
@@ -275,6 +435,7 @@ class Lab:
         return self._live_pid(node.name)
 
     def arbitrator_pid(self) -> Optional[int]:
+        """The pid of garbd if it is running."""
         return self._live_pid("garbd")
 
     def sql(self, i: int, statement: str, timeout: float = 10) -> List[Tuple[Optional[str], ...]]:
@@ -298,6 +459,84 @@ class Lab:
             message = re.sub(r" at line \d+", "", last_line.splitlines()[-1])
             raise LabError(f"node {i} ({node.address}): {message}")
         return [tuple(_unescape(v) for v in line.split("\t")) for line in done.stdout.splitlines()]
+
+    def count_rows(self, table: str = f"{DB_NAME}.course") -> int:
+        """Rows in `table` (`name` or `db.name`), on the first running node that answers
+        within a second; 0 if none does (every node down, the table not there yet)."""
+        _check_table_name(table)
+        for node in self.nodes:
+            if self.pid(node.index) is None:
+                continue
+            try:
+                (count,), = self.sql(node.index, f"SELECT COUNT(*) FROM {table}", timeout=1)
+                return int(count or 0)
+            except (LabError, ValueError):
+                continue
+        return 0
+
+    def when_rows(self, rows: int, table: str = f"{DB_NAME}.course") -> "RowCount":
+        """A condition for `after=`: true once `table` holds at least `rows` rows, so that a
+        scheduled crash follows the insert loop's progress rather than the clock."""
+        return RowCount(self, rows, table)
+
+    # ----------------------------------------------------------------------------------------
+    # Scheduling: node operations in the background, so a notebook cell can set up "crash
+    # node 1 in 10 s, then restart it" and the next cell run the insert loop meanwhile.
+
+    def schedule(self, *steps: "Step") -> "Scheduled":
+        """Run `steps` one after another in a background (daemon) thread and return at once.
+
+        Each step waits for its `after` (seconds after the previous step ended, or a
+        condition), then does its action. A failing step ends the schedule: the handle's
+        `wait()` raises its error, `error` holds it, and a line goes to stderr when it happens.
+        `down()` cancels what has not started yet; `cancel_scheduled()` does so alone.
+
+            chaos = lab.schedule(Step("crash", 1, after=lab.when_rows(20)),
+                                 Step("start", 1, after=1.0),
+                                 Step("crash", 2, after=lab.when_rows(55)),
+                                 Step("start", 2, after=1.0))
+        """
+        if not steps:
+            raise LabError("schedule() needs at least one Step")
+        for step in steps:
+            if not isinstance(step, Step):
+                raise LabError(f"schedule() takes Step objects, not {step!r}")
+            self._node(step.node)  # a bad node number fails here, not later in the thread
+        handle = Scheduled(self, steps)
+        self._schedules = [s for s in self._schedules if not s.done] + [handle]
+        handle._begin()
+        return handle
+
+    @property
+    def scheduled(self) -> List["Scheduled"]:
+        """The schedules of this object that have not finished yet."""
+        return [s for s in self._schedules if not s.done]
+
+    def cancel_scheduled(self, timeout: float = 180) -> None:
+        """Cancel every pending schedule of this object: steps not started are dropped; a step
+        under way finishes first (waited for up to `timeout` s)."""
+        pending = [s for s in self._schedules if not s.done]
+        for handle in pending:
+            handle._cancel.set()
+        deadline = time.monotonic() + timeout
+        for handle in pending:
+            if handle._thread is not threading.current_thread():
+                handle._thread.join(_remaining(deadline))
+
+    def _perform(self, step: "Step") -> None:
+        """The action of a scheduled step, done now in the calling (background) thread."""
+        if step.action == "crash":
+            self.crash(step.node)
+        elif step.action == "freeze":
+            self.freeze(step.node)
+        elif step.action == "thaw":
+            self.thaw(step.node)
+        elif step.action == "stop":
+            self.stop(step.node)
+        elif step.action == "start":
+            self.start(step.node)
+        else:
+            self.restart(step.node)
 
     # ----------------------------------------------------------------------------------------
     # Creating the cluster
@@ -695,12 +934,213 @@ wsrep_provider_options = "{provider_options}"
 
 
 # --------------------------------------------------------------------------------------------
+# Scheduled node operations
+
+# When a scheduled step runs: seconds after the previous step ended (the schedule's start for
+# the first), or a condition polled until it returns True (such as Lab.when_rows(n)).
+When = Union[float, Callable[[], bool]]
+
+ACTIONS = ("crash", "freeze", "thaw", "stop", "start", "restart")
+CONDITION_POLL = 0.25  # seconds between two checks of a condition
+
+
+@dataclass(frozen=True)
+class Step:
+    """One node operation for `Lab.schedule`: `action` ("crash", "freeze", "thaw", "stop",
+    "start" or "restart") on node `node` (1-based), once `after` is reached: seconds after
+    the previous step ended, or a condition (a callable returning True when it is time)."""
+
+    action: str
+    node: int
+    after: When = 0.0
+
+    def __post_init__(self) -> None:
+        if self.action not in ACTIONS:
+            raise LabError(f"unknown action {self.action!r} (one of {', '.join(ACTIONS)})")
+        if isinstance(self.after, bool) or not (isinstance(self.after, (int, float))
+                                                or callable(self.after)):
+            raise LabError(f"after= takes seconds or a condition, not {self.after!r}")
+        if isinstance(self.after, (int, float)) and not 0 <= self.after < float("inf"):
+            raise LabError(f"after= must be 0 or more seconds, not {self.after!r}")
+
+    def __str__(self) -> str:
+        return f"{self.action} node {self.node} {_describe(self.after)}"
+
+
+def _describe(after: When) -> str:
+    if isinstance(after, (int, float)):
+        return "at once" if after == 0 else f"after {after:g} s"
+    # A function says its name; a condition object such as RowCount, what it waits for.
+    return f"when {getattr(after, '__name__', None) or after}"
+
+
+class RowCount:
+    """A condition for `after=`: true once `table` holds at least `rows` rows, counted by
+    `Lab.count_rows` (on the first running node that answers). Made by `Lab.when_rows`."""
+
+    def __init__(self, lab: "Lab", rows: int, table: str = f"{DB_NAME}.course") -> None:
+        _check_table_name(table)
+        self.lab, self.rows, self.table = lab, int(rows), table
+
+    def __call__(self) -> bool:
+        return self.lab.count_rows(self.table) >= self.rows
+
+    def __str__(self) -> str:
+        return f"{self.table} holds {self.rows} rows"
+
+    def __repr__(self) -> str:
+        return f"<RowCount: {self}>"
+
+
+class Scheduled:
+    """Steps running in a background thread, made by `Lab.schedule` (or `crash(..., after=)`
+    and the like). Look at it (its repr lists each step, when it ran and how it went), wait
+    for it (`wait()` raises the error of a failed step), or `cancel()` it."""
+
+    def __init__(self, lab: "Lab", steps: Sequence[Step]) -> None:
+        self.lab = lab
+        self.steps: Tuple[Step, ...] = tuple(steps)
+        self.error: Optional[BaseException] = None
+        # Per step: pending, waiting, running, done, failed, cancelled, skipped.
+        self._states = ["pending"] * len(self.steps)
+        self._ran_at: List[Optional[float]] = [None] * len(self.steps)  # time.time() at start
+        self._took: List[Optional[float]] = [None] * len(self.steps)
+        self.history: List[Tuple[float, str]] = []  # (time.time(), what happened)
+        self._cancel = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name=f"multimaster-lab-schedule-{id(self):x}")
+
+    def _begin(self) -> None:
+        self._thread.start()
+
+    @property
+    def done(self) -> bool:
+        """Finished: every step done, or one failed, or cancelled."""
+        return self._thread.ident is not None and not self._thread.is_alive()
+
+    @property
+    def ok(self) -> bool:
+        """Finished with every step done."""
+        return self.done and all(state == "done" for state in self._states)
+
+    @property
+    def cancelled(self) -> bool:
+        """`cancel()` (or the lab's `down()`) was called."""
+        return self._cancel.is_set()
+
+    @property
+    def states(self) -> List[str]:
+        """Per step: pending, waiting, running, done, failed, cancelled or skipped."""
+        return list(self._states)
+
+    @property
+    def ran_at(self) -> List[Optional[float]]:
+        """Per step: when its action began (time.time(), like `mm.events()`), or None."""
+        return list(self._ran_at)
+
+    def wait(self, timeout: Optional[float] = None) -> "Scheduled":
+        """Wait until the schedule ends; return it. Raises the error of a failed step, and
+        TimeoutError if it is still running after `timeout` seconds."""
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            running = [str(s) for s, st in zip(self.steps, self._states) if st in ("waiting", "running")]
+            raise TimeoutError(f"schedule still running after {timeout:g} s"
+                               + (f" ({running[0]})" if running else ""))
+        if self.error is not None:
+            raise self.error
+        return self
+
+    def cancel(self, wait: bool = True, timeout: float = 180) -> None:
+        """Drop the steps not started yet; with `wait`, let a step under way finish first."""
+        self._cancel.set()
+        if wait and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def _note(self, text: str) -> None:
+        self.history.append((time.time(), text))
+
+    def _reached(self, after: When) -> bool:
+        """Wait for `after`; False if cancelled meanwhile."""
+        if isinstance(after, (int, float)):
+            return not self._cancel.wait(after)
+        while not self._cancel.is_set():
+            if after():
+                return True
+            self._cancel.wait(CONDITION_POLL)
+        return False
+
+    def _run(self) -> None:
+        for k, step in enumerate(self.steps):
+            try:
+                self._states[k] = "waiting"
+                if not self._reached(step.after):
+                    break
+                with self.lab._lock:
+                    if self._cancel.is_set():  # down() was called while this step waited
+                        break
+                    self._states[k] = "running"
+                    self._ran_at[k] = time.time()
+                    self._note(f"{step.action} node {step.node} ({_describe(step.after)})")
+                    started = time.monotonic()
+                    self.lab._perform(step)
+                    self._took[k] = time.monotonic() - started
+                    self._states[k] = "done"
+                    self._note(f"{step.action} node {step.node}: done in {self._took[k]:.1f} s")
+            except BaseException as e:  # surfaced by wait(), `error` and stderr, never lost
+                self._states[k] = "failed"
+                self.error = e
+                self._note(f"{step.action} node {step.node} failed: {e}")
+                for rest in range(k + 1, len(self.steps)):
+                    self._states[rest] = "skipped"
+                try:
+                    print(f"multimaster lab: scheduled {step.action} of node {step.node} "
+                          f"failed: {e}", file=sys.stderr, flush=True)
+                except Exception:
+                    pass
+                return
+        for rest in range(len(self.steps)):
+            if self._states[rest] in ("pending", "waiting"):
+                self._states[rest] = "cancelled"
+
+    def __repr__(self) -> str:
+        if not self._thread.is_alive() and self._thread.ident is not None:
+            overall = "failed" if self.error else "cancelled" if self._cancel.is_set() and not self.ok else "done"
+        else:
+            overall = "cancelling" if self._cancel.is_set() else "running"
+        lines = [f"<Scheduled, {overall}: {len(self.steps)} step{'s' if len(self.steps) != 1 else ''}"]
+        for k, step in enumerate(self.steps):
+            state = self._states[k]
+            at = self._ran_at[k]
+            when = time.strftime("%H:%M:%S", time.localtime(at)) if at is not None else "        "
+            took = f" in {self._took[k]:.1f} s" if self._took[k] is not None else ""
+            lines.append(f"  {when}  {step}: {state}{took}")
+        if self.error is not None:
+            lines.append(f"  error: {self.error}")
+        return "\n".join(lines) + ">"
+
+
+def _check_table_name(table: str) -> None:
+    # The name goes into SQL text: identifiers only.
+    if not re.fullmatch(r"[A-Za-z0-9_$]+(\.[A-Za-z0-9_$]+)?", table):
+        raise LabError(f"bad table name {table!r} (expected name or database.name)")
+
+
+# --------------------------------------------------------------------------------------------
 # Helpers without lab state
 
 
 def lab_dir(base_dir: Optional[str] = None) -> Path:
     """The lab directory: base_dir, else $MULTIMASTER_LAB_DIR, else /tmp/multimaster-lab."""
     return Path(base_dir or os.environ.get("MULTIMASTER_LAB_DIR") or DEFAULT_DIR).absolute()
+
+
+def lab_hosts() -> Optional[List[str]]:
+    """$MULTIMASTER_LAB_HOSTS (`host,host`, each `host` or `host:port`) as a list, or None
+    when it is unset or empty: the addresses a Lab made without `hosts` uses."""
+    value = os.environ.get(HOSTS_VARIABLE, "").strip()
+    if not value:
+        return None
+    return [h.strip() for h in value.split(",") if h.strip()]
 
 
 def _split_address(text: str, default_port: int) -> Tuple[str, int]:
@@ -796,7 +1236,7 @@ def _is_alive(pid: int, marker: str) -> bool:
         # after exec (the kernel sets the argument area after the new image is in place).
         if child.poll() is None:
             return True
-        del _CHILDREN[pid]
+        _CHILDREN.pop(pid, None)  # pop: a scheduled action's thread may race us to it
         return False
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -916,7 +1356,8 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("nodes", nargs="?", type=int, metavar="N", help="data nodes (default 2)")
     up.add_argument("--hosts", metavar="ADDR,ADDR",
                     help="one loopback address per node, host or host:port "
-                         "(default 127.0.10.1, 127.0.10.2, ... on port 3306)")
+                         "(default $MULTIMASTER_LAB_HOSTS, else 127.0.10.1, 127.0.10.2, ... "
+                         "on port 3306)")
     commands.add_parser("status", parents=[common], help="show each node's state")
     for name, text in [("crash", "kill -9 node I"), ("freeze", "SIGSTOP node I"),
                        ("thaw", "SIGCONT node I"), ("start", "start node I again"),
@@ -951,7 +1392,7 @@ def _run(args: argparse.Namespace) -> int:
         known = (lab_dir(base_dir) / "lab.json").exists()
         hosts = [h.strip() for h in args.hosts.split(",")] if args.hosts else None
         if args.nodes or hosts or not known:
-            lab = Lab(args.nodes or (len(hosts) if hosts else 2), base_dir, hosts)
+            lab = Lab(args.nodes or (len(hosts) if hosts else None), base_dir, hosts)
         else:
             lab = Lab.load(base_dir)
         lab.up()

@@ -15,7 +15,7 @@ from typing import Callable, Iterator, List, Optional
 import pytest
 
 from multimaster import MultiMaster
-from multimaster.lab import Lab
+from multimaster.lab import Lab, LabError, _check_installed
 
 LAB_DIR = os.environ.get("MULTIMASTER_TEST_LAB_DIR", "/tmp/multimaster-pytest-lab")
 # Other addresses (MULTIMASTER_TEST_LAB_HOSTS=a,b) let two suites run side by side.
@@ -38,6 +38,38 @@ COURSE_DDL = ("CREATE TABLE {table} (title VARCHAR(40), instructor VARCHAR(40), 
               "created DATE, url VARCHAR(100))")
 
 _tables = itertools.count()
+
+
+def _lab_installed() -> bool:
+    try:
+        _check_installed()  # the lab's own check: the same tools it needs to run
+    except LabError:
+        return False
+    return True
+
+
+# For tests that start labs of their own (the session lab below needs the same).
+needs_lab = pytest.mark.skipif(
+    not _lab_installed() or os.geteuid() != 0,
+    reason="needs root and apt packages mariadb-server galera-4 galera-arbitrator-4 rsync",
+)
+
+
+def lab_processes(lab_dir: str) -> List[str]:
+    """The command lines of every process that mentions lab_dir (mariadbd's --datadir,
+    garbd's --log): what a lab left running."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except OSError:
+            continue
+        if lab_dir.encode() in cmdline:
+            found.append(cmdline.replace(b"\0", b" ").decode(errors="replace"))
+    return found
 
 
 def wait_for(predicate: Callable[[], object], timeout: float, what: str, every: float = 0.1) -> None:

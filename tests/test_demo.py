@@ -11,11 +11,11 @@ import signal
 import subprocess
 import sys
 import threading
-from typing import Iterator, List, Tuple
+from typing import Iterator, List
 
 import pytest
 
-from conftest import SLACK, wait_for
+from conftest import SLACK, lab_processes, wait_for
 from multimaster.lab import STOP_GRACE, Lab
 
 DEMO_HOSTS = os.environ.get("MULTIMASTER_TEST_DEMO_HOSTS", "127.0.62.1,127.0.62.2")
@@ -29,20 +29,6 @@ LAB_UP = 120 + SLACK
 EXIT_BOUND = 0.5 + 10 + 2 + STOP_GRACE + 10 + SLACK
 
 
-def lab_processes(lab_dir: str) -> List[Tuple[int, str]]:
-    """Every process whose command line mentions lab_dir (mariadbd's --datadir, garbd's --log)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmdline = f.read()
-        except OSError:
-            continue
-        if lab_dir.encode() in cmdline:
-            found.append((int(entry), cmdline.replace(b"\0", b" ").decode(errors="replace")))
-    return found
 
 
 @pytest.fixture

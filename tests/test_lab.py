@@ -12,25 +12,19 @@ import shutil
 import socket
 import tempfile
 import time
-from typing import Iterator, List, Set
+from typing import Iterator, Set
 
 import pytest
 
 from multimaster.lab import Lab, LabError, main
+from conftest import lab_processes, needs_lab
 
 HOSTS = ["127.0.20.1", "127.0.20.2"]
 
 
-def _installed() -> bool:
-    path = os.environ.get("PATH", os.defpath) + ":/usr/sbin"
-    tools = ("mariadbd", "mariadb", "mariadb-install-db", "garbd", "rsync")
-    return all(shutil.which(tool, path=path) for tool in tools)
 
 
-pytestmark = pytest.mark.skipif(
-    not _installed() or os.geteuid() != 0,
-    reason="needs root and apt packages mariadb-server galera-4 galera-arbitrator-4 rsync",
-)
+pytestmark = needs_lab
 
 
 def _make_dir() -> str:
@@ -93,17 +87,6 @@ def last_incarnation_log(lab: Lab, node: int) -> str:
     return text[text.rfind("Starting MariaDB"):]
 
 
-def lab_processes(base_dir: str) -> List[str]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                cmdline = open(f"/proc/{entry}/cmdline", "rb").read()
-            except OSError:
-                continue
-            if base_dir.encode() in cmdline:
-                found.append(cmdline.replace(b"\0", b" ").decode(errors="replace"))
-    return found
 
 
 # ------------------------------------------------------------------------------------------------

@@ -11,13 +11,13 @@ addresses.
 from __future__ import annotations
 
 import os
-import shutil
 import time
-from typing import Iterator, List
+from typing import Iterator
 
 import pytest
 
 from multimaster.lab import Lab, LabError, Step, lab_hosts
+from conftest import lab_processes, needs_lab
 
 HOSTS = os.environ.get("MULTIMASTER_TEST_SCHEDULE_HOSTS", "127.0.44.1,127.0.44.2").split(",")
 LAB_DIR = os.environ.get("MULTIMASTER_TEST_SCHEDULE_DIR", "/tmp/mm-lab-h4")
@@ -26,31 +26,10 @@ LAB_WAIT = 180.0
 TABLE = "demo.sched"
 
 
-def _installed() -> bool:
-    path = os.environ.get("PATH", os.defpath) + ":/usr/sbin"
-    tools = ("mariadbd", "mariadb", "mariadb-install-db", "garbd", "rsync")
-    return all(shutil.which(tool, path=path) for tool in tools)
 
 
-needs_lab = pytest.mark.skipif(
-    not _installed() or os.geteuid() != 0,
-    reason="needs root and apt packages mariadb-server galera-4 galera-arbitrator-4 rsync",
-)
 
 
-def lab_processes(lab_dir: str) -> List[int]:
-    """Pids of every process whose command line mentions lab_dir (mariadbd, garbd)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                if lab_dir.encode() in f.read():
-                    found.append(int(entry))
-        except OSError:
-            continue
-    return found
 
 
 @pytest.fixture(scope="module")

@@ -20,17 +20,17 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import sys
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Iterator, List
 
 import pytest
 
 from multimaster.lab import Lab, LabError
 from multimaster.notebook import write
+from conftest import lab_processes, needs_lab
 
 nbformat = pytest.importorskip("nbformat", reason="nbformat is not installed: pip install -e '.[test]'")
 nbclient = pytest.importorskip("nbclient", reason="nbclient is not installed: pip install -e '.[test]'")
@@ -49,30 +49,11 @@ PASSWORD = "cloudacademy"
 KERNEL = "multimaster-test"
 
 
-def _installed() -> bool:
-    path = os.environ.get("PATH", os.defpath) + ":/usr/sbin"
-    tools = ("mariadbd", "mariadb", "mariadb-install-db", "garbd", "rsync")
-    return all(shutil.which(tool, path=path) for tool in tools)
 
 
-pytestmark = pytest.mark.skipif(
-    not _installed() or os.geteuid() != 0,
-    reason="needs root and apt packages mariadb-server galera-4 galera-arbitrator-4 rsync",
-)
+pytestmark = needs_lab
 
 
-def lab_processes(lab_dir: str) -> List[int]:
-    """Pids of every process whose command line mentions lab_dir (mariadbd, garbd)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    if lab_dir.encode() in f.read():
-                        found.append(int(entry))
-            except OSError:
-                pass
-    return found
 
 
 def bring_down() -> None:

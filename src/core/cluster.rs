@@ -119,7 +119,8 @@ impl Cluster {
         request: Option<u64>,
         cancel: &Cancel,
     ) -> Result<Outcome<Exec>> {
-        self.run(sql, write, request, cancel, &mut |_, conn| {
+        self.run(sql, write, request, cancel, &mut |node, conn| {
+            node.check_size(sql, params)?;
             exec_on(conn, sql, params)
         })
     }
@@ -136,6 +137,7 @@ impl Cluster {
     ) -> Result<Outcome<Rows>> {
         self.run_leased(sql, Write::Read, None, cancel, &mut |node, lease| {
             let conn = lease.as_mut().ok_or_else(DbError::server_disconnected)?;
+            node.check_size(sql, params)?;
             let Some((on, off)) = causal.then(|| node.flavour().causal_read()).flatten() else {
                 return Ok(Rows {
                     rows: rows_on(conn, sql, params)?,

@@ -10,9 +10,11 @@ pub enum Flavour {
     Plain,
 }
 
-/// Variables that tell the engines apart; one `SHOW GLOBAL VARIABLES` at connect.
+/// Variables that tell the engines apart, and the largest packet the node accepts; one
+/// `SHOW GLOBAL VARIABLES` at connect.
 pub const DETECT_SQL: &str = "SHOW GLOBAL VARIABLES WHERE Variable_name IN \
-     ('wsrep_on', 'aurora_mm_session_consistency_level', 'group_replication_group_name')";
+     ('wsrep_on', 'aurora_mm_session_consistency_level', 'group_replication_group_name', \
+     'max_allowed_packet')";
 
 /// Galera's readiness: a restarted node accepts connections before it can serve queries.
 pub const GALERA_READY_SQL: &str =

@@ -11,6 +11,7 @@ pub mod fault;
 pub mod flavour;
 pub mod insert;
 pub mod node;
+pub mod packet;
 pub mod policy;
 pub mod request;
 pub mod sql;

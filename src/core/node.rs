@@ -1,13 +1,14 @@
 //! One node: its endpoint, idle connections, health (up, or down until a time with backoff)
 //! and counters.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use mysql::prelude::Queryable;
-use mysql::{Conn, DriverError, Error as DbError, MySqlError, Opts, OptsBuilder};
+use mysql::{Conn, DriverError, Error as DbError, MySqlError, Opts, OptsBuilder, Params};
 
 use super::address::Endpoint;
 use super::backoff::{jitter, Backoff};
@@ -15,6 +16,7 @@ use super::config::Config;
 use super::events::NodeStats;
 use super::fault::describe;
 use super::flavour::{galera_ready, Flavour, DETECT_SQL, GALERA_READY_SQL};
+use super::packet;
 
 /// A pooled connection unused for longer than this is pinged before a statement is sent on it,
 /// so a node that died while idle is found before a write, not by an ambiguous write.
@@ -61,6 +63,8 @@ pub struct Node {
     backoff: Backoff,
     state: Mutex<State>,
     idle: Mutex<Vec<(Conn, Instant)>>,
+    /// The node's `max_allowed_packet`, read at connect (0 until then).
+    max_packet: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -102,6 +106,7 @@ impl Node {
             backoff: cfg.backoff,
             state: Mutex::new(State::default()),
             idle: Mutex::new(Vec::new()),
+            max_packet: AtomicU64::new(0),
         }
     }
 
@@ -188,11 +193,17 @@ impl Node {
             })
             .map_err(DbError::IoError)?;
         // The handshake and two small queries: allow a little beyond the TCP connect itself.
-        let (conn, flavour) = rx
+        let (conn, (flavour, max_packet)) = rx
             .recv_timeout(self.connect_timeout + self.connect_timeout / 2)
             .unwrap_or(Err(DbError::DriverError(DriverError::ConnectTimeout)))?;
         lock(&self.state).flavour = Some(flavour);
+        self.max_packet.store(max_packet, Ordering::Relaxed);
         Ok(conn)
+    }
+
+    /// Refuses, before it is sent, a statement larger than the node accepts (see `packet.rs`).
+    pub fn check_size(&self, sql: &str, params: &Params) -> Result<(), DbError> {
+        packet::check(sql, params, self.max_packet.load(Ordering::Relaxed))
     }
 
     pub fn drop_idle(&self) {
@@ -260,11 +271,17 @@ impl Node {
     }
 }
 
-/// Detects the engine and, on Galera, refuses a node that is not ready yet: a restarted
-/// node accepts connections for a second or so before it can run queries (1047).
-fn detect(conn: &mut Conn) -> Result<Flavour, DbError> {
+/// Detects the engine and the node's `max_allowed_packet` and, on Galera, refuses a node that
+/// is not ready yet: a restarted node accepts connections for a second or so before it can
+/// run queries (1047).
+fn detect(conn: &mut Conn) -> Result<(Flavour, u64), DbError> {
     let vars: Vec<(String, String)> = conn.query(DETECT_SQL)?;
     let flavour = Flavour::detect(vars.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+    let max_packet = vars
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("max_allowed_packet"))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
     if flavour == Flavour::Galera {
         let status: Vec<(String, String)> = conn.query(GALERA_READY_SQL)?;
         if !galera_ready(status.iter().map(|(n, v)| (n.as_str(), v.as_str()))) {
@@ -272,7 +289,7 @@ fn detect(conn: &mut Conn) -> Result<Flavour, DbError> {
             return Err(not_ready_error(&detail.join(", ")));
         }
     }
-    Ok(flavour)
+    Ok((flavour, max_packet))
 }
 
 #[cfg(test)]

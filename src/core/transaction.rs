@@ -97,16 +97,17 @@ impl Tx {
     }
 
     pub fn execute(&self, sql: &str, params: &Params) -> Result<Exec> {
-        self.statement(sql, |conn| exec_on(conn, sql, params))
+        self.statement(sql, params, |conn| exec_on(conn, sql, params))
     }
 
     pub fn query(&self, sql: &str, params: &Params) -> Result<Vec<Row>> {
-        self.statement(sql, |conn| rows_on(conn, sql, params))
+        self.statement(sql, params, |conn| rows_on(conn, sql, params))
     }
 
     fn statement<T>(
         &self,
         sql: &str,
+        params: &Params,
         f: impl FnOnce(&mut Conn) -> std::result::Result<T, DbError>,
     ) -> Result<T> {
         let mut st = self.lock();
@@ -118,7 +119,7 @@ impl Tx {
             return Err(Error::Config("the transaction is over".into()));
         };
         super::cluster::log_debug(|| format!("{} (transaction): {sql}", node.name));
-        let result = f(conn);
+        let result = node.check_size(sql, params).and_then(|()| f(conn));
         node.record_statement(result.as_ref().err());
         let e = match result {
             Ok(v) => return Ok(v),

@@ -18,6 +18,8 @@ mod _native {
     #[pymodule_export]
     use crate::py::parse_address;
     #[pymodule_export]
+    use crate::py::parse_url;
+    #[pymodule_export]
     use crate::py::report::PyReport;
     #[pymodule_export]
     use crate::py::transaction::{PyTransaction, PyTxResult};

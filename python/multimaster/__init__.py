@@ -25,6 +25,7 @@ from multimaster._native import (
     TransactionResult,
     _shutdown,
     parse_address,
+    parse_url,
 )
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "Transaction",
     "TransactionResult",
     "parse_address",
+    "parse_url",
     *exceptions.__all__,
 ]
 

@@ -11,6 +11,7 @@ __all__ = [
     "Transaction",
     "TransactionResult",
     "parse_address",
+    "parse_url",
     "_shutdown",
 ]
 
@@ -77,16 +78,18 @@ class MultiMaster:
         user: Optional[str] = None,
         password: Optional[str] = None,
         *,
-        policy: Literal["parity", "sequential"] = "parity",
-        connect_timeout: float = 2.0,
-        read_timeout: float = 10.0,
-        write_timeout: float = 10.0,
-        failover_timeout: float = 20.0,
-        max_retries: int = 10,
-        backoff_base: float = 0.2,
-        backoff_cap: float = 5.0,
-        event_capacity: int = 1000,
+        policy: Optional[Literal["parity", "sequential"]] = None,
+        connect_timeout: Optional[float] = None,
+        read_timeout: Optional[float] = None,
+        write_timeout: Optional[float] = None,
+        failover_timeout: Optional[float] = None,
+        max_retries: Optional[int] = None,
+        backoff_base: Optional[float] = None,
+        backoff_cap: Optional[float] = None,
+        event_capacity: Optional[int] = None,
     ) -> "MultiMaster": ...
+    @classmethod
+    def from_url(cls, url: str, **overrides: Any) -> "MultiMaster": ...
     def execute(
         self,
         sql: str,
@@ -136,4 +139,5 @@ class MultiMaster:
     ) -> Literal[False]: ...
 
 def parse_address(address: str) -> Tuple[str, int]: ...
+def parse_url(url: str) -> Dict[str, Any]: ...
 def _shutdown() -> None: ...

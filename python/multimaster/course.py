@@ -15,9 +15,9 @@ import logging
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import List, Mapping, Optional, Sequence, Tuple
+from typing import List, Mapping, Optional, Sequence, Tuple, Union
 
-from multimaster import MultiMaster, parse_address
+from multimaster import MultiMaster, parse_address, parse_url
 from multimaster.exceptions import AllNodesDownError, Error
 
 PROG = "insert-test"
@@ -66,27 +66,30 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
         prog=PROG,
         description="Insert the course's rows through every writer node, failing over, exactly once.",
         epilog="Environment: AURORA_NODE1, AURORA_NODE2 (AURORA_NODE3...), DB_NAME (demo), "
-        "DB_USER (admin), MYSQL_PWD (cloudacademy). Flags override them.",
+        "DB_USER (admin), MYSQL_PWD (cloudacademy), or MULTIMASTER_URL. Flags override them.",
     )
     p.add_argument("--count", type=int, default=100, help="rows to insert (default 100)")
     p.add_argument("--interval", type=float, default=0.5, help="seconds between rows (default 0.5)")
     p.add_argument("--node", action="append", metavar="HOST[:PORT]",
                    help="a writer node; repeat for each (replaces AURORA_NODE*)")
+    p.add_argument("--url", metavar="URL",
+                   help="mysql://user:password@host1,host2/database?option=value (MULTIMASTER_URL): "
+                        "replaces AURORA_NODE*; its user, password and database win over the variables")
     p.add_argument("--database", help="database (DB_NAME)")
     p.add_argument("--user", help="user (DB_USER)")
     p.add_argument("--password", help="password (MYSQL_PWD; prefer the variable: flags show in ps)")
     p.add_argument("--table", default=TABLE, help="table to insert into (default course)")
-    p.add_argument("--policy", choices=["parity", "sequential"], default="parity",
+    p.add_argument("--policy", choices=["parity", "sequential"], default=None,
                    help="parity: row x goes to node x mod N first, like the course (default)")
     p.add_argument("--create-table", action="store_true",
                    help="create the course table first if it is missing")
     p.add_argument("--clear", action="store_true",
                    help="delete rows with these titles left by an earlier run before inserting")
-    p.add_argument("--connect-timeout", type=float, default=2.0, help="seconds (default 2)")
-    p.add_argument("--read-timeout", type=float, default=10.0,
+    p.add_argument("--connect-timeout", type=float, default=None, help="seconds (default 2)")
+    p.add_argument("--read-timeout", type=float, default=None,
                    help="seconds to wait for a statement's reply (default 10: longer than "
                         "Galera's ~6 s write pause after a node dies)")
-    p.add_argument("--failover-timeout", type=float, default=20.0,
+    p.add_argument("--failover-timeout", type=float, default=None,
                    help="seconds to look for a live node before giving up (default 20)")
     p.add_argument("-q", "--quiet", action="store_true", help="no line per row")
     args = p.parse_args(argv)
@@ -108,21 +111,36 @@ class EventPrinter(logging.Handler):
 
 @dataclass
 class Settings:
-    nodes: List[str]
-    database: str
-    user: str
-    password: str = field(repr=False)
+    nodes: Union[List[str], str]  # addresses, or a connection URL
+    database: Optional[str]
+    user: Optional[str]
+    password: Optional[str] = field(repr=False)
 
 
 def settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
-    """Flags first, then the course's variables, then the course's defaults."""
-    nodes = [checked_address("--node", n) for n in args.node] if args.node else nodes_from_env(env)
+    """Flags first, then a connection URL (--url, MULTIMASTER_URL), then the course's
+    variables, then the course's defaults. A setting left None is the URL's."""
+    url = args.url or env.get("MULTIMASTER_URL")
+    from_url = {}
+    if args.node:
+        nodes: Union[List[str], str] = [checked_address("--node", n) for n in args.node]
+    elif url:
+        try:
+            from_url = parse_url(url)
+        except Error as e:
+            raise UsageError(f"{'--url' if args.url else 'MULTIMASTER_URL'}: {e}") from None
+        nodes = url
+    else:
+        nodes = nodes_from_env(env)
 
-    def pick(flag: Optional[str], var: str) -> str:
-        return flag if flag is not None else env.get(var, DEFAULTS[var])
+    def pick(flag: Optional[str], var: str, in_url: bool) -> Optional[str]:
+        if flag is not None:
+            return flag
+        return None if in_url else env.get(var, DEFAULTS[var])
 
-    return Settings(nodes, pick(args.database, "DB_NAME"), pick(args.user, "DB_USER"),
-                    pick(args.password, "MYSQL_PWD"))
+    return Settings(nodes, pick(args.database, "DB_NAME", bool(from_url.get("database"))),
+                    pick(args.user, "DB_USER", bool(from_url.get("user"))),
+                    pick(args.password, "MYSQL_PWD", bool(from_url.get("password_set"))))
 
 
 def quote_table(name: str) -> str:
@@ -149,7 +167,9 @@ def run(argv: Optional[Sequence[str]] = None, env: Optional[Mapping[str, str]] =
     env = os.environ if env is None else env
     args = parse_args(argv)
     cfg = settings(args, env)
-    print(f"{PROG}: {len(cfg.nodes)} nodes [{', '.join(cfg.nodes)}], database {cfg.database}, "
+    nodes = parse_url(cfg.nodes)["nodes"] if isinstance(cfg.nodes, str) else cfg.nodes
+    database = cfg.database or (parse_url(cfg.nodes)["database"] if isinstance(cfg.nodes, str) else None)
+    print(f"{PROG}: {len(nodes)} nodes [{', '.join(nodes)}], database {database}, "
           f"{args.count} rows {args.interval:g} s apart", flush=True)
 
     log = logging.getLogger("multimaster")

@@ -33,7 +33,12 @@ impl FromStr for Endpoint {
 
     fn from_str(input: &str) -> Result<Self, Self::Err> {
         let fail = |reason| AddressError {
-            input: input.to_owned(),
+            // Text before an '@' may be user:password (a URL given where an address was
+            // expected): it never reaches an error message.
+            input: match input.rsplit_once('@') {
+                Some((_, host)) => format!("***@{host}"),
+                None => input.to_owned(),
+            },
             reason,
         };
         let s = input.trim();
@@ -162,5 +167,14 @@ mod tests {
         for s in ["db:3306", "127.0.0.1:1", "[fe80::1]:3306"] {
             assert_eq!(s.parse::<Endpoint>().unwrap().to_string(), s);
         }
+    }
+
+    #[test]
+    fn credentials_in_a_bad_address_are_not_echoed() {
+        let e = "admin:s3cret@db1"
+            .parse::<Endpoint>()
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("s3cret") && e.contains("***@db1"), "{e}");
     }
 }

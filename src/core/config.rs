@@ -32,6 +32,20 @@ impl fmt::Display for Secret {
     }
 }
 
+/// The settings a caller may give by name: keyword arguments of `MultiMaster`, and the query
+/// keys of a connection URL. Their defaults are in [`Config::new`].
+pub const OPTIONS: &[&str] = &[
+    "policy",
+    "connect_timeout",
+    "read_timeout",
+    "write_timeout",
+    "failover_timeout",
+    "max_retries",
+    "backoff_base",
+    "backoff_cap",
+    "event_capacity",
+];
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub endpoints: Vec<Endpoint>,
@@ -71,6 +85,46 @@ impl Config {
             max_retries: 10,
             event_capacity: 1000,
         }
+    }
+
+    /// Sets the option `name` (one of [`OPTIONS`]) from its text: a URL's query value, or a
+    /// keyword argument. The message names the option and what it expects.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
+        let seconds = || {
+            value
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .and_then(|v| Duration::try_from_secs_f64(v).ok())
+                .ok_or_else(|| {
+                    format!("{name} must be a non-negative number of seconds, not {value:?}")
+                })
+        };
+        let count = || {
+            value
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| format!("{name} must be a whole number, not {value:?}"))
+        };
+        match name {
+            "policy" => self.policy = value.parse()?,
+            "connect_timeout" => self.connect_timeout = seconds()?,
+            "read_timeout" => self.read_timeout = seconds()?,
+            "write_timeout" => self.write_timeout = seconds()?,
+            "failover_timeout" => self.failover_timeout = seconds()?,
+            "backoff_base" => self.backoff.base = seconds()?,
+            "backoff_cap" => self.backoff.cap = seconds()?,
+            "max_retries" => {
+                self.max_retries = u32::try_from(count()?)
+                    .map_err(|_| format!("max_retries is too large: {value}"))?
+            }
+            "event_capacity" => {
+                self.event_capacity = usize::try_from(count()?)
+                    .map_err(|_| format!("event_capacity is too large: {value}"))?
+            }
+            other => return Err(format!("unknown option {other:?}")),
+        }
+        Ok(())
     }
 
     /// Checks the values a caller can get wrong; one message naming the setting.
@@ -131,6 +185,52 @@ mod tests {
         assert!(c.validate().is_ok());
         assert!(c.read_timeout > Duration::from_secs(6));
         assert!(c.connect_timeout < c.read_timeout);
+    }
+
+    #[test]
+    fn every_option_is_set_by_name_from_text() {
+        let mut c = cfg();
+        for (name, value) in [
+            ("policy", "sequential"),
+            ("connect_timeout", "0.5"),
+            ("read_timeout", "30"),
+            ("write_timeout", "7"),
+            ("failover_timeout", "60"),
+            ("max_retries", "3"),
+            ("backoff_base", "0.01"),
+            ("backoff_cap", "1"),
+            ("event_capacity", "50"),
+        ] {
+            assert!(OPTIONS.contains(&name), "{name}");
+            c.set(name, value).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        assert_eq!(c.policy, Policy::Sequential);
+        assert_eq!(c.connect_timeout, Duration::from_millis(500));
+        assert_eq!((c.max_retries, c.event_capacity), (3, 50));
+        assert_eq!(c.backoff.cap, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn bad_option_values_name_the_option() {
+        let mut c = cfg();
+        for (name, value, want) in [
+            (
+                "connect_timeout",
+                "-1",
+                "connect_timeout must be a non-negative number",
+            ),
+            (
+                "read_timeout",
+                "soon",
+                "read_timeout must be a non-negative number",
+            ),
+            ("max_retries", "2.5", "max_retries must be a whole number"),
+            ("policy", "random", "unknown policy \"random\""),
+            ("colour", "red", "unknown option \"colour\""),
+        ] {
+            let e = c.set(name, value).unwrap_err();
+            assert!(e.contains(want), "{name}={value}: {e}");
+        }
     }
 
     #[test]

@@ -18,3 +18,4 @@ pub mod sql;
 pub mod text;
 pub mod timeline;
 pub mod transaction;
+pub mod url;

@@ -40,3 +40,25 @@ pub fn parse_address(address: &str) -> PyResult<(String, u16)> {
             })?;
     Ok((e.host, e.port))
 }
+
+/// A connection URL's parts, without the password (only whether it has one): `nodes` as
+/// `host:port`, `user`, `database`, `password_set`, and `options` (name to text). Raises
+/// `InterfaceError` naming the bad part.
+#[pyfunction]
+pub fn parse_url<'py>(py: Python<'py>, url: &str) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+    use crate::core::config::OPTIONS;
+    let u = crate::core::url::parse(url, OPTIONS)
+        .map_err(|e| errors::PyMmError::from(crate::core::error::Error::Config(e.to_string())))?;
+    let d = pyo3::types::PyDict::new(py);
+    let nodes: Vec<String> = u.endpoints.iter().map(|e| e.to_string()).collect();
+    d.set_item("nodes", nodes)?;
+    d.set_item("user", u.user)?;
+    d.set_item("database", u.database)?;
+    d.set_item("password_set", u.password.is_some())?;
+    let options = pyo3::types::PyDict::new(py);
+    for (k, v) in &u.options {
+        options.set_item(k, v)?;
+    }
+    d.set_item("options", options)?;
+    Ok(d)
+}

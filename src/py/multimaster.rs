@@ -7,16 +7,16 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyString, PyTuple};
+use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 
 use crate::core::address::Endpoint;
-use crate::core::backoff::Backoff;
 use crate::core::cancel::Cancel;
 use crate::core::cluster::{Cluster, KeyCheck, Write};
-use crate::core::config::{Config, Secret};
+use crate::core::config::{Config, Secret, OPTIONS};
 use crate::core::error::Error;
 use crate::core::insert::{insert_many, Batch, Progress, Report};
 use crate::core::transaction::Tx;
+use crate::core::url::{self, Url};
 
 use super::display::{self, stats_dict, Live};
 use super::errors::{to_pyerr, PyMmError};
@@ -77,30 +77,77 @@ fn seconds(name: &str, v: f64) -> Result<Duration, Error> {
     })
 }
 
-fn parse_nodes(nodes: &Bound<'_, PyAny>) -> PyResult<Vec<Endpoint>> {
+/// Where the nodes come from: a list of addresses, a comma-separated string of them, or a
+/// connection URL (which may also bring the user, password, database and options).
+fn parse_nodes(nodes: &Bound<'_, PyAny>) -> PyResult<Url> {
     let list: Vec<String> = if let Ok(s) = nodes.cast::<PyString>() {
-        s.to_cow()?.split(',').map(str::to_owned).collect()
+        let s = s.to_cow()?;
+        if url::is_url(&s) {
+            return url::parse(&s, OPTIONS)
+                .map_err(|e| PyMmError::from(Error::Config(e.to_string())).into());
+        }
+        s.split(',').map(str::to_owned).collect()
     } else {
         nodes.extract().map_err(|_| {
-            PyTypeError::new_err("nodes must be a list of \"host\" or \"host:port\" strings")
+            PyTypeError::new_err(
+                "nodes must be a list of \"host\" or \"host:port\" strings, or a mysql:// URL",
+            )
         })?
     };
-    list.iter()
+    let endpoints = list
+        .iter()
         .map(|a| {
             a.parse::<Endpoint>()
                 .map_err(|e| PyMmError::from(Error::Config(e.to_string())).into())
         })
-        .collect()
+        .collect::<PyResult<_>>()?;
+    Ok(Url {
+        endpoints,
+        ..Url::default()
+    })
+}
+
+/// Settings in order of precedence: the explicit arguments, then the URL's, then the defaults.
+fn build_config(
+    url: Url,
+    database: Option<String>,
+    user: Option<String>,
+    password: Option<String>,
+    options: &[(&str, Option<String>)],
+) -> Result<Config, Error> {
+    let user = user
+        .or(url.user)
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| Error::Config("user is required".into()))?;
+    let password = password
+        .map(Secret::new)
+        .or(url.password)
+        .unwrap_or_default();
+    let mut cfg = Config::new(url.endpoints, user, password);
+    cfg.database = database.or(url.database).filter(|d| !d.is_empty());
+    for (name, value) in &url.options {
+        cfg.set(name, value).map_err(Error::Config)?;
+    }
+    for (name, value) in options {
+        if let Some(value) = value {
+            cfg.set(name, value).map_err(Error::Config)?;
+        }
+    }
+    Ok(cfg)
 }
 
 #[pymethods]
 impl PyMultiMaster {
+    /// `nodes` is a list of `"host"` / `"host:port"` addresses, or a connection URL:
+    /// `mysql://user:password@host1:3306,host2/database?policy=parity&connect_timeout=1`
+    /// (also `mariadb://`, and `?host=` repeated). Arguments given here win over the URL's;
+    /// unset options take their defaults (see the README).
     #[new]
     #[pyo3(signature = (
         nodes, database=None, user=None, password=None, *,
-        policy="parity", connect_timeout=2.0, read_timeout=10.0, write_timeout=10.0,
-        failover_timeout=20.0, max_retries=10, backoff_base=0.2, backoff_cap=5.0,
-        event_capacity=1000,
+        policy=None, connect_timeout=None, read_timeout=None, write_timeout=None,
+        failover_timeout=None, max_retries=None, backoff_base=None, backoff_cap=None,
+        event_capacity=None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -108,43 +155,52 @@ impl PyMultiMaster {
         database: Option<String>,
         user: Option<String>,
         password: Option<String>,
-        policy: &str,
-        connect_timeout: f64,
-        read_timeout: f64,
-        write_timeout: f64,
-        failover_timeout: f64,
-        max_retries: u32,
-        backoff_base: f64,
-        backoff_cap: f64,
-        event_capacity: usize,
+        policy: Option<String>,
+        connect_timeout: Option<f64>,
+        read_timeout: Option<f64>,
+        write_timeout: Option<f64>,
+        failover_timeout: Option<f64>,
+        max_retries: Option<u32>,
+        backoff_base: Option<f64>,
+        backoff_cap: Option<f64>,
+        event_capacity: Option<usize>,
     ) -> PyResult<Self> {
-        let endpoints = parse_nodes(nodes)?;
-        let build = || -> Result<Config, Error> {
-            let user = user
-                .filter(|u| !u.is_empty())
-                .ok_or_else(|| Error::Config("user is required".into()))?;
-            let mut cfg = Config::new(endpoints, user, Secret::new(password.unwrap_or_default()));
-            cfg.database = database.filter(|d| !d.is_empty());
-            cfg.policy = policy.parse().map_err(Error::Config)?;
-            cfg.connect_timeout = seconds("connect_timeout", connect_timeout)?;
-            cfg.read_timeout = seconds("read_timeout", read_timeout)?;
-            cfg.write_timeout = seconds("write_timeout", write_timeout)?;
-            cfg.failover_timeout = seconds("failover_timeout", failover_timeout)?;
-            cfg.backoff = Backoff {
-                base: seconds("backoff_base", backoff_base)?,
-                cap: seconds("backoff_cap", backoff_cap)?,
-            };
-            cfg.max_retries = max_retries;
-            cfg.event_capacity = event_capacity;
-            Ok(cfg)
-        };
-        let cfg = build().map_err(PyMmError::from)?;
+        let url = parse_nodes(nodes)?;
+        let text = |v: Option<f64>| v.map(|v| v.to_string());
+        let options = [
+            ("policy", policy),
+            ("connect_timeout", text(connect_timeout)),
+            ("read_timeout", text(read_timeout)),
+            ("write_timeout", text(write_timeout)),
+            ("failover_timeout", text(failover_timeout)),
+            ("max_retries", max_retries.map(|v| v.to_string())),
+            ("backoff_base", text(backoff_base)),
+            ("backoff_cap", text(backoff_cap)),
+            ("event_capacity", event_capacity.map(|v| v.to_string())),
+        ];
+        let cfg = build_config(url, database, user, password, &options).map_err(PyMmError::from)?;
         let cluster = Cluster::new(cfg).map_err(PyMmError::from)?;
         Ok(PyMultiMaster {
             cluster,
             last_insert_id: Mutex::new(None),
             workers: Mutex::new(Vec::new()),
         })
+    }
+
+    /// `MultiMaster(url, **overrides)`, for a connection URL: keyword arguments win over it.
+    #[classmethod]
+    #[pyo3(signature = (url, **overrides))]
+    fn from_url<'py>(
+        cls: &Bound<'py, PyType>,
+        url: &str,
+        overrides: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if !url::is_url(url) {
+            let e = url::parse(url, OPTIONS).err().map(|e| e.to_string());
+            let msg = e.unwrap_or_else(|| "expected a mysql:// URL".into());
+            return Err(PyMmError::from(Error::Config(msg)).into());
+        }
+        cls.call((url,), overrides)
     }
 
     /// Runs one write (or any statement without a result set) and returns the rows affected.

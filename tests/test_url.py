@@ -1,0 +1,102 @@
+"""Connection URLs, end to end: MultiMaster(url), MultiMaster.from_url(url, **overrides),
+insert-test --url and MULTIMASTER_URL. The parser's own cases are unit tests in
+src/core/url.rs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from urllib.parse import quote
+
+import pytest
+
+import multimaster
+from conftest import DATABASE, PASSWORD, USER, count_titles
+
+
+def url_of(cluster, password: str = PASSWORD, query: str = "") -> str:
+    hosts = ",".join(cluster.addresses)
+    return f"mysql://{USER}:{quote(password, safe='')}@{hosts}/{DATABASE}{query}"
+
+
+def test_url_brings_nodes_credentials_database_and_options(cluster, table):
+    url = url_of(cluster, query="?policy=sequential&connect_timeout=0.5&event_capacity=7")
+    with multimaster.MultiMaster(url) as mm:
+        assert mm.nodes == cluster.addresses
+        assert mm.policy == "sequential"
+        assert mm.query("SELECT DATABASE(), CURRENT_USER()")[0][0] == DATABASE
+        mm.execute(f"INSERT INTO {table} (title) VALUES ('via-url')")
+        assert PASSWORD not in repr(mm) and PASSWORD not in mm._repr_html_()
+    assert count_titles(cluster, table) == (1, 1)
+
+
+def test_arguments_win_over_the_url(cluster):
+    url = url_of(cluster, password="wrong", query="?policy=sequential")
+    with multimaster.MultiMaster.from_url(url, password=PASSWORD, policy="parity") as mm:
+        assert mm.policy == "parity"
+        assert mm.query("SELECT 1") == [(1,)]
+    # The same URL with its own (wrong) password is refused by the server, naming no secret.
+    with multimaster.MultiMaster(url) as mm:
+        with pytest.raises(multimaster.OperationalError) as e:
+            mm.query("SELECT 1")
+    assert e.value.errno == 1045 and "wrong" not in str(e.value)
+
+
+def test_sqlalchemy_host_form(cluster):
+    hosts = "&".join(f"host={a}" for a in cluster.addresses)
+    with multimaster.MultiMaster(f"mariadb://{USER}:{PASSWORD}@/{DATABASE}?{hosts}") as mm:
+        assert mm.nodes == cluster.addresses
+        assert mm.query("SELECT 1") == [(1,)]
+
+
+@pytest.mark.parametrize("url, part", [
+    ("mysql://admin:s3cret@127.0.0.1:notaport/demo", 'host "127.0.0.1:notaport"'),
+    ("mysql://admin:s3cret@/demo", "no host"),
+    ("mysql://admin:s3cret@127.0.0.1/demo?colour=red", 'unknown option "colour"'),
+    ("mysql://admin:s3cret@127.0.0.1/demo?connect_timeout=soon", "connect_timeout must be"),
+    ("postgres://admin:s3cret@127.0.0.1/demo", 'scheme "postgres"'),
+])
+def test_bad_urls_are_refused_naming_the_part_never_the_password(url, part):
+    with pytest.raises(multimaster.InterfaceError) as e:
+        multimaster.MultiMaster(url)
+    assert part in str(e.value) and "s3cret" not in str(e.value)
+
+
+def test_from_url_wants_a_url():
+    with pytest.raises(multimaster.InterfaceError, match="expected mysql://"):
+        multimaster.MultiMaster.from_url("127.0.0.1:3306", user="u")
+
+
+def test_parse_url_hides_the_password():
+    parts = multimaster.parse_url("mysql://u:p%40ss@h1,h2:3307/db?policy=parity")
+    assert parts == {"nodes": ["h1:3306", "h2:3307"], "user": "u", "database": "db",
+                     "password_set": True, "options": {"policy": "parity"}}
+
+
+def insert_test(env_vars: dict, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AURORA_NODE", "MYSQL_PWD", "DB_", "MULTIMASTER_URL"))}
+    env.update(env_vars)
+    return subprocess.run([sys.executable, "-m", "multimaster.course", *args], env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_insert_test_takes_a_url_flag_or_variable(cluster, table):
+    done = insert_test({}, "--url", url_of(cluster), "--count", "4", "--interval", "0", "--table", table)
+    assert done.returncode == 0, done.stderr
+    assert "expected 4, found 4, distinct 4, lost 0, duplicated 0" in done.stdout
+    # The variable, with the password from MYSQL_PWD since the URL has none.
+    url = f"mysql://{USER}@{','.join(cluster.addresses)}/{DATABASE}"
+    done = insert_test({"MULTIMASTER_URL": url, "MYSQL_PWD": PASSWORD}, "--count", "4", "--interval",
+                       "0", "--table", table, "--clear")
+    assert done.returncode == 0, done.stderr
+    assert count_titles(cluster, table) == (4, 4)
+    assert PASSWORD not in done.stdout + done.stderr
+
+
+def test_insert_test_bad_url_is_one_line():
+    done = insert_test({"MULTIMASTER_URL": "mysql://admin:s3cret@h1:x/demo"})
+    assert done.returncode == 2
+    assert done.stderr.startswith("insert-test: MULTIMASTER_URL: bad connection URL: host")
+    assert "s3cret" not in done.stderr and len(done.stderr.strip().splitlines()) == 1

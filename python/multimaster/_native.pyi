@@ -101,6 +101,17 @@ class MultiMaster:
     @property
     def last_insert_id(self) -> Optional[int]: ...
     def query(self, sql: str, params: _Params = None, *, causal: bool = False) -> List[Tuple[Any, ...]]: ...
+    def _query_described(
+        self, sql: str, params: _Params = None, *, causal: bool = False
+    ) -> Tuple[List[Tuple[Any, ...]], Optional[List[Tuple[str, int, None, int, None, int, bool]]]]: ...
+    def _execute_result(
+        self,
+        sql: str,
+        params: _Params = None,
+        *,
+        key: Optional[Tuple[str, str, Any]] = None,
+        idempotent: bool = False,
+    ) -> Tuple[int, Optional[int]]: ...
     def insert_many(
         self,
         table: str,

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
-use mysql::prelude::Queryable;
-use mysql::{Conn, Error as DbError, Params, Row};
+use mysql::prelude::{Protocol, Queryable};
+use mysql::{Column, Conn, Error as DbError, Params, QueryResult, Row};
 
 use super::cancel::Cancel;
 use super::config::Config;
@@ -30,6 +30,8 @@ pub struct Exec {
 }
 
 pub struct Rows {
+    /// The result's columns, also when it has no rows (a DB-API `description` needs them).
+    pub columns: Vec<Column>,
     pub rows: Vec<Row>,
 }
 
@@ -139,9 +141,7 @@ impl Cluster {
             let conn = lease.as_mut().ok_or_else(DbError::server_disconnected)?;
             node.check_size(sql, params)?;
             let Some((on, off)) = causal.then(|| node.flavour().causal_read()).flatten() else {
-                return Ok(Rows {
-                    rows: rows_on(conn, sql, params)?,
-                });
+                return rows_on(conn, sql, params);
             };
             conn.query_drop(on)?;
             let rows = rows_on(conn, sql, params);
@@ -151,7 +151,7 @@ impl Cluster {
             if conn.query_drop(off).is_err() {
                 lease.take();
             }
-            Ok(Rows { rows: rows? })
+            rows
         })
     }
 
@@ -417,9 +417,23 @@ pub(crate) fn rows_on(
     conn: &mut Conn,
     sql: &str,
     params: &Params,
-) -> std::result::Result<Vec<Row>, DbError> {
+) -> std::result::Result<Rows, DbError> {
     match params {
-        Params::Empty => conn.query(sql),
-        p => conn.exec(sql, p.clone()),
+        Params::Empty => first_set(conn.query_iter(sql)?),
+        p => first_set(conn.exec_iter(sql, p.clone())?),
     }
+}
+
+/// The first result set's columns and rows (what `Queryable::query` collects, plus columns).
+fn first_set<P: Protocol>(
+    mut result: QueryResult<'_, '_, '_, P>,
+) -> std::result::Result<Rows, DbError> {
+    let columns = result.columns().as_ref().to_vec();
+    let mut rows = Vec::new();
+    if let Some(set) = result.iter() {
+        for row in set {
+            rows.push(row?);
+        }
+    }
+    Ok(Rows { columns, rows })
 }

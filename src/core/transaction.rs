@@ -101,7 +101,9 @@ impl Tx {
     }
 
     pub fn query(&self, sql: &str, params: &Params) -> Result<Vec<Row>> {
-        self.statement(sql, params, |conn| rows_on(conn, sql, params))
+        self.statement(sql, params, |conn| {
+            rows_on(conn, sql, params).map(|r| r.rows)
+        })
     }
 
     fn statement<T>(

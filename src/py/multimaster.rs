@@ -136,6 +136,82 @@ fn build_config(
     Ok(cfg)
 }
 
+impl PyMultiMaster {
+    /// A write under the exactly-once rules: `(rows affected, last insert id)`.
+    fn write(
+        &self,
+        py: Python<'_>,
+        sql: &str,
+        params: Option<&Bound<'_, PyAny>>,
+        key: Option<&Bound<'_, PyAny>>,
+        idempotent: bool,
+    ) -> PyResult<(u64, Option<u64>)> {
+        let params = to_params(params)?;
+        let key = key.map(to_key).transpose()?;
+        let write = match (&key, idempotent) {
+            (Some(k), _) => Write::Keyed(k),
+            (None, true) => Write::Idempotent,
+            (None, false) => Write::Unkeyed,
+        };
+        let (cancel, interrupt) = signal_aware();
+        let out = py
+            .detach(|| self.cluster.execute(sql, &params, write, None, &cancel))
+            .map_err(|e| raised(&interrupt, PyMmError::from(e)))?;
+        Ok(match out.value {
+            Some(e) => (e.affected, e.last_insert_id),
+            // The lost write was found committed by its key: one row.
+            None => (1, None),
+        })
+    }
+
+    /// A read on any live node: its rows as tuples, and its PEP 249 description.
+    fn read<'py>(
+        &self,
+        py: Python<'py>,
+        sql: &str,
+        params: Option<&Bound<'py, PyAny>>,
+        causal: bool,
+    ) -> PyResult<(Bound<'py, PyList>, Option<Bound<'py, PyList>>)> {
+        let params = to_params(params)?;
+        let (cancel, interrupt) = signal_aware();
+        let out = py
+            .detach(|| self.cluster.query(sql, &params, causal, &cancel))
+            .map_err(|e| raised(&interrupt, PyMmError::from(e)))?;
+        let Some(result) = out.value else {
+            return Ok((PyList::empty(py), None));
+        };
+        let tuples = result
+            .rows
+            .iter()
+            .map(|r| row_to_tuple(py, r))
+            .collect::<PyResult<Vec<_>>>()?;
+        let description = (!result.columns.is_empty())
+            .then(|| description(py, &result.columns))
+            .transpose()?;
+        Ok((PyList::new(py, tuples)?, description))
+    }
+}
+
+/// PEP 249's seven items per column: name, type code (MySQL's column type number, as PyMySQL
+/// gives), display size, internal size, precision, scale, null_ok.
+fn description<'py>(py: Python<'py>, columns: &[mysql::Column]) -> PyResult<Bound<'py, PyList>> {
+    let items = columns.iter().map(|c| {
+        let nullable = !c
+            .flags()
+            .contains(mysql::consts::ColumnFlags::NOT_NULL_FLAG);
+        (
+            c.name_str().into_owned(),
+            c.column_type() as u8,
+            None::<u32>,
+            c.column_length(),
+            None::<u32>,
+            c.decimals(),
+            nullable,
+        )
+    });
+    PyList::new(py, items)
+}
+
 #[pymethods]
 impl PyMultiMaster {
     /// `nodes` is a list of `"host"` / `"host:port"` addresses, or a connection URL:
@@ -218,22 +294,7 @@ impl PyMultiMaster {
         key: Option<&Bound<'_, PyAny>>,
         idempotent: bool,
     ) -> PyResult<u64> {
-        let params = to_params(params)?;
-        let key = key.map(to_key).transpose()?;
-        let write = match (&key, idempotent) {
-            (Some(k), _) => Write::Keyed(k),
-            (None, true) => Write::Idempotent,
-            (None, false) => Write::Unkeyed,
-        };
-        let (cancel, interrupt) = signal_aware();
-        let out = py
-            .detach(|| self.cluster.execute(sql, &params, write, None, &cancel))
-            .map_err(|e| raised(&interrupt, PyMmError::from(e)))?;
-        let (affected, id) = match out.value {
-            Some(e) => (e.affected, e.last_insert_id),
-            // The lost write was found committed by its key: one row.
-            None => (1, None),
-        };
+        let (affected, id) = self.write(py, sql, params, key, idempotent)?;
         *self
             .last_insert_id
             .lock()
@@ -261,17 +322,34 @@ impl PyMultiMaster {
         params: Option<&Bound<'py, PyAny>>,
         causal: bool,
     ) -> PyResult<Bound<'py, PyList>> {
-        let params = to_params(params)?;
-        let (cancel, interrupt) = signal_aware();
-        let out = py
-            .detach(|| self.cluster.query(sql, &params, causal, &cancel))
-            .map_err(|e| raised(&interrupt, PyMmError::from(e)))?;
-        let rows = out.value.map(|r| r.rows).unwrap_or_default();
-        let tuples = rows
-            .iter()
-            .map(|r| row_to_tuple(py, r))
-            .collect::<PyResult<Vec<_>>>()?;
-        PyList::new(py, tuples)
+        Ok(self.read(py, sql, params, causal)?.0)
+    }
+
+    /// `query` that also returns the PEP 249 `description` (None for a statement without a
+    /// result set): for `multimaster.dbapi`.
+    #[pyo3(signature = (sql, params=None, *, causal=false))]
+    fn _query_described<'py>(
+        &self,
+        py: Python<'py>,
+        sql: &str,
+        params: Option<&Bound<'py, PyAny>>,
+        causal: bool,
+    ) -> PyResult<(Bound<'py, PyList>, Option<Bound<'py, PyList>>)> {
+        self.read(py, sql, params, causal)
+    }
+
+    /// `execute` that returns `(rows affected, last insert id)` instead of keeping the id on
+    /// the instance (shared between threads): for `multimaster.dbapi`.
+    #[pyo3(signature = (sql, params=None, *, key=None, idempotent=false))]
+    fn _execute_result(
+        &self,
+        py: Python<'_>,
+        sql: &str,
+        params: Option<&Bound<'_, PyAny>>,
+        key: Option<&Bound<'_, PyAny>>,
+        idempotent: bool,
+    ) -> PyResult<(u64, Option<u64>)> {
+        self.write(py, sql, params, key, idempotent)
     }
 
     /// Inserts `rows` into `table`, one autocommit row at a time, balanced over the nodes and

@@ -1,5 +1,6 @@
 """Type stubs for the Rust extension `multimaster._native` (checked by mypy.stubtest)."""
 
+import os
 from types import TracebackType
 
 from multimaster.display import Events, Stats, Timeline
@@ -73,7 +74,7 @@ class MultiMaster:
 
     def __new__(
         cls,
-        nodes: Union[Sequence[str], str],
+        nodes: Union[Sequence[str], str, None] = None,
         database: Optional[str] = None,
         user: Optional[str] = None,
         password: Optional[str] = None,
@@ -87,6 +88,7 @@ class MultiMaster:
         backoff_base: Optional[float] = None,
         backoff_cap: Optional[float] = None,
         event_capacity: Optional[int] = None,
+        read_default_file: Union[str, "os.PathLike[str]", None] = None,
     ) -> "MultiMaster": ...
     @classmethod
     def from_url(cls, url: str, **overrides: Any) -> "MultiMaster": ...

@@ -6,16 +6,7 @@ use std::fmt;
 
 use super::address::Endpoint;
 use super::config::Secret;
-
-/// What a URL says; options are the constructor's keyword names with their raw values.
-#[derive(Debug, Default, PartialEq)]
-pub struct Url {
-    pub endpoints: Vec<Endpoint>,
-    pub user: Option<String>,
-    pub password: Option<Secret>,
-    pub database: Option<String>,
-    pub options: Vec<(String, String)>,
-}
+use super::settings::Layer;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UrlError(String);
@@ -38,7 +29,7 @@ pub fn is_url(text: &str) -> bool {
 }
 
 /// Parses `text`; `known` are the option names a query may set (besides `host`).
-pub fn parse(text: &str, known: &[&str]) -> Result<Url, UrlError> {
+pub fn parse(text: &str, known: &[&str]) -> Result<Layer, UrlError> {
     let text = text.trim();
     let (scheme, rest) = text
         .split_once("://")
@@ -60,7 +51,7 @@ pub fn parse(text: &str, known: &[&str]) -> Result<Url, UrlError> {
         Some((u, h)) => (Some(u), h),
         None => (None, authority),
     };
-    let mut url = Url::default();
+    let mut url = Layer::default();
     if let Some(userinfo) = userinfo {
         let (user, password) = match userinfo.split_once(':') {
             Some((u, p)) => (u, Some(p)),
@@ -138,7 +129,7 @@ mod tests {
 
     const KNOWN: &[&str] = &["policy", "connect_timeout", "ssl_mode"];
 
-    fn hosts(u: &Url) -> Vec<String> {
+    fn hosts(u: &Layer) -> Vec<String> {
         u.endpoints.iter().map(|e| e.to_string()).collect()
     }
 

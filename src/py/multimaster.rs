@@ -12,11 +12,13 @@ use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 use crate::core::address::Endpoint;
 use crate::core::cancel::Cancel;
 use crate::core::cluster::{Cluster, KeyCheck, Write};
-use crate::core::config::{Config, Secret, OPTIONS};
+use crate::core::config::{Secret, OPTIONS};
 use crate::core::error::Error;
 use crate::core::insert::{insert_many, Batch, Progress, Report};
+use crate::core::optfile;
+use crate::core::settings::{self, Layer};
 use crate::core::transaction::Tx;
-use crate::core::url::{self, Url};
+use crate::core::url;
 
 use super::display::{self, stats_dict, Live};
 use super::errors::{to_pyerr, PyMmError};
@@ -79,61 +81,34 @@ fn seconds(name: &str, v: f64) -> Result<Duration, Error> {
 
 /// Where the nodes come from: a list of addresses, a comma-separated string of them, or a
 /// connection URL (which may also bring the user, password, database and options).
-fn parse_nodes(nodes: &Bound<'_, PyAny>) -> PyResult<Url> {
-    let list: Vec<String> = if let Ok(s) = nodes.cast::<PyString>() {
+fn parse_nodes(nodes: &Bound<'_, PyAny>) -> PyResult<Layer> {
+    let config_error = |e: String| PyErr::from(PyMmError::from(Error::Config(e)));
+    if let Ok(s) = nodes.cast::<PyString>() {
         let s = s.to_cow()?;
         if url::is_url(&s) {
-            return url::parse(&s, OPTIONS)
-                .map_err(|e| PyMmError::from(Error::Config(e.to_string())).into());
+            return url::parse(&s, OPTIONS).map_err(|e| config_error(e.to_string()));
         }
-        s.split(',').map(str::to_owned).collect()
-    } else {
-        nodes.extract().map_err(|_| {
-            PyTypeError::new_err(
-                "nodes must be a list of \"host\" or \"host:port\" strings, or a mysql:// URL",
-            )
-        })?
-    };
+        return Ok(Layer {
+            endpoints: settings::parse_hosts(&s, None).map_err(config_error)?,
+            ..Layer::default()
+        });
+    }
+    let list: Vec<String> = nodes.extract().map_err(|_| {
+        PyTypeError::new_err(
+            "nodes must be a list of \"host\" or \"host:port\" strings, or a mysql:// URL",
+        )
+    })?;
     let endpoints = list
         .iter()
         .map(|a| {
             a.parse::<Endpoint>()
-                .map_err(|e| PyMmError::from(Error::Config(e.to_string())).into())
+                .map_err(|e| config_error(e.to_string()))
         })
         .collect::<PyResult<_>>()?;
-    Ok(Url {
+    Ok(Layer {
         endpoints,
-        ..Url::default()
+        ..Layer::default()
     })
-}
-
-/// Settings in order of precedence: the explicit arguments, then the URL's, then the defaults.
-fn build_config(
-    url: Url,
-    database: Option<String>,
-    user: Option<String>,
-    password: Option<String>,
-    options: &[(&str, Option<String>)],
-) -> Result<Config, Error> {
-    let user = user
-        .or(url.user)
-        .filter(|u| !u.is_empty())
-        .ok_or_else(|| Error::Config("user is required".into()))?;
-    let password = password
-        .map(Secret::new)
-        .or(url.password)
-        .unwrap_or_default();
-    let mut cfg = Config::new(url.endpoints, user, password);
-    cfg.database = database.or(url.database).filter(|d| !d.is_empty());
-    for (name, value) in &url.options {
-        cfg.set(name, value).map_err(Error::Config)?;
-    }
-    for (name, value) in options {
-        if let Some(value) = value {
-            cfg.set(name, value).map_err(Error::Config)?;
-        }
-    }
-    Ok(cfg)
 }
 
 impl PyMultiMaster {
@@ -192,6 +167,14 @@ impl PyMultiMaster {
     }
 }
 
+/// `~/x` as the user's home directory, as the shell and the mysql client read it.
+fn expand_home(path: std::path::PathBuf) -> std::path::PathBuf {
+    match (path.strip_prefix("~"), std::env::var_os("HOME")) {
+        (Ok(rest), Some(home)) => std::path::PathBuf::from(home).join(rest),
+        _ => path,
+    }
+}
+
 /// PEP 249's seven items per column: name, type code (MySQL's column type number, as PyMySQL
 /// gives), display size, internal size, precision, scale, null_ok.
 fn description<'py>(py: Python<'py>, columns: &[mysql::Column]) -> PyResult<Bound<'py, PyList>> {
@@ -216,18 +199,20 @@ fn description<'py>(py: Python<'py>, columns: &[mysql::Column]) -> PyResult<Boun
 impl PyMultiMaster {
     /// `nodes` is a list of `"host"` / `"host:port"` addresses, or a connection URL:
     /// `mysql://user:password@host1:3306,host2/database?policy=parity&connect_timeout=1`
-    /// (also `mariadb://`, and `?host=` repeated). Arguments given here win over the URL's;
-    /// unset options take their defaults (see the README).
+    /// (also `mariadb://`, and `?host=` repeated). `read_default_file="~/.my.cnf"` reads the
+    /// `[client]` group of a MySQL option file. Settings come from, in order of precedence:
+    /// the arguments given here, the URL, the option file, the environment (`MYSQL_PWD`,
+    /// `MYSQL_HOST`), the defaults (see the README).
     #[new]
     #[pyo3(signature = (
-        nodes, database=None, user=None, password=None, *,
+        nodes=None, database=None, user=None, password=None, *,
         policy=None, connect_timeout=None, read_timeout=None, write_timeout=None,
         failover_timeout=None, max_retries=None, backoff_base=None, backoff_cap=None,
-        event_capacity=None,
+        event_capacity=None, read_default_file=None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
-        nodes: &Bound<'_, PyAny>,
+        nodes: Option<&Bound<'_, PyAny>>,
         database: Option<String>,
         user: Option<String>,
         password: Option<String>,
@@ -240,8 +225,9 @@ impl PyMultiMaster {
         backoff_base: Option<f64>,
         backoff_cap: Option<f64>,
         event_capacity: Option<usize>,
+        read_default_file: Option<std::path::PathBuf>,
     ) -> PyResult<Self> {
-        let url = parse_nodes(nodes)?;
+        let config_error = |e: String| PyErr::from(PyMmError::from(Error::Config(e)));
         let text = |v: Option<f64>| v.map(|v| v.to_string());
         let options = [
             ("policy", policy),
@@ -254,7 +240,26 @@ impl PyMultiMaster {
             ("backoff_cap", text(backoff_cap)),
             ("event_capacity", event_capacity.map(|v| v.to_string())),
         ];
-        let cfg = build_config(url, database, user, password, &options).map_err(PyMmError::from)?;
+        let explicit = Layer {
+            user,
+            password: password.map(Secret::new),
+            database,
+            options: options
+                .into_iter()
+                .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v)))
+                .collect(),
+            ..Layer::default()
+        };
+        let mut layers = vec![explicit];
+        if let Some(nodes) = nodes.filter(|n| !n.is_none()) {
+            layers.push(parse_nodes(nodes)?);
+        }
+        if let Some(path) = read_default_file {
+            let path = expand_home(path);
+            layers.push(optfile::read(&path, "client").map_err(config_error)?);
+        }
+        layers.push(settings::from_env(|k| std::env::var(k).ok()).map_err(config_error)?);
+        let cfg = settings::resolve(layers).map_err(config_error)?;
         let cluster = Cluster::new(cfg).map_err(PyMmError::from)?;
         Ok(PyMultiMaster {
             cluster,

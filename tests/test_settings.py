@@ -1,6 +1,6 @@
-"""Connection URLs, end to end: MultiMaster(url), MultiMaster.from_url(url, **overrides),
-insert-test --url and MULTIMASTER_URL. The parser's own cases are unit tests in
-src/core/url.rs."""
+"""Where settings come from, end to end: connection URLs (MultiMaster(url), from_url, insert-test
+--url, MULTIMASTER_URL), option files, the environment, and their precedence. The parsers' own
+cases are unit tests in src/core/url.rs, optfile.rs and settings.rs."""
 
 from __future__ import annotations
 
@@ -100,3 +100,65 @@ def test_insert_test_bad_url_is_one_line():
     assert done.returncode == 2
     assert done.stderr.startswith("insert-test: MULTIMASTER_URL: bad connection URL: host")
     assert "s3cret" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+# --- option files and the environment ---------------------------------------------------------
+
+def write_cnf(tmp_path, text: str, name: str = "my.cnf") -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_option_file_brings_hosts_credentials_and_database(cluster, tmp_path, table):
+    hosts = ",".join(cluster.addresses)
+    cnf = write_cnf(tmp_path, f"[mysqld]\nuser = mysql\n[client]\nuser = {USER}\n"
+                              f"password = \"{PASSWORD}\"\nhost = {hosts}\ndatabase = {DATABASE}\n")
+    with multimaster.MultiMaster(read_default_file=cnf) as mm:
+        assert mm.nodes == cluster.addresses
+        mm.execute(f"INSERT INTO {table} (title) VALUES ('via-cnf')")
+    assert count_titles(cluster, table) == (1, 1)
+
+
+def test_precedence_argument_url_file_environment(cluster, tmp_path, monkeypatch):
+    """The password is wrong everywhere but in the layer that must win, in turn."""
+    hosts = ",".join(cluster.addresses)
+    monkeypatch.setenv("MYSQL_PWD", "wrong-env")
+    cnf = write_cnf(tmp_path, f"[client]\nuser={USER}\npassword=wrong-file\nhost={hosts}\n")
+    url_wrong = url_of(cluster, password="wrong-url")
+    url_bare = f"mysql://{USER}@{hosts}/{DATABASE}"
+    cases = [
+        dict(nodes=url_wrong, password=PASSWORD, read_default_file=cnf),   # argument wins
+        dict(nodes=url_of(cluster), read_default_file=cnf),                 # URL over file
+        dict(nodes=url_bare, read_default_file=write_cnf(tmp_path, f"[client]\npassword={PASSWORD}\n",
+                                                         "right.cnf")),                 # file over env
+    ]
+    for kwargs in cases:
+        with multimaster.MultiMaster(**kwargs) as mm:
+            assert mm.query("SELECT 1") == [(1,)], kwargs
+    monkeypatch.setenv("MYSQL_PWD", PASSWORD)                               # environment last
+    with multimaster.MultiMaster(url_bare) as mm:
+        assert mm.query("SELECT 1") == [(1,)]
+    with multimaster.MultiMaster(url_bare, read_default_file=cnf) as mm:   # the file beats it
+        with pytest.raises(multimaster.OperationalError) as e:
+            mm.query("SELECT 1")
+        assert e.value.errno == 1045
+
+
+@pytest.mark.parametrize("text, part", [
+    ("[client]\nuser=a\nport=x\nhost=h1\n", "port must be a number"),
+    ("[client\nuser=a\n", "line 1: a group needs a closing ']'"),
+    ("[client]\nuser=a\nhost=h1\nssl-ca=/etc/ca.pem\n", "ssl-ca: TLS is not supported yet"),
+    ("[client]\nuser=a\npassword=s3cret\nhost=h1:x\n", "host: bad node address"),
+])
+def test_bad_option_files_name_the_problem(tmp_path, text, part):
+    with pytest.raises(multimaster.InterfaceError) as e:
+        multimaster.MultiMaster(read_default_file=write_cnf(tmp_path, text))
+    assert part in str(e.value) and "s3cret" not in str(e.value)
+
+
+def test_missing_option_file_and_missing_nodes(tmp_path):
+    with pytest.raises(multimaster.InterfaceError, match="cannot read option file"):
+        multimaster.MultiMaster(read_default_file=str(tmp_path / "nope.cnf"), user="u")
+    with pytest.raises(multimaster.InterfaceError, match="no nodes"):
+        multimaster.MultiMaster(user="u")

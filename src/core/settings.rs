@@ -1,0 +1,172 @@
+//! Where a MultiMaster's settings come from, and which source wins: an explicit argument, then
+//! a connection URL, then an option file (`~/.my.cnf`), then the environment (`MYSQL_PWD`,
+//! `MYSQL_HOST`), then the defaults in `Config::new`.
+
+use super::address::Endpoint;
+use super::config::{Config, Secret};
+
+/// What one source says; empty fields say nothing.
+#[derive(Debug, Default, PartialEq)]
+pub struct Layer {
+    pub endpoints: Vec<Endpoint>,
+    pub user: Option<String>,
+    pub password: Option<Secret>,
+    pub database: Option<String>,
+    /// Options by their `Config::set` name, as text.
+    pub options: Vec<(String, String)>,
+}
+
+/// The settings, `layers` ordered from the highest precedence to the lowest.
+pub fn resolve(layers: Vec<Layer>) -> Result<Config, String> {
+    let mut endpoints = None;
+    let (mut user, mut password, mut database) = (None, None, None);
+    for layer in &layers {
+        if endpoints.is_none() && !layer.endpoints.is_empty() {
+            endpoints = Some(layer.endpoints.clone());
+        }
+        user = user.or_else(|| layer.user.clone().filter(|u| !u.is_empty()));
+        password = password.or_else(|| layer.password.clone());
+        database = database.or_else(|| layer.database.clone());
+    }
+    let endpoints =
+        endpoints.ok_or("no nodes: give their addresses, a URL, or a host in the option file")?;
+    let user = user.ok_or("user is required")?;
+    let mut cfg = Config::new(endpoints, user, password.unwrap_or_default());
+    cfg.database = database.filter(|d| !d.is_empty());
+    // Lowest precedence first, so that higher layers overwrite.
+    for layer in layers.iter().rev() {
+        for (name, value) in &layer.options {
+            cfg.set(name, value)?;
+        }
+    }
+    Ok(cfg)
+}
+
+/// The environment's layer, as the mysql client reads it: `MYSQL_PWD` and `MYSQL_HOST`.
+pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Layer, String> {
+    let mut layer = Layer {
+        password: var("MYSQL_PWD").map(Secret::new),
+        ..Layer::default()
+    };
+    if let Some(host) = var("MYSQL_HOST").filter(|h| !h.trim().is_empty()) {
+        layer.endpoints = parse_hosts(&host, None).map_err(|e| format!("MYSQL_HOST: {e}"))?;
+    }
+    Ok(layer)
+}
+
+/// `host[:port]` addresses separated by commas; `port` is the default for those without one.
+pub fn parse_hosts(text: &str, port: Option<u16>) -> Result<Vec<Endpoint>, String> {
+    text.split(',')
+        .map(|h| {
+            let mut e: Endpoint = h.parse().map_err(|e| format!("{e}"))?;
+            if let Some(p) = port.filter(|_| !has_port(h)) {
+                e.port = p;
+            }
+            Ok(e)
+        })
+        .collect()
+}
+
+fn has_port(text: &str) -> bool {
+    let t = text.trim();
+    match t.strip_prefix('[') {
+        Some(rest) => rest.contains("]:"),
+        None => t.matches(':').count() == 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(host: &str, user: Option<&str>, pw: Option<&str>, opts: &[(&str, &str)]) -> Layer {
+        Layer {
+            endpoints: if host.is_empty() {
+                vec![]
+            } else {
+                parse_hosts(host, None).unwrap()
+            },
+            user: user.map(str::to_owned),
+            password: pw.map(Secret::new),
+            database: None,
+            options: opts
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_first_layer_that_says_wins_field_by_field() {
+        let explicit = layer("", None, Some("arg"), &[("connect_timeout", "1")]);
+        let url = layer(
+            "u1,u2",
+            Some("url-user"),
+            None,
+            &[("connect_timeout", "3"), ("policy", "sequential")],
+        );
+        let file = layer(
+            "f1",
+            Some("file-user"),
+            Some("file-pw"),
+            &[("read_timeout", "30")],
+        );
+        let env = layer("e1", None, Some("env-pw"), &[]);
+        let c = resolve(vec![explicit, url, file, env]).unwrap();
+        let hosts: Vec<String> = c.endpoints.iter().map(|e| e.to_string()).collect();
+        assert_eq!(hosts, ["u1:3306", "u2:3306"]);
+        assert_eq!((c.user.as_str(), c.password.expose()), ("url-user", "arg"));
+        assert_eq!(
+            c.connect_timeout,
+            std::time::Duration::from_secs(1),
+            "explicit over URL"
+        );
+        assert_eq!(
+            c.read_timeout,
+            std::time::Duration::from_secs(30),
+            "the file's, unopposed"
+        );
+        assert_eq!(c.policy.to_string(), "sequential");
+    }
+
+    #[test]
+    fn lower_layers_fill_what_higher_ones_leave() {
+        let c = resolve(vec![
+            layer("", Some("u"), None, &[]),
+            layer("e1:3307", None, Some("env-pw"), &[]),
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.endpoints[0].to_string(), c.password.expose()),
+            ("e1:3307".into(), "env-pw")
+        );
+        assert_eq!(
+            resolve(vec![layer("h", None, None, &[])]).unwrap_err(),
+            "user is required"
+        );
+        assert!(resolve(vec![layer("", Some("u"), None, &[])])
+            .unwrap_err()
+            .starts_with("no nodes"));
+    }
+
+    #[test]
+    fn environment_is_the_mysql_clients() {
+        let env = |k: &str| match k {
+            "MYSQL_PWD" => Some("pw".to_string()),
+            "MYSQL_HOST" => Some("db1,db2:3307".to_string()),
+            _ => None,
+        };
+        let l = from_env(env).unwrap();
+        assert_eq!(l.password.as_ref().map(Secret::expose), Some("pw"));
+        assert_eq!(l.endpoints.len(), 2);
+        let bad = from_env(|k| (k == "MYSQL_HOST").then(|| "db1:x".to_string())).unwrap_err();
+        assert!(bad.starts_with("MYSQL_HOST: bad node address"), "{bad}");
+    }
+
+    #[test]
+    fn a_default_port_applies_to_hosts_without_one() {
+        let hosts = parse_hosts("a,b:3307,[::1],[::2]:3308", Some(4000)).unwrap();
+        let hosts: Vec<String> = hosts.iter().map(|e| e.to_string()).collect();
+        assert_eq!(hosts, ["a:4000", "b:3307", "[::1]:4000", "[::2]:3308"]);
+    }
+}

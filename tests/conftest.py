@@ -195,6 +195,23 @@ class Writer:
             self.error = e
 
 
+def crash_and_rejoin_each(lab: Lab, mm: MultiMaster, writer: "Writer", connect: float, backoff_cap: float) -> None:
+    """The course's third pane under a running `writer`: kill -9 each node in turn, wait until
+    the loop has seen it down, restart it, and wait until it takes rows again and 10 more rows
+    are written. `connect` and `backoff_cap` are mm's settings (they bound the waits)."""
+    writer.wait_rows(10, "10 rows before the first crash")
+    for i, address in enumerate(lab.addresses, 1):
+        crashed_at = time.time()
+        lab.crash(i)
+        wait_for(lambda: node_downs(mm, address, crashed_at) > 0, detect_bound(connect),
+                 f"the loop to see node {i} down")
+        lab.start(i)  # returns once the node is Synced
+        since = writer.rows
+        writer.wait_node(address, since, f"node {i} to take rows again after its restart",
+                         timeout=rejoin_bound(backoff_cap, connect) + detect_bound(connect))
+        writer.wait_rows(10, f"10 more rows after node {i} rejoined")
+
+
 def max_gap(times: List[float]) -> float:
     """The longest wait between two consecutive rows."""
     return max(b - a for a, b in zip(times, times[1:]))

@@ -11,8 +11,8 @@ import time
 import pytest
 
 import multimaster
-from conftest import (COLUMNS, SLACK, Child, Writer, count_titles, course_rows, detect_bound, node_downs,
-                      rejoin_bound, wait_for)
+from conftest import (COLUMNS, SLACK, Child, Writer, count_titles, crash_and_rejoin_each, course_rows,
+                      wait_for)
 
 
 def test_insert_many_survives_each_node_crashed(make_mm, table, cluster, caplog):
@@ -25,17 +25,7 @@ def test_insert_many_survives_each_node_crashed(make_mm, table, cluster, caplog)
     connect = 1.0  # make_mm's connect_timeout
     writer = Writer(mm, table).start()
     try:
-        writer.wait_rows(10, "10 rows before the first crash")
-        for i, address in enumerate(cluster.addresses, 1):
-            crashed_at = time.time()
-            cluster.crash(i)
-            wait_for(lambda: node_downs(mm, address, crashed_at) > 0, detect_bound(connect),
-                     f"the loop to see node {i} down")
-            cluster.start(i)  # returns once the node is Synced
-            since = writer.rows
-            writer.wait_node(address, since, f"node {i} to take rows again after its restart",
-                             timeout=rejoin_bound(1.0, connect) + detect_bound(connect))
-            writer.wait_rows(10, f"10 more rows after node {i} rejoined")
+        crash_and_rejoin_each(cluster, mm, writer, connect, backoff_cap=1.0)
     finally:
         writer.stop()
     writer.check()

@@ -148,7 +148,8 @@ def test_precedence_argument_url_file_environment(cluster, tmp_path, monkeypatch
 @pytest.mark.parametrize("text, part", [
     ("[client]\nuser=a\nport=x\nhost=h1\n", "port must be a number"),
     ("[client\nuser=a\n", "line 1: a group needs a closing ']'"),
-    ("[client]\nuser=a\nhost=h1\nssl-ca=/etc/ca.pem\n", "ssl-ca: TLS is not supported yet"),
+    ("[client]\nuser=a\nhost=h1\nssl-capath=/etc/ssl\n", "ssl-capath is not supported"),
+    ("[client]\nuser=a\nhost=h1\nssl-ca=/nonexistent/ca.pem\n", "ssl_ca: cannot read /nonexistent/ca.pem"),
     ("[client]\nuser=a\npassword=s3cret\nhost=h1:x\n", "host: bad node address"),
 ])
 def test_bad_option_files_name_the_problem(tmp_path, text, part):

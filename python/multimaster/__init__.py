@@ -8,7 +8,8 @@
 
 Statements are balanced over the nodes; a failed node is skipped, probed with backoff and
 brought back by itself; a write whose reply is lost is resolved by its key, never blindly
-repeated. Logs go to the ``multimaster`` logger.
+repeated. Logs go to the ``multimaster`` logger. ``multimaster.connect(...)`` gives a PEP 249
+connection for pandas, polars and other DB-API users (see ``multimaster.dbapi``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,25 @@ from multimaster._native import (
     parse_address,
     parse_url,
 )
+# PEP 249: `multimaster` is itself a DB-API 2.0 module (see multimaster.dbapi).
+from multimaster.dbapi import (  # noqa: F401
+    BINARY,
+    DATETIME,
+    NUMBER,
+    ROWID,
+    STRING,
+    Binary,
+    Date,
+    DateFromTicks,
+    Time,
+    TimeFromTicks,
+    Timestamp,
+    TimestampFromTicks,
+    apilevel,
+    connect,
+    paramstyle,
+    threadsafety,
+)
 
 __all__ = [
     "MultiMaster",
@@ -35,6 +55,7 @@ __all__ = [
     "TransactionResult",
     "parse_address",
     "parse_url",
+    "connect",
     *exceptions.__all__,
 ]
 

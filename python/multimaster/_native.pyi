@@ -88,6 +88,10 @@ class MultiMaster:
         backoff_base: Optional[float] = None,
         backoff_cap: Optional[float] = None,
         event_capacity: Optional[int] = None,
+        ssl_mode: Optional[str] = None,
+        ssl_ca: Union[str, "os.PathLike[str]", None] = None,
+        ssl_cert: Union[str, "os.PathLike[str]", None] = None,
+        ssl_key: Union[str, "os.PathLike[str]", None] = None,
         read_default_file: Union[str, "os.PathLike[str]", None] = None,
     ) -> "MultiMaster": ...
     @classmethod

@@ -85,6 +85,11 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                    help="create the course table first if it is missing")
     p.add_argument("--clear", action="store_true",
                    help="delete rows with these titles left by an earlier run before inserting")
+    p.add_argument("--ssl-mode", choices=["DISABLED", "REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY"],
+                   type=str.upper, help="TLS, with MySQL's names (default DISABLED, or VERIFY_CA with --ssl-ca)")
+    p.add_argument("--ssl-ca", metavar="PEM", help="CA certificate(s) to trust (for Aurora: the RDS bundle)")
+    p.add_argument("--ssl-cert", metavar="PEM", help="client certificate, with --ssl-key")
+    p.add_argument("--ssl-key", metavar="PEM", help="client private key")
     p.add_argument("--connect-timeout", type=float, default=None, help="seconds (default 2)")
     p.add_argument("--read-timeout", type=float, default=None,
                    help="seconds to wait for a statement's reply (default 10: longer than "
@@ -181,7 +186,8 @@ def run(argv: Optional[Sequence[str]] = None, env: Optional[Mapping[str, str]] =
     try:
         with MultiMaster(cfg.nodes, cfg.database, cfg.user, cfg.password, policy=args.policy,
                          connect_timeout=args.connect_timeout, read_timeout=args.read_timeout,
-                         failover_timeout=args.failover_timeout) as mm:
+                         failover_timeout=args.failover_timeout, ssl_mode=args.ssl_mode,
+                         ssl_ca=args.ssl_ca, ssl_cert=args.ssl_cert, ssl_key=args.ssl_key) as mm:
             return insert_and_verify(mm, args)
     finally:
         log.removeHandler(handler)

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::address::Endpoint;
 use super::backoff::Backoff;
 use super::policy::Policy;
+use super::tls::Tls;
 
 /// A password that never prints: `Debug` and `Display` show `***`.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -44,6 +45,10 @@ pub const OPTIONS: &[&str] = &[
     "backoff_base",
     "backoff_cap",
     "event_capacity",
+    "ssl_mode",
+    "ssl_ca",
+    "ssl_cert",
+    "ssl_key",
 ];
 
 #[derive(Clone, Debug)]
@@ -67,6 +72,7 @@ pub struct Config {
     pub max_retries: u32,
     /// Events kept in the ring buffer behind `events()`.
     pub event_capacity: usize,
+    pub tls: Tls,
 }
 
 impl Config {
@@ -84,6 +90,7 @@ impl Config {
             backoff: Backoff::default(),
             max_retries: 10,
             event_capacity: 1000,
+            tls: Tls::default(),
         }
     }
 
@@ -122,6 +129,10 @@ impl Config {
                 self.event_capacity = usize::try_from(count()?)
                     .map_err(|_| format!("event_capacity is too large: {value}"))?
             }
+            "ssl_mode" => self.tls.mode = Some(value.parse()?),
+            "ssl_ca" => self.tls.ca = Some(value.into()),
+            "ssl_cert" => self.tls.cert = Some(value.into()),
+            "ssl_key" => self.tls.key = Some(value.into()),
             other => return Err(format!("unknown option {other:?}")),
         }
         Ok(())
@@ -154,7 +165,7 @@ impl Config {
         if self.event_capacity == 0 {
             return Err("event_capacity must be at least 1".into());
         }
-        Ok(())
+        self.tls.validate()
     }
 }
 

@@ -83,6 +83,10 @@ pub fn classify(err: &DbError, phase: Phase) -> Fault {
             None if phase == Phase::Connect && e.code == 1129 => Fault::Unreachable, // host blocked
             None => Fault::Fatal(kind_of(e.code, &e.state)),
         },
+        // A certificate the client refuses is a configuration error, not a dead node: every
+        // node would be refused the same way.
+        DbError::TlsError(_) => Fault::Fatal(Kind::Interface),
+        DbError::IoError(e) if is_tls_refusal(e) => Fault::Fatal(Kind::Interface),
         DbError::IoError(_) | DbError::CodecError(_) => io,
         DbError::DriverError(d) => match d {
             DriverError::ConnectTimeout | DriverError::CouldNotConnect(_) => Fault::Unreachable,
@@ -102,6 +106,12 @@ pub fn classify(err: &DbError, phase: Phase) -> Fault {
         DbError::UrlError(_) => Fault::Fatal(Kind::Interface),
         DbError::FromValueError(_) | DbError::FromRowError(_) => Fault::Fatal(Kind::Data),
     }
+}
+
+/// The TLS handshake runs inside the first read or write, so a refused certificate (or a
+/// server that speaks no TLS) arrives as an IO error carrying rustls' own error.
+fn is_tls_refusal(e: &std::io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>())
 }
 
 /// The server's error code, where there is one.
@@ -240,5 +250,20 @@ mod tests {
         assert_eq!(describe(&server(1064, "42000")), "(1064) m");
         assert_eq!(code(&server(1064, "42000")), Some(1064));
         assert_eq!(code(&io_err(io::ErrorKind::BrokenPipe)), None);
+    }
+
+    #[test]
+    fn refused_certificates_are_configuration_errors_not_dead_nodes() {
+        let bad_cert = rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName);
+        let e = DbError::IoError(io::Error::new(io::ErrorKind::InvalidData, bad_cert));
+        assert_eq!(classify(&e, Phase::Connect), Fault::Fatal(Kind::Interface));
+        assert_eq!(
+            classify(&e, Phase::Statement),
+            Fault::Fatal(Kind::Interface)
+        );
+        let plain = DbError::IoError(io::Error::new(io::ErrorKind::InvalidData, "garbage"));
+        assert_eq!(classify(&plain, Phase::Connect), Fault::Unreachable);
+        let e = DbError::DriverError(DriverError::TlsNotSupported);
+        assert_eq!(classify(&e, Phase::Connect), Fault::Fatal(Kind::Interface));
     }
 }

@@ -19,5 +19,6 @@ pub mod settings;
 pub mod sql;
 pub mod text;
 pub mod timeline;
+pub mod tls;
 pub mod transaction;
 pub mod url;

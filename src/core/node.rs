@@ -65,6 +65,8 @@ pub struct Node {
     idle: Mutex<Vec<(Conn, Instant)>>,
     /// The node's `max_allowed_packet`, read at connect (0 until then).
     max_packet: AtomicU64,
+    /// Connections are plain TCP (ssl_mode DISABLED).
+    plain: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -97,7 +99,8 @@ impl Node {
             .read_timeout(Some(cfg.read_timeout))
             .write_timeout(Some(cfg.write_timeout))
             .tcp_nodelay(true)
-            .stmt_cache_size(Some(64));
+            .stmt_cache_size(Some(64))
+            .ssl_opts(cfg.tls.ssl_opts());
         Node {
             name: endpoint.to_string(),
             endpoint,
@@ -107,6 +110,7 @@ impl Node {
             state: Mutex::new(State::default()),
             idle: Mutex::new(Vec::new()),
             max_packet: AtomicU64::new(0),
+            plain: cfg.tls.ssl_opts().is_none(),
         }
     }
 
@@ -195,10 +199,24 @@ impl Node {
         // The handshake and two small queries: allow a little beyond the TCP connect itself.
         let (conn, (flavour, max_packet)) = rx
             .recv_timeout(self.connect_timeout + self.connect_timeout / 2)
-            .unwrap_or(Err(DbError::DriverError(DriverError::ConnectTimeout)))?;
+            .unwrap_or(Err(DbError::DriverError(DriverError::ConnectTimeout)))
+            .map_err(|e| self.hint(e))?;
         lock(&self.state).flavour = Some(flavour);
         self.max_packet.store(max_packet, Ordering::Relaxed);
         Ok(conn)
+    }
+
+    /// A server that requires TLS refuses a plain login with 1045 "Access denied", the same
+    /// words as a wrong password (measured on MariaDB with require_secure_transport=ON).
+    fn hint(&self, e: DbError) -> DbError {
+        match e {
+            DbError::MySqlError(mut m) if self.plain && m.code == 1045 => {
+                m.message
+                    .push_str(" (with ssl_mode DISABLED: the server may require TLS)");
+                DbError::MySqlError(m)
+            }
+            other => other,
+        }
     }
 
     /// Refuses, before it is sent, a statement larger than the node accepts (see `packet.rs`).

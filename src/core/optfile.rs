@@ -1,7 +1,7 @@
 //! MySQL option files (`~/.my.cnf`), read as the mysql client and PyMySQL read them: the
-//! `[client]` group's user, password, host, port and database. `host` may list several
-//! nodes separated by commas (our extension); other clients' options are left alone, but TLS
-//! options are refused rather than ignored, since connections are plain TCP for now.
+//! `[client]` group's user, password, host, port, database and ssl-mode / ssl-ca / ssl-cert /
+//! ssl-key. `host` may list several nodes separated by commas (our extension); other clients'
+//! options are left alone, but TLS options this client cannot honour are refused.
 
 use std::path::{Path, PathBuf};
 
@@ -144,14 +144,25 @@ fn layer(pairs: &[(String, String)]) -> Result<Layer, String> {
             "password" => l.password = Some(Secret::new(value.clone())),
             "host" => hosts = Some(value.clone()),
             "port" => {
-                port = Some(value.parse::<u16>().ok().filter(|&p| p > 0).ok_or_else(|| {
-                    format!("port must be a number from 1 to 65535, not {value:?}")
-                })?)
+                port = Some(
+                    value
+                        .parse::<u16>()
+                        .ok()
+                        .filter(|&p| p > 0)
+                        .ok_or_else(|| {
+                            format!("port must be a number from 1 to 65535, not {value:?}")
+                        })?,
+                )
             }
             "database" => l.database = Some(value.clone()),
-            n if n.starts_with("ssl") => {
+            "ssl-mode" | "ssl-ca" | "ssl-cert" | "ssl-key" => {
+                l.options.push((name.replace('-', "_"), value.clone()))
+            }
+            // Refused rather than ignored: the file asks for a TLS check this client does not
+            // make, and a quietly weaker connection is worse than an error.
+            n if n.starts_with("ssl") || n.starts_with("tls") => {
                 return Err(format!(
-                    "{n}: TLS is not supported yet (connections are plain TCP); remove it to connect without TLS"
+                    "{n} is not supported (ssl-mode, ssl-ca, ssl-cert and ssl-key are)"
                 ))
             }
             _ => {} // another client's option
@@ -221,8 +232,13 @@ user = other
         assert_eq!(e, "line 1: a group needs a closing ']'");
         let e = layer(&[("port".into(), "x".into())]).unwrap_err();
         assert!(e.contains("port must be a number"), "{e}");
-        let e = layer(&[("ssl-ca".into(), "/ca.pem".into())]).unwrap_err();
-        assert!(e.starts_with("ssl-ca: TLS is not supported yet"), "{e}");
+        let e = layer(&[("ssl-capath".into(), "/etc/ssl".into())]).unwrap_err();
+        assert!(e.starts_with("ssl-capath is not supported"), "{e}");
+        let l = layer(&[("ssl-mode".into(), "VERIFY_CA".into())]).unwrap();
+        assert_eq!(
+            l.options,
+            [("ssl_mode".to_string(), "VERIFY_CA".to_string())]
+        );
         let e = layer(&[("host".into(), "db1:x".into())]).unwrap_err();
         assert!(e.starts_with("host: bad node address"), "{e}");
     }

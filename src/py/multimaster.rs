@@ -208,7 +208,8 @@ impl PyMultiMaster {
         nodes=None, database=None, user=None, password=None, *,
         policy=None, connect_timeout=None, read_timeout=None, write_timeout=None,
         failover_timeout=None, max_retries=None, backoff_base=None, backoff_cap=None,
-        event_capacity=None, read_default_file=None,
+        event_capacity=None, ssl_mode=None, ssl_ca=None, ssl_cert=None, ssl_key=None,
+        read_default_file=None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -225,10 +226,15 @@ impl PyMultiMaster {
         backoff_base: Option<f64>,
         backoff_cap: Option<f64>,
         event_capacity: Option<usize>,
+        ssl_mode: Option<String>,
+        ssl_ca: Option<std::path::PathBuf>,
+        ssl_cert: Option<std::path::PathBuf>,
+        ssl_key: Option<std::path::PathBuf>,
         read_default_file: Option<std::path::PathBuf>,
     ) -> PyResult<Self> {
         let config_error = |e: String| PyErr::from(PyMmError::from(Error::Config(e)));
         let text = |v: Option<f64>| v.map(|v| v.to_string());
+        let path = |p: Option<std::path::PathBuf>| p.map(|p| expand_home(p).display().to_string());
         let options = [
             ("policy", policy),
             ("connect_timeout", text(connect_timeout)),
@@ -239,6 +245,10 @@ impl PyMultiMaster {
             ("backoff_base", text(backoff_base)),
             ("backoff_cap", text(backoff_cap)),
             ("event_capacity", event_capacity.map(|v| v.to_string())),
+            ("ssl_mode", ssl_mode),
+            ("ssl_ca", path(ssl_ca)),
+            ("ssl_cert", path(ssl_cert)),
+            ("ssl_key", path(ssl_key)),
         ];
         let explicit = Layer {
             user,

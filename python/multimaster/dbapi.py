@@ -1,0 +1,349 @@
+"""A PEP 249 (DB-API 2.0) connection over :class:`MultiMaster`, for tools that take one:
+``pandas.read_sql``, ``polars.read_database``, jupysql's ``%sql``, plain cursor code.
+
+    import multimaster
+
+    with multimaster.connect("mysql://admin:pw@db1,db2/demo") as conn:
+        cur = conn.cursor()
+        cur.execute("INSERT INTO t (k, v) VALUES (?, ?)", ("a", 1), key=("t", "k", "a"))
+        cur.execute("SELECT k, v FROM t WHERE v > ?", (0,))
+        cur.fetchall()
+
+``connect()`` takes what ``MultiMaster()`` takes (node list or URL, database, user, password,
+options), or an existing ``MultiMaster``, which the connection then uses but never closes.
+
+Where it differs from a one-server driver, on purpose:
+
+- **Autocommit only.** Every statement commits by itself; ``commit()`` does nothing and
+  ``rollback()`` raises ``NotSupportedError``. Several statements that must commit together
+  belong in ``mm.transaction(...)`` (``conn.multimaster`` is the instance), which replays them
+  on another node after a conflict or a crash.
+- **No session.** Each statement may run on another node, so session state does not carry
+  over: user variables, ``LAST_INSERT_ID()`` in a later statement (use ``cursor.lastrowid``),
+  temporary tables, ``SET SESSION``.
+- **Reads and writes.** A statement that starts with SELECT, SHOW, WITH, DESCRIBE, DESC,
+  EXPLAIN, VALUES or ``(`` (after comments) is a read: it runs on any live node and is retried
+  on another if its connection is lost. A WITH or EXPLAIN that names INSERT, UPDATE, DELETE or
+  REPLACE anywhere, and every other statement, is a write and follows the exactly-once rules:
+  a write whose reply is lost raises ``AmbiguousCommitError`` unless ``execute`` was given
+  ``key=(table, column, value)`` (the row is looked up before writing again) or
+  ``idempotent=True`` (it is simply retried). A write's own result set (``INSERT ...
+  RETURNING``, ``CALL``) is not kept.
+- **Reads are causal** by default (``connect(..., causal_reads=True)``): each sees every write
+  committed anywhere in the cluster before it, as a single server would, at the cost of a
+  wait for the node to catch up. ``causal_reads=False`` reads whatever the node has applied.
+- **Parameters** use ``?`` markers with a sequence (``paramstyle = "qmark"``), or ``:name``
+  markers with a mapping; both are bound by the server, never formatted into the SQL.
+- **Types.** ``description`` type codes are MySQL's column type numbers, as PyMySQL gives.
+  TEXT columns (and MariaDB's JSON) carry the protocol's BLOB code, so they compare equal to
+  ``BINARY`` (their values still come back as ``str``); MySQL has no row-id type, so nothing equals
+  ``ROWID``. TIME values come back as ``datetime.timedelta`` (they may exceed a day).
+
+``with connect(...) as conn`` closes the connection on exit (there is nothing to commit);
+``close()`` may be called twice, and a closed connection or cursor raises ``InterfaceError``.
+``threadsafety = 2``: threads may share the module and a connection (a connection holds no
+session, and ``MultiMaster`` is safe to share between threads), but not a cursor, which
+holds the result of its own last statement.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import time
+from types import TracebackType
+from typing import Any, Iterator, List, Mapping, Optional, Sequence, Tuple, Type, Union
+
+from multimaster._native import MultiMaster
+from multimaster.exceptions import (  # noqa: F401 - PEP 249 wants them on the module
+    DatabaseError,
+    DataError,
+    Error,
+    IntegrityError,
+    InterfaceError,
+    InternalError,
+    NotSupportedError,
+    OperationalError,
+    ProgrammingError,
+    Warning,
+)
+
+__all__ = [
+    "apilevel", "threadsafety", "paramstyle", "connect", "Connection", "Cursor",
+    "STRING", "BINARY", "NUMBER", "DATETIME", "ROWID", "Date", "Time", "Timestamp",
+    "DateFromTicks", "TimeFromTicks", "TimestampFromTicks", "Binary",
+]
+
+apilevel = "2.0"
+threadsafety = 2
+paramstyle = "qmark"
+
+Params = Union[Sequence[Any], Mapping[str, Any], None]
+Key = Optional[Tuple[str, str, Any]]
+
+
+class DBAPIType:
+    """A PEP 249 type object: equal to each MySQL column type code of its kind."""
+
+    def __init__(self, name: str, *codes: int) -> None:
+        self.name, self.codes = name, frozenset(codes)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, DBAPIType):
+            return self is other
+        return isinstance(other, int) and other in self.codes
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __repr__(self) -> str:
+        return f"<DBAPIType {self.name}>"
+
+
+# MySQL's column type numbers (include/mysql_com.h, enum_field_types).
+STRING = DBAPIType("STRING", 15, 245, 247, 248, 253, 254)  # VARCHAR JSON ENUM SET VAR_STRING STRING
+BINARY = DBAPIType("BINARY", 16, 249, 250, 251, 252, 255)  # BIT, the BLOBs (and TEXT), GEOMETRY
+# DECIMAL, TINY, SHORT, LONG, FLOAT, DOUBLE, LONGLONG, INT24, YEAR, NEWDECIMAL
+NUMBER = DBAPIType("NUMBER", 0, 1, 2, 3, 4, 5, 8, 9, 13, 246)
+# TIMESTAMP, DATE, TIME, DATETIME, NEWDATE, and the v2 TIMESTAMP, DATETIME, TIME
+DATETIME = DBAPIType("DATETIME", 7, 10, 11, 12, 14, 17, 18, 19)
+ROWID = DBAPIType("ROWID")
+
+Date = datetime.date
+Time = datetime.time
+Timestamp = datetime.datetime
+Binary = bytes
+
+
+def DateFromTicks(ticks: float) -> datetime.date:
+    return Date(*time.localtime(ticks)[:3])
+
+
+def TimeFromTicks(ticks: float) -> datetime.time:
+    return Time(*time.localtime(ticks)[3:6])
+
+
+def TimestampFromTicks(ticks: float) -> datetime.datetime:
+    return Timestamp(*time.localtime(ticks)[:6])
+
+
+# Leading blanks and comments (not /*! ... */ nor /*M! ... */, which the server executes).
+_LEADING = re.compile(r"(?:\s+|--[^\n]*|#[^\n]*|/\*(?!!|M!)[\s\S]*?\*/)*")
+_READS = {"SELECT", "SHOW", "WITH", "DESCRIBE", "DESC", "EXPLAIN", "VALUES"}
+_WORD = re.compile(r"[A-Za-z]*")
+_DML = re.compile(r"\b(?:INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
+
+
+def returns_rows(sql: str) -> bool:
+    """Whether `sql` is run as a read (retried anywhere) rather than a write. When unsure it
+    says write: a write run as a read could be repeated after a lost reply."""
+    head = sql[_LEADING.match(sql).end():]  # type: ignore[union-attr] # it matches ""
+    if head.startswith("("):
+        return True
+    word = _WORD.match(head).group().upper()  # type: ignore[union-attr]
+    if word in ("WITH", "EXPLAIN"):  # WITH ... UPDATE and EXPLAIN ANALYZE DELETE write
+        return not _DML.search(head)
+    return word in _READS
+
+
+class Connection:
+    """A PEP 249 connection: cursors over one MultiMaster, in autocommit."""
+
+    Warning, Error, InterfaceError, DatabaseError = Warning, Error, InterfaceError, DatabaseError
+    DataError, OperationalError, IntegrityError = DataError, OperationalError, IntegrityError
+    InternalError, ProgrammingError, NotSupportedError = InternalError, ProgrammingError, NotSupportedError
+
+    def __init__(self, mm: MultiMaster, *, owned: bool, causal_reads: bool = True) -> None:
+        self._mm, self._owned, self._closed = mm, owned, False
+        self.causal_reads = causal_reads
+
+    @property
+    def multimaster(self) -> MultiMaster:
+        """The MultiMaster underneath: for transaction(), insert_many(), stats(), events()."""
+        return self._mm
+
+    @property
+    def autocommit(self) -> bool:
+        return True
+
+    @autocommit.setter
+    def autocommit(self, value: bool) -> None:
+        if not value:
+            raise NotSupportedError("multimaster connections are autocommit only: "
+                                    "use conn.multimaster.transaction(...)")
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _check(self) -> MultiMaster:
+        if self._closed:
+            raise InterfaceError("the connection is closed")
+        return self._mm
+
+    def cursor(self) -> "Cursor":
+        self._check()
+        return Cursor(self)
+
+    def commit(self) -> None:
+        """Nothing to do: every statement already committed (autocommit)."""
+        self._check()
+
+    def rollback(self) -> None:
+        self._check()
+        raise NotSupportedError("multimaster connections are autocommit only: nothing to roll "
+                                "back; use conn.multimaster.transaction(...) for transactions")
+
+    def close(self) -> None:
+        """Closes the MultiMaster if connect() made it. Closing twice does nothing."""
+        if not self._closed:
+            self._closed = True
+            if self._owned:
+                self._mm.close()
+
+    def __enter__(self) -> "Connection":
+        self._check()
+        return self
+
+    def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<multimaster.dbapi.Connection {state} on {self._mm!r}>"
+
+
+Description = List[Tuple[str, int, None, int, None, int, bool]]
+
+
+class Cursor:
+    """A PEP 249 cursor. Results are read whole by execute(); fetch* pages through them."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.arraysize = 1
+        self.description: Optional[Description] = None
+        self.rowcount = -1
+        self.lastrowid: Optional[int] = None
+        self._rows: Optional[List[Tuple[Any, ...]]] = None
+        self._pos = 0
+        self._closed = False
+
+    def execute(self, operation: str, parameters: Params = None, *, key: Key = None,
+                idempotent: bool = False) -> "Cursor":
+        """Runs one statement. `key=(table, column, value)` names the row a write creates, so
+        that a lost reply is resolved by looking it up; `idempotent=True` lets a write be
+        retried. Reads are always retried elsewhere and take neither."""
+        mm = self._check()
+        self.description, self.rowcount, self.lastrowid, self._rows, self._pos = None, -1, None, None, 0
+        try:
+            if returns_rows(operation):
+                if key is not None or idempotent:
+                    raise ProgrammingError("key= and idempotent= are for writes: a read is "
+                                           "always retried on another node")
+                rows, description = mm._query_described(operation, parameters,
+                                                        causal=self.connection.causal_reads)
+                if description is not None:
+                    self.description, self._rows, self.rowcount = description, rows, len(rows)
+            else:
+                self.rowcount, self.lastrowid = mm._execute_result(
+                    operation, parameters, key=key, idempotent=idempotent)
+        except TypeError as e:  # a parameter that cannot be bound, params given as a string
+            raise ProgrammingError(str(e)) from e
+        return self
+
+    def executemany(self, operation: str, seq_of_parameters: Sequence[Params], *,
+                    idempotent: bool = False) -> "Cursor":
+        """Runs a write once per parameter set; rowcount is the total. Each row commits by
+        itself: after an error, rowcount says how many rows the earlier sets changed. For
+        keyed, exactly-once bulk inserts use ``conn.multimaster.insert_many``."""
+        self._check()
+        if returns_rows(operation):
+            raise ProgrammingError("executemany() is for writes; run reads with execute()")
+        total = 0
+        try:
+            for parameters in seq_of_parameters:
+                self.execute(operation, parameters, idempotent=idempotent)
+                total += max(self.rowcount, 0)
+        finally:
+            self.rowcount = total
+        return self
+
+    def _result(self) -> List[Tuple[Any, ...]]:
+        self._check()
+        if self._rows is None:
+            raise ProgrammingError("no result set: the last statement returned no rows")
+        return self._rows
+
+    def fetchone(self) -> Optional[Tuple[Any, ...]]:
+        rows = self._result()
+        if self._pos >= len(rows):
+            return None
+        self._pos += 1
+        return rows[self._pos - 1]
+
+    def fetchmany(self, size: Optional[int] = None) -> List[Tuple[Any, ...]]:
+        rows = self._result()
+        end = self._pos + (self.arraysize if size is None else size)
+        page, self._pos = rows[self._pos:end], min(end, len(rows))
+        return page
+
+    def fetchall(self) -> List[Tuple[Any, ...]]:
+        rows = self._result()
+        page, self._pos = rows[self._pos:], len(rows)
+        return page
+
+    def __iter__(self) -> Iterator[Tuple[Any, ...]]:
+        return self
+
+    def __next__(self) -> Tuple[Any, ...]:
+        row = self.fetchone()
+        if row is None:
+            raise StopIteration
+        return row
+
+    def callproc(self, procname: str, parameters: Sequence[Any] = ()) -> Sequence[Any]:
+        raise NotSupportedError("callproc() is not supported: execute('CALL ...') runs a "
+                                "procedure as a write (its result sets are not kept)")
+
+    def setinputsizes(self, sizes: Any) -> None:
+        """Does nothing (allowed by PEP 249): values are bound by their Python type."""
+
+    def setoutputsize(self, size: int, column: Optional[int] = None) -> None:
+        """Does nothing (allowed by PEP 249): results are read whole."""
+
+    def close(self) -> None:
+        """Drops the result; later use raises InterfaceError. Closing twice does nothing."""
+        self._closed, self._rows, self.description = True, None, None
+
+    def _check(self) -> MultiMaster:
+        if self._closed:
+            raise InterfaceError("the cursor is closed")
+        return self.connection._check()
+
+    def __enter__(self) -> "Cursor":
+        return self
+
+    def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"rowcount={self.rowcount}"
+        return f"<multimaster.dbapi.Cursor {state} of {self.connection!r}>"
+
+
+def connect(nodes: Union[MultiMaster, Sequence[str], str], database: Optional[str] = None,
+            user: Optional[str] = None, password: Optional[str] = None, *,
+            causal_reads: bool = True, **options: Any) -> Connection:
+    """A PEP 249 connection. `nodes` is what MultiMaster takes (a list of addresses or a
+    ``mysql://`` URL, with the same arguments and options), or a MultiMaster to use as it is:
+    closing the connection then leaves it open. `causal_reads=False` lets reads skip the
+    wait for their node to catch up with the cluster."""
+    if isinstance(nodes, MultiMaster):
+        if database is not None or user is not None or password is not None or options:
+            raise InterfaceError("connect(MultiMaster) takes no other connection settings")
+        return Connection(nodes, owned=False, causal_reads=causal_reads)
+    mm = MultiMaster(nodes, database, user, password, **options)
+    return Connection(mm, owned=True, causal_reads=causal_reads)

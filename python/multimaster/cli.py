@@ -11,6 +11,8 @@ USAGE = """usage: multimaster {lab,demo,notebook} ...
 
   lab up [N] | status | crash I | freeze I | thaw I | start I | stop I | down | env
                  a local MariaDB Galera cluster on loopback (N data nodes + arbitrator)
+  lab up --netns [N] | partition I [--one-way] | heal I
+                 the same in network namespaces (root), where a node can be cut off
   demo           the course demo: lab up, insert loop, each node crashed and restarted
                  mid-run, count watched, result verified, lab down
   notebook [DIR] the same demo as a Jupyter notebook: writes DIR/course-demo.ipynb

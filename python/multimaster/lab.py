@@ -14,6 +14,17 @@ lives under one directory (default $MULTIMASTER_LAB_DIR or /tmp/multimaster-lab)
     node<i>/data/       datadir; node<i>/error.log, mariadbd.pid, mariadbd.sock
     garbd/garbd.log     the arbitrator's log
 
+With `netns=True` (`multimaster lab up --netns`, root only) each node and garbd run in a
+network namespace of their own instead, each joined by a veth pair to one Linux bridge in the
+root namespace, on private addresses (10.213.<k>.0/24 by default, <k> derived from the lab
+directory, overridable with `subnet=`): nodes at .1, .2, ..., garbd at .200, and the root
+namespace (the client: tests, notebooks) at .254. Then `partition(i)` cuts node i off from
+everyone, silently (its veth goes down: packets are dropped, no RST), `partition(i,
+one_way=True)` drops only what the client sends it (an nftables rule in its namespace), and
+`heal(i)` undoes either. The names of the namespaces, the bridge and the veths derive from the
+lab directory and are recorded in lab.json, so `down` (or a fresh `up`) removes what a killed
+run left.
+
 Standard library only, and nothing from the rest of the package, so it runs before the native
 module is built.
 """
@@ -21,6 +32,7 @@ module is built.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import ipaddress
 import json
 import os
@@ -56,6 +68,16 @@ GALERA_PORT, IST_PORT, SST_PORT = 4567, 4568, 4444
 # 25306, 26306), so consecutive SQL ports give consecutive, non-overlapping Galera ports.
 SHARED_HOST_PORT_OFFSETS = (1000, 2000, 3000)
 ARBITRATOR_PORT_OFFSET = 100  # from node 1's Galera port, on node 1's address
+
+# netns mode: the default subnet is 10.213.<k>.0/24, k (1 to 254) derived from the lab
+# directory so that two labs can coexist; in any subnet node i is host i, garbd host 200 and
+# the root namespace (where the client runs) host 254, on the bridge.
+NETNS_DEFAULT_PREFIX = "10.213"
+ARBITRATOR_HOST_NUMBER = 200
+CLIENT_HOST_NUMBER = 254
+# The nftables table a one-way partition adds in a node's namespace (its only ruleset).
+PARTITION_TABLE = "multimaster_partition"
+NETNS_PACKAGES = "iproute2 nftables"
 
 POLL_INTERVAL = 0.2
 # Seconds `down` lets the lab shut down cleanly before kill -9. A clean leave takes well under
@@ -146,6 +168,67 @@ class Position:
         return f"{self.uuid}:{self.seqno}"
 
 
+@dataclass(frozen=True)
+class NetLayout:
+    """A netns lab's network: the names derived from its directory, and its subnet.
+
+    `key` is a process key of lab.json ("node1", "garbd"). Every name starts with `tag`
+    ("mm" and 6 hex digits of the directory's hash), so a lab's leftovers are found by name;
+    interface names stay within Linux's 15 characters (`tag` + 2).
+    """
+
+    tag: str
+    subnet: ipaddress.IPv4Network
+
+    @classmethod
+    def for_dir(cls, base_dir: Path, subnet: Optional[str] = None) -> "NetLayout":
+        digest = hashlib.sha1(str(base_dir).encode()).hexdigest()
+        if subnet is None:
+            k = 1 + int(digest[6:14], 16) % 254
+            subnet = f"{NETNS_DEFAULT_PREFIX}.{k}.0/24"
+        return cls("mm" + digest[:6], _parse_subnet(subnet))
+
+    @property
+    def bridge(self) -> str:
+        return f"{self.tag}br"
+
+    @property
+    def bridge_mac(self) -> str:
+        # Set once, so the bridge's address does not follow its ports as they come and go
+        # (a node's ARP entry for the client would go stale). Locally administered.
+        t = self.tag[2:]
+        return f"02:6d:6d:{t[0:2]}:{t[2:4]}:{t[4:6]}"
+
+    @staticmethod
+    def _suffix(key: str) -> str:
+        return "g" if key == "garbd" else key[len("node"):]
+
+    def namespace(self, key: str) -> str:
+        return f"{self.tag}-{key}"
+
+    def outer(self, key: str) -> str:
+        """The root-namespace end of key's veth pair, a port of the bridge."""
+        return f"{self.tag}r{self._suffix(key)}"
+
+    def inner(self, key: str) -> str:
+        """The end of key's veth pair inside its namespace."""
+        return f"{self.tag}n{self._suffix(key)}"
+
+    def host(self, number: int) -> str:
+        return str(self.subnet.network_address + number)
+
+    @property
+    def client_host(self) -> str:
+        """The root namespace's address on the bridge: where the client's packets come from."""
+        return self.host(CLIENT_HOST_NUMBER)
+
+    def record(self, keys: List[str]) -> Dict[str, Any]:
+        """What lab.json keeps, so that a later `down` knows what to remove."""
+        return {"subnet": str(self.subnet), "tag": self.tag, "bridge": self.bridge,
+                "namespaces": {key: self.namespace(key) for key in keys},
+                "veths": {key: self.outer(key) for key in keys}}
+
+
 class Lab:
     """A Galera cluster of `nodes` data nodes (plus garbd) on loopback, all under `base_dir`.
 
@@ -160,13 +243,25 @@ class Lab:
         chaos.wait()                                   # raises what went wrong, if anything
         lab.down()                                     # cancels what is still scheduled
 
-    Node operations (`crash`, `freeze`, `thaw`, `stop`, `start`, `restart`, `up`, `down`) run
-    one at a time per Lab object: a call made while a scheduled one runs waits for it.
+    Node operations (`crash`, `freeze`, `thaw`, `stop`, `start`, `restart`, `partition`,
+    `heal`, `up`, `down`) run one at a time per Lab object: a call made while a scheduled one
+    runs waits for it.
+
+    With `netns=True` (root only) every node and garbd get a network namespace of their own on
+    a bridge, so the network can fail too::
+
+        lab = Lab(netns=True); lab.up()
+        lab.addresses             # ['10.213.57.1:3306', '10.213.57.2:3306']
+        lab.partition(1)          # node 1 cut off from everyone: packets dropped, no RST
+        lab.heal(1)
+        lab.partition(2, one_way=True)   # only what the client sends node 2 is dropped
+        lab.partition(1, after=5, heal_after=3)   # in the background: a Scheduled
     """
 
     def __init__(self, nodes: Optional[int] = None, base_dir: Optional[str] = None,
                  hosts: Optional[List[str]] = None, port: int = 3306,
-                 arbitrator: bool = True) -> None:
+                 arbitrator: bool = True, netns: bool = False,
+                 subnet: Optional[str] = None) -> None:
         """Describe a lab; nothing is started until `up()`.
 
         nodes: data nodes, 1 to 9 (default: as many as $MULTIMASTER_LAB_HOSTS names, else 2).
@@ -174,7 +269,22 @@ class Lab:
         hosts: one loopback address per node, `host` or `host:port` (default
         $MULTIMASTER_LAB_HOSTS as `host,host`, else 127.0.10.1, 127.0.10.2, ...).
         port: the SQL port of hosts given without one. arbitrator: run garbd as well.
+        netns: each node and garbd in a network namespace of its own, on a bridge (root only;
+        `hosts` and $MULTIMASTER_LAB_HOSTS do not apply). subnet: its private IPv4 subnet,
+        at least a /24 (default 10.213.<k>.0/24, k derived from base_dir).
         """
+        self.base_dir = lab_dir(base_dir)
+        self.net: Optional[NetLayout] = None
+        if netns:
+            if hosts is not None:
+                raise LabError("a netns lab picks its nodes' addresses itself (give subnet=)")
+            nodes = 2 if nodes is None else nodes
+            if not 1 <= nodes <= 9:
+                raise LabError(f"a lab has 1 to 9 nodes, not {nodes}")
+            self.net = NetLayout.for_dir(self.base_dir, subnet)
+            hosts = [self.net.host(i) for i in range(1, nodes + 1)]
+        elif subnet is not None:
+            raise LabError("subnet= is for a netns lab (netns=True)")
         from_env = False
         if hosts is None:
             hosts = lab_hosts()
@@ -188,12 +298,21 @@ class Lab:
         elif len(hosts) != nodes:
             source = f" (from ${HOSTS_VARIABLE})" if from_env else ""
             raise LabError(f"nodes={nodes} but {len(hosts)} hosts given{source}")
-        self.base_dir = lab_dir(base_dir)
         self.arbitrator = arbitrator
-        self.nodes = _layout([_split_address(h, port) for h in hosts], self.base_dir)
+        if self.net is None:
+            endpoints = [_split_address(h, port) for h in hosts]
+        else:
+            if not 1 <= port <= 65535:
+                raise LabError(f"bad port {port}")
+            endpoints = [(h, port) for h in hosts]
+        self.nodes = _layout(endpoints, self.base_dir)
         first = self.nodes[0]
-        self.arbitrator_host = first.host
-        self.arbitrator_port = first.galera_port + ARBITRATOR_PORT_OFFSET
+        if self.net is None:
+            self.arbitrator_host = first.host
+            self.arbitrator_port = first.galera_port + ARBITRATOR_PORT_OFFSET
+        else:  # an address of its own
+            self.arbitrator_host = self.net.host(ARBITRATOR_HOST_NUMBER)
+            self.arbitrator_port = GALERA_PORT
         self._check_layout()
         # Serializes node operations of this object: scheduled ones run in other threads.
         self._lock = threading.RLock()
@@ -207,10 +326,21 @@ class Lab:
         if state is None:
             raise LabError(f"no lab in {path} (start one with `multimaster lab up`)")
         addresses = state["addresses"]
+        net = state.get("netns")
+        if net:
+            port = int(addresses[0].rpartition(":")[2])
+            return cls(len(addresses), str(path), port=port, arbitrator=state["arbitrator"],
+                       netns=True, subnet=net["subnet"])
         return cls(len(addresses), str(path), addresses, arbitrator=state["arbitrator"])
 
     def __repr__(self) -> str:
-        return f"Lab({len(self.nodes)} nodes: {', '.join(self.addresses)}; dir {self.base_dir})"
+        net = f"; netns, subnet {self.net.subnet}" if self.net else ""
+        return f"Lab({len(self.nodes)} nodes: {', '.join(self.addresses)}{net}; dir {self.base_dir})"
+
+    @property
+    def netns(self) -> bool:
+        """Whether the nodes run in network namespaces of their own (`Lab(netns=True)`)."""
+        return self.net is not None
 
     @property
     def addresses(self) -> List[str]:
@@ -248,12 +378,19 @@ class Lab:
             raise LabError(f"{self.base_dir} holds another lab ({', '.join(state['addresses'])});"
                            f" run `multimaster lab down` first")
         self._check_ports_of_stopped()  # before touching anything: a clash leaves no trace
+        if self.net is not None:
+            _check_netns_tools()
+            self._check_subnet_free()
         if state is None or not state.get("created"):
             # Nothing there, or an earlier `up` died half-way: start from clean directories.
             self._stop_all()
+            self._net_down()
             self._remove_files()
             self._create(deadline)
         else:
+            # The network first (recreated if it went away, partitions healed): `up` brings
+            # the whole lab back to healthy.
+            self._net_up()
             for node in self.nodes:
                 self.start(node.index, timeout=_remaining(deadline))
             self._ensure_arbitrator()
@@ -269,11 +406,17 @@ class Lab:
         self.cancel_scheduled()
         with self._lock:
             self._stop_all()
+            self._net_down()
             self._remove_files()
 
     def status(self) -> List[Dict[str, object]]:
         """One dict per node: index, address, pid, running, state (Synced, Donor/Desynced,
-        Joining..., frozen, unreachable, down), cluster_size, ready."""
+        Joining..., frozen, unreachable, down), cluster_size, ready, and partition (None, or
+        "full" / "one-way" while `partition` holds in a netns lab).
+
+        In a netns lab state, cluster_size and ready are the node's own view, asked from inside
+        its namespace: a partitioned node still answers, as (after Galera's suspect timeout)
+        "Initialized"/non-Primary, not ready."""
         return [self._node_status(node) for node in self.nodes]
 
     @overload
@@ -416,6 +559,74 @@ class Lab:
             self.start(i, timeout=max(1.0, _remaining(deadline)))
         return None
 
+    @overload
+    def partition(self, i: int, one_way: bool = False) -> None: ...
+    @overload
+    def partition(self, i: int, one_way: bool = False, *, after: When,
+                  heal_after: Optional[float] = None) -> "Scheduled": ...
+    @overload
+    def partition(self, i: int, one_way: bool = False, *, after: Optional[When] = None,
+                  heal_after: float) -> "Scheduled": ...
+
+    def partition(self, i: int, one_way: bool = False, *, after: Optional[When] = None,
+                  heal_after: Optional[float] = None) -> Optional["Scheduled"]:
+        """Cut node i off the network (a netns lab only); `heal(i)` undoes it.
+
+        Full (default): node i's veth is set down on the bridge side, so every packet to or
+        from it (client, peers, garbd) is silently dropped: no RST, no ICMP. The node runs
+        on; Galera evicts it after its suspect timeout, and it sits in a non-Primary component
+        of its own until healed. TCP retransmits what was sent during the cut once the link
+        is back: a statement the client gave up on may still arrive then.
+
+        one_way=True: only what the client (the root namespace, on the bridge's .254) sends
+        node i is dropped, by an nftables rule in the node's namespace; the node stays in the
+        cluster. Needs `nft` (apt-get install nftables).
+
+        With `after` and/or `heal_after` (seconds after the partition to heal it), in the
+        background: returns a `Scheduled`.
+        """
+        action = "partition_one_way" if one_way else "partition"
+        if after is not None or heal_after is not None:
+            steps = [Step(action, i, after or 0.0)]
+            if heal_after is not None:
+                steps.append(Step("heal", i, heal_after))
+            return self.schedule(*steps)
+        with self._lock:
+            net = self._require_netns("partition")
+            key = self._node(i).name
+            if one_way:
+                _check_nft()
+                rules = (f"table ip {PARTITION_TABLE} {{\n"
+                         f"  chain input {{ type filter hook input priority -300; policy accept;\n"
+                         f"    ip saddr {net.client_host} drop\n  }}\n}}\n")
+                _run_cmd(["ip", "netns", "exec", net.namespace(key), _nft(), "-f", "-"],
+                         f"dropping the client's packets to node {i}", stdin=rules)
+            else:
+                _run_cmd(["ip", "link", "set", net.outer(key), "down"], f"cutting node {i} off")
+        return None
+
+    @overload
+    def heal(self, i: int) -> None: ...
+    @overload
+    def heal(self, i: int, *, after: When) -> "Scheduled": ...
+
+    def heal(self, i: int, *, after: Optional[When] = None) -> Optional["Scheduled"]:
+        """End node i's partition, full or one-way (a netns lab only); no-op if it has none.
+        Returns at once: Galera merges the node back by itself (with IST if it missed
+        writes), which `status()` shows as Synced again. With `after`, in the background."""
+        if after is not None:
+            return self.schedule(Step("heal", i, after))
+        with self._lock:
+            net = self._require_netns("heal")
+            self._heal(net, self._node(i).name)
+        return None
+
+    def partitioned(self, i: int) -> Optional[str]:
+        """Node i's partition: "full", "one-way", or None (always None without netns)."""
+        if self.net is None:
+            return None
+        return self._partition_state(self.net, self._node(i).name)
+
     def env(self) -> Dict[str, str]:
         """The course's environment variables for this lab (AURORA_NODE1..., DB_NAME,
         DB_USER, MYSQL_PWD): what `eval "$(multimaster lab env)"` sets. Holds the password."""
@@ -448,6 +659,8 @@ class Lab:
         cmd = [_exe("mariadb"), "--no-defaults", "-N", "-B", "--protocol=TCP",
                f"--host={node.host}", f"--port={node.port}", f"--user={DB_USER}",
                f"--connect-timeout={max(1, int(timeout))}", "-e", statement]
+        # In a netns lab, from inside the node's namespace: it answers while partitioned.
+        cmd = self._in_namespace(node.name, cmd)
         # The password goes through the environment so it is not on a command line.
         env = dict(os.environ, MYSQL_PWD=DB_PASSWORD)
         try:
@@ -535,6 +748,12 @@ class Lab:
             self.stop(step.node)
         elif step.action == "start":
             self.start(step.node)
+        elif step.action == "partition":
+            self.partition(step.node)
+        elif step.action == "partition_one_way":
+            self.partition(step.node, one_way=True)
+        elif step.action == "heal":
+            self.heal(step.node)
         else:
             self.restart(step.node)
 
@@ -544,7 +763,8 @@ class Lab:
     def _create(self, deadline: float) -> None:
         self._check_parent_dirs()
         self.base_dir.mkdir(parents=True, exist_ok=True)
-        self._write_state(created=False)
+        self._write_state(created=False)  # names the network too, before it exists
+        self._net_up()
         for node in self.nodes:
             self._prepare_dir(node)
         first, rest = self.nodes[0], self.nodes[1:]
@@ -636,7 +856,8 @@ wsrep_provider_options = "{provider_options}"
     def _launch(self, node: Node, position: Optional[Position], bootstrap: bool = False,
                 extra: Optional[List[str]] = None) -> None:
         """Start node's mariadbd in the background and record its pid."""
-        self._check_ports_free(node.host, node.ports(), f"node {node.index}")
+        if self.net is None:
+            self._check_ports_free(node.host, node.ports(), f"node {node.index}")
         # A saved primary view (left by a crash) would make the node try to restore that old
         # component by itself; this module decides who bootstraps, so drop it.
         (node.datadir / "gvwstate.dat").unlink(missing_ok=True)
@@ -649,7 +870,8 @@ wsrep_provider_options = "{provider_options}"
         if position is not None:
             cmd.append(f"--wsrep-start-position={position}")
         cmd += extra or []
-        pid = _spawn(cmd, node.log)
+        # mariadbd drops to the mysql user itself (`user =` in my.cnf).
+        pid = _spawn(self._in_namespace(node.name, cmd), node.log)
         self._record_pid(node.name, pid)
 
     def _restart_cluster(self, node: Node, deadline: float) -> None:
@@ -707,6 +929,7 @@ wsrep_provider_options = "{provider_options}"
         # After a crash grastate.dat says -1; InnoDB knows the real position.
         cmd = [_exe("mariadbd"), f"--defaults-file={node.cnf}", node.marker, "--wsrep-recover",
                "--disable-log-error", f"--pid-file={node.dir / 'recover.pid'}"]
+        cmd = self._in_namespace(node.name, cmd)
         try:
             done = subprocess.run(cmd, capture_output=True, text=True,
                                   timeout=_remaining(deadline))
@@ -780,7 +1003,13 @@ wsrep_provider_options = "{provider_options}"
                "--options", f"gmcast.listen_addr=tcp://{self.arbitrator_host}:"
                             f"{self.arbitrator_port}",
                "--log", str(self.arbitrator_log)]
-        pid = _spawn(cmd, self.arbitrator_log, user=RUN_USER if os.geteuid() == 0 else None)
+        if self.net is None:
+            pid = _spawn(cmd, self.arbitrator_log, user=RUN_USER if os.geteuid() == 0 else None)
+        else:
+            # `ip netns exec` needs root: the drop to mysql comes after it, by setpriv, which
+            # execs (as does `ip netns exec`), so the pid recorded is garbd's own.
+            drop = [_exe("setpriv"), f"--reuid={RUN_USER}", f"--regid={RUN_USER}", "--init-groups"]
+            pid = _spawn(self._in_namespace("garbd", drop + cmd), self.arbitrator_log)
         self._record_pid("garbd", pid)
 
     def _stop_arbitrator(self) -> None:
@@ -788,6 +1017,121 @@ wsrep_provider_options = "{provider_options}"
         if pid is not None:
             _signal(pid, signal.SIGKILL)
             _wait_until(lambda: self.arbitrator_pid() is None, 10, "garbd to exit")
+
+    # ----------------------------------------------------------------------------------------
+    # The network of a netns lab: a bridge in the root namespace, one namespace per process
+    # key (node1..., garbd), each joined to the bridge by a veth pair.
+
+    def _in_namespace(self, key: str, cmd: List[str]) -> List[str]:
+        """cmd, run inside key's namespace in a netns lab (`ip netns exec` execs it, so the
+        pid is cmd's own); cmd unchanged otherwise."""
+        if self.net is None:
+            return cmd
+        return [_ip_exe(), "netns", "exec", self.net.namespace(key)] + cmd
+
+    def _require_netns(self, what: str) -> NetLayout:
+        if self.net is None:
+            raise LabError(f"{what} needs a netns lab: Lab(netns=True), or "
+                           f"`multimaster lab up --netns` (this one is on loopback)")
+        return self.net
+
+    def _net_members(self) -> List[Tuple[str, int]]:
+        """(process key, host number in the subnet) of everything that gets a namespace."""
+        members = [(node.name, node.index) for node in self.nodes]
+        if self.arbitrator:
+            members.append(("garbd", ARBITRATOR_HOST_NUMBER))
+        return members
+
+    def _net_keys(self) -> List[str]:
+        return [key for key, _ in self._net_members()]
+
+    def _net_up(self) -> None:
+        """Create whatever part of the network is missing and heal every partition.
+        Idempotent; a no-op on a loopback lab."""
+        net = self.net
+        if net is None:
+            return
+        links = set(_links())
+        namespaces = set(_namespaces())
+        prefix = net.subnet.prefixlen
+        if net.bridge not in links:
+            _ip("link", "add", net.bridge, "address", net.bridge_mac, "type", "bridge")
+        _ip("addr", "replace", f"{net.client_host}/{prefix}", "dev", net.bridge)
+        _ip("link", "set", net.bridge, "up")
+        for key, number in self._net_members():
+            ns = net.namespace(key)
+            if ns not in namespaces:
+                _ip("netns", "add", ns)
+            if net.outer(key) not in links:
+                _ip("link", "add", net.outer(key), "type", "veth",
+                    "peer", "name", net.inner(key), "netns", ns)
+            _ip("-n", ns, "addr", "replace", f"{net.host(number)}/{prefix}", "dev", net.inner(key))
+            _ip("-n", ns, "link", "set", "lo", "up")
+            _ip("-n", ns, "link", "set", net.inner(key), "up")
+            _ip("link", "set", net.outer(key), "master", net.bridge)
+            self._heal(net, key)
+
+    def _net_down(self) -> None:
+        """Remove the lab's namespaces, veths and bridge, and end any process still inside
+        those namespaces (an SST's rsync, a node a killed run never recorded): all found by
+        the lab's name prefix, so this also clears what a killed run left. No-op on loopback."""
+        net = self.net
+        if net is None:
+            return
+        recorded = (_read_json(self.state_file) or {}).get("netns") or {}
+        ours_ns = [ns for ns in _namespaces()
+                   if ns.startswith(net.tag + "-") or ns in recorded.get("namespaces", {}).values()]
+        pids = [pid for ns in ours_ns for pid in _netns_pids(ns)]
+        for pid in pids:
+            _signal(pid, signal.SIGCONT)
+            _signal(pid, signal.SIGKILL)
+        _wait_until(lambda: not any(_netns_pids(ns) for ns in ours_ns), 10,
+                    "the processes in the lab's namespaces to die")
+
+        def our_links() -> List[str]:
+            extra = [recorded.get("bridge")] + list(recorded.get("veths", {}).values())
+            return [name for name in _links() if name.startswith(net.tag) or name in extra]
+
+        for name in our_links():
+            # Deleting one end of a veth pair deletes the other, in its namespace.
+            _run_cmd(["ip", "link", "del", name], f"removing {name}", check=False)
+        for ns in ours_ns:
+            _run_cmd(["ip", "netns", "del", ns], f"removing namespace {ns}", check=False)
+        _wait_until(lambda: not our_links() and not any(
+            ns in ours_ns for ns in _namespaces()), 10, "the lab's network to go away")
+
+    def _heal(self, net: NetLayout, key: str) -> None:
+        _ip("link", "set", net.outer(key), "up")
+        if _which("nft") is not None:
+            ns = net.namespace(key)
+            listed = _run_cmd(["ip", "netns", "exec", ns, _nft(), "list", "tables"],
+                              f"listing node {key}'s nftables", check=False)
+            if f"table ip {PARTITION_TABLE}" in listed:
+                _run_cmd(["ip", "netns", "exec", ns, _nft(), "delete", "table", "ip", PARTITION_TABLE],
+                         f"healing the one-way partition of {key}")
+
+    def _partition_state(self, net: NetLayout, key: str) -> Optional[str]:
+        try:
+            flags = int(Path(f"/sys/class/net/{net.outer(key)}/flags").read_text(), 16)
+        except (OSError, ValueError):
+            return None  # no network at all (the lab is down)
+        if not flags & 0x1:  # IFF_UP
+            return "full"
+        if _which("nft") is not None:
+            listed = _run_cmd(["ip", "netns", "exec", net.namespace(key), _nft(), "list", "tables"],
+                              f"listing {key}'s nftables", check=False)
+            if f"table ip {PARTITION_TABLE}" in listed:
+                return "one-way"
+        return None
+
+    def _check_subnet_free(self) -> None:
+        """The subnet must not overlap any route of the root namespace but the lab's own
+        bridge: another lab's, or the machine's real network."""
+        net = self._require_netns("the subnet check")
+        for dev, destination in _routes():
+            if dev != net.bridge and destination.overlaps(net.subnet):
+                raise LabError(f"subnet {net.subnet} overlaps {destination} on {dev}: choose "
+                               f"another (subnet= or --subnet)")
 
     # ----------------------------------------------------------------------------------------
     # Processes and state
@@ -818,6 +1162,8 @@ wsrep_provider_options = "{provider_options}"
     def _write_state(self, created: bool) -> None:
         state = _read_json(self.state_file) or {}
         state.update(addresses=self.addresses, arbitrator=self.arbitrator, created=created)
+        if self.net is not None:
+            state["netns"] = self.net.record(self._net_keys())
         state.setdefault("pids", {})
         _write_json(self.state_file, state)
 
@@ -888,6 +1234,8 @@ wsrep_provider_options = "{provider_options}"
                                f"(chmod o+x it, or choose another --dir)")
 
     def _check_ports_of_stopped(self) -> None:
+        if self.net is not None:
+            return  # the addresses exist only in this lab's own namespaces
         for node in self.nodes:
             if self.pid(node.index) is None:
                 self._check_ports_free(node.host, node.ports(), f"node {node.index}")
@@ -895,6 +1243,8 @@ wsrep_provider_options = "{provider_options}"
             self._check_arbitrator_port()
 
     def _check_arbitrator_port(self) -> None:
+        if self.net is not None:
+            return
         self._check_ports_free(self.arbitrator_host, [(self.arbitrator_port, "Galera")],
                                "the arbitrator")
 
@@ -930,6 +1280,7 @@ wsrep_provider_options = "{provider_options}"
             "state": state,
             "cluster_size": int(status["wsrep_cluster_size"]) if status else None,
             "ready": bool(status and _is_ready(status)),
+            "partition": self.partitioned(node.index),
         }
 
 
@@ -940,15 +1291,17 @@ wsrep_provider_options = "{provider_options}"
 # the first), or a condition polled until it returns True (such as Lab.when_rows(n)).
 When = Union[float, Callable[[], bool]]
 
-ACTIONS = ("crash", "freeze", "thaw", "stop", "start", "restart")
+ACTIONS = ("crash", "freeze", "thaw", "stop", "start", "restart", "partition",
+           "partition_one_way", "heal")
 CONDITION_POLL = 0.25  # seconds between two checks of a condition
 
 
 @dataclass(frozen=True)
 class Step:
     """One node operation for `Lab.schedule`: `action` ("crash", "freeze", "thaw", "stop",
-    "start" or "restart") on node `node` (1-based), once `after` is reached: seconds after
-    the previous step ended, or a condition (a callable returning True when it is time)."""
+    "start", "restart", or in a netns lab "partition", "partition_one_way" or "heal") on node
+    `node` (1-based), once `after` is reached: seconds after the previous step ended, or a
+    condition (a callable returning True when it is time)."""
 
     action: str
     node: int
@@ -1214,6 +1567,123 @@ def _port_free(host: str, port: int) -> bool:
     return True
 
 
+def netns_unavailable() -> Optional[str]:
+    """Why a netns lab cannot run here (not root, no `ip`, namespaces refused), or None.
+    Creates and removes one throwaway namespace to find out."""
+    if os.geteuid() != 0:
+        return "network namespaces need root"
+    if _which("ip") is None:
+        return "`ip` is missing: apt-get install iproute2"
+    if _which("setpriv") is None:
+        return "`setpriv` is missing: apt-get install util-linux"
+    probe = f"mmprobe{os.getpid()}"
+    try:
+        _run_cmd(["ip", "netns", "add", probe], "creating a network namespace")
+    except LabError as e:
+        return str(e)
+    _run_cmd(["ip", "netns", "del", probe], "removing a network namespace", check=False)
+    return None
+
+
+def _check_netns_tools() -> None:
+    reason = netns_unavailable()
+    if reason is not None:
+        raise LabError(f"a netns lab cannot run here: {reason}")
+
+
+def _check_nft() -> None:
+    if _which("nft") is None:
+        raise LabError("a one-way partition needs nftables: apt-get install nftables")
+
+
+def _nft() -> str:
+    _check_nft()
+    return _exe("nft")
+
+
+def _ip_exe() -> str:
+    path = _which("ip")
+    if path is None:
+        raise LabError("`ip` is missing: apt-get install iproute2")
+    return path
+
+
+def _run_cmd(cmd: List[str], what: str, stdin: Optional[str] = None, check: bool = True,
+             timeout: float = 30) -> str:
+    """Run a short command (`ip`, `nft`); its stdout. LabError naming `what` if it fails
+    (with check), or if it does not end within timeout."""
+    if cmd[0] == "ip":
+        cmd = [_ip_exe()] + cmd[1:]
+    try:
+        done = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise LabError(f"{what}: `{shlex.join(cmd)}` did not end within {timeout:g} s") from None
+    if check and done.returncode != 0:
+        reason = (done.stderr.strip() or f"exit status {done.returncode}").splitlines()[-1]
+        raise LabError(f"{what} failed: `{shlex.join(cmd)}`: {reason}")
+    return done.stdout
+
+
+def _ip(*args: str) -> str:
+    return _run_cmd(["ip", *args], "ip " + " ".join(args))
+
+
+def _links() -> List[str]:
+    """The names of the root namespace's network interfaces."""
+    names = []
+    for line in _run_cmd(["ip", "-o", "link", "show"], "listing interfaces").splitlines():
+        fields = line.split(":", 2)
+        if len(fields) >= 2:
+            names.append(fields[1].strip().split("@")[0])
+    return names
+
+
+def _namespaces() -> List[str]:
+    out = _run_cmd(["ip", "netns", "list"], "listing network namespaces")
+    return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+def _netns_pids(ns: str) -> List[int]:
+    out = _run_cmd(["ip", "netns", "pids", ns], f"listing the processes in {ns}", check=False)
+    return [int(word) for word in out.split() if word.isdigit()]
+
+
+_ROUTE_TYPES = {"unicast", "local", "broadcast", "multicast", "anycast", "unreachable",
+                "blackhole", "prohibit", "throw", "nat"}
+
+
+def _routes() -> List[Tuple[str, ipaddress.IPv4Network]]:
+    """(device, destination) of the root namespace's IPv4 routes, in every table, without
+    default routes."""
+    found = []
+    out = _run_cmd(["ip", "-4", "route", "show", "table", "all"], "listing routes")
+    for line in out.splitlines():
+        words = line.split()
+        if words and words[0] in _ROUTE_TYPES:
+            words = words[1:]
+        if not words or words[0] == "default" or "dev" not in words:
+            continue
+        try:
+            destination = ipaddress.IPv4Network(words[0], strict=False)
+        except ValueError:
+            continue
+        found.append((words[words.index("dev") + 1], destination))
+    return found
+
+
+def _parse_subnet(text: str) -> ipaddress.IPv4Network:
+    """A netns lab's subnet: private IPv4, /8 to /24 (room for hosts 1-9, 200 and 254)."""
+    try:
+        subnet = ipaddress.IPv4Network(text.strip())
+    except ValueError:
+        raise LabError(f"bad subnet {text!r} (expected e.g. 10.213.7.0/24)") from None
+    if (not subnet.is_private or subnet.is_loopback or subnet.is_link_local
+            or subnet.is_multicast or not 8 <= subnet.prefixlen <= 24):
+        raise LabError(f"subnet {text!r}: a private IPv4 subnet of /8 to /24 is needed, "
+                       f"such as 10.213.7.0/24")
+    return subnet
+
+
 # Popen objects of the processes this Python process started, kept so that a child that dies
 # is reaped (a zombie would otherwise look alive in /proc).
 _CHILDREN: Dict[int, subprocess.Popen[bytes]] = {}
@@ -1350,7 +1820,8 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--dir", default=argparse.SUPPRESS,
                         help=f"lab directory (default: $MULTIMASTER_LAB_DIR or {DEFAULT_DIR})")
     parser = argparse.ArgumentParser(prog="multimaster lab", parents=[common],
-                                     description="A local MariaDB Galera cluster on loopback.")
+                                     description="A local MariaDB Galera cluster on loopback "
+                                                 "(or, with `up --netns`, in network namespaces).")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     up = commands.add_parser("up", parents=[common], help="start the lab (N data nodes + garbd)")
     up.add_argument("nodes", nargs="?", type=int, metavar="N", help="data nodes (default 2)")
@@ -1358,12 +1829,25 @@ def _parser() -> argparse.ArgumentParser:
                     help="one loopback address per node, host or host:port "
                          "(default $MULTIMASTER_LAB_HOSTS, else 127.0.10.1, 127.0.10.2, ... "
                          "on port 3306)")
+    up.add_argument("--netns", action="store_true",
+                    help="each node and garbd in a network namespace of its own, on a bridge, "
+                         "so that `partition` can cut them off (root only)")
+    up.add_argument("--subnet", metavar="CIDR",
+                    help="the netns lab's private subnet (default 10.213.<k>.0/24, k derived "
+                         "from the lab directory); implies --netns")
     commands.add_parser("status", parents=[common], help="show each node's state")
     for name, text in [("crash", "kill -9 node I"), ("freeze", "SIGSTOP node I"),
                        ("thaw", "SIGCONT node I"), ("start", "start node I again"),
-                       ("stop", "shut node I down cleanly")]:
+                       ("stop", "shut node I down cleanly"),
+                       ("partition", "cut node I off the network: packets dropped, no RST "
+                                     "(netns lab)"),
+                       ("heal", "end node I's partition (netns lab)")]:
         command = commands.add_parser(name, parents=[common], help=text)
         command.add_argument("node", type=int, metavar="I", help="node number, from 1")
+        if name == "partition":
+            command.add_argument("--one-way", action="store_true",
+                                 help="drop only what the client sends node I; it stays in "
+                                      "the cluster")
     commands.add_parser("down", parents=[common], help="stop the lab and remove its files")
     commands.add_parser("env", parents=[common], help="print shell exports for the course")
     return parser
@@ -1375,10 +1859,13 @@ def _print_env(lab: Lab) -> None:
 
 
 def _print_status(lab: Lab) -> None:
-    print(f"{'node':<6}{'address':<22}{'pid':<9}{'state':<13}{'size':<6}ready")
+    partition = f"{'partition':<11}" if lab.netns else ""
+    print(f"{'node':<6}{'address':<22}{'pid':<9}{'state':<13}{'size':<6}{'ready':<6}{partition}".rstrip())
     for row in lab.status():
+        if lab.netns:
+            partition = f"{row['partition'] or '-':<11}"
         print(f"{row['index']:<6}{row['address']:<22}{row['pid'] or '-':<9}{row['state']:<13}"
-              f"{row['cluster_size'] or '-':<6}{'yes' if row['ready'] else 'no'}")
+              f"{row['cluster_size'] or '-':<6}{'yes' if row['ready'] else 'no':<6}{partition}".rstrip())
     if lab.arbitrator:
         pid = lab.arbitrator_pid()
         print(f"{'garbd':<6}{lab.arbitrator_host + ':' + str(lab.arbitrator_port):<22}"
@@ -1391,10 +1878,19 @@ def _run(args: argparse.Namespace) -> int:
         # `up` alone restarts the lab that is there; `up N` asks for that size.
         known = (lab_dir(base_dir) / "lab.json").exists()
         hosts = [h.strip() for h in args.hosts.split(",")] if args.hosts else None
+        netns = bool(args.netns or args.subnet)
+        if netns and hosts:
+            raise LabError("--hosts is for a loopback lab: a netns lab picks its addresses "
+                           "(--subnet)")
         if args.nodes or hosts or not known:
-            lab = Lab(args.nodes or (len(hosts) if hosts else None), base_dir, hosts)
+            lab = Lab(args.nodes or (len(hosts) if hosts else None), base_dir, hosts,
+                      netns=netns, subnet=args.subnet)
         else:
             lab = Lab.load(base_dir)
+            if netns and (not lab.netns or (args.subnet and lab.net is not None
+                                            and str(lab.net.subnet) != str(_parse_subnet(args.subnet)))):
+                raise LabError(f"{lab.base_dir} holds another lab ({', '.join(lab.addresses)});"
+                               f" run `multimaster lab down` first")
         lab.up()
         _print_env(lab)
         return 0
@@ -1410,6 +1906,8 @@ def _run(args: argparse.Namespace) -> int:
         _print_status(lab)
     elif args.command == "env":
         _print_env(lab)
+    elif args.command == "partition":
+        lab.partition(args.node, one_way=args.one_way)
     else:
         getattr(lab, args.command)(args.node)
     return 0

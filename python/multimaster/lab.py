@@ -49,6 +49,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union, overload
 
+from multimaster import labtls
+
 DB_NAME = "demo"
 DB_USER = "admin"
 DB_PASSWORD = "cloudacademy"
@@ -261,7 +263,7 @@ class Lab:
     def __init__(self, nodes: Optional[int] = None, base_dir: Optional[str] = None,
                  hosts: Optional[List[str]] = None, port: int = 3306,
                  arbitrator: bool = True, netns: bool = False,
-                 subnet: Optional[str] = None) -> None:
+                 subnet: Optional[str] = None, tls: bool = False) -> None:
         """Describe a lab; nothing is started until `up()`.
 
         nodes: data nodes, 1 to 9 (default: as many as $MULTIMASTER_LAB_HOSTS names, else 2).
@@ -272,8 +274,11 @@ class Lab:
         netns: each node and garbd in a network namespace of its own, on a bridge (root only;
         `hosts` and $MULTIMASTER_LAB_HOSTS do not apply). subnet: its private IPv4 subnet,
         at least a /24 (default 10.213.<k>.0/24, k derived from base_dir).
+        tls: the nodes require TLS (require_secure_transport=ON), with a private CA and
+        X.509 v3 certificates naming the nodes' IP addresses (`tls_files`, `credentials()`).
         """
         self.base_dir = lab_dir(base_dir)
+        self.tls = tls
         self.net: Optional[NetLayout] = None
         if netns:
             if hosts is not None:
@@ -327,11 +332,12 @@ class Lab:
             raise LabError(f"no lab in {path} (start one with `multimaster lab up`)")
         addresses = state["addresses"]
         net = state.get("netns")
+        tls = bool(state.get("tls"))
         if net:
             port = int(addresses[0].rpartition(":")[2])
             return cls(len(addresses), str(path), port=port, arbitrator=state["arbitrator"],
-                       netns=True, subnet=net["subnet"])
-        return cls(len(addresses), str(path), addresses, arbitrator=state["arbitrator"])
+                       netns=True, subnet=net["subnet"], tls=tls)
+        return cls(len(addresses), str(path), addresses, arbitrator=state["arbitrator"], tls=tls)
 
     def __repr__(self) -> str:
         net = f"; netns, subnet {self.net.subnet}" if self.net else ""
@@ -346,6 +352,14 @@ class Lab:
     def addresses(self) -> List[str]:
         """Each node's `host:port`, node 1 first: what `MultiMaster(...)` takes."""
         return [n.address for n in self.nodes]
+
+    @property
+    def tls_files(self) -> Dict[str, Path]:
+        """A TLS lab's PEM files: "ca", "server-cert", "server-key", "client-cert",
+        "client-key" (empty without TLS)."""
+        if not self.tls:
+            return {}
+        return {name: self.base_dir / "tls" / f"{name}.pem" for name in labtls.FILES}
 
     @property
     def state_file(self) -> Path:
@@ -636,9 +650,13 @@ class Lab:
         return variables
 
     def credentials(self) -> Dict[str, str]:
-        """database, user and password of the lab, as keyword arguments:
-        `MultiMaster(lab.addresses, **lab.credentials())`. Holds the password."""
-        return {"database": DB_NAME, "user": DB_USER, "password": DB_PASSWORD}
+        """database, user and password of the lab (and for a TLS lab ssl_mode VERIFY_IDENTITY
+        with its CA), as keyword arguments: `MultiMaster(lab.addresses, **lab.credentials())`.
+        Holds the password."""
+        found = {"database": DB_NAME, "user": DB_USER, "password": DB_PASSWORD}
+        if self.tls:
+            found.update(ssl_mode="VERIFY_IDENTITY", ssl_ca=str(self.tls_files["ca"]))
+        return found
 
     def pid(self, i: int) -> Optional[int]:
         """The pid of node i's mariadbd if it is running (frozen counts as running)."""
@@ -765,6 +783,9 @@ class Lab:
         self.base_dir.mkdir(parents=True, exist_ok=True)
         self._write_state(created=False)  # names the network too, before it exists
         self._net_up()
+        if self.tls:
+            labtls.make(self.base_dir / "tls", [n.host for n in self.nodes])
+            _chown_to_run_user(self.base_dir / "tls")  # mariadbd reads its key as the run user
         for node in self.nodes:
             self._prepare_dir(node)
         first, rest = self.nodes[0], self.nodes[1:]
@@ -834,7 +855,7 @@ wsrep_sst_receive_address = {node.host}:{node.sst_port}
 # The course's table has no primary key.
 wsrep_certify_nonPK = ON
 wsrep_provider_options = "{provider_options}"
-"""
+{labtls.server_options(self.base_dir / "tls") if self.tls else ""}"""
 
     def _install_db(self, node: Node, deadline: float) -> None:
         cmd = [_exe("mariadb-install-db"), f"--defaults-file={node.cnf}",
@@ -1161,7 +1182,7 @@ wsrep_provider_options = "{provider_options}"
 
     def _write_state(self, created: bool) -> None:
         state = _read_json(self.state_file) or {}
-        state.update(addresses=self.addresses, arbitrator=self.arbitrator, created=created)
+        state.update(addresses=self.addresses, arbitrator=self.arbitrator, created=created, tls=self.tls)
         if self.net is not None:
             state["netns"] = self.net.record(self._net_keys())
         state.setdefault("pids", {})
@@ -1832,6 +1853,9 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--netns", action="store_true",
                     help="each node and garbd in a network namespace of its own, on a bridge, "
                          "so that `partition` can cut them off (root only)")
+    up.add_argument("--tls", action="store_true",
+                    help="the nodes require TLS: a private CA and certificates naming their IP "
+                         "addresses, under DIR/tls (connect with ssl_ca=DIR/tls/ca.pem)")
     up.add_argument("--subnet", metavar="CIDR",
                     help="the netns lab's private subnet (default 10.213.<k>.0/24, k derived "
                          "from the lab directory); implies --netns")
@@ -1884,7 +1908,7 @@ def _run(args: argparse.Namespace) -> int:
                            "(--subnet)")
         if args.nodes or hosts or not known:
             lab = Lab(args.nodes or (len(hosts) if hosts else None), base_dir, hosts,
-                      netns=netns, subnet=args.subnet)
+                      netns=netns, subnet=args.subnet, tls=args.tls)
         else:
             lab = Lab.load(base_dir)
             if netns and (not lab.netns or (args.subnet and lab.net is not None

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Dict, List
 
 DAYS = "3650"
+FILES = ("ca", "server-cert", "server-key", "client-cert", "client-key")
 
 
 class TlsError(Exception):
@@ -54,5 +55,13 @@ def make(directory: Path, hosts: List[str]) -> Dict[str, Path]:
           "extendedKeyUsage=clientAuth\n", directory)
     for key in ("ca-key.pem", "server-key.pem", "client-key.pem"):
         (directory / key).chmod(0o640)
-    return {name: directory / f"{name}.pem" for name in
-            ("ca", "server-cert", "server-key", "client-cert", "client-key")}
+    return {name: directory / f"{name}.pem" for name in FILES}
+
+
+def server_options(directory: Path) -> str:
+    """my.cnf lines for a node that requires TLS. The rsync SST script would want stunnel for
+    a server with ssl_* set; the lab's state transfers stay on the nodes' own addresses, in
+    the clear, as before."""
+    return (f"ssl_ca = {directory / 'ca.pem'}\nssl_cert = {directory / 'server-cert.pem'}\n"
+            f"ssl_key = {directory / 'server-key.pem'}\nrequire_secure_transport = ON\n"
+            "[sst]\nssl-mode = DISABLED\n")

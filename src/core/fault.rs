@@ -1,6 +1,7 @@
 //! Error classification: every failure on a node maps to what is safe to do next
 //! (the README's "Failure semantics"). This is the only place that looks at driver errors and codes.
 
+use mysql_common::proto::codec::error::PacketCodecError;
 use mysql::{DriverError, Error as DbError};
 
 /// When the error happened: before the statement left the client, or after.
@@ -87,6 +88,9 @@ pub fn classify(err: &DbError, phase: Phase) -> Fault {
         // node would be refused the same way.
         DbError::TlsError(_) => Fault::Fatal(Kind::Interface),
         DbError::IoError(e) if is_tls_refusal(e) => Fault::Fatal(Kind::Interface),
+        DbError::CodecError(PacketCodecError::Io(e)) if is_tls_refusal(e) => {
+            Fault::Fatal(Kind::Interface)
+        }
         DbError::IoError(_) | DbError::CodecError(_) => io,
         DbError::DriverError(d) => match d {
             DriverError::ConnectTimeout | DriverError::CouldNotConnect(_) => Fault::Unreachable,
@@ -136,6 +140,9 @@ pub fn describe(err: &DbError) -> String {
         DbError::MySqlError(e) => format!("({}) {}", e.code, e.message),
         DbError::IoError(e) => format!("connection error: {e}"),
         DbError::CodecError(e) => format!("connection error: {e}"),
+        DbError::DriverError(DriverError::TlsNotSupported) => {
+            "the server does not offer TLS, which ssl_mode requires".into()
+        }
         DbError::DriverError(e) => format!("driver error: {e}"),
         other => other.to_string(),
     }
@@ -261,6 +268,10 @@ mod tests {
             classify(&e, Phase::Statement),
             Fault::Fatal(Kind::Interface)
         );
+        let in_codec = |e| DbError::CodecError(PacketCodecError::Io(e));
+        let bad_name = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let e = in_codec(io::Error::new(io::ErrorKind::InvalidData, bad_name));
+        assert_eq!(classify(&e, Phase::Connect), Fault::Fatal(Kind::Interface));
         let plain = DbError::IoError(io::Error::new(io::ErrorKind::InvalidData, "garbage"));
         assert_eq!(classify(&plain, Phase::Connect), Fault::Unreachable);
         let e = DbError::DriverError(DriverError::TlsNotSupported);

@@ -1,8 +1,8 @@
 //! Error classification: every failure on a node maps to what is safe to do next
 //! (the README's "Failure semantics"). This is the only place that looks at driver errors and codes.
 
-use mysql_common::proto::codec::error::PacketCodecError;
 use mysql::{DriverError, Error as DbError};
+use mysql_common::proto::codec::error::PacketCodecError;
 
 /// When the error happened: before the statement left the client, or after.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

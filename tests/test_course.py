@@ -138,3 +138,36 @@ def test_nodes_from_environment():
         nodes_from_env({"AURORA_NODE1": "a", "AURORA_NODE3": "c"})
     with pytest.raises(UsageError, match="AURORA_NODE1: bad node address"):
         nodes_from_env({"AURORA_NODE1": " ", "AURORA_NODE2": "b"})
+
+
+def test_progress_draws_a_live_line_on_a_terminal(cluster, table):
+    """--progress on a terminal: the live line (rows done of total) on stderr instead of a line
+    per row; the summary on stdout as always."""
+    import pty
+    parent, child = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AURORA_NODE", "MYSQL_PWD", "DB_"))}
+    env.update(cluster.env())
+    try:
+        done = subprocess.run([sys.executable, "-m", "multimaster.course", "--count", "12", "--interval", "0.05",
+                               "--table", table, "--progress"], env=env, stdout=subprocess.PIPE,
+                              stderr=child, text=True, timeout=TIMEOUT)
+        os.close(child)
+        child = -1
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(parent, 65536)
+            except OSError:  # the terminal is closed once read
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        if child >= 0:
+            os.close(child)
+        os.close(parent)
+    assert done.returncode == 0, done.stdout
+    assert "12/12" in drawn.decode(errors="replace")
+    assert "record inserted successfully" not in done.stdout
+    assert "Summary: expected 12, found 12, distinct 12, lost 0, duplicated 0" in done.stdout
+    assert count_titles(cluster, table) == (12, 12)

@@ -97,6 +97,9 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument("--failover-timeout", type=float, default=None,
                    help="seconds to look for a live node before giving up (default 20)")
     p.add_argument("-q", "--quiet", action="store_true", help="no line per row")
+    p.add_argument("--progress", action="store_true",
+                   help="a live progress line on stderr (a terminal) instead of a line per row; "
+                        "node events show above it")
     args = p.parse_args(argv)
     if args.count < 0:
         p.error("--count must be 0 or more")
@@ -178,7 +181,8 @@ def run(argv: Optional[Sequence[str]] = None, env: Optional[Mapping[str, str]] =
           f"{args.count} rows {args.interval:g} s apart", flush=True)
 
     log = logging.getLogger("multimaster")
-    handler = EventPrinter()
+    # With --progress the live line shows the node events itself.
+    handler: logging.Handler = logging.NullHandler() if args.progress else EventPrinter()
     log.addHandler(handler)
     if log.level == logging.NOTSET or log.level > logging.INFO:
         log.setLevel(logging.INFO)
@@ -212,11 +216,12 @@ def insert_and_verify(mm: MultiMaster, args: argparse.Namespace) -> int:
     rows = [course_row(x) for x in range(args.count)]
 
     def on_row(index: int, node: str, rerouted: bool) -> None:
-        if not args.quiet:
+        if not (args.quiet or args.progress):
             note = " (failed over)" if rerouted else ""
             print(f"{rows[index][0]}: 1 record inserted successfully [{node}]{note}...", flush=True)
 
-    report = mm.insert_many(args.table, COLUMNS, rows, key="title", interval=args.interval, on_row=on_row)
+    report = mm.insert_many(args.table, COLUMNS, rows, key="title", interval=args.interval, on_row=on_row,
+                            progress=args.progress)
     found, distinct = summarize(mm, args.table, args.count)
     lost = args.count - distinct
     duplicated = found - distinct

@@ -1,17 +1,20 @@
-"""Throughput of the insert path, side by side with bare clients in the same run.
+"""Throughput of the insert path and latency of a trivial read, side by side with bare clients
+in the same run.
 
-Brings up its own lab (2 Galera nodes + arbitrator on 127.0.60.x), inserts the course's rows
-one autocommit statement at a time, and prints rows/s for: a bare PyMySQL connection (the
-baseline), PyMySQL alternating two nodes like the course script (no failover), MultiMaster's
-execute() from a Python loop, and insert_many() in Rust, keyed (exactly-once) and unkeyed, and
-keyed with a live progress view.
-Run with `make bench`; `--rows N`, `--keep` to leave the lab up.
+Brings up its own labs (2 Galera nodes + arbitrator on 127.0.60.x, and the same with TLS
+required on 127.0.61.x), inserts the course's rows one autocommit statement at a time, and
+prints rows/s for: a bare PyMySQL connection (the baseline), PyMySQL alternating two nodes like
+the course script (no failover), MultiMaster's execute() from a Python loop, insert_many() in
+Rust (keyed, unkeyed, with a live progress view, and over TLS with VERIFY_IDENTITY); then
+`SELECT 1` latency (p50, p99) for PyMySQL and MultiMaster, plain and over TLS.
+Run with `make bench`; `--rows N`, `--rounds N`, `--keep` to leave the labs up.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
 from typing import Callable, List, Tuple
@@ -19,11 +22,14 @@ from typing import Callable, List, Tuple
 import pymysql
 
 from multimaster import MultiMaster
+from multimaster.course import COLUMNS
 from multimaster.lab import Lab
 
 HOSTS = ["127.0.60.1", "127.0.60.2"]
-COLUMNS = ["title", "instructor", "duration", "created", "url"]
+TLS_HOSTS = ["127.0.61.1", "127.0.61.2"]
 INSERT = "INSERT INTO {t} (title, instructor, duration, created, url) VALUES (%s, %s, %s, %s, %s)"
+TABLE = ("CREATE TABLE IF NOT EXISTS demo.bench (title VARCHAR(40), instructor VARCHAR(40), "
+         "duration INT, created DATE, url VARCHAR(100), KEY (title))")
 
 
 def rows(n: int, tag: str) -> List[Tuple]:
@@ -36,6 +42,19 @@ def timed(fn: Callable[[], None], n: int) -> float:
     return n / (time.perf_counter() - t)
 
 
+def latencies(fn: Callable[[], object], n: int) -> List[float]:
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def pct(xs: List[float], p: float) -> float:
+    return sorted(xs)[min(len(xs) - 1, int(p * len(xs)))]
+
+
 def main(argv: List[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--rows", type=int, default=2000)
@@ -43,17 +62,21 @@ def main(argv: List[str]) -> int:
     p.add_argument("--keep", action="store_true")
     args = p.parse_args(argv)
     n = args.rows
-    lab = Lab(2, base_dir=os.environ.get("MULTIMASTER_BENCH_LAB_DIR", "/tmp/multimaster-bench-lab"), hosts=HOSTS)
-    lab.up()
-    env = lab.env()
+    base = os.environ.get("MULTIMASTER_BENCH_LAB_DIR", "/tmp/multimaster-bench-lab")
+    lab = Lab(2, base_dir=base, hosts=HOSTS)
+    tls_lab = Lab(2, base_dir=base + "-tls", hosts=TLS_HOSTS, tls=True)
+    labs = [lab, tls_lab]
     try:
-        lab.sql(1, "CREATE TABLE IF NOT EXISTS demo.bench (title VARCHAR(40), instructor VARCHAR(40), "
-                   "duration INT, created DATE, url VARCHAR(100), KEY (title))")
-        lab.sql(1, "TRUNCATE demo.bench")
+        for each in labs:
+            each.up()
+            each.sql(1, TABLE)
+        env = lab.env()
         conns = [pymysql.connect(host=h, user=env["DB_USER"], password=env["MYSQL_PWD"],
                                  database="demo", autocommit=True) for h in HOSTS]
-        mm = MultiMaster(lab.addresses, "demo", env["DB_USER"], env["MYSQL_PWD"])
+        mm = MultiMaster(lab.addresses, **lab.credentials())
+        mm_tls = MultiMaster(tls_lab.addresses, **tls_lab.credentials())  # VERIFY_IDENTITY
         sql = INSERT.format(t="bench")
+        snapshots: list = []
 
         def bare() -> None:
             with conns[0].cursor() as c:
@@ -65,23 +88,24 @@ def main(argv: List[str]) -> int:
             for x, r in enumerate(rows(n, "b")):
                 cursors[x % 2].execute(sql, r)
 
-        snapshots: list = []
-
         def mm_execute() -> None:
             q = sql.replace("%s", "?")
             for r in rows(n, "c"):
                 mm.execute(q, r, key=("bench", "title", r[0]))
 
+        # (name, function, the lab it writes to)
         cases = [
-            ("PyMySQL, one node (baseline)", bare),
-            ("PyMySQL, alternating 2 nodes, no failover", alternating),
-            ("MultiMaster.execute, keyed, Python loop", mm_execute),
+            ("PyMySQL, one node (baseline)", bare, lab),
+            ("PyMySQL, alternating 2 nodes, no failover", alternating, lab),
+            ("MultiMaster.execute, keyed, Python loop", mm_execute, lab),
             ("MultiMaster.insert_many, keyed (Rust loop)",
-             lambda: mm.insert_many("bench", COLUMNS, rows(n, "d"), key="title")),
-            ("MultiMaster.insert_many, unkeyed", lambda: mm.insert_many("bench", COLUMNS, rows(n, "e"))),
+             lambda: mm.insert_many("bench", COLUMNS, rows(n, "d"), key="title"), lab),
+            ("MultiMaster.insert_many, unkeyed", lambda: mm.insert_many("bench", COLUMNS, rows(n, "e")), lab),
             # The live view's cost: snapshots built ten times a second on the calling thread.
             ("MultiMaster.insert_many, keyed, progress on",
-             lambda: mm.insert_many("bench", COLUMNS, rows(n, "f"), key="title", progress=snapshots.append)),
+             lambda: mm.insert_many("bench", COLUMNS, rows(n, "f"), key="title", progress=snapshots.append), lab),
+            ("MultiMaster.insert_many, keyed, TLS",
+             lambda: mm_tls.insert_many("bench", COLUMNS, rows(n, "g"), key="title"), tls_lab),
         ]
         # Rounds interleave the clients, in reverse order every other round, so a slow moment
         # of the cluster does not land on one of them; each starts on an empty table (a
@@ -90,26 +114,46 @@ def main(argv: List[str]) -> int:
         for round_ in range(args.rounds):
             order = list(range(len(cases)))
             for i in order if round_ % 2 == 0 else reversed(order):
-                lab.sql(1, "TRUNCATE demo.bench")
-                best[i] = max(best[i], timed(cases[i][1], n))
-                (count,), = mm.query("SELECT COUNT(*) FROM bench", causal=True)
-                assert count == n, (cases[i][0], count)
-        results = [(name, rate) for (name, _), rate in zip(cases, best)]
-        base = results[0][1]
+                name, fn, where = cases[i]
+                where.sql(1, "TRUNCATE demo.bench")
+                best[i] = max(best[i], timed(fn, n))
+                (count,), = where.sql(1, "SET SESSION wsrep_sync_wait=1; SELECT COUNT(*) FROM demo.bench")
+                assert int(count) == n, (name, count)
+        results = {name: rate for (name, _, _), rate in zip(cases, best)}
+        baseline = results[cases[0][0]]
         print(f"\n{n} single-row autocommit inserts per client, best of {args.rounds} rounds, "
               f"2 Galera nodes on loopback, {os.cpu_count()} cores")
         print(f"{'client':46} {'rows/s':>8} {'vs baseline':>12}")
-        for name, rate in results:
-            print(f"{name:46} {rate:8.0f} {rate / base:11.2f}x")
-        by_name = dict(results)
-        print(f"progress on / off (keyed insert_many): "
-              f"{by_name['MultiMaster.insert_many, keyed, progress on'] / by_name['MultiMaster.insert_many, keyed (Rust loop)']:.3f}")
+        for name, rate in results.items():
+            print(f"{name:46} {rate:8.0f} {rate / baseline:11.2f}x")
+        keyed = results["MultiMaster.insert_many, keyed (Rust loop)"]
+        print(f"progress on / off (keyed insert_many): {results['MultiMaster.insert_many, keyed, progress on'] / keyed:.3f}")
+        print(f"TLS / plain (keyed insert_many):        {results['MultiMaster.insert_many, keyed, TLS'] / keyed:.3f}")
+
+        # SELECT 1: the round trip and the client's own cost, no commit involved.
+        cur = conns[0].cursor()
+        readers = [
+            ("PyMySQL", lambda: cur.execute("SELECT 1") and cur.fetchall()),
+            ("MultiMaster.query", lambda: mm.query("SELECT 1")),
+            ("MultiMaster.query, TLS", lambda: mm_tls.query("SELECT 1")),
+        ]
+        samples: dict = {name: [] for name, _ in readers}
+        for _ in range(args.rounds):
+            for name, fn in readers:
+                samples[name] += latencies(fn, max(200, n // 2))
+        print(f"\nSELECT 1 latency, {len(samples['PyMySQL'])} calls each, interleaved rounds")
+        print(f"{'client':46} {'p50 µs':>8} {'p99 µs':>8} {'mean µs':>8}")
+        for name, xs in samples.items():
+            print(f"{name:46} {pct(xs, 0.5) * 1e6:8.0f} {pct(xs, 0.99) * 1e6:8.0f} "
+                  f"{statistics.mean(xs) * 1e6:8.0f}")
         mm.close()
+        mm_tls.close()
         for c in conns:
             c.close()
     finally:
         if not args.keep:
-            lab.down()
+            for each in labs:
+                each.down()
     return 0
 
 

@@ -4,13 +4,14 @@ and MultiMaster instances that are always closed. The lab is torn down even when
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import signal
 import subprocess
 import threading
 import time
-from typing import Callable, Iterator, List, Optional
+from typing import Any, Callable, Iterator, List, Optional
 
 import pytest
 
@@ -279,11 +280,19 @@ class Child:
 
 @pytest.fixture(scope="session")
 def lab() -> Iterator[Lab]:
-    try:  # a lab left behind by a killed earlier run
-        Lab.load(LAB_DIR).down()
+    with running_lab(2, base_dir=LAB_DIR, hosts=LAB_HOSTS) as lab:
+        yield lab
+
+
+@contextlib.contextmanager
+def running_lab(nodes: int, **options: Any) -> Iterator[Lab]:
+    """A lab of its own for a test module: whatever a killed earlier run left in its directory
+    is brought down first, and the lab is brought down afterwards even when a test fails."""
+    try:
+        Lab.load(options["base_dir"]).down()
     except Exception:
         pass
-    lab = Lab(2, base_dir=LAB_DIR, hosts=LAB_HOSTS)
+    lab = Lab(nodes, **options)
     try:
         lab.up()
         yield lab

@@ -13,7 +13,7 @@ import pytest
 
 import multimaster
 from conftest import (COLUMNS, COURSE_DDL, DATABASE, LAB3_DIR, LAB3_HOSTS, PASSWORD, USER, course_rows, heal,
-                      rejoin_bound, wait_for)
+                      rejoin_bound, running_lab, wait_for)
 from faultproxy import FaultProxy
 from multimaster.lab import Lab
 
@@ -26,16 +26,8 @@ RUN_BOUND = 420  # seconds for one chaos run: crashes, rejoins and 2000+ rows
 @pytest.fixture(scope="module")
 def lab3():
     """3 data nodes, no arbitrator: one crash leaves a majority of 2."""
-    try:
-        Lab.load(LAB3_DIR).down()
-    except Exception:
-        pass
-    lab = Lab(3, base_dir=LAB3_DIR, hosts=LAB3_HOSTS, arbitrator=False)
-    try:
-        lab.up()
+    with running_lab(3, base_dir=LAB3_DIR, hosts=LAB3_HOSTS, arbitrator=False) as lab:
         yield lab
-    finally:
-        lab.down()
 
 
 def synced(lab: Lab) -> bool:

@@ -14,7 +14,7 @@ import pytest
 
 import multimaster
 from conftest import (COURSE_DDL, DATABASE, PASSWORD, SLACK, USER, Writer, count_titles,
-                      crash_and_rejoin_each, needs_lab)
+                      crash_and_rejoin_each, needs_lab, running_lab)
 from faultproxy import FaultProxy
 from multimaster import labtls
 from multimaster.lab import Lab
@@ -30,16 +30,8 @@ pytestmark = needs_lab
 
 @pytest.fixture(scope="module")
 def tls_lab() -> Iterator[Lab]:
-    try:
-        Lab.load(TLS_DIR).down()
-    except Exception:
-        pass
-    lab = Lab(2, base_dir=TLS_DIR, hosts=TLS_HOSTS, tls=True)
-    try:
-        lab.up()
+    with running_lab(2, base_dir=TLS_DIR, hosts=TLS_HOSTS, tls=True) as lab:
         yield lab
-    finally:
-        lab.down()
 
 
 def connect(lab: Lab, nodes=None, **tls) -> multimaster.MultiMaster:

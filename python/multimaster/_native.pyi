@@ -81,7 +81,8 @@ class MultiMaster:
         *,
         policy: Optional[Literal["parity", "sequential"]] = None,
         connect_timeout: Optional[float] = None,
-        read_timeout: Optional[float] = None,
+        failure_detection: Optional[float] = None,
+        statement_timeout: Optional[float] = None,
         write_timeout: Optional[float] = None,
         failover_timeout: Optional[float] = None,
         max_retries: Optional[int] = None,
@@ -103,12 +104,15 @@ class MultiMaster:
         *,
         key: Optional[Tuple[str, str, Any]] = None,
         idempotent: bool = False,
+        statement_timeout: Optional[float] = None,
     ) -> int: ...
     @property
     def last_insert_id(self) -> Optional[int]: ...
-    def query(self, sql: str, params: _Params = None, *, causal: bool = False) -> List[Tuple[Any, ...]]: ...
+    def query(
+        self, sql: str, params: _Params = None, *, causal: bool = False, statement_timeout: Optional[float] = None
+    ) -> List[Tuple[Any, ...]]: ...
     def _query_described(
-        self, sql: str, params: _Params = None, *, causal: bool = False
+        self, sql: str, params: _Params = None, *, causal: bool = False, statement_timeout: Optional[float] = None
     ) -> Tuple[List[Tuple[Any, ...]], Optional[List[Tuple[str, int, None, int, None, int, bool]]]]: ...
     def _execute_result(
         self,
@@ -117,6 +121,7 @@ class MultiMaster:
         *,
         key: Optional[Tuple[str, str, Any]] = None,
         idempotent: bool = False,
+        statement_timeout: Optional[float] = None,
     ) -> Tuple[int, Optional[int]]: ...
     def insert_many(
         self,
@@ -128,6 +133,7 @@ class MultiMaster:
         on_row: Optional[Callable[[int, str, bool], object]] = None,
         *,
         progress: Union[bool, Callable[[Dict[str, Any]], object], None] = None,
+        statement_timeout: Optional[float] = None,
     ) -> InsertReport: ...
     def transaction(
         self,
@@ -135,6 +141,7 @@ class MultiMaster:
         *,
         check: Optional[Callable[[], object]] = None,
         attempts: int = 5,
+        statement_timeout: Optional[float] = None,
     ) -> TransactionResult[_T]: ...
     def stats(self) -> Stats: ...
     def events(self) -> Events: ...

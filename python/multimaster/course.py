@@ -91,9 +91,13 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument("--ssl-cert", metavar="PEM", help="client certificate, with --ssl-key")
     p.add_argument("--ssl-key", metavar="PEM", help="client private key")
     p.add_argument("--connect-timeout", type=float, default=None, help="seconds (default 2)")
-    p.add_argument("--read-timeout", type=float, default=None,
-                   help="seconds to wait for a statement's reply (default 10: longer than "
-                        "Galera's ~6 s write pause after a node dies)")
+    p.add_argument("--failure-detection", type=float, default=None,
+                   help="seconds without an answer to a liveness check before a node is "
+                        "taken for dead (default 3: shorter than Galera's ~6 s write pause "
+                        "after a node dies; a slow statement is never taken for a dead node)")
+    p.add_argument("--statement-timeout", type=float, default=None,
+                   help="seconds one row's INSERT may run before it is killed on the server "
+                        "and the run stops (default 60)")
     p.add_argument("--failover-timeout", type=float, default=None,
                    help="seconds to look for a live node before giving up (default 20)")
     p.add_argument("-q", "--quiet", action="store_true", help="no line per row")
@@ -189,7 +193,7 @@ def run(argv: Optional[Sequence[str]] = None, env: Optional[Mapping[str, str]] =
     log.propagate = False
     try:
         with MultiMaster(cfg.nodes, cfg.database, cfg.user, cfg.password, policy=args.policy,
-                         connect_timeout=args.connect_timeout, read_timeout=args.read_timeout,
+                         connect_timeout=args.connect_timeout, failure_detection=args.failure_detection,
                          failover_timeout=args.failover_timeout, ssl_mode=args.ssl_mode,
                          ssl_ca=args.ssl_ca, ssl_cert=args.ssl_cert, ssl_key=args.ssl_key) as mm:
             return insert_and_verify(mm, args)
@@ -221,7 +225,7 @@ def insert_and_verify(mm: MultiMaster, args: argparse.Namespace) -> int:
             print(f"{rows[index][0]}: 1 record inserted successfully [{node}]{note}...", flush=True)
 
     report = mm.insert_many(args.table, COLUMNS, rows, key="title", interval=args.interval, on_row=on_row,
-                            progress=args.progress)
+                            progress=args.progress, statement_timeout=args.statement_timeout)
     found, distinct = summarize(mm, args.table, args.count)
     lost = args.count - distinct
     duplicated = found - distinct

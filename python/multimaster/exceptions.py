@@ -23,6 +23,7 @@ __all__ = [
     "NotSupportedError",
     "AllNodesDownError",
     "AmbiguousCommitError",
+    "StatementTimeoutError",
 ]
 
 
@@ -107,3 +108,15 @@ class AmbiguousCommitError(OperationalError):
     """
 
     statement: Optional[str] = None
+
+
+class StatementTimeoutError(OperationalError):
+    """A statement ran past ``statement_timeout`` and was killed on the server (``KILL
+    QUERY``): it did not complete, and a write in it was rolled back. The node is not taken for
+    failed. ``statement`` is the SQL, ``elapsed`` how long it ran and ``timeout`` the limit, in
+    seconds.
+    """
+
+    statement: Optional[str] = None
+    elapsed: float = 0.0
+    timeout: float = 0.0

@@ -1,4 +1,5 @@
-//! Stopping long calls from outside (Ctrl-C), and sleeps that notice it quickly.
+//! How a call stops early: from outside (Ctrl-C), or a statement running past its time limit;
+//! and sleeps that notice a stop quickly.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -16,6 +17,10 @@ pub type Interrupted = dyn Fn() -> bool + Send + Sync;
 pub struct Cancel {
     flag: Arc<AtomicBool>,
     probe: Option<Arc<Interrupted>>,
+    /// Asked by any thread (the watchdog too), so it must be cheap: an atomic read.
+    signal: Option<Arc<Interrupted>>,
+    /// The longest one statement of the call may run (`statement_timeout`); `None`: no limit.
+    limit: Option<Duration>,
 }
 
 /// How often a sleeping worker looks at the flag: well inside the 0.5 s a user waits for Ctrl-C.
@@ -31,7 +36,26 @@ impl Cancel {
         Cancel {
             flag: Arc::default(),
             probe: Some(probe),
+            signal: None,
+            limit: None,
         }
+    }
+
+    /// Each statement of the call may run at most `limit`; it is then killed on the server.
+    pub fn with_limit(mut self, limit: Option<Duration>) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    pub fn limit(&self) -> Option<Duration> {
+        self.limit
+    }
+
+    /// Also cancelled as soon as `signal` says so, from any thread: it lets the watchdog stop a
+    /// statement the caller's thread is blocked in.
+    pub fn with_signal(mut self, signal: Arc<Interrupted>) -> Self {
+        self.signal = Some(signal);
+        self
     }
 
     pub fn cancel(&self) {
@@ -39,7 +63,7 @@ impl Cancel {
     }
 
     pub fn is_cancelled(&self) -> bool {
-        self.flag.load(Ordering::SeqCst)
+        self.flag.load(Ordering::SeqCst) || self.signal.as_ref().is_some_and(|s| s())
     }
 
     pub fn check(&self) -> Result<()> {

@@ -2,10 +2,11 @@
 //! policy (the loop and its decisions are in `request.rs`), probes down nodes in the
 //! background, fences lost sessions and checks keys.
 
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mysql::prelude::{Protocol, Queryable};
 use mysql::{Column, Conn, Error as DbError, Params, QueryResult, Row};
@@ -15,9 +16,12 @@ use super::config::Config;
 use super::error::{Error, Result};
 use super::events::{Event, EventKind, EventLog, NodeStats};
 use super::fault::describe;
-use super::node::{Claim, Node};
-use super::request::{self, Backend};
+use super::flavour::Flavour;
+use super::liveness::{Ended, Liveness};
+use super::node::{Claim, Fence, Node};
+use super::request::{self, Backend, LeasedOp as Op};
 pub use super::request::{KeyCheck, Outcome, Write};
+use super::watchdog::Watchdog;
 
 /// A statement run on a leased connection of a node, which it may take out of the lease to keep.
 pub(crate) type LeasedOp<'a, T> =
@@ -35,9 +39,13 @@ pub struct Rows {
     pub rows: Vec<Row>,
 }
 
+/// How often a lost session's fence is tried again while its node does not answer.
+const FENCE_RETRY: Duration = Duration::from_millis(250);
+
 struct Inner {
     cfg: Config,
-    nodes: Vec<Arc<Node>>,
+    nodes: Arc<Vec<Arc<Node>>>,
+    watchdog: Watchdog,
     events: EventLog,
     next: AtomicU64,
     closed: AtomicBool,
@@ -60,13 +68,16 @@ pub fn silence_logging() {
 impl Cluster {
     pub fn new(cfg: Config) -> Result<Self> {
         cfg.validate().map_err(Error::Config)?;
-        let nodes = cfg
-            .endpoints
-            .iter()
-            .map(|e| Arc::new(Node::new(e.clone(), &cfg)))
-            .collect();
+        let nodes: Arc<Vec<Arc<Node>>> = Arc::new(
+            cfg.endpoints
+                .iter()
+                .map(|e| Arc::new(Node::new(e.clone(), &cfg)))
+                .collect(),
+        );
+        let watchdog = Watchdog::start(Arc::downgrade(&nodes), cfg.failure_detection);
         Ok(Cluster {
             inner: Arc::new(Inner {
+                watchdog,
                 events: EventLog::new(cfg.event_capacity),
                 cfg,
                 nodes,
@@ -105,7 +116,7 @@ impl Cluster {
         for p in probes {
             let _ = p.join();
         }
-        for n in &self.inner.nodes {
+        for n in self.inner.nodes.iter() {
             n.drop_idle();
         }
     }
@@ -248,14 +259,77 @@ impl Cluster {
         }
     }
 
-    /// Before asking the cluster whether a lost write committed, make sure it is not still
-    /// running: on a node that is slow rather than dead, the statement could commit after
-    /// the check said it had not. A node that cannot be reached cannot commit it either once
-    /// the cluster has evicted it (read_timeout outlasts Galera's eviction).
-    pub(crate) fn fence(&self, node: &Node, connection_id: u32) -> bool {
-        let fenced = node.fence(connection_id, self.inner.cfg.read_timeout);
-        log_debug(|| format!("{}: session {connection_id} fenced: {fenced}", node.name));
-        fenced
+    /// Before asking the cluster whether a lost write committed, make sure it can no longer
+    /// commit: its session killed on the node, the process that ran it gone, or (Galera) the
+    /// node evicted from the cluster, which rolls back whatever it had not replicated. A frozen
+    /// or cut-off node is judged dead within the failure-detection time, before the cluster
+    /// evicts it (about 6 s), so the check waits for one of these, up to the failover timeout.
+    pub(crate) fn fence(&self, idx: usize, session: u32, cancel: &Cancel) -> Result<&'static str> {
+        let node = &self.inner.nodes[idx];
+        let incarnation = node.incarnation();
+        let deadline = Instant::now() + self.inner.cfg.failover_timeout;
+        loop {
+            let fence = node.fence(session, incarnation.as_ref());
+            log_debug(|| format!("{}: session {session}: {}", node.name, fence.describe()));
+            if fence != Fence::Unreachable {
+                return Ok(fence.describe());
+            }
+            if self.evicted(idx, incarnation.as_ref()) {
+                return Ok("node evicted");
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Ambiguous {
+                    node: node.name.clone(),
+                    statement: format!("session {session}"),
+                    cause: format!(
+                        "the node neither answers nor left the cluster within {:.1} s, so \
+                         the lost write may still commit",
+                        self.inner.cfg.failover_timeout.as_secs_f64()
+                    ),
+                });
+            }
+            cancel.sleep(FENCE_RETRY)?;
+        }
+    }
+
+    /// Runs `f`, a statement on `conn` of node `idx`, under the watchdog's eye.
+    pub(crate) fn watch<R>(
+        &self,
+        idx: usize,
+        conn: &mut Conn,
+        cancel: &Cancel,
+        f: impl FnOnce(&mut Conn) -> R,
+    ) -> (R, Ended) {
+        let wd = &self.inner.watchdog;
+        let (fd, session) = (conn.as_raw_fd(), conn.connection_id());
+        let flight = wd.fly(idx, fd, session, cancel.limit(), cancel);
+        let result = f(conn);
+        (result, wd.land(&flight))
+    }
+
+    /// The index of one of this cluster's nodes.
+    pub(crate) fn index(&self, node: &Arc<Node>) -> usize {
+        let mut nodes = self.inner.nodes.iter();
+        nodes.position(|n| Arc::ptr_eq(n, node)).unwrap_or(0)
+    }
+
+    /// Galera: the survivors' view no longer has the node's process as a member.
+    fn evicted(&self, idx: usize, incarnation: Option<&super::liveness::Incarnation>) -> bool {
+        let node = &self.inner.nodes[idx];
+        let Some(member) = incarnation.and_then(|i| i.member.clone()) else {
+            return false;
+        };
+        if node.flavour() != Flavour::Galera {
+            return false;
+        }
+        let others = self
+            .inner
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != idx);
+        let mut answers = others.filter_map(|(_, other)| other.has_member(&member));
+        answers.next() == Some(false)
     }
 }
 
@@ -295,6 +369,32 @@ impl Backend for Cluster {
         conn.connection_id()
     }
 
+    fn watched<T>(
+        &self,
+        idx: usize,
+        lease: &mut Option<Conn>,
+        cancel: &Cancel,
+        op: &mut Op<'_, Conn, T>,
+    ) -> (std::result::Result<T, DbError>, Ended) {
+        let Some(conn) = lease.as_ref() else {
+            return (op(idx, lease), Ended::Itself);
+        };
+        let wd = &self.inner.watchdog;
+        let (fd, session) = (conn.as_raw_fd(), conn.connection_id());
+        let flight = wd.fly(idx, fd, session, cancel.limit(), cancel);
+        let result = op(idx, lease);
+        let ended = wd.land(&flight);
+        if ended != Ended::Itself {
+            // Killed or cut: a late KILL QUERY must not hit this connection's next statement.
+            lease.take();
+        }
+        (result, ended)
+    }
+
+    fn liveness(&self, idx: usize) -> Liveness {
+        Liveness::from(self.inner.nodes[idx].check())
+    }
+
     fn record_statement(&self, idx: usize, error: Option<&DbError>) {
         self.inner.nodes[idx].record_statement(error);
     }
@@ -313,18 +413,18 @@ impl Backend for Cluster {
         cancel: &Cancel,
     ) -> Result<bool> {
         let node = &self.inner.nodes[idx];
-        let fence = if self.fence(node, session) {
-            format!("session {session} fenced")
-        } else {
-            format!("session {session} not fenced (node unreachable)")
-        };
+        let fence = format!(
+            "session {session} fenced: {}",
+            self.fence(idx, session, cancel)?
+        );
         let what = key.describe();
         self.note(
             EventKind::Ambiguous,
             &node.name,
             format!("reply lost, {fence}, checking {what}"),
         );
-        let committed = self.count_key(key, cancel)? > 0;
+        // The check is the library's own statement: the caller's time limit is not for it.
+        let committed = self.count_key(key, &cancel.clone().with_limit(None))? > 0;
         let verdict = if committed {
             "found: the write had committed"
         } else {

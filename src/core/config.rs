@@ -38,7 +38,8 @@ impl fmt::Display for Secret {
 pub const OPTIONS: &[&str] = &[
     "policy",
     "connect_timeout",
-    "read_timeout",
+    "failure_detection",
+    "statement_timeout",
     "write_timeout",
     "failover_timeout",
     "max_retries",
@@ -51,6 +52,26 @@ pub const OPTIONS: &[&str] = &[
     "ssl_key",
 ];
 
+/// For callers of the option this library had before liveness was judged apart from statements.
+pub const READ_TIMEOUT_GONE: &str = "read_timeout no longer exists: a node is judged dead by \
+     failure_detection (seconds without an answer to a liveness check), and a statement is \
+     limited by statement_timeout";
+
+/// A statement time limit from text: seconds, or `none`/`inf` for no limit.
+pub fn limit(name: &str, value: &str) -> Result<Option<Duration>, String> {
+    let v = value.trim();
+    if v.is_empty() || v.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    match v.parse::<f64>() {
+        Ok(s) if s.is_infinite() && s > 0.0 => Ok(None),
+        Ok(s) if s > 0.0 => Ok(Duration::try_from_secs_f64(s).ok()),
+        _ => Err(format!(
+            "{name} must be a positive number of seconds, or none, not {value:?}"
+        )),
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub endpoints: Vec<Endpoint>,
@@ -59,9 +80,13 @@ pub struct Config {
     pub password: Secret,
     /// TCP connect plus handshake. Short: a dead node must cost little.
     pub connect_timeout: Duration,
-    /// Waiting for a statement's reply. Longer than Galera's write block after a peer
-    /// crashes (about 6 s, the suspect timeout), or a healthy survivor is taken for dead.
-    pub read_timeout: Duration,
+    /// A node that answers no liveness check (connect + `SELECT 1` on a separate connection)
+    /// for this long is down, even while a statement runs on it. Shorter than Galera's write
+    /// pause after a peer dies (about 6 s): a survivor in that pause still answers, so it is
+    /// never taken for dead, and a dead node is found before the cluster evicts it.
+    pub failure_detection: Duration,
+    /// The longest a statement may run before it is killed on the server; `None`: no limit.
+    pub statement_timeout: Option<Duration>,
     pub write_timeout: Duration,
     pub policy: Policy,
     /// How long one call keeps looking for a live node before `AllNodesDown`.
@@ -83,7 +108,8 @@ impl Config {
             user: user.into(),
             password,
             connect_timeout: Duration::from_secs(2),
-            read_timeout: Duration::from_secs(10),
+            failure_detection: Duration::from_secs(3),
+            statement_timeout: None,
             write_timeout: Duration::from_secs(10),
             policy: Policy::Parity,
             failover_timeout: Duration::from_secs(20),
@@ -116,7 +142,9 @@ impl Config {
         match name {
             "policy" => self.policy = value.parse()?,
             "connect_timeout" => self.connect_timeout = seconds()?,
-            "read_timeout" => self.read_timeout = seconds()?,
+            "failure_detection" => self.failure_detection = seconds()?,
+            "statement_timeout" => self.statement_timeout = limit(name, value)?,
+            "read_timeout" => return Err(READ_TIMEOUT_GONE.into()),
             "write_timeout" => self.write_timeout = seconds()?,
             "failover_timeout" => self.failover_timeout = seconds()?,
             "backoff_base" => self.backoff.base = seconds()?,
@@ -154,7 +182,7 @@ impl Config {
         }
         for (name, d) in [
             ("connect_timeout", self.connect_timeout),
-            ("read_timeout", self.read_timeout),
+            ("failure_detection", self.failure_detection),
             ("write_timeout", self.write_timeout),
             ("failover_timeout", self.failover_timeout),
         ] {
@@ -191,11 +219,37 @@ mod tests {
     }
 
     #[test]
-    fn defaults_are_finite_and_read_outlasts_galera_write_block() {
+    fn default_failure_detection_is_shorter_than_galera_write_pause() {
         let c = cfg();
         assert!(c.validate().is_ok());
-        assert!(c.read_timeout > Duration::from_secs(6));
-        assert!(c.connect_timeout < c.read_timeout);
+        // Galera blocks writes about 6 s after a peer dies; a node is judged before that.
+        assert!(c.failure_detection < Duration::from_secs(6));
+        assert!(c.connect_timeout < c.failure_detection);
+        assert_eq!(c.statement_timeout, None, "no limit by default");
+    }
+
+    #[test]
+    fn statement_timeout_takes_seconds_or_none() {
+        let mut c = cfg();
+        c.set("statement_timeout", "2.5").unwrap();
+        assert_eq!(c.statement_timeout, Some(Duration::from_millis(2500)));
+        for none in ["none", "inf", ""] {
+            c.set("statement_timeout", none).unwrap();
+            assert_eq!(c.statement_timeout, None, "{none:?}");
+        }
+        for bad in ["0", "-1", "soon"] {
+            let e = c.set("statement_timeout", bad).unwrap_err();
+            assert!(e.contains("statement_timeout must be a positive"), "{e}");
+        }
+    }
+
+    #[test]
+    fn read_timeout_is_refused_with_what_replaced_it() {
+        let e = cfg().set("read_timeout", "10").unwrap_err();
+        assert!(
+            e.contains("failure_detection") && e.contains("statement_timeout"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -204,7 +258,8 @@ mod tests {
         for (name, value) in [
             ("policy", "sequential"),
             ("connect_timeout", "0.5"),
-            ("read_timeout", "30"),
+            ("failure_detection", "1.5"),
+            ("statement_timeout", "30"),
             ("write_timeout", "7"),
             ("failover_timeout", "60"),
             ("max_retries", "3"),
@@ -217,6 +272,8 @@ mod tests {
         }
         assert_eq!(c.policy, Policy::Sequential);
         assert_eq!(c.connect_timeout, Duration::from_millis(500));
+        assert_eq!(c.failure_detection, Duration::from_millis(1500));
+        assert_eq!(c.statement_timeout, Some(Duration::from_secs(30)));
         assert_eq!((c.max_retries, c.event_capacity), (3, 50));
         assert_eq!(c.backoff.cap, Duration::from_secs(1));
     }
@@ -231,9 +288,9 @@ mod tests {
                 "connect_timeout must be a non-negative number",
             ),
             (
-                "read_timeout",
+                "failure_detection",
                 "soon",
-                "read_timeout must be a non-negative number",
+                "failure_detection must be a non-negative number",
             ),
             ("max_retries", "2.5", "max_retries must be a whole number"),
             ("policy", "random", "unknown policy \"random\""),
@@ -247,8 +304,8 @@ mod tests {
     #[test]
     fn validate_names_the_problem() {
         let mut c = cfg();
-        c.read_timeout = Duration::ZERO;
-        assert!(c.validate().unwrap_err().contains("read_timeout"));
+        c.failure_detection = Duration::ZERO;
+        assert!(c.validate().unwrap_err().contains("failure_detection"));
         let mut c = cfg();
         c.endpoints.push("a:3306".parse().unwrap());
         assert!(c.validate().unwrap_err().contains("listed twice"));

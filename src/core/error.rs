@@ -62,6 +62,32 @@ pub enum Error {
         message: String,
     },
 
+    /// The statement ran past `statement_timeout` and was killed on the server.
+    #[error(
+        "{node}: statement ran past statement_timeout ({:.1} s) and was killed after {:.2} s: {statement}",
+        limit.as_secs_f64(),
+        elapsed.as_secs_f64()
+    )]
+    TimedOut {
+        node: String,
+        statement: String,
+        elapsed: Duration,
+        limit: Duration,
+    },
+
+    /// The server closed the connection during the statement while the node still answers:
+    /// the statement's own doing (a server-side kill, a packet it refused), not a dead node,
+    /// so it is not carried to another node.
+    #[error(
+        "{node}: the server closed the connection during the statement, and the node still \
+         answers: not retried on another node ({cause}): {statement}"
+    )]
+    Broken {
+        node: String,
+        statement: String,
+        cause: String,
+    },
+
     /// The caller asked to stop (Ctrl-C).
     #[error("interrupted")]
     Interrupted,
@@ -77,6 +103,8 @@ impl Error {
             | Error::Driver { node, .. }
             | Error::Ambiguous { node, .. }
             | Error::Lost { node, .. }
+            | Error::TimedOut { node, .. }
+            | Error::Broken { node, .. }
             | Error::RetriesExhausted { node, .. } => Some(node),
             Error::AllNodesDown { node, .. } => node.as_deref(),
             _ => None,
@@ -87,6 +115,8 @@ impl Error {
         match self {
             Error::Server { code, .. } | Error::RetriesExhausted { code, .. } => Some(*code),
             Error::AllNodesDown { code, .. } => *code,
+            // CR_SERVER_LOST, as the MySQL client reports a connection lost mid-query.
+            Error::Broken { .. } => Some(2013),
             _ => None,
         }
     }

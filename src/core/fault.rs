@@ -118,6 +118,17 @@ fn is_tls_refusal(e: &std::io::Error) -> bool {
     e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>())
 }
 
+/// Nothing listens at the address: the server process is gone (not frozen, not cut off).
+pub fn refused(err: &DbError) -> bool {
+    match err {
+        DbError::IoError(e) => e.kind() == std::io::ErrorKind::ConnectionRefused,
+        DbError::DriverError(DriverError::CouldNotConnect(Some((_, _, kind)))) => {
+            *kind == std::io::ErrorKind::ConnectionRefused
+        }
+        _ => false,
+    }
+}
+
 /// The server's error code, where there is one.
 pub fn code(err: &DbError) -> Option<u16> {
     match err {

@@ -16,9 +16,10 @@ pub const DETECT_SQL: &str = "SHOW GLOBAL VARIABLES WHERE Variable_name IN \
      ('wsrep_on', 'aurora_mm_session_consistency_level', 'group_replication_group_name', \
      'max_allowed_packet')";
 
-/// Galera's readiness: a restarted node accepts connections before it can serve queries.
-pub const GALERA_READY_SQL: &str =
-    "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_ready', 'wsrep_local_state_comment')";
+/// The server process's identity (its uptime; on Galera its group member id) and Galera's
+/// readiness: a restarted node accepts connections before it can serve queries.
+pub const STATUS_SQL: &str = "SHOW GLOBAL STATUS WHERE Variable_name IN \
+     ('Uptime', 'wsrep_gcomm_uuid', 'wsrep_ready', 'wsrep_local_state_comment')";
 
 impl Flavour {
     /// From (name, value) pairs as returned by [`DETECT_SQL`].
@@ -71,7 +72,7 @@ impl Flavour {
     }
 }
 
-/// Whether a Galera node's status (name, value pairs of [`GALERA_READY_SQL`]) says it serves
+/// Whether a Galera node's status (name, value pairs of [`STATUS_SQL`]) says it serves
 /// queries: `wsrep_ready=ON` and a state that applies writes (Synced, or Donor when not blocking).
 pub fn galera_ready<'a>(status: impl IntoIterator<Item = (&'a str, &'a str)>) -> bool {
     let mut ready = false;

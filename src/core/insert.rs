@@ -11,6 +11,13 @@ use super::error::{Error, Result};
 use super::sql::insert_row;
 use super::timeline::Timeline;
 
+/// The default `statement_timeout` of one row's INSERT: longer than InnoDB's lock wait (50 s,
+/// which ends in a retryable 1205 of the server's own) and ten times Galera's write pause after
+/// a crash (about 6 s), so it only fires on a cluster that is stuck while its nodes still
+/// answer (flow control, a lock never released); then the loop stops with a clear error
+/// instead of hanging. Single-row INSERTs take about a millisecond here.
+pub const INSERT_LIMIT: Duration = Duration::from_secs(60);
+
 /// Counters the loop keeps as it goes, read by another thread (a live progress view) without
 /// stopping it: relaxed atomics, no lock and no interpreter per row.
 #[derive(Debug, Default)]

@@ -11,6 +11,7 @@ use super::config::Config;
 use super::error::{Error, Result};
 use super::events::EventKind;
 use super::fault::{classify, code, describe, message, Fault, Kind, Phase, ER_DUP_ENTRY};
+use super::liveness::{Ended, Liveness};
 use super::node::Claim;
 use super::sql::{quote_ident, quote_table};
 
@@ -87,13 +88,22 @@ pub enum Step {
     NextNode,
     /// A reply lost on a write nothing can check: raise `Ambiguous`.
     Ambiguous,
-    /// A reply lost on a keyed write: fence the session, check the key, and write again only
-    /// if it is absent.
-    CheckKey,
+    /// A reply lost on a keyed write: fence the session, check the key; if it is absent, write
+    /// again on another node, or (when the node is alive and the statement broke its own
+    /// connection) raise `Broken`.
+    CheckKey { write_again: bool },
+    /// The statement broke the connection of a node that still answers: raise `Broken`.
+    Broken,
+    /// Killed on the server for `statement_timeout`: raise `TimedOut`.
+    TimedOut,
+    /// Stopped for Ctrl-C: raise `Interrupted`.
+    Interrupted,
 }
 
 /// The decision after `fault` on a node. `retries` counts the retries this request has
-/// already made; `was_ambiguous` says an earlier try's reply was lost.
+/// already made; `was_ambiguous` says an earlier try's reply was lost; `ended` says whether the
+/// watchdog ended the statement; `node` is the liveness answer after a lost connection.
+#[allow(clippy::too_many_arguments)]
 pub fn decide(
     phase: Phase,
     fault: Fault,
@@ -102,7 +112,19 @@ pub fn decide(
     was_ambiguous: bool,
     retries: u32,
     max_retries: u32,
+    ended: Ended,
+    node: Liveness,
 ) -> Step {
+    match ended {
+        Ended::Interrupted => return Step::Interrupted,
+        // The kill's own error (or none): anything else the statement raised first stands.
+        Ended::TimedOut
+            if !matches!(fault, Fault::Fatal(_)) || code == Some(ER_QUERY_INTERRUPTED) =>
+        {
+            return Step::TimedOut
+        }
+        _ => {}
+    }
     match (phase, fault) {
         (_, Fault::Fatal(_)) if was_ambiguous && code == Some(ER_DUP_ENTRY) => Step::Committed,
         (_, Fault::Fatal(kind)) => Step::Raise(kind),
@@ -110,13 +132,20 @@ pub fn decide(
         (Phase::Connect, _) | (Phase::Statement, Fault::Unreachable) => Step::NextNode,
         (Phase::Statement, Fault::Retry { .. }) if retries >= max_retries => Step::GiveUp,
         (Phase::Statement, Fault::Retry { same_node }) => Step::Retry { same_node },
-        (Phase::Statement, Fault::Lost) => match write {
-            Write::Read | Write::Idempotent => Step::NextNode,
-            Write::Unkeyed => Step::Ambiguous,
-            Write::Keyed(_) => Step::CheckKey,
+        (Phase::Statement, Fault::Lost) => match (node, write) {
+            // The node answers: the statement broke its own connection. Never carry it on.
+            (Liveness::Alive, Write::Read | Write::Idempotent) => Step::Broken,
+            (Liveness::Alive, Write::Unkeyed) => Step::Ambiguous,
+            (Liveness::Alive, Write::Keyed(_)) => Step::CheckKey { write_again: false },
+            (_, Write::Read | Write::Idempotent) => Step::NextNode,
+            (_, Write::Unkeyed) => Step::Ambiguous,
+            (_, Write::Keyed(_)) => Step::CheckKey { write_again: true },
         },
     }
 }
+
+/// The server's answer to a statement stopped by `KILL QUERY`.
+const ER_QUERY_INTERRUPTED: u16 = 1317;
 
 /// The nodes the loop runs on: real ones (`Cluster`) or scripted ones (the tests).
 pub(crate) trait Backend {
@@ -132,6 +161,18 @@ pub(crate) trait Backend {
     fn checkin(&self, idx: usize, conn: Self::Conn);
     /// The server's id for the session, to fence it after a lost reply.
     fn session(conn: &Self::Conn) -> u32;
+    /// Runs `op` on the node's leased connection while the watchdog watches it (liveness,
+    /// `cancel` and its statement time limit); says how it ended. A connection the watchdog
+    /// acted on is dropped.
+    fn watched<T>(
+        &self,
+        idx: usize,
+        lease: &mut Option<Self::Conn>,
+        cancel: &Cancel,
+        op: &mut LeasedOp<'_, Self::Conn, T>,
+    ) -> (std::result::Result<T, DbError>, Ended);
+    /// Asks the node on a separate connection whether it still answers.
+    fn liveness(&self, idx: usize) -> Liveness;
     fn record_statement(&self, idx: usize, error: Option<&DbError>);
     /// Takes the node out of rotation for a backoff period.
     fn node_failed(&self, idx: usize, e: &DbError);
@@ -203,7 +244,19 @@ pub(crate) fn run<B: Backend, T>(
                 Err(e) => {
                     last = Some((idx, code(&e)));
                     let fault = classify(&e, Phase::Connect);
-                    match decide(Phase::Connect, fault, code(&e), &write, false, 0, 0) {
+                    let (itself, unknown) = (Ended::Itself, Liveness::Unknown);
+                    let c = code(&e);
+                    match decide(
+                        Phase::Connect,
+                        fault,
+                        c,
+                        &write,
+                        false,
+                        0,
+                        0,
+                        itself,
+                        unknown,
+                    ) {
                         Step::Raise(kind) => return Err(server_error(b.name(idx), &e, kind)),
                         _ => failed(idx, &e, &mut out),
                     }
@@ -212,7 +265,8 @@ pub(crate) fn run<B: Backend, T>(
             };
             let session = B::session(&conn);
             let mut lease = Some(conn);
-            let result = op(idx, &mut lease);
+            let sent = Instant::now();
+            let (result, ended) = b.watched(idx, &mut lease, cancel, op);
             b.record_statement(idx, result.as_ref().err());
             let e = match result {
                 Ok(v) => {
@@ -233,6 +287,12 @@ pub(crate) fn run<B: Backend, T>(
             };
             last = Some((idx, code(&e)));
             let fault = classify(&e, Phase::Statement);
+            let node = match ended {
+                Ended::NodeDead => Liveness::Dead,
+                Ended::Itself if fault == Fault::Lost => b.liveness(idx),
+                _ => Liveness::Unknown,
+            };
+            let dead = node == Liveness::Dead;
             let step = decide(
                 Phase::Statement,
                 fault,
@@ -241,8 +301,25 @@ pub(crate) fn run<B: Backend, T>(
                 was_ambiguous,
                 out.retries,
                 cfg.max_retries,
+                ended,
+                node,
             );
+            let broken = || Error::Broken {
+                node: b.name(idx).to_owned(),
+                statement: sql.to_owned(),
+                cause: describe(&e),
+            };
             match step {
+                Step::TimedOut => {
+                    return Err(Error::TimedOut {
+                        node: b.name(idx).to_owned(),
+                        statement: sql.to_owned(),
+                        elapsed: sent.elapsed(),
+                        limit: cancel.limit().unwrap_or_default(),
+                    });
+                }
+                Step::Interrupted => return Err(Error::Interrupted),
+                Step::Broken => return Err(broken()),
                 Step::Committed => {
                     checkin(conn);
                     out.resolved = true;
@@ -283,7 +360,9 @@ pub(crate) fn run<B: Backend, T>(
                 }
                 Step::Ambiguous => {
                     drop(conn);
-                    failed(idx, &e, &mut out);
+                    if dead {
+                        failed(idx, &e, &mut out);
+                    }
                     b.note(
                         EventKind::Ambiguous,
                         idx,
@@ -295,9 +374,11 @@ pub(crate) fn run<B: Backend, T>(
                         cause: describe(&e),
                     });
                 }
-                Step::CheckKey => {
+                Step::CheckKey { write_again } => {
                     drop(conn);
-                    failed(idx, &e, &mut out);
+                    if dead {
+                        failed(idx, &e, &mut out);
+                    }
                     let Write::Keyed(key) = write else {
                         unreachable!("decide() checks keys of keyed writes only")
                     };
@@ -305,6 +386,9 @@ pub(crate) fn run<B: Backend, T>(
                     if b.resolve_lost(idx, session, key, cancel)? {
                         out.resolved = true;
                         return Ok(finish(b, out, idx));
+                    }
+                    if !write_again {
+                        return Err(broken());
                     }
                 }
             }
@@ -387,7 +471,7 @@ mod tests {
         for (name, w) in &writes {
             let lost = match name {
                 &"read" | &"idempotent" => Step::NextNode,
-                &"keyed" => Step::CheckKey,
+                &"keyed" => Step::CheckKey { write_again: true },
                 _ => Step::Ambiguous,
             };
             let cases = [
@@ -438,8 +522,83 @@ mod tests {
                 ),
             ];
             for (fault, code, ambiguous, retries, want) in cases {
-                let got = decide(st, fault, code, w, ambiguous, retries, 10);
+                let (itself, dead) = (Ended::Itself, Liveness::Dead);
+                let got = decide(st, fault, code, w, ambiguous, retries, 10, itself, dead);
                 assert_eq!(got, want, "{name} {fault:?} {code:?} ambiguous={ambiguous}");
+            }
+        }
+    }
+
+    const I: Ended = Ended::Itself;
+    const U: Liveness = Liveness::Unknown;
+
+    #[test]
+    fn decide_after_a_lost_connection_follows_the_liveness_answer() {
+        let k = key();
+        let st = Phase::Statement;
+        let cases = [
+            (Write::Read, Liveness::Alive, Step::Broken),
+            (Write::Idempotent, Liveness::Alive, Step::Broken),
+            (Write::Unkeyed, Liveness::Alive, Step::Ambiguous),
+            (
+                Write::Keyed(&k),
+                Liveness::Alive,
+                Step::CheckKey { write_again: false },
+            ),
+            (Write::Read, Liveness::Dead, Step::NextNode),
+            (Write::Idempotent, Liveness::Dead, Step::NextNode),
+            (Write::Unkeyed, Liveness::Dead, Step::Ambiguous),
+            (
+                Write::Keyed(&k),
+                Liveness::Dead,
+                Step::CheckKey { write_again: true },
+            ),
+        ];
+        for (w, node, want) in cases {
+            assert_eq!(
+                decide(st, Fault::Lost, None, &w, false, 0, 10, I, node),
+                want,
+                "{w:?} {node:?}"
+            );
+            // Cut by the watchdog because the node went silent: the same as a dead answer.
+            if node == Liveness::Dead {
+                let ended = Ended::NodeDead;
+                assert_eq!(
+                    decide(st, Fault::Lost, None, &w, false, 0, 10, ended, node),
+                    want
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn decide_after_the_watchdog_stopped_a_statement() {
+        let k = key();
+        let st = Phase::Statement;
+        let killed = Fault::Fatal(Kind::Operational);
+        for w in [
+            Write::Read,
+            Write::Keyed(&k),
+            Write::Idempotent,
+            Write::Unkeyed,
+        ] {
+            let timed_out = Ended::TimedOut;
+            assert_eq!(
+                decide(st, killed, Some(1317), &w, false, 0, 10, timed_out, U),
+                Step::TimedOut
+            );
+            // The statement's own error came first: it stands.
+            let dup = Fault::Fatal(Kind::Integrity);
+            assert_eq!(
+                decide(st, dup, Some(1062), &w, false, 0, 10, timed_out, U),
+                Step::Raise(Kind::Integrity)
+            );
+            for fault in [killed, Fault::Lost, Fault::Retry { same_node: true }] {
+                let ended = Ended::Interrupted;
+                assert_eq!(
+                    decide(st, fault, Some(1317), &w, false, 0, 10, ended, U),
+                    Step::Interrupted
+                );
             }
         }
     }
@@ -455,18 +614,18 @@ mod tests {
         ] {
             let c = Phase::Connect;
             assert_eq!(
-                decide(c, Fault::Unreachable, None, &w, false, 0, 0),
+                decide(c, Fault::Unreachable, None, &w, false, 0, 0, I, U),
                 Step::NextNode
             );
             // A restarted Galera node refuses with 1047 until it is ready: skip it, no retry.
             let not_ready = Fault::Retry { same_node: false };
             assert_eq!(
-                decide(c, not_ready, Some(1047), &w, false, 0, 0),
+                decide(c, not_ready, Some(1047), &w, false, 0, 0, I, U),
                 Step::NextNode
             );
             let denied = Fault::Fatal(Kind::Operational);
             assert_eq!(
-                decide(c, denied, Some(1045), &w, false, 0, 0),
+                decide(c, denied, Some(1045), &w, false, 0, 0, I, U),
                 Step::Raise(Kind::Operational)
             );
         }
@@ -500,6 +659,10 @@ mod tests {
         connects: RefCell<Vec<VecDeque<Scripted>>>,
         statements: RefCell<Vec<VecDeque<Scripted>>>,
         checks: RefCell<VecDeque<Result<bool>>>,
+        /// How the watchdog ends each statement, in order (then: by itself).
+        endings: RefCell<VecDeque<Ended>>,
+        /// Liveness answers after lost connections, in order (then: dead).
+        answers: RefCell<VecDeque<Liveness>>,
         log: RefCell<Vec<String>>,
         events: RefCell<Vec<(EventKind, usize)>>,
     }
@@ -520,6 +683,8 @@ mod tests {
                 connects: RefCell::new((0..nodes).map(|_| VecDeque::new()).collect()),
                 statements: RefCell::new((0..nodes).map(|_| VecDeque::new()).collect()),
                 checks: RefCell::default(),
+                endings: RefCell::default(),
+                answers: RefCell::default(),
                 log: RefCell::default(),
                 events: RefCell::default(),
             }
@@ -538,6 +703,16 @@ mod tests {
 
         fn checks(self, answers: Vec<Result<bool>>) -> Self {
             self.checks.borrow_mut().extend(answers);
+            self
+        }
+
+        fn endings(self, endings: Vec<Ended>) -> Self {
+            self.endings.borrow_mut().extend(endings);
+            self
+        }
+
+        fn answers(self, answers: Vec<Liveness>) -> Self {
+            self.answers.borrow_mut().extend(answers);
             self
         }
 
@@ -608,6 +783,32 @@ mod tests {
         fn session(conn: &u32) -> u32 {
             *conn
         }
+        fn watched<T>(
+            &self,
+            idx: usize,
+            lease: &mut Option<u32>,
+            _cancel: &Cancel,
+            op: &mut LeasedOp<'_, u32, T>,
+        ) -> (std::result::Result<T, DbError>, Ended) {
+            let result = op(idx, lease);
+            let ended = self
+                .endings
+                .borrow_mut()
+                .pop_front()
+                .unwrap_or(Ended::Itself);
+            if ended != Ended::Itself {
+                lease.take();
+            }
+            (result, ended)
+        }
+        fn liveness(&self, idx: usize) -> Liveness {
+            let answer = self.answers.borrow_mut().pop_front();
+            let answer = answer.unwrap_or(Liveness::Dead);
+            self.log
+                .borrow_mut()
+                .push(format!("alive? {idx}: {answer:?}"));
+            answer
+        }
         fn record_statement(&self, _idx: usize, _error: Option<&DbError>) {}
         fn node_failed(&self, idx: usize, _e: &DbError) {
             self.up.borrow_mut()[idx] = false;
@@ -653,7 +854,10 @@ mod tests {
             .checks(vec![Ok(true)]);
         let out = s.run(Write::Keyed(&k), 0).unwrap();
         assert!(out.resolved && out.value.is_none());
-        assert_eq!(s.log(), ["stmt 0", "down 0", "check 0 fencing 100"]);
+        assert_eq!(
+            s.log(),
+            ["stmt 0", "alive? 0: Dead", "down 0", "check 0 fencing 100"]
+        );
     }
 
     #[test]
@@ -672,6 +876,7 @@ mod tests {
             s.log(),
             [
                 "stmt 0",
+                "alive? 0: Dead",
                 "down 0",
                 "check 0 fencing 100",
                 "stmt 1",
@@ -727,7 +932,10 @@ mod tests {
             .checks(vec![Err(down)]);
         let e = s.run(Write::Keyed(&k), 0).unwrap_err();
         assert!(matches!(e, Error::AllNodesDown { .. }), "{e:?}");
-        assert_eq!(s.log(), ["stmt 0", "down 0", "check 0 fencing 100"]);
+        assert_eq!(
+            s.log(),
+            ["stmt 0", "alive? 0: Dead", "down 0", "check 0 fencing 100"]
+        );
     }
 
     #[test]
@@ -738,8 +946,77 @@ mod tests {
             matches!(&e, Error::Ambiguous { node, .. } if node == "n0"),
             "{e:?}"
         );
-        assert_eq!(s.log(), ["stmt 0", "down 0"]);
+        assert_eq!(s.log(), ["stmt 0", "alive? 0: Dead", "down 0"]);
         assert_eq!(s.kinds(), [EventKind::Ambiguous]);
+    }
+
+    #[test]
+    fn a_statement_that_broke_a_live_nodes_connection_is_not_carried_on() {
+        let k = key();
+        for w in [Write::Read, Write::Idempotent] {
+            let s = Script::new(2)
+                .statements(0, vec![Err(lost())])
+                .answers(vec![Liveness::Alive]);
+            let e = s.run(w, 0).unwrap_err();
+            assert!(
+                matches!(&e, Error::Broken { node, .. } if node == "n0"),
+                "{e:?}"
+            );
+            assert_eq!(s.log(), ["stmt 0", "alive? 0: Alive"], "no node down");
+        }
+        let s = Script::new(2)
+            .statements(0, vec![Err(lost())])
+            .answers(vec![Liveness::Alive]);
+        let e = s.run(Write::Unkeyed, 0).unwrap_err();
+        assert!(matches!(e, Error::Ambiguous { .. }), "{e:?}");
+        assert_eq!(s.log(), ["stmt 0", "alive? 0: Alive"]);
+        // Keyed: checked (it may have committed), never written elsewhere.
+        let s = Script::new(2)
+            .statements(0, vec![Err(lost())])
+            .answers(vec![Liveness::Alive])
+            .checks(vec![Ok(false)]);
+        let e = s.run(Write::Keyed(&k), 0).unwrap_err();
+        assert!(matches!(e, Error::Broken { .. }), "{e:?}");
+        assert_eq!(
+            s.log(),
+            ["stmt 0", "alive? 0: Alive", "check 0 fencing 100"]
+        );
+        let s = Script::new(2)
+            .statements(0, vec![Err(lost())])
+            .answers(vec![Liveness::Alive])
+            .checks(vec![Ok(true)]);
+        let out = s.run(Write::Keyed(&k), 0).unwrap();
+        assert!(out.resolved && out.value.is_none());
+    }
+
+    #[test]
+    fn a_node_the_watchdog_found_dead_is_failed_over_without_asking_again() {
+        let s = Script::new(2)
+            .statements(0, vec![Err(lost())])
+            .endings(vec![Ended::NodeDead]);
+        let out = s.run(Write::Read, 0).unwrap();
+        assert_eq!((out.value, out.node), (Some(1), 1));
+        assert_eq!(s.log(), ["stmt 0", "down 0", "stmt 1", "checkin 1"]);
+    }
+
+    #[test]
+    fn a_statement_past_its_time_limit_raises_and_keeps_the_node() {
+        let killed = || Err(server(1317, "70100"));
+        let s = Script::new(2)
+            .statements(0, vec![killed()])
+            .endings(vec![Ended::TimedOut]);
+        let cancel = Cancel::new().with_limit(Some(Duration::from_secs(2)));
+        let e = s.run_with(Write::Unkeyed, 0, &cancel).unwrap_err();
+        assert!(
+            matches!(&e, Error::TimedOut { node, limit, .. } if node == "n0" && limit.as_secs() == 2),
+            "{e:?}"
+        );
+        assert_eq!(s.log(), ["stmt 0"], "the connection dropped, no node down");
+        let s = Script::new(2)
+            .statements(0, vec![killed()])
+            .endings(vec![Ended::Interrupted]);
+        assert!(matches!(s.run(Write::Read, 0), Err(Error::Interrupted)));
+        assert_eq!(s.log(), ["stmt 0"]);
     }
 
     #[test]
@@ -748,7 +1025,10 @@ mod tests {
             let s = Script::new(2).statements(0, vec![Err(lost())]);
             let out = s.run(w, 0).unwrap();
             assert_eq!((out.value, out.node), (Some(1), 1));
-            assert_eq!(s.log(), ["stmt 0", "down 0", "stmt 1", "checkin 1"]);
+            assert_eq!(
+                s.log(),
+                ["stmt 0", "alive? 0: Dead", "down 0", "stmt 1", "checkin 1"]
+            );
         }
     }
 

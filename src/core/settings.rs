@@ -109,7 +109,7 @@ mod tests {
             "f1",
             Some("file-user"),
             Some("file-pw"),
-            &[("read_timeout", "30")],
+            &[("failure_detection", "30")],
         );
         let env = layer("e1", None, Some("env-pw"), &[]);
         let c = resolve(vec![explicit, url, file, env]).unwrap();
@@ -122,7 +122,7 @@ mod tests {
             "explicit over URL"
         );
         assert_eq!(
-            c.read_timeout,
+            c.failure_detection,
             std::time::Duration::from_secs(30),
             "the file's, unopposed"
         );

@@ -12,11 +12,13 @@ use super::cluster::{exec_on, rows_on, Cluster, Exec, Write};
 use super::error::{Error, Result};
 use super::events::EventKind;
 use super::fault::{classify, describe, Fault, Kind, Phase};
+use super::liveness::{Ended, Liveness};
 use super::node::Node;
 use super::request::server_error;
 
 struct State {
     node: Arc<Node>,
+    idx: usize,
     /// `None` once the transaction has ended or its connection was lost.
     conn: Option<Conn>,
     connection_id: u32,
@@ -29,6 +31,8 @@ struct State {
 #[derive(Clone)]
 pub struct Tx {
     cluster: Cluster,
+    /// The call's Ctrl-C and statement time limit, for every statement of the attempt.
+    cancel: Cancel,
     state: Arc<Mutex<State>>,
     pub attempt: u32,
 }
@@ -117,21 +121,54 @@ impl Tx {
             return Err(e.clone());
         }
         let node = Arc::clone(&st.node);
+        let idx = st.idx;
         let Some(conn) = st.conn.as_mut() else {
             return Err(Error::Config("the transaction is over".into()));
         };
         super::cluster::log_debug(|| format!("{} (transaction): {sql}", node.name));
-        let result = node.check_size(sql, params).and_then(|()| f(conn));
+        let sent = std::time::Instant::now();
+        let (result, ended) = match node.check_size(sql, params) {
+            Err(e) => (Err(e), Ended::Itself),
+            Ok(()) => self.cluster.watch(idx, conn, &self.cancel, f),
+        };
         node.record_statement(result.as_ref().err());
         let e = match result {
             Ok(v) => return Ok(v),
             Err(e) => e,
         };
-        let err = match on_statement_error(classify(&e, Phase::Statement)) {
+        let fault = classify(&e, Phase::Statement);
+        let err = match ended {
+            // Killed or cut: the connection is not used again, so the attempt is over.
+            Ended::TimedOut => {
+                st.conn = None;
+                return Err(Error::TimedOut {
+                    node: node.name.clone(),
+                    statement: sql.to_owned(),
+                    elapsed: sent.elapsed(),
+                    limit: self.cancel.limit().unwrap_or_default(),
+                });
+            }
+            Ended::Interrupted => {
+                st.conn = None;
+                return Err(Error::Interrupted);
+            }
+            Ended::NodeDead => Interrupt::Lost,
+            Ended::Itself => on_statement_error(fault),
+        };
+        let err = match err {
             Interrupt::Raise(kind) => return Err(server_error(&node.name, &e, kind)),
             Interrupt::Replay => server_error(&node.name, &e, Kind::Operational),
             Interrupt::Lost => {
                 st.conn = None;
+                // A node that still answers: the statement broke its own connection; the
+                // server rolled the attempt back, but a replay would break it again.
+                if ended == Ended::Itself && Liveness::from(node.check()) == Liveness::Alive {
+                    return Err(Error::Broken {
+                        node: node.name.clone(),
+                        statement: sql.to_owned(),
+                        cause: describe(&e),
+                    });
+                }
                 self.cluster.mark_failed(&node, &e);
                 Error::Lost {
                     node: node.name.clone(),
@@ -148,7 +185,13 @@ impl Tx {
     fn rollback(&self) {
         let mut st = self.lock();
         if let Some(mut conn) = st.conn.take() {
-            if conn.query_drop("ROLLBACK").is_ok() {
+            // Watched like any statement (a frozen node would hold it forever), but neither
+            // Ctrl-C nor a time limit stops the clean-up.
+            let rollback = |c: &mut Conn| c.query_drop("ROLLBACK");
+            let (result, ended) = self
+                .cluster
+                .watch(st.idx, &mut conn, &Cancel::new(), rollback);
+            if result.is_ok() && ended == Ended::Itself {
                 st.node.checkin(conn);
             }
         }
@@ -160,7 +203,11 @@ impl Tx {
         let Some(mut conn) = st.conn.take() else {
             return Commit::Fatal(Error::Config("the transaction is over".into()));
         };
-        let result = conn.query_drop("COMMIT");
+        // No time limit and no Ctrl-C for COMMIT: stopping it would only make it ambiguous.
+        let commit = |c: &mut Conn| c.query_drop("COMMIT");
+        let (result, _) = self
+            .cluster
+            .watch(st.idx, &mut conn, &Cancel::new(), commit);
         node.record_statement(result.as_ref().err());
         let Err(e) = result else {
             node.checkin(conn);
@@ -180,7 +227,10 @@ impl Tx {
             CommitError::Ambiguous => {
                 drop(conn);
                 self.cluster.mark_failed(&node, &e);
-                self.cluster.fence(&node, st.connection_id);
+                // The check (if any) must not run while the COMMIT could still land.
+                if let Err(e) = self.cluster.fence(st.idx, st.connection_id, &self.cancel) {
+                    return Commit::Ambiguous(e);
+                }
                 Commit::Ambiguous(Error::Ambiguous {
                     node: node.name.clone(),
                     statement: "COMMIT".into(),
@@ -208,7 +258,9 @@ impl Cluster {
         let (node, conn, connection_id) = out.value.ok_or(Error::Closed)?;
         Ok(Tx {
             cluster: self.clone(),
+            cancel: cancel.clone(),
             state: Arc::new(Mutex::new(State {
+                idx: self.index(&node),
                 node,
                 conn,
                 connection_id,

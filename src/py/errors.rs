@@ -66,7 +66,13 @@ fn make(py: Python<'_>, e: &Error) -> PyResult<PyErr> {
     kwargs.set_item("errno", e.code())?;
     kwargs.set_item("node", e.node())?;
     let name = match e {
-        Error::Interrupted => return Ok(PyKeyboardInterrupt::new_err("interrupted")),
+        // Python's own KeyboardInterrupt when its handler has not run yet (a statement stopped
+        // by Ctrl-C while this thread was blocked): running it now keeps it from firing a
+        // second time after the call.
+        Error::Interrupted => {
+            let pending = py.check_signals().err();
+            return Ok(pending.unwrap_or_else(|| PyKeyboardInterrupt::new_err("interrupted")));
+        }
         Error::Config(_) | Error::Closed => "InterfaceError",
         Error::Server { kind, state, .. } => {
             kwargs.set_item("sqlstate", state)?;
@@ -86,6 +92,21 @@ fn make(py: Python<'_>, e: &Error) -> PyResult<PyErr> {
             "OperationalError"
         }
         Error::Lost { .. } => "OperationalError",
+        Error::Broken { statement, .. } => {
+            kwargs.set_item("statement", statement)?;
+            "OperationalError"
+        }
+        Error::TimedOut {
+            statement,
+            elapsed,
+            limit,
+            ..
+        } => {
+            kwargs.set_item("statement", statement)?;
+            kwargs.set_item("elapsed", elapsed.as_secs_f64())?;
+            kwargs.set_item("timeout", limit.as_secs_f64())?;
+            "StatementTimeoutError"
+        }
     };
     let instance = exception_class(py, name)?.call((e.to_string(),), Some(&kwargs))?;
     Ok(PyErr::from_value(instance))

@@ -5,6 +5,7 @@ pub mod display;
 pub mod errors;
 pub mod multimaster;
 pub mod report;
+pub mod sigint;
 pub mod transaction;
 pub mod values;
 

@@ -12,9 +12,9 @@ use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 use crate::core::address::Endpoint;
 use crate::core::cancel::Cancel;
 use crate::core::cluster::{Cluster, KeyCheck, Write};
-use crate::core::config::{Secret, OPTIONS};
+use crate::core::config::{self, Secret, OPTIONS};
 use crate::core::error::Error;
-use crate::core::insert::{insert_many, Batch, Progress, Report};
+use crate::core::insert::{insert_many, Batch, Progress, Report, INSERT_LIMIT};
 use crate::core::optfile;
 use crate::core::settings::{self, Layer};
 use crate::core::transaction::Tx;
@@ -23,6 +23,7 @@ use crate::core::url;
 use super::display::{self, stats_dict, Live};
 use super::errors::{to_pyerr, PyMmError};
 use super::report::PyReport;
+use super::sigint;
 use super::transaction::{PyTransaction, PyTxResult};
 use super::values::{row_to_tuple, to_params, to_row, to_value};
 
@@ -46,9 +47,10 @@ pub struct PyMultiMaster {
     workers: Mutex<Vec<JoinHandle<()>>>,
 }
 
-/// A cancel whose sleeps (backoff, waiting for a node) notice Ctrl-C on this thread; the
-/// KeyboardInterrupt is kept in the slot to be raised once the call returns.
-fn signal_aware() -> (Cancel, Arc<Mutex<Option<PyErr>>>) {
+/// A cancel whose sleeps (backoff, waiting for a node) notice Ctrl-C on this thread, and (on
+/// the main thread) whose statement the watchdog stops on Ctrl-C; the KeyboardInterrupt is kept
+/// in the slot to be raised once the call returns. `limit` is the statement time limit.
+fn signal_aware(limit: Option<Duration>) -> (Cancel, Arc<Mutex<Option<PyErr>>>) {
     let slot: Arc<Mutex<Option<PyErr>>> = Arc::default();
     let seen = Arc::clone(&slot);
     let probe = move || {
@@ -60,15 +62,36 @@ fn signal_aware() -> (Cancel, Arc<Mutex<Option<PyErr>>>) {
             }
         })
     };
-    (Cancel::with_probe(Arc::new(probe)), slot)
+    let cancel = Cancel::with_probe(Arc::new(probe)).with_limit(limit);
+    if !sigint::on_main_thread() {
+        return (cancel, slot);
+    }
+    let mark = sigint::arm();
+    (
+        cancel.with_signal(Arc::new(move || sigint::seen_since(mark))),
+        slot,
+    )
+}
+
+/// The statement time limit of a call: its own `statement_timeout` (infinity: none), else the
+/// instance's, else `default`.
+fn statement_limit(
+    cluster: &Cluster,
+    per_call: Option<f64>,
+    default: Option<Duration>,
+) -> Result<Option<Duration>, Error> {
+    match per_call {
+        None => Ok(cluster.config().statement_timeout.or(default)),
+        Some(v) => config::limit("statement_timeout", &v.to_string()).map_err(Error::Config),
+    }
 }
 
 /// The call's error, with a KeyboardInterrupt caught while it waited taking precedence.
-fn raised(slot: &Mutex<Option<PyErr>>, e: impl Into<PyErr>) -> PyErr {
+fn raised(slot: &Mutex<Option<PyErr>>, e: impl Into<PyMmError>) -> PyErr {
     slot.lock()
         .unwrap_or_else(|p| p.into_inner())
         .take()
-        .unwrap_or_else(|| e.into())
+        .unwrap_or_else(|| PyErr::from(e.into()))
 }
 
 fn seconds(name: &str, v: f64) -> Result<Duration, Error> {
@@ -120,7 +143,10 @@ impl PyMultiMaster {
         params: Option<&Bound<'_, PyAny>>,
         key: Option<&Bound<'_, PyAny>>,
         idempotent: bool,
+        statement_timeout: Option<f64>,
     ) -> PyResult<(u64, Option<u64>)> {
+        let limit =
+            statement_limit(&self.cluster, statement_timeout, None).map_err(PyMmError::from)?;
         let params = to_params(params)?;
         let key = key.map(to_key).transpose()?;
         let write = match (&key, idempotent) {
@@ -128,10 +154,10 @@ impl PyMultiMaster {
             (None, true) => Write::Idempotent,
             (None, false) => Write::Unkeyed,
         };
-        let (cancel, interrupt) = signal_aware();
+        let (cancel, interrupt) = signal_aware(limit);
         let out = py
             .detach(|| self.cluster.execute(sql, &params, write, None, &cancel))
-            .map_err(|e| raised(&interrupt, PyMmError::from(e)))?;
+            .map_err(|e| raised(&interrupt, e))?;
         Ok(match out.value {
             Some(e) => (e.affected, e.last_insert_id),
             // The lost write was found committed by its key: one row.
@@ -146,12 +172,15 @@ impl PyMultiMaster {
         sql: &str,
         params: Option<&Bound<'py, PyAny>>,
         causal: bool,
+        statement_timeout: Option<f64>,
     ) -> PyResult<(Bound<'py, PyList>, Option<Bound<'py, PyList>>)> {
+        let limit =
+            statement_limit(&self.cluster, statement_timeout, None).map_err(PyMmError::from)?;
         let params = to_params(params)?;
-        let (cancel, interrupt) = signal_aware();
+        let (cancel, interrupt) = signal_aware(limit);
         let out = py
             .detach(|| self.cluster.query(sql, &params, causal, &cancel))
-            .map_err(|e| raised(&interrupt, PyMmError::from(e)))?;
+            .map_err(|e| raised(&interrupt, e))?;
         let Some(result) = out.value else {
             return Ok((PyList::empty(py), None));
         };
@@ -206,8 +235,8 @@ impl PyMultiMaster {
     #[new]
     #[pyo3(signature = (
         nodes=None, database=None, user=None, password=None, *,
-        policy=None, connect_timeout=None, read_timeout=None, write_timeout=None,
-        failover_timeout=None, max_retries=None, backoff_base=None, backoff_cap=None,
+        policy=None, connect_timeout=None, failure_detection=None, statement_timeout=None,
+        write_timeout=None, failover_timeout=None, max_retries=None, backoff_base=None, backoff_cap=None,
         event_capacity=None, ssl_mode=None, ssl_ca=None, ssl_cert=None, ssl_key=None,
         read_default_file=None,
     ))]
@@ -219,7 +248,8 @@ impl PyMultiMaster {
         password: Option<String>,
         policy: Option<String>,
         connect_timeout: Option<f64>,
-        read_timeout: Option<f64>,
+        failure_detection: Option<f64>,
+        statement_timeout: Option<f64>,
         write_timeout: Option<f64>,
         failover_timeout: Option<f64>,
         max_retries: Option<u32>,
@@ -238,7 +268,8 @@ impl PyMultiMaster {
         let options = [
             ("policy", policy),
             ("connect_timeout", text(connect_timeout)),
-            ("read_timeout", text(read_timeout)),
+            ("failure_detection", text(failure_detection)),
+            ("statement_timeout", text(statement_timeout)),
             ("write_timeout", text(write_timeout)),
             ("failover_timeout", text(failover_timeout)),
             ("max_retries", max_retries.map(|v| v.to_string())),
@@ -300,7 +331,7 @@ impl PyMultiMaster {
     /// lost, the row is looked up (causally) before writing again. `idempotent=True` lets a
     /// write with a lost reply run again as is. Otherwise a lost reply raises
     /// `AmbiguousCommitError`.
-    #[pyo3(signature = (sql, params=None, *, key=None, idempotent=false))]
+    #[pyo3(signature = (sql, params=None, *, key=None, idempotent=false, statement_timeout=None))]
     fn execute(
         &self,
         py: Python<'_>,
@@ -308,8 +339,9 @@ impl PyMultiMaster {
         params: Option<&Bound<'_, PyAny>>,
         key: Option<&Bound<'_, PyAny>>,
         idempotent: bool,
+        statement_timeout: Option<f64>,
     ) -> PyResult<u64> {
-        let (affected, id) = self.write(py, sql, params, key, idempotent)?;
+        let (affected, id) = self.write(py, sql, params, key, idempotent, statement_timeout)?;
         *self
             .last_insert_id
             .lock()
@@ -329,33 +361,35 @@ impl PyMultiMaster {
     /// Runs a read on a live node and returns its rows as tuples. A read whose connection is
     /// lost is retried on another node. `causal=True` makes it see every write the cluster
     /// committed before it, whichever node took the write.
-    #[pyo3(signature = (sql, params=None, *, causal=false))]
+    #[pyo3(signature = (sql, params=None, *, causal=false, statement_timeout=None))]
     fn query<'py>(
         &self,
         py: Python<'py>,
         sql: &str,
         params: Option<&Bound<'py, PyAny>>,
         causal: bool,
+        statement_timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyList>> {
-        Ok(self.read(py, sql, params, causal)?.0)
+        Ok(self.read(py, sql, params, causal, statement_timeout)?.0)
     }
 
     /// `query` that also returns the PEP 249 `description` (None for a statement without a
     /// result set): for `multimaster.dbapi`.
-    #[pyo3(signature = (sql, params=None, *, causal=false))]
+    #[pyo3(signature = (sql, params=None, *, causal=false, statement_timeout=None))]
     fn _query_described<'py>(
         &self,
         py: Python<'py>,
         sql: &str,
         params: Option<&Bound<'py, PyAny>>,
         causal: bool,
+        statement_timeout: Option<f64>,
     ) -> PyResult<(Bound<'py, PyList>, Option<Bound<'py, PyList>>)> {
-        self.read(py, sql, params, causal)
+        self.read(py, sql, params, causal, statement_timeout)
     }
 
     /// `execute` that returns `(rows affected, last insert id)` instead of keeping the id on
     /// the instance (shared between threads): for `multimaster.dbapi`.
-    #[pyo3(signature = (sql, params=None, *, key=None, idempotent=false))]
+    #[pyo3(signature = (sql, params=None, *, key=None, idempotent=false, statement_timeout=None))]
     fn _execute_result(
         &self,
         py: Python<'_>,
@@ -363,8 +397,9 @@ impl PyMultiMaster {
         params: Option<&Bound<'_, PyAny>>,
         key: Option<&Bound<'_, PyAny>>,
         idempotent: bool,
+        statement_timeout: Option<f64>,
     ) -> PyResult<(u64, Option<u64>)> {
-        self.write(py, sql, params, key, idempotent)
+        self.write(py, sql, params, key, idempotent, statement_timeout)
     }
 
     /// Inserts `rows` into `table`, one autocommit row at a time, balanced over the nodes and
@@ -380,7 +415,10 @@ impl PyMultiMaster {
     ///
     /// Ctrl-C stops the loop within half a second; rows already written stay written, and the
     /// partial report is attached to the `KeyboardInterrupt` as `.report` when known.
-    #[pyo3(signature = (table, columns, rows, key=None, interval=0.0, on_row=None, *, progress=None))]
+    #[pyo3(signature = (
+        table, columns, rows, key=None, interval=0.0, on_row=None, *, progress=None,
+        statement_timeout=None,
+    ))]
     #[allow(clippy::too_many_arguments)]
     fn insert_many(
         &self,
@@ -392,7 +430,10 @@ impl PyMultiMaster {
         interval: f64,
         on_row: Option<Py<PyAny>>,
         progress: Option<&Bound<'_, PyAny>>,
+        statement_timeout: Option<f64>,
     ) -> PyResult<PyReport> {
+        let limit = statement_limit(&self.cluster, statement_timeout, Some(INSERT_LIMIT))
+            .map_err(PyMmError::from)?;
         let rows: Vec<Vec<mysql::Value>> = rows
             .try_iter()?
             .map(|r| to_row(&r?))
@@ -425,7 +466,7 @@ impl PyMultiMaster {
         });
         let worker_counters = Arc::clone(&counters);
         let cluster = self.cluster.clone();
-        let cancel = Cancel::new();
+        let cancel = Cancel::new().with_limit(limit);
         let worker_cancel = cancel.clone();
         let (tx, rx) = mpsc::channel::<(Report, Result<(), PyMmError>)>();
         // Behind a mutex only so the receiver can cross into `detach`.
@@ -523,8 +564,8 @@ impl PyMultiMaster {
                     if let Some(live) = live.as_mut() {
                         live.show(py, true)?;
                     }
-                    // The row in flight is still waiting on the network: let it finish on its
-                    // own (bounded by read_timeout) and give control back now.
+                    // The row in flight has not returned yet: the watchdog kills it (or cuts its
+                    // connection) and the loop ends by itself; give control back now.
                     self.workers
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
@@ -552,15 +593,18 @@ impl PyMultiMaster {
     /// up to `attempts` times; so `body` must only act through `tx`. If the connection is lost
     /// during COMMIT the outcome is unknown: `check()` (if given) must say whether it committed
     /// (for instance with `mm.query(..., causal=True)`); otherwise `AmbiguousCommitError`.
-    #[pyo3(signature = (body, *, check=None, attempts=5))]
+    #[pyo3(signature = (body, *, check=None, attempts=5, statement_timeout=None))]
     fn transaction(
         &self,
         py: Python<'_>,
         body: Py<PyAny>,
         check: Option<Py<PyAny>>,
         attempts: u32,
+        statement_timeout: Option<f64>,
     ) -> PyResult<PyTxResult> {
-        let (cancel, interrupt) = signal_aware();
+        let limit =
+            statement_limit(&self.cluster, statement_timeout, None).map_err(PyMmError::from)?;
+        let (cancel, interrupt) = signal_aware(limit);
         let mut run_body = |tx: &Tx| -> Result<Py<PyAny>, PyMmError> {
             Python::attach(|py| {
                 let handle = Py::new(py, PyTransaction { tx: tx.clone() })?;

@@ -1,0 +1,369 @@
+//! Whether a node is alive, judged apart from any statement on it (the README's "Failure
+//! semantics"): a statement may be slow, a node that answers a liveness check on a separate
+//! connection is alive. These are the pure decisions; `watchdog.rs` applies them.
+
+use std::time::{Duration, Instant};
+
+/// How long a statement killed for Ctrl-C may take to return before its connection is cut:
+/// the user waits at most half a second in all.
+pub const INTERRUPT_WAIT: Duration = Duration::from_millis(300);
+
+/// What one liveness check (connect + a trivial query, on a separate connection) found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// The same server process answered.
+    Alive,
+    /// A new server process answered: the old one, and every session it held, is gone.
+    Restarted,
+    /// Nothing listens: the process is gone.
+    Refused,
+    /// No answer within the check's time (frozen, cut off, or overloaded).
+    NoAnswer,
+}
+
+/// What the request loop knows of a node after a statement on it lost its connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Liveness {
+    /// Not asked: the statement did not lose its connection.
+    Unknown,
+    /// The node answers: the statement broke its own connection (a server-side kill, a
+    /// packet the server refused). It is not carried to another node.
+    Alive,
+    /// The node is gone or silent: lost-reply rules, and the node goes down.
+    Dead,
+}
+
+impl From<Answer> for Liveness {
+    fn from(a: Answer) -> Self {
+        match a {
+            Answer::Alive => Liveness::Alive,
+            Answer::Restarted | Answer::Refused | Answer::NoAnswer => Liveness::Dead,
+        }
+    }
+}
+
+/// How a statement ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// By itself: its result, or an error from the server or the socket.
+    Itself,
+    /// Killed on the server: it ran past `statement_timeout`.
+    TimedOut,
+    /// Killed on the server (or cut off): the caller asked to stop (Ctrl-C).
+    Interrupted,
+    /// Its connection was cut: the node stopped answering liveness checks.
+    NodeDead,
+}
+
+/// What the node's liveness checks found so far (kept by the node, read by the watchdog).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Life {
+    pub last_answer: Option<Instant>,
+    /// When a check last found the node's process gone (refused, or restarted).
+    pub gone_at: Option<Instant>,
+    pub check_started: Option<Instant>,
+    pub checking: bool,
+}
+
+/// A watched statement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Watch {
+    Running,
+    /// `KILL QUERY` was sent at `since`; the statement should return any moment.
+    Killing {
+        ending: Ended,
+        since: Instant,
+    },
+    /// Its connection was cut.
+    Abandoned(Ended),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Wait,
+    /// Start a liveness check of the statement's node.
+    Check,
+    /// Kill the statement on the server (over a separate connection).
+    Kill(Ended),
+    /// Cut the statement's connection.
+    Abandon(Ended),
+}
+
+/// A statement in flight, as the watchdog sees it at `now`.
+#[derive(Clone, Copy, Debug)]
+pub struct InFlight {
+    pub started: Instant,
+    pub limit: Option<Duration>,
+    pub cancelled: bool,
+    pub watch: Watch,
+}
+
+/// What to do about a statement in flight. `detection` is the failure-detection time: a node
+/// whose last sign of life (the statement's start, or a check's answer) is older than that is
+/// dead. Checks start after a grace of a third of it, so short statements cost nothing, and
+/// repeat as often, so a live node answers two or three of them before it could be judged.
+pub fn judge(now: Instant, s: &InFlight, life: &Life, detection: Duration) -> Action {
+    match s.watch {
+        Watch::Abandoned(_) => Action::Wait,
+        Watch::Killing { ending, since } => {
+            // A node that does not act on a KILL within the detection time is as good as
+            // dead; a user who pressed Ctrl-C does not wait that long.
+            let (bound, then) = match ending {
+                Ended::Interrupted => (INTERRUPT_WAIT, Ended::Interrupted),
+                _ => (detection, Ended::NodeDead),
+            };
+            if now.saturating_duration_since(since) >= bound {
+                Action::Abandon(then)
+            } else {
+                Action::Wait
+            }
+        }
+        Watch::Running => {
+            let ran = now.saturating_duration_since(s.started);
+            if s.cancelled {
+                return Action::Kill(Ended::Interrupted);
+            }
+            if s.limit.is_some_and(|l| ran >= l) {
+                return Action::Kill(Ended::TimedOut);
+            }
+            if life.gone_at.is_some_and(|g| g >= s.started) {
+                return Action::Abandon(Ended::NodeDead);
+            }
+            let grace = detection / 3;
+            if ran < grace {
+                return Action::Wait;
+            }
+            let last = life.last_answer.map_or(s.started, |a| a.max(s.started));
+            if now.saturating_duration_since(last) >= detection {
+                return Action::Abandon(Ended::NodeDead);
+            }
+            let due = life
+                .check_started
+                .map_or(true, |c| now.saturating_duration_since(c) >= grace);
+            if !life.checking && due {
+                Action::Check
+            } else {
+                Action::Wait
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D: Duration = Duration::from_secs(3);
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn running(t0: Instant) -> InFlight {
+        InFlight {
+            started: t0,
+            limit: None,
+            cancelled: false,
+            watch: Watch::Running,
+        }
+    }
+
+    #[test]
+    fn a_short_statement_costs_no_check() {
+        let t0 = Instant::now();
+        assert_eq!(
+            judge(t0 + ms(999), &running(t0), &Life::default(), D),
+            Action::Wait
+        );
+    }
+
+    #[test]
+    fn a_long_statement_on_a_node_that_answers_is_never_judged() {
+        let t0 = Instant::now();
+        let s = running(t0);
+        assert_eq!(judge(t0 + ms(1000), &s, &Life::default(), D), Action::Check);
+        // Checks keep answering: an hour later the statement still just waits.
+        let mut life = Life::default();
+        for sec in 1..3600 {
+            let now = t0 + Duration::from_secs(sec);
+            life.last_answer = Some(now - ms(10));
+            life.check_started = Some(now - ms(1000));
+            assert_eq!(judge(now, &s, &life, D), Action::Check, "{sec}");
+            life.check_started = Some(now);
+            life.checking = true;
+            assert_eq!(judge(now + ms(5), &s, &life, D), Action::Wait, "{sec}");
+            life.checking = false;
+        }
+    }
+
+    #[test]
+    fn a_silent_node_is_dead_after_the_detection_time_from_its_last_answer() {
+        let t0 = Instant::now();
+        let s = running(t0);
+        let life = Life {
+            last_answer: Some(t0 + ms(1000)),
+            check_started: Some(t0 + ms(2000)),
+            checking: true,
+            gone_at: None,
+        };
+        assert_eq!(judge(t0 + ms(3999), &s, &life, D), Action::Wait);
+        assert_eq!(
+            judge(t0 + ms(4000), &s, &life, D),
+            Action::Abandon(Ended::NodeDead)
+        );
+        // With no answer at all, the statement's start is the last sign of life.
+        let life = Life {
+            checking: true,
+            check_started: Some(t0 + ms(1000)),
+            ..Life::default()
+        };
+        assert_eq!(
+            judge(t0 + D, &s, &life, D),
+            Action::Abandon(Ended::NodeDead)
+        );
+    }
+
+    #[test]
+    fn an_answer_from_before_the_statement_does_not_extend_it() {
+        let t0 = Instant::now();
+        let life = Life {
+            last_answer: Some(t0 - Duration::from_secs(60)),
+            checking: true,
+            ..Life::default()
+        };
+        assert_eq!(judge(t0 + ms(2999), &running(t0), &life, D), Action::Wait);
+        assert_eq!(
+            judge(t0 + D, &running(t0), &life, D),
+            Action::Abandon(Ended::NodeDead)
+        );
+    }
+
+    #[test]
+    fn a_process_found_gone_ends_the_statement_at_once() {
+        let t0 = Instant::now();
+        let gone = Life {
+            gone_at: Some(t0 + ms(100)),
+            ..Life::default()
+        };
+        assert_eq!(
+            judge(t0 + ms(101), &running(t0), &gone, D),
+            Action::Abandon(Ended::NodeDead)
+        );
+        // Gone before the statement started: that was an earlier process.
+        let earlier = Life {
+            gone_at: Some(t0 - ms(1)),
+            ..Life::default()
+        };
+        assert_eq!(judge(t0 + ms(101), &running(t0), &earlier, D), Action::Wait);
+    }
+
+    #[test]
+    fn statement_timeout_kills_then_cuts_if_the_kill_is_not_acted_on() {
+        let t0 = Instant::now();
+        let mut s = running(t0);
+        s.limit = Some(ms(500));
+        let life = Life::default();
+        assert_eq!(judge(t0 + ms(499), &s, &life, D), Action::Wait);
+        assert_eq!(
+            judge(t0 + ms(500), &s, &life, D),
+            Action::Kill(Ended::TimedOut)
+        );
+        let since = t0 + ms(500);
+        s.watch = Watch::Killing {
+            ending: Ended::TimedOut,
+            since,
+        };
+        assert_eq!(judge(since + ms(2999), &s, &life, D), Action::Wait);
+        assert_eq!(
+            judge(since + D, &s, &life, D),
+            Action::Abandon(Ended::NodeDead)
+        );
+    }
+
+    #[test]
+    fn ctrl_c_kills_at_once_and_cuts_within_half_a_second() {
+        let t0 = Instant::now();
+        let mut s = running(t0);
+        s.cancelled = true;
+        let life = Life::default();
+        assert_eq!(judge(t0, &s, &life, D), Action::Kill(Ended::Interrupted));
+        s.watch = Watch::Killing {
+            ending: Ended::Interrupted,
+            since: t0,
+        };
+        assert_eq!(judge(t0 + ms(299), &s, &life, D), Action::Wait);
+        assert_eq!(
+            judge(t0 + INTERRUPT_WAIT, &s, &life, D),
+            Action::Abandon(Ended::Interrupted)
+        );
+        s.watch = Watch::Abandoned(Ended::Interrupted);
+        assert_eq!(judge(t0 + D * 10, &s, &life, D), Action::Wait);
+    }
+
+    #[test]
+    fn answers_map_to_liveness() {
+        assert_eq!(Liveness::from(Answer::Alive), Liveness::Alive);
+        for a in [Answer::Restarted, Answer::Refused, Answer::NoAnswer] {
+            assert_eq!(Liveness::from(a), Liveness::Dead, "{a:?}");
+        }
+    }
+}
+
+/// Which server process answered: its Galera member id where there is one (new with every
+/// start), else its start time (now minus `Uptime`, to the second).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Incarnation {
+    pub member: Option<String>,
+    pub boot: i64,
+}
+
+impl Incarnation {
+    /// From the (name, value) pairs of `flavour::STATUS_SQL`, read at `now_unix`.
+    pub fn from_status<'a>(
+        status: impl IntoIterator<Item = (&'a str, &'a str)>,
+        now_unix: i64,
+    ) -> Self {
+        let mut inc = Incarnation {
+            member: None,
+            boot: now_unix,
+        };
+        for (name, value) in status {
+            match name.to_ascii_lowercase().as_str() {
+                "uptime" => inc.boot = now_unix - value.trim().parse::<i64>().unwrap_or(0),
+                "wsrep_gcomm_uuid" if !value.trim().is_empty() => {
+                    inc.member = Some(value.trim().to_owned())
+                }
+                _ => {}
+            }
+        }
+        inc
+    }
+
+    /// The same process: the same member id, or start times within the clocks' rounding.
+    pub fn same(&self, other: &Incarnation) -> bool {
+        match (&self.member, &other.member) {
+            (Some(a), Some(b)) => a == b,
+            _ => (self.boot - other.boot).abs() <= 2,
+        }
+    }
+}
+
+#[cfg(test)]
+mod incarnation_tests {
+    use super::*;
+
+    #[test]
+    fn a_restart_is_told_by_member_id_or_start_time() {
+        let galera = |uuid: &str, up: &str, now| {
+            Incarnation::from_status([("Uptime", up), ("wsrep_gcomm_uuid", uuid)], now)
+        };
+        let a = galera("u1", "100", 1_000);
+        assert!(a.same(&galera("u1", "160", 1_060)));
+        assert!(!a.same(&galera("u2", "100", 1_000)), "new member id");
+        let plain = |up: &str, now| Incarnation::from_status([("Uptime", up)], now);
+        let p = plain("100", 1_000);
+        assert_eq!((p.member.as_deref(), p.boot), (None, 900));
+        assert!(p.same(&plain("161", 1_060)), "a second of rounding");
+        assert!(!p.same(&plain("5", 1_060)), "started again");
+    }
+}

@@ -1,0 +1,184 @@
+//! The watchdog: one thread per `Cluster` that watches every statement in flight and applies
+//! `liveness::judge` to it: liveness checks of its node on a separate connection, `KILL QUERY`
+//! for `statement_timeout` and Ctrl-C, and cutting the connection of a node that stopped
+//! answering. The statement itself runs on the caller's thread, so a fast statement costs two
+//! short lock holds and nothing else.
+
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::cancel::Cancel;
+use super::liveness::{judge, Action, Ended, InFlight, Watch};
+use super::node::Node;
+use super::sock;
+
+/// How often the watchdog looks at the statements in flight: well inside the half second a
+/// user waits for Ctrl-C.
+const TICK: Duration = Duration::from_millis(20);
+
+/// With nothing in flight for this long the thread parks until the next statement.
+const IDLE: Duration = Duration::from_secs(1);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// One statement in flight.
+pub struct Flight {
+    node: usize,
+    /// The connection's descriptor: valid while `watch` is not `None` (see [`Watchdog::land`]).
+    fd: RawFd,
+    session: u32,
+    started: Instant,
+    limit: Option<Duration>,
+    cancel: Cancel,
+    /// `None` once the statement has returned: the watchdog no longer touches it.
+    watch: Mutex<Option<Watch>>,
+}
+
+struct Shared {
+    flights: Mutex<Vec<Arc<Flight>>>,
+    wake: Condvar,
+    parked: AtomicBool,
+}
+
+/// Cheap to clone; the thread stops when the last clone's owner is gone.
+#[derive(Clone)]
+pub struct Watchdog {
+    shared: Arc<Shared>,
+}
+
+impl Watchdog {
+    /// Starts the thread. It holds the nodes weakly: it ends when they are dropped.
+    pub fn start(nodes: Weak<Vec<Arc<Node>>>, detection: Duration) -> Watchdog {
+        let shared = Arc::new(Shared {
+            flights: Mutex::new(Vec::new()),
+            wake: Condvar::new(),
+            parked: AtomicBool::new(false),
+        });
+        let weak = Arc::downgrade(&shared);
+        let _ = thread::Builder::new()
+            .name("multimaster-watchdog".into())
+            .spawn(move || run(weak, nodes, detection));
+        Watchdog { shared }
+    }
+
+    /// Registers a statement about to be sent on `fd` (session `session` of node `node`).
+    pub fn fly(
+        &self,
+        node: usize,
+        fd: RawFd,
+        session: u32,
+        limit: Option<Duration>,
+        cancel: &Cancel,
+    ) -> Arc<Flight> {
+        let flight = Arc::new(Flight {
+            node,
+            fd,
+            session,
+            started: Instant::now(),
+            limit,
+            cancel: cancel.clone(),
+            watch: Mutex::new(Some(Watch::Running)),
+        });
+        lock(&self.shared.flights).push(Arc::clone(&flight));
+        if self.shared.parked.swap(false, Ordering::AcqRel) {
+            self.shared.wake.notify_one();
+        }
+        flight
+    }
+
+    /// The statement returned: from now on the watchdog leaves its connection alone (it may be
+    /// closed and its descriptor reused). Says how it ended.
+    pub fn land(&self, flight: &Arc<Flight>) -> Ended {
+        let watch = lock(&flight.watch).take();
+        lock(&self.shared.flights).retain(|f| !Arc::ptr_eq(f, flight));
+        match watch {
+            Some(Watch::Killing { ending, .. }) | Some(Watch::Abandoned(ending)) => ending,
+            Some(Watch::Running) | None => Ended::Itself,
+        }
+    }
+}
+
+fn run(shared: Weak<Shared>, nodes: Weak<Vec<Arc<Node>>>, detection: Duration) {
+    let mut idle_since = Instant::now();
+    loop {
+        let (Some(shared), Some(nodes)) = (shared.upgrade(), nodes.upgrade()) else {
+            return;
+        };
+        let flights: Vec<Arc<Flight>> = lock(&shared.flights).clone();
+        let now = Instant::now();
+        if flights.is_empty() {
+            if now.duration_since(idle_since) >= IDLE {
+                park(&shared);
+                idle_since = Instant::now();
+                continue;
+            }
+        } else {
+            idle_since = now;
+        }
+        for f in &flights {
+            tend(f, &nodes, now, detection);
+        }
+        drop((shared, nodes));
+        thread::sleep(TICK);
+    }
+}
+
+/// Waits for the next statement (or a minute, to notice the cluster is gone).
+fn park(shared: &Shared) {
+    let flights = lock(&shared.flights);
+    shared.parked.store(true, Ordering::Release);
+    if flights.is_empty() {
+        let _ = shared.wake.wait_timeout(flights, Duration::from_secs(60));
+    }
+    shared.parked.store(false, Ordering::Release);
+}
+
+fn tend(f: &Arc<Flight>, nodes: &[Arc<Node>], now: Instant, detection: Duration) {
+    let Some(node) = nodes.get(f.node) else {
+        return;
+    };
+    let mut watch = lock(&f.watch);
+    let Some(w) = *watch else { return };
+    let state = InFlight {
+        started: f.started,
+        limit: f.limit,
+        cancelled: f.cancel.is_cancelled(),
+        watch: w,
+    };
+    match judge(now, &state, &node.life(), detection) {
+        Action::Wait => {}
+        Action::Check => {
+            if node.begin_check(now) {
+                let node = Arc::clone(node);
+                let spawned = thread::Builder::new()
+                    .name(format!("multimaster-check-{}", node.name))
+                    .spawn({
+                        let node = Arc::clone(&node);
+                        move || node.end_check(node.check())
+                    });
+                if spawned.is_err() {
+                    node.end_check(super::liveness::Answer::NoAnswer);
+                }
+            }
+        }
+        Action::Kill(ending) => {
+            *watch = Some(Watch::Killing { ending, since: now });
+            let node = Arc::clone(node);
+            let session = f.session;
+            let _ = thread::Builder::new()
+                .name(format!("multimaster-kill-{}", node.name))
+                .spawn(move || node.kill_query(session));
+        }
+        Action::Abandon(ending) => {
+            // Under the flight's lock: the statement's thread cannot have closed the
+            // connection (and let its descriptor be reused) while this runs.
+            sock::abort(f.fd);
+            *watch = Some(Watch::Abandoned(ending));
+        }
+    }
+}

@@ -216,8 +216,11 @@ impl Cluster {
 
     /// Takes a node that failed under a statement out of rotation for a backoff period.
     pub(crate) fn mark_failed(&self, node: &Node, e: &DbError) {
+        self.mark_failed_for(node, describe(e));
+    }
+
+    fn mark_failed_for(&self, node: &Node, reason: String) {
         node.record_failover();
-        let reason = describe(e);
         if node.mark_down(&reason) {
             self.note(EventKind::NodeDown, &node.name, reason);
         }
@@ -399,8 +402,8 @@ impl Backend for Cluster {
         self.inner.nodes[idx].record_statement(error);
     }
 
-    fn node_failed(&self, idx: usize, e: &DbError) {
-        self.mark_failed(&self.inner.nodes[idx], e);
+    fn node_failed(&self, idx: usize, reason: String) {
+        self.mark_failed_for(&self.inner.nodes[idx], reason);
     }
 
     /// Fences the session that sent the lost write, then asks the cluster (causally) whether

@@ -389,8 +389,10 @@ impl Node {
         packet::check(sql, params, self.max_packet.load(Ordering::Relaxed))
     }
 
+    /// Drops the idle connections and the monitor connection (the instance is closing).
     pub fn drop_idle(&self) {
         lock(&self.idle).clear();
+        lock(&self.monitor).take();
     }
 
     pub fn flavour(&self) -> Flavour {

@@ -100,39 +100,47 @@ pub enum Step {
     Interrupted,
 }
 
-/// The decision after `fault` on a node. `retries` counts the retries this request has
-/// already made; `was_ambiguous` says an earlier try's reply was lost; `ended` says whether the
-/// watchdog ended the statement; `node` is the liveness answer after a lost connection.
-#[allow(clippy::too_many_arguments)]
-pub fn decide(
-    phase: Phase,
-    fault: Fault,
-    code: Option<u16>,
-    write: &Write<'_>,
-    was_ambiguous: bool,
-    retries: u32,
-    max_retries: u32,
-    ended: Ended,
-    node: Liveness,
-) -> Step {
-    match ended {
+/// What happened to one try of a statement on a node.
+#[derive(Clone, Copy, Debug)]
+pub struct Failure {
+    pub phase: Phase,
+    pub fault: Fault,
+    pub code: Option<u16>,
+    /// Whether the watchdog ended the statement (timeout, Ctrl-C, a silent node).
+    pub ended: Ended,
+    /// The node's liveness answer after a lost connection (`Unknown` when not asked).
+    pub node: Liveness,
+}
+
+/// What the request went through before this try.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct History {
+    /// An earlier try's reply was lost.
+    pub was_ambiguous: bool,
+    pub retries: u32,
+    pub max_retries: u32,
+}
+
+/// The decision after a failed try of `write`.
+pub fn decide(f: &Failure, write: &Write<'_>, h: &History) -> Step {
+    match f.ended {
         Ended::Interrupted => return Step::Interrupted,
         // The kill's own error (or none): anything else the statement raised first stands.
         Ended::TimedOut
-            if !matches!(fault, Fault::Fatal(_)) || code == Some(ER_QUERY_INTERRUPTED) =>
+            if !matches!(f.fault, Fault::Fatal(_)) || f.code == Some(ER_QUERY_INTERRUPTED) =>
         {
             return Step::TimedOut
         }
         _ => {}
     }
-    match (phase, fault) {
-        (_, Fault::Fatal(_)) if was_ambiguous && code == Some(ER_DUP_ENTRY) => Step::Committed,
+    match (f.phase, f.fault) {
+        (_, Fault::Fatal(_)) if h.was_ambiguous && f.code == Some(ER_DUP_ENTRY) => Step::Committed,
         (_, Fault::Fatal(kind)) => Step::Raise(kind),
         // Before the statement was sent anything else means this node cannot serve now.
         (Phase::Connect, _) | (Phase::Statement, Fault::Unreachable) => Step::NextNode,
-        (Phase::Statement, Fault::Retry { .. }) if retries >= max_retries => Step::GiveUp,
+        (Phase::Statement, Fault::Retry { .. }) if h.retries >= h.max_retries => Step::GiveUp,
         (Phase::Statement, Fault::Retry { same_node }) => Step::Retry { same_node },
-        (Phase::Statement, Fault::Lost) => match (node, write) {
+        (Phase::Statement, Fault::Lost) => match (f.node, write) {
             // The node answers: the statement broke its own connection. Never carry it on.
             (Liveness::Alive, Write::Read | Write::Idempotent) => Step::Broken,
             (Liveness::Alive, Write::Unkeyed) => Step::Ambiguous,
@@ -174,8 +182,8 @@ pub(crate) trait Backend {
     /// Asks the node on a separate connection whether it still answers.
     fn liveness(&self, idx: usize) -> Liveness;
     fn record_statement(&self, idx: usize, error: Option<&DbError>);
-    /// Takes the node out of rotation for a backoff period.
-    fn node_failed(&self, idx: usize, e: &DbError);
+    /// Takes the node out of rotation for a backoff period; `reason` is for events and stats.
+    fn node_failed(&self, idx: usize, reason: String);
     /// Fences `session` on the node, then asks the cluster whether `key` exists.
     fn resolve_lost(
         &self,
@@ -208,23 +216,26 @@ pub(crate) fn run<B: Backend, T>(
     let started = Instant::now();
     let deadline = started + cfg.failover_timeout;
     let first_choice = cfg.policy.order(request, nodes).next().unwrap_or(0);
-    let mut out = Outcome {
-        value: None,
-        node: first_choice,
-        retries: 0,
-        failovers: 0,
-        rerouted: false,
-        resolved: false,
-        failed_on: None,
+    let mut r = Request {
+        b,
+        sql,
+        write,
+        cancel,
+        history: History {
+            max_retries: cfg.max_retries,
+            ..History::default()
+        },
+        last: None,
+        out: Outcome {
+            value: None,
+            node: first_choice,
+            retries: 0,
+            failovers: 0,
+            rerouted: false,
+            resolved: false,
+            failed_on: None,
+        },
     };
-    let mut was_ambiguous = false;
-    let mut last: Option<(usize, Option<u16>)> = None;
-    let failed = |idx: usize, e: &DbError, out: &mut Outcome<T>| {
-        out.failovers += 1;
-        out.failed_on = Some(idx);
-        b.node_failed(idx, e);
-    };
-
     'request: loop {
         if b.is_closed() {
             return Err(Error::Closed);
@@ -233,170 +244,20 @@ pub(crate) fn run<B: Backend, T>(
         for idx in cfg.policy.order(request, nodes) {
             match b.claim(idx) {
                 Claim::Skip => continue,
-                Claim::Probe => {
-                    b.probe(idx);
-                    continue;
-                }
-                Claim::Use => {}
-            }
-            let conn = match b.checkout(idx) {
-                Ok(c) => c,
-                Err(e) => {
-                    last = Some((idx, code(&e)));
-                    let fault = classify(&e, Phase::Connect);
-                    let (itself, unknown) = (Ended::Itself, Liveness::Unknown);
-                    let c = code(&e);
-                    match decide(
-                        Phase::Connect,
-                        fault,
-                        c,
-                        &write,
-                        false,
-                        0,
-                        0,
-                        itself,
-                        unknown,
-                    ) {
-                        Step::Raise(kind) => return Err(server_error(b.name(idx), &e, kind)),
-                        _ => failed(idx, &e, &mut out),
-                    }
-                    continue;
-                }
-            };
-            let session = B::session(&conn);
-            let mut lease = Some(conn);
-            let sent = Instant::now();
-            let (result, ended) = b.watched(idx, &mut lease, cancel, op);
-            b.record_statement(idx, result.as_ref().err());
-            let e = match result {
-                Ok(v) => {
-                    if let Some(conn) = lease {
-                        b.checkin(idx, conn);
-                    }
-                    out.value = Some(v);
-                    return Ok(finish(b, out, idx));
-                }
-                Err(e) => e,
-            };
-            // A server error leaves the connection usable; anything else does not.
-            let conn = lease.filter(|_| matches!(e, DbError::MySqlError(_)));
-            let checkin = |conn: Option<B::Conn>| {
-                if let Some(c) = conn {
-                    b.checkin(idx, c);
-                }
-            };
-            last = Some((idx, code(&e)));
-            let fault = classify(&e, Phase::Statement);
-            let node = match ended {
-                Ended::NodeDead => Liveness::Dead,
-                Ended::Itself if fault == Fault::Lost => b.liveness(idx),
-                _ => Liveness::Unknown,
-            };
-            let dead = node == Liveness::Dead;
-            let step = decide(
-                Phase::Statement,
-                fault,
-                code(&e),
-                &write,
-                was_ambiguous,
-                out.retries,
-                cfg.max_retries,
-                ended,
-                node,
-            );
-            let broken = || Error::Broken {
-                node: b.name(idx).to_owned(),
-                statement: sql.to_owned(),
-                cause: describe(&e),
-            };
-            match step {
-                Step::TimedOut => {
-                    return Err(Error::TimedOut {
-                        node: b.name(idx).to_owned(),
-                        statement: sql.to_owned(),
-                        elapsed: sent.elapsed(),
-                        limit: cancel.limit().unwrap_or_default(),
-                    });
-                }
-                Step::Interrupted => return Err(Error::Interrupted),
-                Step::Broken => return Err(broken()),
-                Step::Committed => {
-                    checkin(conn);
-                    out.resolved = true;
-                    b.note(
-                        EventKind::AmbiguousResolved,
-                        idx,
-                        "duplicate key on the retry: the lost write had committed".into(),
-                    );
-                    return Ok(finish(b, out, idx));
-                }
-                Step::Raise(kind) => {
-                    checkin(conn);
-                    return Err(server_error(b.name(idx), &e, kind));
-                }
-                Step::GiveUp => {
-                    checkin(conn);
-                    return Err(Error::RetriesExhausted {
-                        node: b.name(idx).to_owned(),
-                        attempts: out.retries + 1,
-                        code: code(&e).unwrap_or(0),
-                        message: message(&e),
-                    });
-                }
-                Step::Retry { same_node } => {
-                    checkin(conn);
-                    out.retries += 1;
-                    b.note(EventKind::Retry, idx, describe(&e));
-                    if same_node {
-                        cancel.sleep(cfg.backoff.delay(out.retries, super::backoff::jitter()))?;
-                        continue 'request;
-                    }
-                    failed(idx, &e, &mut out);
-                }
-                Step::NextNode => {
-                    // After a lost reply the connection is in an unknown state: never reuse it.
-                    drop(conn);
-                    failed(idx, &e, &mut out);
-                }
-                Step::Ambiguous => {
-                    drop(conn);
-                    if dead {
-                        failed(idx, &e, &mut out);
-                    }
-                    b.note(
-                        EventKind::Ambiguous,
-                        idx,
-                        format!("{sql}: {}", describe(&e)),
-                    );
-                    return Err(Error::Ambiguous {
-                        node: b.name(idx).to_owned(),
-                        statement: sql.to_owned(),
-                        cause: describe(&e),
-                    });
-                }
-                Step::CheckKey { write_again } => {
-                    drop(conn);
-                    if dead {
-                        failed(idx, &e, &mut out);
-                    }
-                    let Write::Keyed(key) = write else {
-                        unreachable!("decide() checks keys of keyed writes only")
-                    };
-                    was_ambiguous = true;
-                    if b.resolve_lost(idx, session, key, cancel)? {
-                        out.resolved = true;
-                        return Ok(finish(b, out, idx));
-                    }
-                    if !write_again {
-                        return Err(broken());
-                    }
-                }
+                Claim::Probe => b.probe(idx),
+                Claim::Use => match r.attempt(idx, op)? {
+                    Flow::Done => return Ok(finish(b, r.out, idx)),
+                    Flow::Again => continue 'request,
+                    Flow::Next => {}
+                },
             }
         }
         // No node ran it this round: every node is down or backing off.
         let now = Instant::now();
         if now >= deadline {
-            let (node, code) = last.map_or((None, None), |(i, c)| (Some(b.name(i).to_owned()), c));
+            let (node, code) = r
+                .last
+                .map_or((None, None), |(i, c)| (Some(b.name(i).into()), c));
             return Err(Error::AllNodesDown {
                 waited: now - started,
                 detail: b.down_detail(),
@@ -405,6 +266,190 @@ pub(crate) fn run<B: Backend, T>(
             });
         }
         cancel.sleep(IDLE_POLL.min(deadline - now))?;
+    }
+}
+
+/// What the loop does after one try.
+enum Flow {
+    /// `out.value` (or `out.resolved`) holds the result.
+    Done,
+    /// Try the same node again (after a backoff already slept).
+    Again,
+    /// Go on to the next node.
+    Next,
+}
+
+/// One request's state across its tries.
+struct Request<'a, B: Backend, T> {
+    b: &'a B,
+    sql: &'a str,
+    write: Write<'a>,
+    cancel: &'a Cancel,
+    history: History,
+    /// The node and code of the last error, for `AllNodesDown`.
+    last: Option<(usize, Option<u16>)>,
+    out: Outcome<T>,
+}
+
+impl<B: Backend, T> Request<'_, B, T> {
+    /// One try on node `idx`: a connection, the statement under the watchdog, the outcome.
+    fn attempt(&mut self, idx: usize, op: &mut LeasedOp<'_, B::Conn, T>) -> Result<Flow> {
+        let b = self.b;
+        let conn = match b.checkout(idx) {
+            Ok(c) => c,
+            Err(e) => {
+                self.last = Some((idx, code(&e)));
+                let f = Failure {
+                    phase: Phase::Connect,
+                    fault: classify(&e, Phase::Connect),
+                    code: code(&e),
+                    ended: Ended::Itself,
+                    node: Liveness::Unknown,
+                };
+                if let Step::Raise(kind) = decide(&f, &self.write, &History::default()) {
+                    return Err(server_error(b.name(idx), &e, kind));
+                }
+                self.failed(idx, describe(&e));
+                return Ok(Flow::Next);
+            }
+        };
+        let session = B::session(&conn);
+        let mut lease = Some(conn);
+        let sent = Instant::now();
+        let (result, ended) = b.watched(idx, &mut lease, self.cancel, op);
+        b.record_statement(idx, result.as_ref().err());
+        match result {
+            Ok(v) => {
+                if let Some(conn) = lease {
+                    b.checkin(idx, conn);
+                }
+                self.out.value = Some(v);
+                Ok(Flow::Done)
+            }
+            Err(e) => {
+                // A server error leaves the connection usable; anything else does not.
+                if let Some(conn) = lease.filter(|_| matches!(e, DbError::MySqlError(_))) {
+                    b.checkin(idx, conn);
+                }
+                self.after(idx, &e, ended, session, sent)
+            }
+        }
+    }
+
+    /// Applies [`decide`] to a statement that failed on node `idx`.
+    fn after(
+        &mut self,
+        idx: usize,
+        e: &DbError,
+        ended: Ended,
+        session: u32,
+        sent: Instant,
+    ) -> Result<Flow> {
+        let (b, cfg) = (self.b, self.b.config());
+        self.last = Some((idx, code(e)));
+        let fault = classify(e, Phase::Statement);
+        let node = match ended {
+            Ended::NodeDead => Liveness::Dead,
+            Ended::Itself if fault == Fault::Lost => b.liveness(idx),
+            _ => Liveness::Unknown,
+        };
+        // Why the node goes down: what happened, not the cut connection's own error.
+        let why = || match ended {
+            Ended::NodeDead => format!(
+                "no answer to liveness checks for {:.1} s",
+                cfg.failure_detection.as_secs_f64()
+            ),
+            _ => describe(e),
+        };
+        let failure = Failure {
+            phase: Phase::Statement,
+            fault,
+            code: code(e),
+            ended,
+            node,
+        };
+        self.history.retries = self.out.retries;
+        let (name, sql) = (b.name(idx).to_owned(), self.sql.to_owned());
+        let broken = || Error::Broken {
+            node: name.clone(),
+            statement: sql.clone(),
+            cause: describe(e),
+        };
+        match decide(&failure, &self.write, &self.history) {
+            Step::TimedOut => Err(Error::TimedOut {
+                node: name,
+                statement: sql,
+                elapsed: sent.elapsed(),
+                limit: self.cancel.limit().unwrap_or_default(),
+            }),
+            Step::Interrupted => Err(Error::Interrupted),
+            Step::Broken => Err(broken()),
+            Step::Raise(kind) => Err(server_error(&name, e, kind)),
+            Step::GiveUp => Err(Error::RetriesExhausted {
+                node: name,
+                attempts: self.out.retries + 1,
+                code: code(e).unwrap_or(0),
+                message: message(e),
+            }),
+            Step::Committed => {
+                self.out.resolved = true;
+                let detail = "duplicate key on the retry: the lost write had committed";
+                b.note(EventKind::AmbiguousResolved, idx, detail.into());
+                Ok(Flow::Done)
+            }
+            Step::Retry { same_node } => {
+                self.out.retries += 1;
+                b.note(EventKind::Retry, idx, describe(e));
+                if same_node {
+                    let delay = cfg
+                        .backoff
+                        .delay(self.out.retries, super::backoff::jitter());
+                    self.cancel.sleep(delay)?;
+                    return Ok(Flow::Again);
+                }
+                self.failed(idx, why());
+                Ok(Flow::Next)
+            }
+            Step::NextNode => {
+                self.failed(idx, why());
+                Ok(Flow::Next)
+            }
+            Step::Ambiguous => {
+                if node == Liveness::Dead {
+                    self.failed(idx, why());
+                }
+                b.note(EventKind::Ambiguous, idx, format!("{sql}: {}", describe(e)));
+                Err(Error::Ambiguous {
+                    node: name,
+                    statement: sql,
+                    cause: describe(e),
+                })
+            }
+            Step::CheckKey { write_again } => {
+                if node == Liveness::Dead {
+                    self.failed(idx, why());
+                }
+                let Write::Keyed(key) = self.write else {
+                    unreachable!("decide() checks keys of keyed writes only")
+                };
+                self.history.was_ambiguous = true;
+                if b.resolve_lost(idx, session, key, self.cancel)? {
+                    self.out.resolved = true;
+                    return Ok(Flow::Done);
+                }
+                if write_again {
+                    Ok(Flow::Next)
+                } else {
+                    Err(broken())
+                }
+            }
+        }
+    }
+
+    fn failed(&mut self, idx: usize, why: String) {
+        self.out.failovers += 1;
+        self.out.failed_on = Some(idx);
+        self.b.node_failed(idx, why);
     }
 }
 
@@ -448,6 +493,34 @@ mod tests {
     use std::io;
 
     // --- the decision, class by class -------------------------------------------------------
+
+    /// `decide` with its inputs spelled out, for tables.
+    #[allow(clippy::too_many_arguments)]
+    fn d(
+        phase: Phase,
+        fault: Fault,
+        code: Option<u16>,
+        write: &Write<'_>,
+        was_ambiguous: bool,
+        retries: u32,
+        max_retries: u32,
+        ended: Ended,
+        node: Liveness,
+    ) -> Step {
+        let f = Failure {
+            phase,
+            fault,
+            code,
+            ended,
+            node,
+        };
+        let h = History {
+            was_ambiguous,
+            retries,
+            max_retries,
+        };
+        decide(&f, write, &h)
+    }
 
     fn key() -> KeyCheck {
         KeyCheck {
@@ -522,9 +595,17 @@ mod tests {
                 ),
             ];
             for (fault, code, ambiguous, retries, want) in cases {
-                let (itself, dead) = (Ended::Itself, Liveness::Dead);
-                let got = decide(st, fault, code, w, ambiguous, retries, 10, itself, dead);
-                assert_eq!(got, want, "{name} {fault:?} {code:?} ambiguous={ambiguous}");
+                // Only a lost connection asks the node; a dead answer is the one that fails over
+                // (the live answers are in the next test).
+                let answers: &[Liveness] = if fault == Lost {
+                    &[Liveness::Dead]
+                } else {
+                    &[Liveness::Unknown, Liveness::Alive, Liveness::Dead]
+                };
+                for &node in answers {
+                    let got = d(st, fault, code, w, ambiguous, retries, 10, I, node);
+                    assert_eq!(got, want, "{name} {fault:?} {code:?} {ambiguous} {node:?}");
+                }
             }
         }
     }
@@ -556,7 +637,7 @@ mod tests {
         ];
         for (w, node, want) in cases {
             assert_eq!(
-                decide(st, Fault::Lost, None, &w, false, 0, 10, I, node),
+                d(st, Fault::Lost, None, &w, false, 0, 10, I, node),
                 want,
                 "{w:?} {node:?}"
             );
@@ -564,7 +645,7 @@ mod tests {
             if node == Liveness::Dead {
                 let ended = Ended::NodeDead;
                 assert_eq!(
-                    decide(st, Fault::Lost, None, &w, false, 0, 10, ended, node),
+                    d(st, Fault::Lost, None, &w, false, 0, 10, ended, node),
                     want
                 );
             }
@@ -584,19 +665,19 @@ mod tests {
         ] {
             let timed_out = Ended::TimedOut;
             assert_eq!(
-                decide(st, killed, Some(1317), &w, false, 0, 10, timed_out, U),
+                d(st, killed, Some(1317), &w, false, 0, 10, timed_out, U),
                 Step::TimedOut
             );
             // The statement's own error came first: it stands.
             let dup = Fault::Fatal(Kind::Integrity);
             assert_eq!(
-                decide(st, dup, Some(1062), &w, false, 0, 10, timed_out, U),
+                d(st, dup, Some(1062), &w, false, 0, 10, timed_out, U),
                 Step::Raise(Kind::Integrity)
             );
             for fault in [killed, Fault::Lost, Fault::Retry { same_node: true }] {
                 let ended = Ended::Interrupted;
                 assert_eq!(
-                    decide(st, fault, Some(1317), &w, false, 0, 10, ended, U),
+                    d(st, fault, Some(1317), &w, false, 0, 10, ended, U),
                     Step::Interrupted
                 );
             }
@@ -614,18 +695,18 @@ mod tests {
         ] {
             let c = Phase::Connect;
             assert_eq!(
-                decide(c, Fault::Unreachable, None, &w, false, 0, 0, I, U),
+                d(c, Fault::Unreachable, None, &w, false, 0, 0, I, U),
                 Step::NextNode
             );
             // A restarted Galera node refuses with 1047 until it is ready: skip it, no retry.
             let not_ready = Fault::Retry { same_node: false };
             assert_eq!(
-                decide(c, not_ready, Some(1047), &w, false, 0, 0, I, U),
+                d(c, not_ready, Some(1047), &w, false, 0, 0, I, U),
                 Step::NextNode
             );
             let denied = Fault::Fatal(Kind::Operational);
             assert_eq!(
-                decide(c, denied, Some(1045), &w, false, 0, 0, I, U),
+                d(c, denied, Some(1045), &w, false, 0, 0, I, U),
                 Step::Raise(Kind::Operational)
             );
         }
@@ -810,7 +891,7 @@ mod tests {
             answer
         }
         fn record_statement(&self, _idx: usize, _error: Option<&DbError>) {}
-        fn node_failed(&self, idx: usize, _e: &DbError) {
+        fn node_failed(&self, idx: usize, _reason: String) {
             self.up.borrow_mut()[idx] = false;
             self.log.borrow_mut().push(format!("down {idx}"));
         }

@@ -79,6 +79,8 @@ pub fn parse(text: &str, known: &[&str]) -> Result<Layer, UrlError> {
         let value = decode(value, &format!("option {key}"))?;
         if key == "host" {
             url.endpoints.push(endpoint(&value)?);
+        } else if key == "read_timeout" {
+            return Err(bad(super::config::READ_TIMEOUT_GONE));
         } else if !known.contains(&key.as_str()) {
             return Err(bad(format!(
                 "unknown option {key:?}: expected one of {}",
@@ -206,6 +208,10 @@ mod tests {
             (
                 "mysql://u:p@h1/demo?colour=red",
                 "unknown option \"colour\"",
+            ),
+            (
+                "mysql://h1?read_timeout=10",
+                "read_timeout no longer exists: a node is judged dead by failure_detection",
             ),
             (
                 "mysql://h1?policy",

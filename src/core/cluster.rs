@@ -17,7 +17,7 @@ use super::error::{Error, Result};
 use super::events::{Event, EventKind, EventLog, NodeStats};
 use super::fault::describe;
 use super::flavour::Flavour;
-use super::liveness::{Ended, Liveness};
+use super::liveness::{Ended, Liveness, Session};
 use super::node::{Claim, Fence, Node};
 use super::request::{self, Backend, LeasedOp as Op};
 pub use super::request::{KeyCheck, Outcome, Write};
@@ -267,17 +267,22 @@ impl Cluster {
     /// node evicted from the cluster, which rolls back whatever it had not replicated. A frozen
     /// or cut-off node is judged dead within the failure-detection time, before the cluster
     /// evicts it (about 6 s), so the check waits for one of these, up to the failover timeout.
-    pub(crate) fn fence(&self, idx: usize, session: u32, cancel: &Cancel) -> Result<&'static str> {
+    pub(crate) fn fence(
+        &self,
+        idx: usize,
+        session: &Session,
+        cancel: &Cancel,
+    ) -> Result<&'static str> {
         let node = &self.inner.nodes[idx];
-        let incarnation = node.incarnation();
+        let (incarnation, session) = (session.incarnation.as_ref(), session.id);
         let deadline = Instant::now() + self.inner.cfg.failover_timeout;
         loop {
-            let fence = node.fence(session, incarnation.as_ref());
+            let fence = node.fence(session, incarnation);
             log_debug(|| format!("{}: session {session}: {}", node.name, fence.describe()));
             if fence != Fence::Unreachable {
                 return Ok(fence.describe());
             }
-            if self.evicted(idx, incarnation.as_ref()) {
+            if self.evicted(idx, incarnation) {
                 return Ok("node evicted");
             }
             if Instant::now() >= deadline {
@@ -368,8 +373,12 @@ impl Backend for Cluster {
         self.inner.nodes[idx].checkin(conn);
     }
 
-    fn session(conn: &Conn) -> u32 {
-        conn.connection_id()
+    type Session = Session;
+    fn session(&self, idx: usize, conn: &Conn) -> Session {
+        Session {
+            id: conn.connection_id(),
+            incarnation: self.inner.nodes[idx].incarnation(),
+        }
     }
 
     fn watched<T>(
@@ -411,15 +420,13 @@ impl Backend for Cluster {
     fn resolve_lost(
         &self,
         idx: usize,
-        session: u32,
+        session: &Session,
         key: &KeyCheck,
         cancel: &Cancel,
     ) -> Result<bool> {
         let node = &self.inner.nodes[idx];
-        let fence = format!(
-            "session {session} fenced: {}",
-            self.fence(idx, session, cancel)?
-        );
+        let how = self.fence(idx, session, cancel)?;
+        let fence = format!("session {} fenced: {how}", session.id);
         let what = key.describe();
         self.note(
             EventKind::Ambiguous,

@@ -309,6 +309,14 @@ mod tests {
     }
 }
 
+/// A server session: its number, and the process it belongs to (a number alone may name
+/// someone else's session once the server has restarted).
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub id: u32,
+    pub incarnation: Option<Incarnation>,
+}
+
 /// Which server process answered: its Galera member id where there is one (new with every
 /// start), else its start time (now minus `Uptime`, to the second).
 #[derive(Clone, Debug, PartialEq, Eq)]

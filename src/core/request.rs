@@ -167,8 +167,9 @@ pub(crate) trait Backend {
     /// A connection; an error here means nothing was sent.
     fn checkout(&self, idx: usize) -> std::result::Result<Self::Conn, DbError>;
     fn checkin(&self, idx: usize, conn: Self::Conn);
-    /// The server's id for the session, to fence it after a lost reply.
-    fn session(conn: &Self::Conn) -> u32;
+    /// What identifies the connection's server session, to fence it after a lost reply.
+    type Session;
+    fn session(&self, idx: usize, conn: &Self::Conn) -> Self::Session;
     /// Runs `op` on the node's leased connection while the watchdog watches it (liveness,
     /// `cancel` and its statement time limit); says how it ended. A connection the watchdog
     /// acted on is dropped.
@@ -188,7 +189,7 @@ pub(crate) trait Backend {
     fn resolve_lost(
         &self,
         idx: usize,
-        session: u32,
+        session: &Self::Session,
         key: &KeyCheck,
         cancel: &Cancel,
     ) -> Result<bool>;
@@ -313,7 +314,7 @@ impl<B: Backend, T> Request<'_, B, T> {
                 return Ok(Flow::Next);
             }
         };
-        let session = B::session(&conn);
+        let session = b.session(idx, &conn);
         let mut lease = Some(conn);
         let sent = Instant::now();
         let (result, ended) = b.watched(idx, &mut lease, self.cancel, op);
@@ -342,7 +343,7 @@ impl<B: Backend, T> Request<'_, B, T> {
         idx: usize,
         e: &DbError,
         ended: Ended,
-        session: u32,
+        session: B::Session,
         sent: Instant,
     ) -> Result<Flow> {
         let (b, cfg) = (self.b, self.b.config());
@@ -433,7 +434,7 @@ impl<B: Backend, T> Request<'_, B, T> {
                     unreachable!("decide() checks keys of keyed writes only")
                 };
                 self.history.was_ambiguous = true;
-                if b.resolve_lost(idx, session, key, self.cancel)? {
+                if b.resolve_lost(idx, &session, key, self.cancel)? {
                     self.out.resolved = true;
                     return Ok(Flow::Done);
                 }
@@ -861,7 +862,8 @@ mod tests {
         fn checkin(&self, idx: usize, _conn: u32) {
             self.log.borrow_mut().push(format!("checkin {idx}"));
         }
-        fn session(conn: &u32) -> u32 {
+        type Session = u32;
+        fn session(&self, _idx: usize, conn: &u32) -> u32 {
             *conn
         }
         fn watched<T>(
@@ -898,7 +900,7 @@ mod tests {
         fn resolve_lost(
             &self,
             idx: usize,
-            session: u32,
+            session: &u32,
             _k: &KeyCheck,
             _c: &Cancel,
         ) -> Result<bool> {

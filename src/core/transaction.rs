@@ -12,7 +12,7 @@ use super::cluster::{exec_on, rows_on, Cluster, Exec, Write};
 use super::error::{Error, Result};
 use super::events::EventKind;
 use super::fault::{classify, describe, Fault, Kind, Phase};
-use super::liveness::{Ended, Liveness};
+use super::liveness::{Ended, Liveness, Session};
 use super::node::Node;
 use super::request::server_error;
 
@@ -21,7 +21,7 @@ struct State {
     idx: usize,
     /// `None` once the transaction has ended or its connection was lost.
     conn: Option<Conn>,
-    connection_id: u32,
+    session: Session,
     /// Set when the database interrupted this attempt in a way a replay can fix.
     interrupted: Option<Error>,
 }
@@ -228,7 +228,7 @@ impl Tx {
                 drop(conn);
                 self.cluster.mark_failed(&node, &e);
                 // The check (if any) must not run while the COMMIT could still land.
-                if let Err(e) = self.cluster.fence(st.idx, st.connection_id, &self.cancel) {
+                if let Err(e) = self.cluster.fence(st.idx, &st.session, &self.cancel) {
                     return Commit::Ambiguous(e);
                 }
                 Commit::Ambiguous(Error::Ambiguous {
@@ -251,11 +251,14 @@ impl Cluster {
             &mut |node, lease| {
                 let conn = lease.as_mut().ok_or_else(DbError::server_disconnected)?;
                 conn.query_drop("START TRANSACTION")?;
-                let id = conn.connection_id();
-                Ok((Arc::clone(node), lease.take(), id))
+                let session = Session {
+                    id: conn.connection_id(),
+                    incarnation: node.incarnation(),
+                };
+                Ok((Arc::clone(node), lease.take(), session))
             },
         )?;
-        let (node, conn, connection_id) = out.value.ok_or(Error::Closed)?;
+        let (node, conn, session) = out.value.ok_or(Error::Closed)?;
         Ok(Tx {
             cluster: self.clone(),
             cancel: cancel.clone(),
@@ -263,7 +266,7 @@ impl Cluster {
                 idx: self.index(&node),
                 node,
                 conn,
-                connection_id,
+                session,
                 interrupted: None,
             })),
             attempt,

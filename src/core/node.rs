@@ -179,11 +179,23 @@ impl Node {
             let Some((mut conn, since)) = lock(&self.idle).pop() else {
                 return self.connect();
             };
+            let pinged = Instant::now();
             if since.elapsed() < STALE_AFTER || self.ping_bounded(&mut conn) {
                 return Ok(conn);
             }
             // The node restarted or dropped us while idle; the rest of the pool is as stale.
             lock(&self.idle).clear();
+            if pinged.elapsed() >= self.detection {
+                // Silent for the failure-detection time: dead, without a connect's wait too.
+                let silent = format!(
+                    "no answer to a ping for {:.1} s",
+                    self.detection.as_secs_f64()
+                );
+                return Err(DbError::IoError(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    silent,
+                )));
+            }
         }
     }
 

@@ -74,7 +74,8 @@ impl Cluster {
                 .map(|e| Arc::new(Node::new(e.clone(), &cfg)))
                 .collect(),
         );
-        let watchdog = Watchdog::start(Arc::downgrade(&nodes), cfg.failure_detection);
+        let watchdog = Watchdog::start(Arc::downgrade(&nodes), cfg.failure_detection)
+            .map_err(|e| Error::Config(format!("cannot start the watchdog thread: {e}")))?;
         Ok(Cluster {
             inner: Arc::new(Inner {
                 watchdog,

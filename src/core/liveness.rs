@@ -103,49 +103,58 @@ pub struct InFlight {
 /// dead. Checks start after a grace of a third of it, so short statements cost nothing, and
 /// repeat as often, so a live node answers two or three of them before it could be judged.
 pub fn judge(now: Instant, s: &InFlight, life: &Life, detection: Duration) -> Action {
+    let ran = now.saturating_duration_since(s.started);
     match s.watch {
         Watch::Abandoned(_) => Action::Wait,
         Watch::Killing { ending, since } => {
-            // A node that does not act on a KILL within the detection time is as good as
-            // dead; a user who pressed Ctrl-C does not wait that long.
-            let (bound, then) = match ending {
-                Ended::Interrupted => (INTERRUPT_WAIT, Ended::Interrupted),
-                _ => (detection, Ended::NodeDead),
+            // Liveness goes on being judged while the kill takes effect (a killed UPDATE may
+            // roll back for a while on a live node): a silent node is dead, a live one that is
+            // slow to act on the kill only loses the connection. A user who pressed Ctrl-C
+            // does not wait more than a moment.
+            let bound = match ending {
+                Ended::Interrupted => INTERRUPT_WAIT,
+                _ => detection,
             };
-            if now.saturating_duration_since(since) >= bound {
-                Action::Abandon(then)
-            } else {
-                Action::Wait
+            match liveness(now, s.started, life, detection) {
+                Action::Abandon(dead) => Action::Abandon(dead),
+                _ if now.saturating_duration_since(since) >= bound => Action::Abandon(ending),
+                other => other,
             }
         }
         Watch::Running => {
-            let ran = now.saturating_duration_since(s.started);
             if s.cancelled {
                 return Action::Kill(Ended::Interrupted);
             }
             if s.limit.is_some_and(|l| ran >= l) {
                 return Action::Kill(Ended::TimedOut);
             }
-            if life.gone_at.is_some_and(|g| g >= s.started) {
-                return Action::Abandon(Ended::NodeDead);
-            }
-            let grace = detection / 3;
-            if ran < grace {
+            let gone = life.gone_at.is_some_and(|g| g >= s.started);
+            if ran < detection / 3 && !gone {
                 return Action::Wait;
             }
-            let last = life.last_answer.map_or(s.started, |a| a.max(s.started));
-            if now.saturating_duration_since(last) >= detection {
-                return Action::Abandon(Ended::NodeDead);
-            }
-            let due = life
-                .check_started
-                .map_or(true, |c| now.saturating_duration_since(c) >= grace);
-            if !life.checking && due {
-                Action::Check
-            } else {
-                Action::Wait
-            }
+            liveness(now, s.started, life, detection)
         }
+    }
+}
+
+/// The liveness part of [`judge`]: dead when the process is gone or silent for `detection`,
+/// else a check when one is due.
+fn liveness(now: Instant, started: Instant, life: &Life, detection: Duration) -> Action {
+    if life.gone_at.is_some_and(|g| g >= started) {
+        return Action::Abandon(Ended::NodeDead);
+    }
+    let last = life.last_answer.map_or(started, |a| a.max(started));
+    if now.saturating_duration_since(last) >= detection {
+        return Action::Abandon(Ended::NodeDead);
+    }
+    let grace = detection / 3;
+    let due = life
+        .check_started
+        .map_or(true, |c| now.saturating_duration_since(c) >= grace);
+    if !life.checking && due && now.saturating_duration_since(started) >= grace {
+        Action::Check
+    } else {
+        Action::Wait
     }
 }
 
@@ -273,9 +282,27 @@ mod tests {
             ending: Ended::TimedOut,
             since,
         };
-        assert_eq!(judge(since + ms(2999), &s, &life, D), Action::Wait);
+        // The node answers checks but the statement does not end: only the connection goes.
+        let answering = |now: Instant| Life {
+            last_answer: Some(now - ms(100)),
+            check_started: Some(now - ms(100)),
+            ..Life::default()
+        };
+        let now = since + ms(2999);
+        assert_eq!(judge(now, &s, &answering(now), D), Action::Wait);
+        let now = since + D;
         assert_eq!(
-            judge(since + D, &s, &life, D),
+            judge(now, &s, &answering(now), D),
+            Action::Abandon(Ended::TimedOut)
+        );
+        // A node that stops answering meanwhile is dead, kill or no kill.
+        let silent = Life {
+            last_answer: Some(since - ms(10)),
+            checking: true,
+            ..Life::default()
+        };
+        assert_eq!(
+            judge(since + ms(2990), &s, &silent, D),
             Action::Abandon(Ended::NodeDead)
         );
     }

@@ -53,17 +53,17 @@ pub struct Watchdog {
 
 impl Watchdog {
     /// Starts the thread. It holds the nodes weakly: it ends when they are dropped.
-    pub fn start(nodes: Weak<Vec<Arc<Node>>>, detection: Duration) -> Watchdog {
+    pub fn start(nodes: Weak<Vec<Arc<Node>>>, detection: Duration) -> std::io::Result<Watchdog> {
         let shared = Arc::new(Shared {
             flights: Mutex::new(Vec::new()),
             wake: Condvar::new(),
             parked: AtomicBool::new(false),
         });
         let weak = Arc::downgrade(&shared);
-        let _ = thread::Builder::new()
+        thread::Builder::new()
             .name("multimaster-watchdog".into())
-            .spawn(move || run(weak, nodes, detection));
-        Watchdog { shared }
+            .spawn(move || run(weak, nodes, detection))?;
+        Ok(Watchdog { shared })
     }
 
     /// Registers a statement about to be sent on `fd` (session `session` of node `node`).

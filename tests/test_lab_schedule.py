@@ -26,12 +26,6 @@ LAB_WAIT = 180.0
 TABLE = "demo.sched"
 
 
-
-
-
-
-
-
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
     try:
@@ -79,6 +73,20 @@ def test_bad_steps_fail_at_once() -> None:
         lab.schedule(Step("crash", 3))
     with pytest.raises(LabError):
         lab.schedule()
+
+
+def test_steps_and_conditions_say_what_they_wait_for() -> None:
+    lab = Lab(2, base_dir="/tmp/mm-lab-h4-unused", hosts=HOSTS)
+
+    def table_filled() -> bool:
+        return False
+
+    assert str(Step("crash", 1, 2)) == "crash node 1 after 2 s"
+    assert str(Step("start", 2)) == "start node 2 at once"
+    assert str(Step("partition_one_way", 1, table_filled)) == "partition_one_way node 1 when table_filled"
+    assert str(Step("freeze", 2, lab.when_rows(3, TABLE))) == "freeze node 2 when demo.sched holds 3 rows"
+    with pytest.raises(LabError, match="bad table name"):
+        lab.when_rows(3, "demo.sched; DROP TABLE demo.course")
 
 
 def test_a_failing_step_is_raised_kept_and_printed(capsys: pytest.CaptureFixture[str]) -> None:

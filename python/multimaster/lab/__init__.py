@@ -1,0 +1,73 @@
+"""A local MariaDB Galera cluster on loopback, driven from Python.
+
+Used by the `multimaster lab` command, by the test suite and by the demo that crashes nodes
+mid-run. N data nodes (each on its own loopback address by default, so the course's host-only
+variables such as AURORA_NODE1=127.0.10.1 work unchanged) plus a `garbd` arbitrator: with two
+data nodes alone, a single `kill -9` would leave the survivor non-Primary.
+
+Nodes listen on 127.0.10.1, 127.0.10.2, ... (port 3306) unless given other loopback addresses,
+by `hosts=` or $MULTIMASTER_LAB_HOSTS (`host,host`, each `host` or `host:port`). Everything
+lives under one directory (default $MULTIMASTER_LAB_DIR or /tmp/multimaster-lab):
+
+    lab.json            layout and pids: how a later `status`, `crash`, `down` finds the lab
+    node<i>/my.cnf      the node's only option file (the distro's /etc/mysql is never read)
+    node<i>/data/       datadir; node<i>/error.log, mariadbd.pid, mariadbd.sock
+    garbd/garbd.log     the arbitrator's log
+
+With `netns=True` (`multimaster lab up --netns`, root only) each node and garbd run in a
+network namespace of their own instead, each joined by a veth pair to one Linux bridge in the
+root namespace, on private addresses (10.213.<k>.0/24 by default, <k> derived from the lab
+directory, overridable with `subnet=`): nodes at .1, .2, ..., garbd at .200, and the root
+namespace (the client: tests, notebooks) at .254. Then `partition(i)` cuts node i off from
+everyone, silently (its veth goes down: packets are dropped, no RST), `partition(i,
+one_way=True)` drops only what the client sends it (an nftables rule in its namespace), and
+`heal(i)` undoes either. The names of the namespaces, the bridge and the veths derive from the
+lab directory and are recorded in lab.json, so `down` (or a fresh `up`) removes what a killed
+run left.
+
+The modules, each holding one thing:
+
+    lab.py        Lab: the orchestration (up, down, crash, freeze, stop, start, partition...)
+    view.py       LabView, Lab's base: the description and read-only queries (status, sql)
+    layout.py     the directory, the nodes' addresses and ports, the files (pure)
+    config.py     my.cnf, the setup SQL, garbd's arguments, the credentials (pure)
+    procs.py      the tools, starting and finding processes, lab.json's pids, waiting
+    galera.py     Galera's state, positions, and which node bootstraps or is promoted
+    netns.py      the netns lab's network: bridge, namespaces, veths, partitions
+    schedule.py   Step, Scheduled, RowCount: operations in the background
+    tls.py        the private CA and certificates of `up --tls`
+    cli.py        `multimaster lab ...`
+
+Standard library only, and nothing from the rest of the package: no module here imports the
+native extension or the package root, so the lab does not need the extension built. (Python
+runs `multimaster/__init__.py` first on `import multimaster.lab`: whether that loads the
+extension is up to it.)
+"""
+
+from __future__ import annotations
+
+from .cli import main
+from .config import CLUSTER_NAME, DB_NAME, DB_PASSWORD, DB_USER, GALERA_PROVIDER, RUN_USER, SETUP_SQL
+from .errors import LabError
+from .galera import Position
+from .lab import Lab
+from .layout import (ARBITRATOR_PORT_OFFSET, DEFAULT_DIR, GALERA_PORT, HOSTS_VARIABLE, IST_PORT,
+                     SHARED_HOST_PORT_OFFSETS, SST_PORT, Node, lab_dir, lab_hosts)
+from .netns import (ARBITRATOR_HOST_NUMBER, CLIENT_HOST_NUMBER, NETNS_DEFAULT_PREFIX, NETNS_PACKAGES,
+                    PARTITION_TABLE, NetLayout, netns_unavailable)
+from .procs import APT_PACKAGES, LOG_TAIL_LINES, POLL_INTERVAL, STOP_GRACE
+from .procs import check_installed as _check_installed  # noqa: F401 - tests/conftest.py asks the lab
+from .schedule import ACTIONS, CONDITION_POLL, RowCount, Scheduled, Step, When
+from .view import LabView
+
+__all__ = [
+    # The lab and what it hands out
+    "Lab", "LabView", "LabError", "Node", "NetLayout", "Position",
+    "Step", "Scheduled", "RowCount", "When", "ACTIONS", "CONDITION_POLL",
+    "lab_dir", "lab_hosts", "netns_unavailable", "main",
+    # Its fixed names, credentials, ports and timings
+    "DB_NAME", "DB_USER", "DB_PASSWORD", "SETUP_SQL", "CLUSTER_NAME", "GALERA_PROVIDER", "RUN_USER",
+    "DEFAULT_DIR", "HOSTS_VARIABLE", "GALERA_PORT", "IST_PORT", "SST_PORT", "SHARED_HOST_PORT_OFFSETS",
+    "ARBITRATOR_PORT_OFFSET", "NETNS_DEFAULT_PREFIX", "ARBITRATOR_HOST_NUMBER", "CLIENT_HOST_NUMBER",
+    "PARTITION_TABLE", "NETNS_PACKAGES", "APT_PACKAGES", "POLL_INTERVAL", "STOP_GRACE", "LOG_TAIL_LINES",
+]

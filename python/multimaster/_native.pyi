@@ -134,6 +134,8 @@ class MultiMaster:
         *,
         progress: Union[bool, Callable[[Dict[str, Any]], object], None] = None,
         statement_timeout: Optional[float] = None,
+        concurrency: int = 1,
+        batch: int = 1,
     ) -> InsertReport: ...
     def transaction(
         self,

@@ -54,6 +54,9 @@ class Error(Exception):
         for name, value in details.items():
             setattr(self, name, value)
 
+    #: For a row ``insert_many`` could not write: its index in the rows given, when known.
+    row: Optional[int] = None
+
     def __str__(self) -> str:
         return self.msg
 
@@ -67,7 +70,12 @@ class DatabaseError(Error):
 
 
 class InternalError(DatabaseError):
-    """The database's internal state is inconsistent."""
+    """The database's state is inconsistent with what was asked: a multi-row INSERT whose reply
+    was lost found partly committed (``found`` of ``expected`` keys), which one statement cannot
+    do, so another writer wrote some of the same keys. Nothing was written again."""
+
+    found: Optional[int] = None
+    expected: Optional[int] = None
 
 
 class OperationalError(DatabaseError):

@@ -97,6 +97,17 @@ impl Cluster {
         self.inner.nodes.iter().map(|n| n.name.clone()).collect()
     }
 
+    /// The smallest `max_allowed_packet` of the nodes connected so far (0: none yet).
+    pub fn max_packet(&self) -> u64 {
+        let known = self
+            .inner
+            .nodes
+            .iter()
+            .map(|n| n.max_packet())
+            .filter(|&m| m > 0);
+        known.min().unwrap_or(0)
+    }
+
     pub fn stats(&self) -> Vec<NodeStats> {
         self.inner.nodes.iter().map(|n| n.stats()).collect()
     }
@@ -167,9 +178,9 @@ impl Cluster {
         })
     }
 
-    /// How many rows hold the key, read causally, on any live node.
+    /// How many of the keys exist (each counted once), read causally, on any live node.
     pub fn count_key(&self, key: &KeyCheck, cancel: &Cancel) -> Result<u64> {
-        let params = Params::Positional(vec![key.value.clone()]);
+        let params = Params::Positional(key.values.clone());
         let out = self.query(&key.sql(), &params, true, cancel)?;
         let first = out.value.and_then(|r| r.rows.into_iter().next());
         Ok(first.and_then(|row| row.get::<u64, _>(0)).unwrap_or(0))
@@ -435,7 +446,20 @@ impl Backend for Cluster {
             format!("reply lost, {fence}, checking {what}"),
         );
         // The check is the library's own statement: the caller's time limit is not for it.
-        let committed = self.count_key(key, &cancel.clone().with_limit(None))? > 0;
+        let found = self.count_key(key, &cancel.clone().with_limit(None))?;
+        let expected = key.distinct();
+        if found != 0 && found != expected {
+            // One statement commits all its rows or none: this is not ours to paper over.
+            let detail = format!("{what}: {found} of {expected} found");
+            self.note(EventKind::AmbiguousResolved, &node.name, detail);
+            return Err(Error::PartialBatch {
+                node: node.name.clone(),
+                found,
+                expected,
+                keys: what,
+            });
+        }
+        let committed = found > 0;
         let verdict = if committed {
             "found: the write had committed"
         } else {

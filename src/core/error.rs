@@ -88,6 +88,30 @@ pub enum Error {
         cause: String,
     },
 
+    /// A multi-row INSERT whose reply was lost was found partly committed: impossible for one
+    /// statement on a transactional table, so something else wrote some of the same keys.
+    #[error(
+        "{node}: a multi-row INSERT whose reply was lost is partly there ({found} of {expected} \
+         keys, {keys}): one statement commits all its rows or none, so another writer has \
+         written some of these keys; nothing was written again"
+    )]
+    PartialBatch {
+        node: String,
+        found: u64,
+        expected: u64,
+        keys: String,
+    },
+
+    /// A statement of `insert_many` the server refused: `index` into the rows given of the row
+    /// it refused, when known; the statement held rows `first..=last`.
+    #[error("{source} ({})", describe_rows(*index, *first, *last))]
+    Row {
+        index: Option<usize>,
+        first: usize,
+        last: usize,
+        source: Box<Error>,
+    },
+
     /// The caller asked to stop (Ctrl-C).
     #[error("interrupted")]
     Interrupted,
@@ -105,7 +129,9 @@ impl Error {
             | Error::Lost { node, .. }
             | Error::TimedOut { node, .. }
             | Error::Broken { node, .. }
+            | Error::PartialBatch { node, .. }
             | Error::RetriesExhausted { node, .. } => Some(node),
+            Error::Row { source, .. } => source.node(),
             Error::AllNodesDown { node, .. } => node.as_deref(),
             _ => None,
         }
@@ -117,8 +143,17 @@ impl Error {
             Error::AllNodesDown { code, .. } => *code,
             // CR_SERVER_LOST, as the MySQL client reports a connection lost mid-query.
             Error::Broken { .. } => Some(2013),
+            Error::Row { source, .. } => source.code(),
             _ => None,
         }
+    }
+}
+
+/// Which row of the rows given a refused statement held, in words.
+pub fn describe_rows(index: Option<usize>, first: usize, last: usize) -> String {
+    match index {
+        Some(i) => format!("row {i} of the rows given"),
+        None => format!("one of rows {first} to {last}: the server did not say which"),
     }
 }
 

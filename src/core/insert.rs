@@ -1,6 +1,9 @@
 //! The course's insert loop: one autocommit row at a time, balanced, each row written once.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::borrow::Cow;
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use mysql::{Params, Value};
@@ -8,7 +11,8 @@ use mysql::{Params, Value};
 use super::cancel::Cancel;
 use super::cluster::{Cluster, KeyCheck, Write};
 use super::error::{Error, Result};
-use super::sql::insert_row;
+use super::packet::wire_size;
+use super::sql::{insert_row, insert_rows};
 use super::timeline::Timeline;
 
 /// The default `statement_timeout` of one row's INSERT: longer than InnoDB's lock wait (50 s,
@@ -37,18 +41,19 @@ impl Progress {
         }
     }
 
-    fn add(&self, node: usize, retries: u32, failovers: u32, resolved: bool) {
+    /// `rows` rows written by one statement on `node`.
+    fn add(&self, node: usize, rows: u64, retries: u32, failovers: u32, resolved: bool) {
         let add = |c: &AtomicU64, n: u64| {
             if n > 0 {
                 c.fetch_add(n, Ordering::Relaxed);
             }
         };
-        add(&self.per_node[node], 1);
+        add(&self.per_node[node], rows);
         add(&self.retries, retries.into());
         add(&self.failovers, failovers.into());
-        add(&self.resolved, resolved.into());
+        add(&self.resolved, u64::from(resolved) * rows);
         // Last, so a reader never sees more rows done than rows placed on nodes.
-        add(&self.done, 1);
+        add(&self.done, rows);
     }
 }
 
@@ -84,8 +89,19 @@ pub struct Batch<'a> {
     pub rows: &'a [Vec<Value>],
     /// Index into `columns` of the unique key that tells whether a row was written.
     pub key: Option<usize>,
+    /// The pause between two statements of one worker.
     pub interval: Duration,
+    /// Statements in flight at once, each on a worker thread of its own.
+    pub concurrency: usize,
+    /// Rows per multi-row INSERT.
+    pub batch: usize,
 }
+
+/// MySQL's limit on the placeholders of one prepared statement.
+const MAX_PLACEHOLDERS: usize = 65_535;
+
+/// More workers than this would only queue on the nodes' connections.
+const MAX_CONCURRENCY: usize = 256;
 
 impl Batch<'_> {
     pub fn validate(&self) -> Result<()> {
@@ -99,21 +115,44 @@ impl Batch<'_> {
                 self.columns.len()
             )));
         }
+        if !(1..=MAX_CONCURRENCY).contains(&self.concurrency) {
+            return Err(Error::Config(format!(
+                "concurrency must be between 1 and {MAX_CONCURRENCY}, not {}",
+                self.concurrency
+            )));
+        }
+        if self.batch == 0 {
+            return Err(Error::Config("batch must be at least 1".into()));
+        }
         Ok(())
+    }
+
+    /// The rows of each statement: `batch` rows, fewer where the placeholder limit says so.
+    fn chunks(&self) -> Vec<Range<usize>> {
+        let size = self
+            .batch
+            .min(MAX_PLACEHOLDERS / self.columns.len().max(1))
+            .max(1);
+        (0..self.rows.len())
+            .step_by(size)
+            .map(|start| start..(start + size).min(self.rows.len()))
+            .collect()
     }
 }
 
 /// Inserts every row, stopping at the first error or when cancelled. The report covers the
-/// rows written before that, whatever the result.
+/// rows written before that, whatever the result. With `concurrency` above 1 the statements run
+/// on that many threads; each row still goes first to its own node (row x to node x mod N
+/// under the parity policy) and is written exactly once by the same rules as one at a time.
 pub fn insert_many(
     cluster: &Cluster,
     batch: &Batch<'_>,
     cancel: &Cancel,
     progress: &Progress,
-    on_row: &mut dyn FnMut(&RowDone) -> Result<()>,
+    on_row: &mut OnRow<'_>,
 ) -> (Report, Result<()>) {
     let names = cluster.node_names();
-    let mut report = Report {
+    let report = Report {
         rows: 0,
         per_node: names.iter().map(|n| (n.clone(), 0)).collect(),
         retries: 0,
@@ -123,55 +162,315 @@ pub fn insert_many(
         elapsed: Duration::ZERO,
         timeline: Timeline::new(names.len()),
     };
-    let started = Instant::now();
-    let result = (|| {
-        batch.validate()?;
-        let sql = insert_row(batch.table, batch.columns);
-        for (index, row) in batch.rows.iter().enumerate() {
-            if index > 0 {
-                cancel.sleep(batch.interval)?;
+    if let Err(e) = batch.validate() {
+        return (report, Err(e));
+    }
+    let run = Run {
+        cluster,
+        batch,
+        cancel,
+        progress,
+        names,
+        one_row: insert_row(batch.table, batch.columns),
+        chunks: batch.chunks(),
+        started: Instant::now(),
+        report: Mutex::new(report),
+        on_row: Mutex::new(on_row),
+        next: AtomicUsize::new(0),
+        stop: AtomicBool::new(false),
+        failure: Mutex::new(None),
+    };
+    if batch.concurrency == 1 {
+        run.worker();
+    } else {
+        std::thread::scope(|s| {
+            for _ in 0..batch.concurrency.min(run.chunks.len()) {
+                s.spawn(|| run.worker());
             }
-            cancel.check()?;
-            let key = batch.key.map(|k| KeyCheck {
-                table: batch.table.to_owned(),
-                column: batch.columns[k].clone(),
-                value: row[k].clone(),
-            });
-            let write = key.as_ref().map_or(Write::Unkeyed, Write::Keyed);
-            let out = cluster.execute(
-                &sql,
-                &Params::Positional(row.clone()),
-                write,
-                Some(index as u64),
-                cancel,
-            )?;
-            report.rows += 1;
-            report.per_node[out.node].1 += 1;
-            report.retries += u64::from(out.retries);
-            report.failovers += u64::from(out.failovers);
-            report.rerouted += u64::from(out.rerouted);
-            report.resolved += u64::from(out.resolved);
-            report.elapsed = started.elapsed();
-            report.timeline.record(out.node);
-            progress.add(out.node, out.retries, out.failovers, out.resolved);
+        });
+    }
+    let mut report = run.report.into_inner().unwrap_or_else(|p| p.into_inner());
+    report.elapsed = run.started.elapsed();
+    let failure = run.failure.into_inner().unwrap_or_else(|p| p.into_inner());
+    (report, failure.map_or(Ok(()), |(_, e)| Err(e)))
+}
+
+/// The caller's callback after each row (called under a lock, one row at a time).
+pub type OnRow<'a> = dyn FnMut(&RowDone) -> Result<()> + Send + 'a;
+
+/// One run of [`insert_many`], shared by its workers.
+struct Run<'a, 'b> {
+    cluster: &'a Cluster,
+    batch: &'a Batch<'b>,
+    cancel: &'a Cancel,
+    progress: &'a Progress,
+    names: Vec<String>,
+    one_row: String,
+    chunks: Vec<Range<usize>>,
+    started: Instant,
+    report: Mutex<Report>,
+    on_row: Mutex<&'a mut OnRow<'b>>,
+    /// The next chunk to take.
+    next: AtomicUsize,
+    stop: AtomicBool,
+    /// The first failure, by chunk: the one the run reports.
+    failure: Mutex<Option<(usize, Error)>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Run<'_, '_> {
+    /// Takes chunks in order until none is left or the run stops.
+    fn worker(&self) {
+        let mut first = true;
+        while !self.stop.load(Ordering::SeqCst) {
+            let i = self.next.fetch_add(1, Ordering::SeqCst);
+            let Some(range) = self.chunks.get(i).cloned() else {
+                return;
+            };
+            let result = (|| {
+                if !first {
+                    self.cancel.sleep(self.batch.interval)?;
+                }
+                self.cancel.check()?;
+                self.write(i, range)
+            })();
+            first = false;
+            if let Err(e) = result {
+                self.stop.store(true, Ordering::SeqCst);
+                let mut failure = lock(&self.failure);
+                if failure.as_ref().map_or(true, |(j, _)| i < *j) {
+                    *failure = Some((i, e));
+                }
+                return;
+            }
+        }
+    }
+
+    /// Writes the rows `range` (chunk `chunk`) in one statement, or in halves when the nodes'
+    /// packet limit is smaller than the statement (nothing is sent that a node would refuse).
+    /// The chunk's number picks its node (one row a chunk: the row's number, as the course).
+    fn write(&self, chunk: usize, range: Range<usize>) -> Result<()> {
+        let rows = &self.batch.rows[range.clone()];
+        let params = Params::Positional(rows.iter().flatten().cloned().collect());
+        let sql = match rows.len() {
+            1 => Cow::Borrowed(self.one_row.as_str()),
+            n => Cow::Owned(insert_rows(self.batch.table, self.batch.columns, n)),
+        };
+        let limit = self.cluster.max_packet();
+        if rows.len() > 1 && limit > 0 && wire_size(&sql, &params) > limit {
+            let mid = range.start + rows.len() / 2;
+            self.write(chunk, range.start..mid)?;
+            return self.write(chunk, mid..range.end);
+        }
+        let key = self.batch.key.map(|k| KeyCheck {
+            table: self.batch.table.to_owned(),
+            column: self.batch.columns[k].clone(),
+            values: rows.iter().map(|r| r[k].clone()).collect(),
+        });
+        let write = key.as_ref().map_or(Write::Unkeyed, Write::Keyed);
+        let request = Some(chunk as u64);
+        match self
+            .cluster
+            .execute(&sql, &params, write, request, self.cancel)
+        {
+            Ok(out) => self.record(
+                range,
+                out.node,
+                out.retries,
+                out.failovers,
+                out.rerouted,
+                out.resolved,
+            ),
+            Err(e) => Err(row_error(e, range, rows, self.batch.key)),
+        }
+    }
+
+    fn record(
+        &self,
+        range: Range<usize>,
+        node: usize,
+        retries: u32,
+        failovers: u32,
+        rerouted: bool,
+        resolved: bool,
+    ) -> Result<()> {
+        let n = range.len() as u64;
+        {
+            let mut report = lock(&self.report);
+            report.rows += n;
+            report.per_node[node].1 += n;
+            report.retries += u64::from(retries);
+            report.failovers += u64::from(failovers);
+            report.rerouted += u64::from(rerouted) * n;
+            report.resolved += u64::from(resolved) * n;
+            report.elapsed = self.started.elapsed();
+            for _ in range.clone() {
+                report.timeline.record(node);
+            }
+        }
+        self.progress.add(node, n, retries, failovers, resolved);
+        let mut on_row = lock(&self.on_row);
+        for index in range {
             on_row(&RowDone {
                 index,
-                node: names[out.node].clone(),
-                retries: out.retries,
-                failovers: out.failovers,
-                rerouted: out.rerouted,
-                resolved: out.resolved,
+                node: self.names[node].clone(),
+                retries,
+                failovers,
+                rerouted,
+                resolved,
             })?;
         }
         Ok(())
-    })();
-    report.elapsed = started.elapsed();
-    (report, result)
+    }
+}
+
+/// A row the server refused, with its index in the rows given: the statement's own row for one
+/// row; for several, the row the server names ("at row N"), or the one holding a duplicate
+/// entry. Other errors are the run's, not a row's.
+fn row_error(e: Error, range: Range<usize>, rows: &[Vec<Value>], key: Option<usize>) -> Error {
+    let Error::Server { message, code, .. } = &e else {
+        return e;
+    };
+    let index = if rows.len() == 1 {
+        Some(0)
+    } else {
+        at_row(message)
+            .filter(|&n| (1..=rows.len()).contains(&n))
+            .map(|n| n - 1)
+            .or_else(|| {
+                (*code == super::fault::ER_DUP_ENTRY)
+                    .then(|| duplicate(message, rows, key))
+                    .flatten()
+            })
+    };
+    Error::Row {
+        index: index.map(|i| range.start + i),
+        first: range.start,
+        last: range.end - 1,
+        source: Box::new(e),
+    }
+}
+
+/// N of "... at row N" in a server message (1-based, within the statement).
+fn at_row(message: &str) -> Option<usize> {
+    let rest = &message[message.rfind("at row ")? + "at row ".len()..];
+    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+    digits.parse().ok()
+}
+
+/// The row holding the value of "Duplicate entry 'X' for key ...": the key column first.
+fn duplicate(message: &str, rows: &[Vec<Value>], key: Option<usize>) -> Option<usize> {
+    let start = message.find("Duplicate entry '")? + "Duplicate entry '".len();
+    let entry = &message[start..start + message[start..].rfind("' for key")?];
+    let text = |v: &Value| match v {
+        Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        Value::Int(i) => Some(i.to_string()),
+        Value::UInt(u) => Some(u.to_string()),
+        _ => None,
+    };
+    let holds =
+        |row: &Vec<Value>, col: usize| row.get(col).and_then(text).as_deref() == Some(entry);
+    let by_key = key.and_then(|k| rows.iter().position(|r| holds(r, k)));
+    by_key.or_else(|| rows.iter().position(|r| (0..r.len()).any(|c| holds(r, c))))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn batch<'a>(cols: &'a [String], rows: &'a [Vec<Value>], batch: usize) -> Batch<'a> {
+        Batch {
+            table: "t",
+            columns: cols,
+            rows,
+            key: Some(0),
+            interval: Duration::ZERO,
+            concurrency: 1,
+            batch,
+        }
+    }
+
+    #[test]
+    fn chunks_of_batch_rows_within_the_placeholder_limit() {
+        let cols = vec!["a".to_string(), "b".to_string()];
+        let rows: Vec<Vec<Value>> = (0..7).map(|i| vec![Value::Int(i), Value::Int(i)]).collect();
+        assert_eq!(batch(&cols, &rows, 3).chunks(), [0..3, 3..6, 6..7]);
+        assert_eq!(batch(&cols, &rows, 1).chunks().len(), 7);
+        assert_eq!(batch(&cols, &rows, 100).chunks(), vec![(0..7)]);
+        let many: Vec<Vec<Value>> = (0..40_000)
+            .map(|i| vec![Value::Int(i), Value::Int(i)])
+            .collect();
+        let c = batch(&cols, &many, 100_000).chunks();
+        assert_eq!(c[0], 0..32_767, "65,535 placeholders / 2 columns");
+        assert_eq!(c.len(), 2);
+    }
+
+    #[test]
+    fn bad_concurrency_and_batch_are_refused() {
+        let cols = vec!["a".to_string()];
+        let mut b = batch(&cols, &[], 0);
+        assert!(b
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("batch must be at least 1"));
+        b.batch = 1;
+        b.concurrency = 0;
+        assert!(b
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("concurrency must be between"));
+    }
+
+    #[test]
+    fn a_refused_row_is_found_in_its_batch() {
+        let rows: Vec<Vec<Value>> = ["T0", "T1", "T2"]
+            .iter()
+            .map(|t| vec![Value::from(*t), Value::Int(5)])
+            .collect();
+        let server = |code: u16, message: &str| Error::Server {
+            node: "n".into(),
+            code,
+            state: "22001".into(),
+            message: message.into(),
+            kind: crate::core::fault::Kind::Data,
+        };
+        let too_long = server(1406, "Data too long for column 'title' at row 2");
+        let Error::Row {
+            index, first, last, ..
+        } = row_error(too_long, 10..13, &rows, Some(0))
+        else {
+            panic!()
+        };
+        assert_eq!((index, first, last), (Some(11), 10, 12));
+        let dup = server(1062, "Duplicate entry 'T2' for key 'PRIMARY'");
+        let e = row_error(dup, 10..13, &rows, Some(0));
+        assert!(
+            matches!(
+                e,
+                Error::Row {
+                    index: Some(12),
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let unknown = server(1048, "Column 'title' cannot be null");
+        let e = row_error(unknown, 10..13, &rows, Some(0));
+        assert!(e.to_string().contains("one of rows 10 to 12"), "{e}");
+        // One row: that row, whatever the message.
+        let e = row_error(server(1048, "x"), 4..5, &rows[..1], Some(0));
+        assert!(matches!(e, Error::Row { index: Some(4), .. }), "{e:?}");
+        // Not the server refusing a row: the run's error, unchanged.
+        assert!(matches!(
+            row_error(Error::Interrupted, 0..3, &rows, None),
+            Error::Interrupted
+        ));
+    }
 
     #[test]
     fn rows_must_match_columns() {
@@ -183,6 +482,8 @@ mod tests {
             rows: &rows,
             key: None,
             interval: Duration::ZERO,
+            concurrency: 1,
+            batch: 1,
         };
         let e = b.validate().unwrap_err().to_string();
         assert!(e.contains("row 1 has 1 values for 2 columns"), "{e}");
@@ -192,6 +493,8 @@ mod tests {
             rows: &[],
             key: None,
             interval: Duration::ZERO,
+            concurrency: 1,
+            batch: 1,
         };
         assert!(b.validate().is_err());
     }

@@ -396,6 +396,11 @@ impl Node {
         }
     }
 
+    /// The node's `max_allowed_packet`, as read at connect (0 before the first connect).
+    pub fn max_packet(&self) -> u64 {
+        self.max_packet.load(Ordering::Relaxed)
+    }
+
     /// Refuses, before it is sent, a statement larger than the node accepts (see `packet.rs`).
     pub fn check_size(&self, sql: &str, params: &Params) -> Result<(), DbError> {
         packet::check(sql, params, self.max_packet.load(Ordering::Relaxed))

@@ -31,26 +31,58 @@ pub enum Write<'a> {
     Unkeyed,
 }
 
-/// How to find out whether a write committed: the row `table.column = value` exists.
+/// How to find out whether a write committed: the rows `table.column IN values` exist. One
+/// value for a single-row write; a multi-row INSERT's keys, which commit all or none.
 #[derive(Clone, Debug)]
 pub struct KeyCheck {
     pub table: String,
     pub column: String,
-    pub value: Value,
+    pub values: Vec<Value>,
 }
 
 impl KeyCheck {
-    /// `title='Title7'`, for events and logs.
-    pub(crate) fn describe(&self) -> String {
-        format!("{}={}", self.column, self.value.as_sql(true))
+    pub fn one(table: &str, column: &str, value: Value) -> Self {
+        KeyCheck {
+            table: table.to_owned(),
+            column: column.to_owned(),
+            values: vec![value],
+        }
     }
 
+    /// `title='Title7'`, or `title='T0'..'T99' (100 keys)`, for events and logs.
+    pub(crate) fn describe(&self) -> String {
+        let sql = |v: Option<&Value>| v.map_or_else(|| "?".into(), |v| v.as_sql(true));
+        match self.values.as_slice() {
+            [one] => format!("{}={}", self.column, one.as_sql(true)),
+            many => format!(
+                "{}={}..{} ({} keys)",
+                self.column,
+                sql(many.first()),
+                sql(many.last()),
+                many.len()
+            ),
+        }
+    }
+
+    /// How many of the keys exist, counted once each.
     pub(crate) fn sql(&self) -> String {
+        let marks = vec!["?"; self.values.len().max(1)].join(", ");
         format!(
-            "SELECT COUNT(*) FROM {} WHERE {} = ?",
+            "SELECT COUNT(DISTINCT {col}) FROM {} WHERE {col} IN ({marks})",
             quote_table(&self.table),
-            quote_ident(&self.column)
+            col = quote_ident(&self.column)
         )
+    }
+
+    /// The keys, each once: what the check must find all of, or none of.
+    pub(crate) fn distinct(&self) -> u64 {
+        let mut seen: Vec<&Value> = Vec::with_capacity(self.values.len());
+        for v in &self.values {
+            if !seen.contains(&v) {
+                seen.push(v);
+            }
+        }
+        seen.len() as u64
     }
 }
 
@@ -524,11 +556,7 @@ mod tests {
     }
 
     fn key() -> KeyCheck {
-        KeyCheck {
-            table: "t".into(),
-            column: "k".into(),
-            value: Value::from("a"),
-        }
+        KeyCheck::one("t", "k", Value::from("a"))
     }
 
     #[test]

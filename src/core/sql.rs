@@ -15,19 +15,34 @@ pub fn quote_table(name: &str) -> String {
 
 /// `INSERT INTO table (a, b) VALUES (?, ?)` for one row.
 pub fn insert_row(table: &str, columns: &[String]) -> String {
+    insert_rows(table, columns, 1)
+}
+
+/// `INSERT INTO table (a, b) VALUES (?, ?), (?, ?), ...` for `rows` rows.
+pub fn insert_rows(table: &str, columns: &[String], rows: usize) -> String {
     let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
-    let marks = vec!["?"; columns.len()].join(", ");
+    let one = format!("({})", vec!["?"; columns.len()].join(", "));
     format!(
-        "INSERT INTO {} ({}) VALUES ({})",
+        "INSERT INTO {} ({}) VALUES {}",
         quote_table(table),
         cols.join(", "),
-        marks
+        vec![one; rows.max(1)].join(", ")
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn multi_row_inserts() {
+        let cols = ["a".to_string(), "b".to_string()];
+        assert_eq!(
+            insert_rows("t", &cols, 2),
+            "INSERT INTO `t` (`a`, `b`) VALUES (?, ?), (?, ?)"
+        );
+        assert_eq!(insert_row("t", &cols), insert_rows("t", &cols, 1));
+    }
 
     #[test]
     fn quotes_identifiers() {

@@ -6,7 +6,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyType};
 
-use crate::core::error::Error;
+use crate::core::error::{describe_rows, Error};
 use crate::core::fault::Kind;
 
 /// The pyo3-side error: either a core error still to be mapped, or a Python error already made
@@ -63,6 +63,17 @@ pub fn to_pyerr(py: Python<'_>, e: &Error) -> PyErr {
 
 fn make(py: Python<'_>, e: &Error) -> PyResult<PyErr> {
     let kwargs = PyDict::new(py);
+    // A refused row of insert_many: its source's class, with the row's index and both words.
+    let (e, rows) = match e {
+        Error::Row {
+            index,
+            first,
+            last,
+            source,
+        } => (source.as_ref(), Some((*index, *first, *last))),
+        other => (other, None),
+    };
+    kwargs.set_item("row", rows.and_then(|r| r.0))?;
     kwargs.set_item("errno", e.code())?;
     kwargs.set_item("node", e.node())?;
     let name = match e {
@@ -92,6 +103,14 @@ fn make(py: Python<'_>, e: &Error) -> PyResult<PyErr> {
             "OperationalError"
         }
         Error::Lost { .. } => "OperationalError",
+        Error::PartialBatch {
+            found, expected, ..
+        } => {
+            kwargs.set_item("found", found)?;
+            kwargs.set_item("expected", expected)?;
+            "InternalError"
+        }
+        Error::Row { .. } => unreachable!("unwrapped above"),
         Error::Broken { statement, .. } => {
             kwargs.set_item("statement", statement)?;
             "OperationalError"
@@ -108,6 +127,10 @@ fn make(py: Python<'_>, e: &Error) -> PyResult<PyErr> {
             "StatementTimeoutError"
         }
     };
-    let instance = exception_class(py, name)?.call((e.to_string(),), Some(&kwargs))?;
+    let message = match rows {
+        Some((index, first, last)) => format!("{e} ({})", describe_rows(index, first, last)),
+        None => e.to_string(),
+    };
+    let instance = exception_class(py, name)?.call((message,), Some(&kwargs))?;
     Ok(PyErr::from_value(instance))
 }

@@ -413,11 +413,19 @@ impl PyMultiMaster {
     /// gets the same snapshots (dicts) instead. It is drawn from this thread at most ten
     /// times a second, from counters the loop keeps, so it costs the loop nothing per row.
     ///
+    /// `concurrency=N` keeps up to N statements in flight at once (N threads), spread over the
+    /// nodes as one at a time would be; `interval` is then the pause between two statements of
+    /// each of them. `batch=K` writes K rows per multi-row INSERT (fewer where a node's
+    /// `max_allowed_packet` or the 65,535-placeholder limit says so); with a key, a batch whose
+    /// reply is lost is looked up by all its keys. A refused row stops the run with its error,
+    /// whose `row` is the row's index in `rows` when the server says which. `statement_timeout`
+    /// bounds each statement (default 60 s, or the instance's).
+    ///
     /// Ctrl-C stops the loop within half a second; rows already written stay written, and the
     /// partial report is attached to the `KeyboardInterrupt` as `.report` when known.
     #[pyo3(signature = (
         table, columns, rows, key=None, interval=0.0, on_row=None, *, progress=None,
-        statement_timeout=None,
+        statement_timeout=None, concurrency=1, batch=1,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn insert_many(
@@ -431,6 +439,8 @@ impl PyMultiMaster {
         on_row: Option<Py<PyAny>>,
         progress: Option<&Bound<'_, PyAny>>,
         statement_timeout: Option<f64>,
+        concurrency: usize,
+        batch: usize,
     ) -> PyResult<PyReport> {
         let limit = statement_limit(&self.cluster, statement_timeout, Some(INSERT_LIMIT))
             .map_err(PyMmError::from)?;
@@ -483,6 +493,8 @@ impl PyMultiMaster {
                     rows: &rows,
                     key,
                     interval,
+                    concurrency,
+                    batch,
                 };
                 let (report, result) = insert_many(
                     &cluster,
@@ -738,9 +750,7 @@ fn to_key(obj: &Bound<'_, PyAny>) -> PyResult<KeyCheck> {
         .ok()
         .filter(|t| t.len() == 3)
         .ok_or_else(|| PyTypeError::new_err("key must be a (table, column, value) tuple"))?;
-    Ok(KeyCheck {
-        table: t.get_item(0)?.extract()?,
-        column: t.get_item(1)?.extract()?,
-        value: to_value(&t.get_item(2)?)?,
-    })
+    let table: String = t.get_item(0)?.extract()?;
+    let column: String = t.get_item(1)?.extract()?;
+    Ok(KeyCheck::one(&table, &column, to_value(&t.get_item(2)?)?))
 }

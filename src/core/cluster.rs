@@ -52,6 +52,12 @@ struct Inner {
     probes: Mutex<Vec<JoinHandle<()>>>,
 }
 
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.watchdog.stop();
+    }
+}
+
 /// Cheap to clone: clones share the nodes, their connections and the event log.
 #[derive(Clone)]
 pub struct Cluster {
@@ -131,6 +137,7 @@ impl Cluster {
         for n in self.inner.nodes.iter() {
             n.drop_idle();
         }
+        self.inner.watchdog.stop();
     }
 
     /// Runs a write (or any statement without a result set) and returns rows affected.

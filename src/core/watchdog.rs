@@ -43,6 +43,7 @@ struct Shared {
     flights: Mutex<Vec<Arc<Flight>>>,
     wake: Condvar,
     parked: AtomicBool,
+    stopped: AtomicBool,
 }
 
 /// Cheap to clone; the thread stops when the last clone's owner is gone.
@@ -58,6 +59,7 @@ impl Watchdog {
             flights: Mutex::new(Vec::new()),
             wake: Condvar::new(),
             parked: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
         });
         let weak = Arc::downgrade(&shared);
         thread::Builder::new()
@@ -91,6 +93,13 @@ impl Watchdog {
         flight
     }
 
+    /// Ends the thread (the cluster is closed or gone); statements in flight are left alone.
+    pub fn stop(&self) {
+        self.shared.stopped.store(true, Ordering::SeqCst);
+        let _flights = lock(&self.shared.flights);
+        self.shared.wake.notify_all();
+    }
+
     /// The statement returned: from now on the watchdog leaves its connection alone (it may be
     /// closed and its descriptor reused). Says how it ended.
     pub fn land(&self, flight: &Arc<Flight>) -> Ended {
@@ -109,6 +118,9 @@ fn run(shared: Weak<Shared>, nodes: Weak<Vec<Arc<Node>>>, detection: Duration) {
         let (Some(shared), Some(nodes)) = (shared.upgrade(), nodes.upgrade()) else {
             return;
         };
+        if shared.stopped.load(Ordering::SeqCst) {
+            return;
+        }
         let flights: Vec<Arc<Flight>> = lock(&shared.flights).clone();
         let now = Instant::now();
         if flights.is_empty() {
@@ -132,7 +144,7 @@ fn run(shared: Weak<Shared>, nodes: Weak<Vec<Arc<Node>>>, detection: Duration) {
 fn park(shared: &Shared) {
     let flights = lock(&shared.flights);
     shared.parked.store(true, Ordering::Release);
-    if flights.is_empty() {
+    if flights.is_empty() && !shared.stopped.load(Ordering::SeqCst) {
         let _ = shared.wake.wait_timeout(flights, Duration::from_secs(60));
     }
     shared.parked.store(false, Ordering::Release);

@@ -26,10 +26,11 @@ LAB3_HOSTS = os.environ.get("MULTIMASTER_TEST_LAB3_HOSTS", "127.0.50.1,127.0.50.
 # The one allowance added to any bound the README states (Ctrl-C within 0.5 s, all nodes down
 # within failover_timeout + ...): room for a slow or loaded machine, never a tuning knob.
 SLACK = 2.0
-# The README's own numbers ("Choosing timeouts"): the library's default read timeout, and how
-# long Galera pauses writes on the survivors after a node dies or hangs (evs.suspect_timeout
-# = 5 s plus detection) until it evicts that node.
-READ_TIMEOUT = 10.0
+# The README's own numbers ("Choosing timeouts"): the library's default failure detection (a
+# node that answers no liveness check for this long is declared down, even with a statement in
+# flight on it), and how long Galera pauses writes on the survivors after a node dies or hangs
+# (evs.suspect_timeout = 5 s plus detection) until it evicts that node.
+FAILURE_DETECTION = 3.0
 GALERA_PAUSE = 6.0
 # How long a lab node takes to be noticed, restarted or rejoined is the lab's and Galera's
 # business, not a promise of the library: waits for such states get this generous deadline.
@@ -121,11 +122,174 @@ def rejoin_bound(backoff_cap: float = 5.0, connect_timeout: float = 2.0) -> floa
     return 2 * (backoff_cap + 1.5 * connect_timeout) + SLACK
 
 
-def detect_bound(connect_timeout: float = 2.0, read_timeout: float = READ_TIMEOUT) -> float:
+def liveness_bound(failure_detection: float = FAILURE_DETECTION, connect_timeout: float = 2.0) -> float:
+    """How long after a node stops answering (frozen, cut off, blackholed) while a statement is
+    in flight on it the node is declared down (README: within failure_detection of its last
+    answer): failure_detection, plus the liveness check under way when that time runs out (a
+    connect, handshake included, bounded by 1.5 x connect_timeout), plus SLACK."""
+    return failure_detection + 1.5 * connect_timeout + SLACK
+
+
+def detect_bound(connect_timeout: float = 2.0, failure_detection: float = FAILURE_DETECTION) -> float:
     """How long a loop writing every fraction of a second may take to notice a node killed or
-    hung under it: the statement it has in flight on a survivor may wait out Galera's pause,
-    the next one on the dead node costs at most read_timeout (hung) and a connect, plus SLACK."""
-    return GALERA_PAUSE + read_timeout + 1.5 * connect_timeout + SLACK
+    hung under it: the statement it has in flight on a survivor may wait out Galera's pause (the
+    survivor answers its liveness checks meanwhile, so it is not taken for dead), then the next
+    one on the dead node sees it refused at once, or hung within liveness_bound()."""
+    return GALERA_PAUSE + liveness_bound(failure_detection, connect_timeout)
+
+
+def sql_string(text: str) -> str:
+    """`text` as an SQL string literal."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def running(lab: Lab, i: int, prefix: str) -> List[int]:
+    """The processlist ids of node i's sessions running a statement that starts with `prefix`
+    (the looking session itself excluded)."""
+    rows = lab.sql(i, "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() "
+                      f"AND LEFT(INFO, {len(prefix)}) = {sql_string(prefix)}")
+    return [int(row[0]) for row in rows if row[0] is not None]
+
+
+def view_id(lab: Lab, i: int) -> int:
+    """Node i's cluster view number: it changes whenever a member leaves (is evicted) or joins."""
+    (_, value), = lab.sql(i, "SHOW STATUS LIKE 'wsrep_cluster_conf_id'")
+    return int(value or 0)
+
+
+NODE_EVENTS = ("node_down", "node_up", "failover")
+
+
+def node_events(mm: MultiMaster, since: float = 0.0) -> List[dict]:
+    """The events of `mm` that say a node was taken for dead, back, or failed over from, at or
+    after `since` (time.time())."""
+    return [e for e in mm.events() if e["kind"] in NODE_EVENTS and e["time"] >= since]
+
+
+class Call:
+    """One call run on a thread, so that the test can act while it runs (find its statement in
+    the processlist, kill it, freeze its node). Every wait on it has a deadline."""
+
+    def __init__(self, fn: Callable[[], Any], name: str = "call") -> None:
+        self.fn = fn
+        self.value: Any = None
+        self.error: Optional[BaseException] = None
+        self.started = 0.0
+        self.ended = 0.0
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> "Call":
+        self.started = time.monotonic()
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            self.value = self.fn()
+        except BaseException as e:  # handed to the test by result() / raised()
+            self.error = e
+        finally:
+            self.ended = time.monotonic()
+
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    @property
+    def took(self) -> float:
+        return self.ended - self.started
+
+    def wait(self, timeout: float, what: str = "the call to end") -> "Call":
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        return self
+
+    def result(self, timeout: float) -> Any:
+        """What the call returned (its exception is raised here)."""
+        self.wait(timeout)
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+    def raised(self, timeout: float) -> BaseException:
+        """The exception the call raised (fails the test if it returned)."""
+        self.wait(timeout)
+        assert self.error is not None, f"the call returned {self.value!r} instead of raising"
+        return self.error
+
+
+class LockHolder:
+    """Another session on node i holding every row and gap of `table` (SELECT ... FOR UPDATE in
+    an open transaction, then a long sleep), so that an INSERT into the table on node i waits
+    for its lock. A context manager: entered once the lock is held; release() (also on exit)
+    kills the session, which rolls its transaction back, and waits until it is gone."""
+
+    HOLD = 300  # seconds; the session is always killed long before
+
+    def __init__(self, lab: Lab, i: int, table: str) -> None:
+        self.lab, self.i, self.table = lab, i, table
+        self.sleeper = f"DO SLEEP({self.HOLD}), 'holding {table}'"
+        self.error: Optional[BaseException] = None
+        self._thread = threading.Thread(target=self._hold, name="lock-holder", daemon=True)
+
+    def _hold(self) -> None:
+        try:
+            self.lab.sql(self.i, f"BEGIN; SELECT * FROM {DATABASE}.{self.table} FOR UPDATE; "
+                                 f"{self.sleeper}; ROLLBACK", timeout=self.HOLD + 30)
+        except Exception as e:  # killed by release(), or aborted by Galera: the lock is gone
+            self.error = e
+
+    def holding(self) -> bool:
+        return self._thread.is_alive() and bool(running(self.lab, self.i, self.sleeper))
+
+    def __enter__(self) -> "LockHolder":
+        self._thread.start()
+        wait_for(self.holding, 30, f"another session on node {self.i} to hold the lock on {self.table}")
+        return self
+
+    def release(self) -> None:
+        """Kills the session (unless it ended: its node crashed, or Galera aborted it)."""
+        if self._thread.is_alive() and self.lab.pid(self.i) is not None:
+            try:
+                for pid in running(self.lab, self.i, self.sleeper):
+                    self.lab.sql(self.i, f"KILL {pid}")
+            except LabError:
+                pass  # ended meanwhile, or its node went down
+        self._thread.join(timeout=60)
+        assert not self._thread.is_alive(), "the lock holder did not end"
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.release()
+        except Exception:
+            if exc[0] is None:
+                raise
+
+
+# Ctrl-C latency, measured inside a child process from the moment SIGINT arrived: Python's
+# C-level handler writes a byte to the wakeup fd at once, and a thread blocked on the pipe stamps
+# it (it needs only the GIL, which the main thread's call released). A script starting with this
+# prelude calls interrupted(...) when it catches KeyboardInterrupt; it prints
+# "interrupted <arrival> <caught> <words...>" (time.monotonic(), one clock for the whole machine).
+CTRL_C_PRELUDE = """
+import os, signal, sys, threading, time
+import multimaster
+r, w = os.pipe()
+os.set_blocking(w, False)
+signal.set_wakeup_fd(w)
+arrivals = []
+def stamp():
+    os.read(r, 1)
+    arrivals.append(time.monotonic())
+threading.Thread(target=stamp, daemon=True).start()
+def interrupted(*words):
+    caught = time.monotonic()
+    deadline = caught + 5
+    while not arrivals and time.monotonic() < deadline:
+        time.sleep(0.01)
+    print("interrupted", arrivals[0] if arrivals else "nan", caught, *words, flush=True)
+"""
+CTRL_C_BOUND = 0.5 + SLACK  # README: within half a second
 
 
 class Writer:

@@ -13,6 +13,13 @@ failure cases happen on purpose, deterministically:
 * ``delay_replies``, ``blackhole``, ``refuse``, ``kill_connections`` - slow,
   hung, down and flapping nodes.
 
+With ``crash=True`` a ``drop_*`` fault also kills the node, as ``kill -9`` would: at
+the moment of the drop the listener is closed (every later connect is refused) and
+every open connection is cut, before the client sees its own connection end. Without
+it the node "still answers": new connections pass as before. A client that judges a
+node's liveness on a separate connection (multimaster does) tells the two apart: a
+reply lost on a dead node, or a connection a live node dropped.
+
 Design, kept deliberately simple:
 
 * One accept thread per open listening socket, and per proxied connection two
@@ -104,6 +111,7 @@ class _Conn:
         # Set by the client->server pump just *before* it forwards a request chosen
         # by drop_after_request, so the server->client pump always sees it in time.
         self.drop_on_reply = False
+        self.crash_on_reply = False  # ...and whether the node dies with that reply
         self._lock = threading.Lock()
         self._users = 0  # pump threads still running; the last one closes the fds
 
@@ -147,6 +155,7 @@ class FaultProxy:
         self._kind = _Kind.PASS
         self._match: Optional[bytes] = None
         self._remaining = 0
+        self._crash = False
         self._delay = 0.0
         self._listener: Optional[socket.socket] = None
         self._conns: set[_Conn] = set()
@@ -196,19 +205,21 @@ class FaultProxy:
             if self._started and not self._stopped and self._listener is None:
                 self._open_listener()
 
-    def drop_after_request(self, match: Optional[bytes] = None, count: int = 1) -> None:
-        """Forward the next matching request, discard its reply, cut the connection."""
+    def drop_after_request(self, match: Optional[bytes] = None, count: int = 1, crash: bool = False) -> None:
+        """Forward the next matching request, discard its reply, cut the connection.
+        With ``crash``, the node dies right then (see ``crash()``)."""
         if count < 1:
             raise ValueError("count must be >= 1")
         with self._lock:
-            self._set_mode(_Kind.DROP_AFTER, match=match, remaining=count)
+            self._set_mode(_Kind.DROP_AFTER, match=match, remaining=count, crash=crash)
 
-    def drop_before_request(self, match: Optional[bytes] = None, count: int = 1) -> None:
-        """Swallow the next matching request and cut the connection."""
+    def drop_before_request(self, match: Optional[bytes] = None, count: int = 1, crash: bool = False) -> None:
+        """Swallow the next matching request and cut the connection.
+        With ``crash``, the node dies right then (see ``crash()``)."""
         if count < 1:
             raise ValueError("count must be >= 1")
         with self._lock:
-            self._set_mode(_Kind.DROP_BEFORE, match=match, remaining=count)
+            self._set_mode(_Kind.DROP_BEFORE, match=match, remaining=count, crash=crash)
 
     def delay_after_request(self, seconds: float, match: Optional[bytes] = None) -> None:
         """Forward the next matching request, then behave as ``delay_replies(seconds)``:
@@ -252,41 +263,51 @@ class FaultProxy:
         for conn in conns:
             conn.close()
 
+    def crash(self) -> None:
+        """What kill -9 does to a node: refuse every new connection, cut every open one (in
+        that order, so a client that sees its connection end finds the node refusing).
+        ``pass_through()`` brings it back, as a restart would."""
+        self.refuse()
+        self.kill_connections()
+
     # ------------------------------------------------------------ mode internals
 
     def _set_mode(
-        self, kind: _Kind, match: Optional[bytes] = None, remaining: int = 0, delay: float = 0.0
+        self, kind: _Kind, match: Optional[bytes] = None, remaining: int = 0, delay: float = 0.0,
+        crash: bool = False,
     ) -> None:
         # Caller holds self._lock.
         self._kind, self._match, self._remaining, self._delay = kind, match, remaining, delay
+        self._crash = crash
 
     def _snapshot(self) -> tuple[_Kind, float]:
         with self._lock:
             return self._kind, self._delay
 
-    def _claim_drop(self, payload: bytes) -> Optional[_Kind]:
-        """Decide, for one whole request, whether a drop_* or delay_after_request fault takes it.
+    def _claim_drop(self, payload: bytes) -> tuple[Optional[_Kind], bool]:
+        """Decide, for one whole request, whether a drop_* or delay_after_request fault takes it,
+        and whether the node dies with it (``crash``).
 
         The budget is claimed under the lock, so ``count`` is exact even when
         several connections race for it.
         """
         with self._lock:
             if self._kind not in (_Kind.DROP_AFTER, _Kind.DROP_BEFORE, _Kind.DELAY_AFTER):
-                return None
+                return None, False
             if not payload or payload[0] in _NO_REPLY_COMMANDS:
-                return None
+                return None, False
             if self._match is not None and self._match not in payload:
-                return None
-            kind = self._kind
+                return None, False
+            kind, crash = self._kind, self._crash
             self.drops += 1
             if kind is _Kind.DELAY_AFTER:
                 # From now on a slow node: set before the request is forwarded.
                 self._set_mode(_Kind.DELAY, delay=self._delay)
-                return None
+                return None, False
             self._remaining -= 1
             if self._remaining <= 0:
                 self._set_mode(_Kind.PASS)
-            return kind
+            return kind, crash
 
     # ------------------------------------------------------------------ listener
 
@@ -401,10 +422,13 @@ class FaultProxy:
                             packet += bytes(buf)  # e.g. a TLS ClientHello in the same read
                             buf.clear()
                     elif packet[3] == 0:
-                        fault = self._claim_drop(payload)
+                        fault, crash = self._claim_drop(payload)
                         if fault is _Kind.DROP_BEFORE:
+                            if crash:
+                                self.crash()
                             return  # never forwarded; _finish() cuts both sides
                         if fault is _Kind.DROP_AFTER:
+                            conn.crash_on_reply = crash
                             conn.drop_on_reply = True
                     server.sendall(packet)
             except OSError:
@@ -428,6 +452,8 @@ class FaultProxy:
                 if conn.drop_on_reply:
                     reply += data
                     if _split_packet(reply) is not None:
+                        if conn.crash_on_reply:
+                            self.crash()
                         return  # whole reply packet seen and discarded; _finish() cuts both
                     continue
                 kind, delay = self._snapshot()

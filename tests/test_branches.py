@@ -4,7 +4,9 @@ whose reply was lost after it committed, a statement that exhausts max_retries, 
 (and the session they must leave as they found it). The fence has its own test, test_fence.py.
 
 Each test checks that its fault fired, and its outcome check fails if the mechanism it guards
-is removed (the docstrings say how)."""
+is removed (the docstrings say how). A reply lost on a dead node is made with the proxy's
+`crash=True` (the node dies with the request: every later connect refused), since a connection
+dropped by a node that still answers is another case (test_ambiguous.py, test_slow.py)."""
 
 from __future__ import annotations
 
@@ -68,7 +70,7 @@ def test_duplicate_key_on_the_retry_means_the_lost_write_committed(make_mm, clus
     table = new_table("k VARCHAR(40), v VARCHAR(40), UNIQUE KEY (k)")
     mm = make_mm([proxied(proxy), cluster.addresses[1]])
     sql = f"INSERT INTO {table} (k, v) VALUES (?, ?)"
-    proxy.drop_after_request(match=b"dup-1")  # applied on node 1, reply lost
+    proxy.drop_after_request(match=b"dup-1", crash=True)  # applied on node 1, which dies
     # The key points elsewhere on purpose: with the row's own key the check would find the
     # committed row and never write again. Here it looks for v='nowhere', so it stands for any
     # check that misses a committed row (a key that does not quite identify the row, a
@@ -92,11 +94,12 @@ def test_duplicate_key_on_the_retry_means_the_lost_write_committed(make_mm, clus
 
 
 def test_read_whose_connection_is_lost_is_retried_on_the_other_node(make_mm, cluster, proxy, table):
-    """Treat a lost read like an unkeyed write and it raises AmbiguousCommitError instead."""
+    """Node 1 dies with the read in flight. Treat a lost read like an unkeyed write and it
+    raises AmbiguousCommitError instead."""
     # Written on node 2 itself, so node 2 answers with both rows without waiting for anything.
     cluster.sql(2, f"INSERT INTO {DATABASE}.{table} (title) VALUES ('read-1'), ('read-2')")
     mm = make_mm([proxied(proxy), cluster.addresses[1]])
-    proxy.drop_after_request(match=b"LIKE 'read-%'")
+    proxy.drop_after_request(match=b"LIKE 'read-%'", crash=True)
     rows = mm.query(f"SELECT title FROM {table} WHERE title LIKE 'read-%' ORDER BY title")  # request 0: the proxy
     assert proxy.drops == 1
     assert rows == [("read-1",), ("read-2",)]
@@ -105,12 +108,29 @@ def test_read_whose_connection_is_lost_is_retried_on_the_other_node(make_mm, clu
         (cluster.addresses[1], f"statement failed over from {proxied(proxy)}")]
 
 
+def test_read_whose_connection_a_live_node_drops_is_not_retried(make_mm, cluster, proxy, table):
+    """Node 1 drops the read's connection but still answers (its liveness check through the
+    proxy succeeds): the read broke a live node's connection, so it raises OperationalError
+    "still answers" at once, is not run on node 2, and no node is marked down. Keep the old
+    rule (a lost read is retried elsewhere) and it returns the rows, with a failover event."""
+    cluster.sql(2, f"INSERT INTO {DATABASE}.{table} (title) VALUES ('read-1'), ('read-2')")
+    mm = make_mm([proxied(proxy), cluster.addresses[1]])
+    proxy.drop_after_request(match=b"LIKE 'read-%'")
+    with pytest.raises(multimaster.OperationalError) as e:
+        mm.query(f"SELECT title FROM {table} WHERE title LIKE 'read-%' ORDER BY title")  # request 0: the proxy
+    assert proxy.drops == 1
+    assert type(e.value) is multimaster.OperationalError and "still answers" in str(e.value), repr(e.value)
+    assert events(mm, "node_down") == [] and events(mm, "failover") == []
+    assert [s["state"] for s in mm.stats()] == ["up", "up"]
+    assert mm.stats()[1]["statements"] == 0  # never sent to node 2
+
+
 def test_idempotent_write_with_reply_lost_after_commit_is_applied_once(make_mm, cluster, proxy, new_table):
     """Ignore idempotent=True and the lost reply raises AmbiguousCommitError; had the write not
     committed before its reply was lost, the retry would report 1 row inserted, not 0."""
     table = new_table("k INT PRIMARY KEY, v INT")
     mm = make_mm([proxied(proxy), cluster.addresses[1]])
-    proxy.drop_after_request(match=b"ON DUPLICATE KEY")
+    proxy.drop_after_request(match=b"ON DUPLICATE KEY", crash=True)
     n = mm.execute(f"INSERT INTO {table} (k, v) VALUES (1, 5) ON DUPLICATE KEY UPDATE v = 5",
                    idempotent=True)  # request 0: the proxy first
     assert proxy.drops == 1

@@ -297,6 +297,7 @@ def proxied_conn(make_mm, cluster, proxy):
 
 
 def test_keyed_write_with_lost_reply_is_written_once(make_mm, table, cluster, proxy) -> None:
+    # The proxy cuts the connection while node 1 still answers: checked by key, found.
     cur = proxied_conn(make_mm, cluster, proxy).cursor()
     proxy.drop_after_request(match=b"keyed-once")  # it runs on the server, its reply is lost
     cur.execute(f"INSERT INTO {table} (title) VALUES (?)", ("keyed-once",), key=(table, "title", "keyed-once"))
@@ -318,7 +319,7 @@ def test_unkeyed_write_with_lost_reply_is_ambiguous(make_mm, table, cluster, pro
 def test_idempotent_write_with_lost_reply_is_retried(make_mm, table, cluster, proxy) -> None:
     make_mm().insert_many(table, COLUMNS, course_rows(1), key="title")
     cur = proxied_conn(make_mm, cluster, proxy).cursor()
-    proxy.drop_after_request(match=b"idempotent-url")
+    proxy.drop_after_request(match=b"idempotent-url", crash=True)  # node 1 dies with it
     cur.execute(f"UPDATE {table} SET url = ? WHERE title = ?", ("idempotent-url", "Title0"), idempotent=True)
     assert proxy.drops == 1
     assert cur.connection.multimaster.query(f"SELECT title, url FROM {table}", causal=True) == [
@@ -328,7 +329,7 @@ def test_idempotent_write_with_lost_reply_is_retried(make_mm, table, cluster, pr
 def test_read_with_lost_connection_is_retried(make_mm, table, cluster, proxy) -> None:
     make_mm().insert_many(table, COLUMNS, course_rows(3), key="title")
     cur = proxied_conn(make_mm, cluster, proxy).cursor()
-    proxy.drop_after_request(match=b"retried-read")
+    proxy.drop_after_request(match=b"retried-read", crash=True)  # node 1 dies with it
     cur.execute(f"SELECT title, 'retried-read' FROM {table} ORDER BY title")
     assert proxy.drops == 1
     assert [r[0] for r in cur.fetchall()] == ["Title0", "Title1", "Title2"]

@@ -15,7 +15,7 @@ from typing import Iterator, List
 
 import pytest
 
-from conftest import SLACK, lab_processes, wait_for
+from conftest import FAILURE_DETECTION, GALERA_PAUSE, SLACK, lab_processes, wait_for
 from multimaster.lab import STOP_GRACE, Lab
 
 DEMO_HOSTS = os.environ.get("MULTIMASTER_TEST_DEMO_HOSTS", "127.0.62.1,127.0.62.2")
@@ -23,10 +23,11 @@ DEMO_DIR = os.environ.get("MULTIMASTER_TEST_DEMO_DIR", "/tmp/multimaster-pytest-
 # `lab up` gives itself 120 s, a restart 90 s: a whole small run fits well within this.
 RUN_TIMEOUT = 420
 LAB_UP = 120 + SLACK
-# From the signal to the exit: insert_many stops within 0.5 s (a row in flight may take up to
-# read_timeout, 10 s, and is joined when the instance closes), the count watcher's last query
-# (2 s), then `lab down`: STOP_GRACE before kill -9, and up to 10 s for the processes to die.
-EXIT_BOUND = 0.5 + 10 + 2 + STOP_GRACE + 10 + SLACK
+# From the signal to the exit: insert_many stops within 0.5 s (a row in flight on a node that
+# just died may take failure detection and its fence's wait for Galera's eviction, and is joined
+# when the instance closes), the count watcher's last query (2 s), then `lab down`: STOP_GRACE
+# before kill -9, and up to 10 s for the processes to die.
+EXIT_BOUND = 0.5 + FAILURE_DETECTION + GALERA_PAUSE + 2 + STOP_GRACE + 10 + SLACK
 
 
 

@@ -285,3 +285,35 @@ def test_delay_after_request_forwards_it_then_holds_replies(proxy: FaultProxy, u
         assert time.monotonic() - started >= 0.8
     assert upstream.requests == [b"\x03FAST", b"\x03SLOW", b"\x03AFTER"]
     assert proxy.drops == 1
+
+
+@pytest.mark.parametrize("drop", ["drop_after_request", "drop_before_request"])
+def test_drop_with_crash_kills_the_node(proxy: FaultProxy, upstream: FakeServer, drop: str) -> None:
+    """crash=True: when the drop fires, the node dies as with kill -9: every other connection
+    is cut and every new connect refused, until pass_through() (same port)."""
+    other = connect(proxy)
+    with connect(proxy) as sock:
+        getattr(proxy, drop)(match=b"INSERT", crash=True)
+        assert query(sock, b"SELECT 1") == (1, OK)  # not matched: passes
+        assert query(sock, b"INSERT 1") is None
+    assert recv_packet(other) is None  # cut too
+    other.close()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(proxy.address, timeout=TIMEOUT)
+    forwarded = [b"\x03SELECT 1"] + ([b"\x03INSERT 1"] if drop == "drop_after_request" else [])
+    assert upstream.requests == forwarded
+    assert proxy.drops == 1
+    proxy.pass_through()
+    with connect(proxy) as sock:
+        assert query(sock, b"INSERT 2") == (1, OK)
+
+
+def test_drop_without_crash_keeps_the_node_answering(proxy: FaultProxy) -> None:
+    other = connect(proxy)
+    with connect(proxy) as sock:
+        proxy.drop_after_request()
+        assert query(sock, b"INSERT 1") is None
+    assert query(other, b"SELECT 1") == (1, OK)  # other connections untouched
+    other.close()
+    with connect(proxy) as sock:  # and new ones accepted
+        assert query(sock, b"SELECT 2") == (1, OK)

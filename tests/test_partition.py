@@ -2,7 +2,8 @@
 their own, joined by veth pairs to a bridge (Lab(netns=True)). `lab.partition(i)` sets node i's
 veth down on the bridge side: every packet to or from it is dropped, silently, no RST; with
 `one_way=True` only what the client sends it is dropped (nftables in its namespace). The library
-is used as it is; its failure detection is the socket read timeout (README "Choosing timeouts").
+is used as it is: a node is declared down when it answers no liveness check (a connect and a
+trivial query on a separate connection) for failure_detection (README "Failure semantics").
 
 Each cut is placed on a row boundary, from the insert loop's own `on_row`, so that the test
 knows what was on the wire when the network failed:
@@ -11,15 +12,17 @@ knows what was on the wire when the network failed:
   (its pooled connection was used 0.2 s before, so it is not pinged first): the INSERT itself
   is sent into the cut, and its reply is lost;
 - cut node 2 right after a row written through node 2: the next row, on node 1, waits out
-  Galera's pause (node 1 cannot replicate to node 2 until it evicts it), so node 2's connection
-  has sat idle for over a second and is pinged first: only the ping is lost.
+  Galera's pause (node 1 cannot replicate to node 2 until it evicts it; node 1 answers its
+  liveness checks meanwhile, so it is slow, not dead), so node 2's connection has sat idle for
+  over a second and is pinged first: only the ping is lost.
 
-TCP retransmits what was sent during a cut once the link is back. A statement the client gave
-up on (and whose row the key check then wrote on another node) thus still reaches its node
-after the heal: on the course's keyless table that is a second row, the gap the README names
-under "Not covered"; a unique index on the key refuses it. Both are run: the keyless case as a
-strict xfail that fails only by that duplicate (any other failure is a real failure), the
-unique-index case as a plain test.
+The INSERT sent into a cut is settled by its key only once its session is fenced: node 1
+evicted (a full cut, healed after eviction), or its session killed after the heal (a one-way
+cut: node 1 stays in the cluster, so the loop waits for the heal). TCP would retransmit the
+statement after a heal, and on the course's keyless table a late delivery is a second row; the
+client aborts a dead connection with SO_LINGER 0, so the kernel drops what it had not delivered
+instead. Both table kinds are run, keyless and with a unique index on the key: every row exactly
+once on both.
 
 Needs root (network namespaces) and the lab's packages; one-way partitions need nftables.
 Skipped, with the reason printed, where that is missing.
@@ -38,9 +41,9 @@ import pytest
 
 from multimaster import MultiMaster
 from multimaster.lab import Lab, LabError, _check_installed, main, netns_unavailable
-from conftest import (COURSE_DDL, DATABASE, GALERA_PAUSE, LAB_WAIT, PASSWORD, READ_TIMEOUT, SLACK, USER,
-                      Writer, count_titles, detect_bound, lab_processes, max_gap, node_downs, rejoin_bound,
-                      wait_for)
+from conftest import (COURSE_DDL, DATABASE, FAILURE_DETECTION, GALERA_PAUSE, LAB_WAIT, PASSWORD, SLACK, USER,
+                      Writer, count_titles, detect_bound, lab_processes, liveness_bound, max_gap, node_downs,
+                      rejoin_bound, wait_for)
 
 LAB_DIR = os.environ.get("MULTIMASTER_TEST_NETNS_DIR", "/tmp/mm-lab-netns")
 # Default: 10.213.<k>.0/24, k derived from LAB_DIR.
@@ -49,6 +52,9 @@ CONNECT = 1.0  # connect_timeout of the instances here (conftest's make_mm uses 
 BACKOFF_CAP = 1.0  # so a node back in the cluster is probed again within a second
 INTERVAL = 0.1  # the insert loop's pause between rows (conftest.Writer's default)
 SHORT_CUT = 2.5  # below Galera's suspect timeout (evs.suspect_timeout = 5 s): no eviction
+# For the short cut: a failure detection that outlasts it (and the liveness check under way at
+# the heal), so that node 1 is slow during the cut, not dead.
+SHORT_CUT_DETECTION = SHORT_CUT + 1.5 * CONNECT + SLACK
 
 _tables = itertools.count()
 
@@ -203,22 +209,23 @@ def _drop(lab: Lab, name: str) -> None:
         pass
 
 
+def _mm(lab: Lab, **options: object) -> MultiMaster:
+    return MultiMaster(lab.addresses, database=DATABASE, user=USER, password=PASSWORD,
+                       connect_timeout=CONNECT, backoff_cap=BACKOFF_CAP, **options)
+
+
 @pytest.fixture
 def mm(lab: Lab) -> Iterator[MultiMaster]:
-    """The library with its default read_timeout (README: it must outlast Galera's pause)."""
-    instance = MultiMaster(lab.addresses, database=DATABASE, user=USER, password=PASSWORD,
-                           connect_timeout=CONNECT, backoff_cap=BACKOFF_CAP)
+    """The library with its default failure_detection (README: shorter than Galera's pause, and
+    a survivor in that pause still answers its liveness checks)."""
+    instance = _mm(lab)
     yield instance
     instance.close()
 
 
-KEYLESS_GAP = ("README 'Not covered': the INSERT sent into the cut (its reply lost, its row "
-               "then written on the other node after the key check) is retransmitted by TCP "
-               "after the heal and commits on the node: a second row on a keyless table. "
-               "A unique index on the key refuses it (the unique variant passes).")
-TABLE_KINDS = [pytest.param(False, id="keyless", marks=pytest.mark.xfail(strict=True, raises=LateDuplicate,
-                                                                          reason=KEYLESS_GAP)),
-               pytest.param(True, id="unique")]
+# The keyless table was a strict xfail while the client left the INSERT sent into the cut to
+# TCP, which delivered it after the heal (a second row); the SO_LINGER 0 abort closed that gap.
+TABLE_KINDS = [pytest.param(False, id="keyless"), pytest.param(True, id="unique")]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -328,13 +335,14 @@ def _insert(lab: Lab, i: int, table: str, title: str) -> bool:
 
 @pytest.mark.parametrize("unique", TABLE_KINDS)
 def test_partition_with_a_write_in_flight_healed_after_eviction(lab: Lab, mm: MultiMaster, unique: bool) -> None:
-    """(a) Node 1 is cut off with a keyed INSERT sent into the cut, and healed only after
-    read_timeout + Galera's pause: the write times out, cannot be fenced (unreachable) and is
-    resolved by the key check on node 2, which by then no longer waits for node 1 (evicted).
-    The node_down comes within the detection bound; the loop keeps writing through node 2 during
-    the cut; after the heal node 1 merges back by itself (Synced) and takes rows again within the
-    rejoin bound. Then every row exactly once, after TCP has delivered the INSERT sent into the
-    cut (keyless: a duplicate, the README's known gap)."""
+    """(a) Node 1 is cut off with a keyed INSERT sent into the cut, and healed only after Galera
+    evicted it. Node 1 is declared down within failure_detection of the cut (it answers no
+    liveness check), the INSERT's session cannot be killed (unreachable) nor refused, so the key
+    check waits until node 2 no longer lists node 1 among the cluster's members ("fenced: node
+    evicted"), finds nothing, and the row is written on node 2. The loop then keeps writing
+    through node 2; after the heal node 1 merges back by itself (Synced) and takes rows again
+    within the rejoin bound. Every row exactly once, also once whatever TCP still held for node 1
+    could have arrived (keyless: the duplicate of the old strict xfail, gone with the abort)."""
     table = _table(lab, unique)
     node1, node2 = lab.addresses
     writer = CuttingWriter(mm, table, lab)
@@ -342,23 +350,22 @@ def test_partition_with_a_write_in_flight_healed_after_eviction(lab: Lab, mm: Mu
     try:
         writer.wait_rows(10, "10 rows before the cut")
         writer.cut_after_row_on(node2, 1)
-        wait_for(lambda: node_downs(mm, node1, writer.cut_wall) > 0, detect_bound(CONNECT),
+        wait_for(lambda: node_downs(mm, node1, writer.cut_wall) > 0, liveness_bound(FAILURE_DETECTION, CONNECT),
                  "the loop to see node 1 down")
         detected = events(mm, "node_down", node1, writer.cut_wall)[0]["time"] - writer.cut_wall
         since = writer.rows
         writer.wait_rows(10, "10 rows through node 2 while node 1 is cut off")
-        # The write in flight was ambiguous, could not be fenced, and was checked for by key.
+        # The write in flight was ambiguous, fenced by node 1's eviction, and checked for by key.
         ambiguous = events(mm, "ambiguous", node1, writer.cut_wall)
-        assert ambiguous and "not fenced" in ambiguous[0]["detail"], mm.events()
+        assert ambiguous and " fenced: node evicted" in ambiguous[0]["detail"], mm.events()
         assert any("not found: writing it again" in e["detail"]
                    for e in events(mm, "ambiguous_resolved", node1, writer.cut_wall)), mm.events()
         # Galera evicted node 1: node 2 sees 2 members (itself and garbd), node 1 sees 1.
         wait_for(lambda: cluster_size(lab, 2) == 2 and not lab.status()[0]["ready"], LAB_WAIT,
                  "the cluster to evict node 1")
         assert lab.status()[0]["partition"] == "full"
-        time.sleep(max(0.0, writer.cut_at + READ_TIMEOUT + GALERA_PAUSE - time.monotonic()))
-        assert unacked(node1) >= 1, "no statement was left in flight to node 1"
         cut = time.monotonic() - writer.cut_at
+        left = unacked(node1)
         healed_rows = writer.rows
         lab.heal(1)
         healed_at = time.monotonic()
@@ -367,30 +374,32 @@ def test_partition_with_a_write_in_flight_healed_after_eviction(lab: Lab, mm: Mu
         merged = time.monotonic() - healed_at
         writer.wait_node(node1, writer.rows, "node 1 to take rows again", timeout=rejoin_bound(BACKOFF_CAP, CONNECT))
         back = time.monotonic() - healed_at
-        wait_delivered(node1, cut)
+        wait_delivered(node1, cut)  # whatever TCP still held for node 1 (nothing, with the abort)
         writer.wait_rows(10, "10 rows after the heal")
     finally:
         writer.stop()
     writer.check()
     gap = max_gap(writer.times)
     print(f"\n(a, {'unique' if unique else 'keyless'}) cut {cut:.1f} s: node_down after {detected:.2f} s "
-          f"(bound {detect_bound(CONNECT):.1f}), longest gap {gap:.2f} s, Synced {merged:.2f} s after "
-          f"the heal, rows through node 1 again after {back:.2f} s; {writer.written} rows, "
-          f"count {count_titles(lab, table)}")
-    assert detected < detect_bound(CONNECT)
-    # The INSERT in flight cost read_timeout, the fence's connect and the key check; the loop
-    # waited on nothing else (node 2 had no write in flight during Galera's pause).
-    assert READ_TIMEOUT * 0.95 <= gap < READ_TIMEOUT + 1.5 * CONNECT + GALERA_PAUSE + SLACK, gap
+          f"(bound {liveness_bound(FAILURE_DETECTION, CONNECT):.1f}), longest gap {gap:.2f} s, Synced "
+          f"{merged:.2f} s after the heal, rows through node 1 again after {back:.2f} s; {left} socket(s) "
+          f"with unsent data for node 1 at the heal; {writer.written} rows, count {count_titles(lab, table)}")
+    assert detected < liveness_bound(FAILURE_DETECTION, CONNECT)
+    # The INSERT in flight waited for node 1 to be declared down and evicted, then for the key
+    # check; the loop waited on nothing else (node 2 had no write in flight during the pause).
+    assert 0.95 * FAILURE_DETECTION <= gap < FAILURE_DETECTION + 1.5 * CONNECT + GALERA_PAUSE + SLACK, gap
     exactly_once(lab, table, writer.written)
 
 
-def test_short_cut_healed_before_eviction(lab: Lab, mm: MultiMaster, table: str) -> None:
+def test_short_cut_healed_before_eviction(lab: Lab, table: str) -> None:
     """(b) Node 1 is cut off for SHORT_CUT seconds, below Galera's suspect timeout, with a keyed
-    INSERT sent into the cut. TCP delivers it after the heal, the node (never evicted: the view
-    number did not change) commits it and its reply arrives within read_timeout: nothing was
-    lost or ambiguous, no node marked down, no hang beyond read_timeout, every row once."""
+    INSERT sent into the cut, by an instance whose failure_detection outlasts the cut: node 1 is
+    slow, not dead. TCP delivers the INSERT after the heal, the node (never evicted: the view
+    number did not change) commits it and its reply arrives: nothing was lost or ambiguous, no
+    node marked down, no hang beyond TCP's next retransmission, every row once."""
     node1, node2 = lab.addresses
     view = conf_id(lab, 2)
+    mm = _mm(lab, failure_detection=SHORT_CUT_DETECTION)
     writer = CuttingWriter(mm, table, lab)
     writer.start()
     try:
@@ -402,15 +411,17 @@ def test_short_cut_healed_before_eviction(lab: Lab, mm: MultiMaster, table: str)
         writer.wait_rows(20, "20 rows after the heal")
     finally:
         writer.stop()
+        mm.close()
     writer.check()
     gap = max_gap(writer.times)
     k = writer.rows_at_cut
     print(f"\n(b) cut {SHORT_CUT} s: longest gap {gap:.2f} s, node_downs {node_downs(mm, node1)}, "
           f"{writer.written} rows, count {count_titles(lab, table)}")
     # The INSERT sent into the cut waited for the heal (the gap only the cut explains), then for
-    # TCP's next retransmission, and completed on node 1 without being lost.
+    # TCP's next retransmission (its backoff doubles: within about the cut's length again), and
+    # completed on node 1 without being lost.
     assert writer.nodes[k] == node1 and writer.times[k] - writer.times[k - 1] >= SHORT_CUT
-    assert SHORT_CUT <= gap < READ_TIMEOUT, gap
+    assert SHORT_CUT <= gap < 2 * SHORT_CUT + SLACK + INTERVAL, gap
     assert node_downs(mm, node1, writer.cut_wall) == 0, mm.events()
     assert not [e for e in mm.events() if e["kind"].startswith("ambiguous")], mm.events()
     assert conf_id(lab, 2) == view, "node 1 was evicted: the cut was not short enough"
@@ -420,10 +431,11 @@ def test_short_cut_healed_before_eviction(lab: Lab, mm: MultiMaster, table: str)
 
 def test_partitioned_node_is_detected_and_rejoins(lab: Lab, mm: MultiMaster, table: str) -> None:
     """(c) Node 2 is cut off right after a row written through it: the next row, on node 1,
-    waits out Galera's pause, then node 2's idle connection is pinged into the cut. The node is
-    seen down within the failure-detection bound (Galera's pause + read_timeout + a connect +
-    SLACK), rows go on through node 1, and after the heal node 2 rejoins and takes rows again.
-    Only a ping was lost: every row exactly once, on a keyless table too."""
+    waits out Galera's pause (node 1 answers its liveness checks meanwhile: not taken for dead),
+    then node 2's idle connection is pinged into the cut. The node is seen down within the
+    detection bound (Galera's pause + failure_detection + a connect + SLACK), rows go on through
+    node 1, and after the heal node 2 rejoins and takes rows again. Only a ping was lost: every
+    row exactly once, on a keyless table too."""
     node1, node2 = lab.addresses
     writer = CuttingWriter(mm, table, lab)
     writer.start()
@@ -437,6 +449,7 @@ def test_partitioned_node_is_detected_and_rejoins(lab: Lab, mm: MultiMaster, tab
         writer.wait_rows(10, "10 rows through node 1 while node 2 is cut off")
         assert node2 not in writer.nodes[since:]
         assert not events(mm, "ambiguous", node2, writer.cut_wall), mm.events()
+        assert node_downs(mm, node1, writer.cut_wall) == 0, "node 1, slow during Galera's pause, taken for dead"
         cut = time.monotonic() - writer.cut_at
         lab.heal(2)
         wait_for(lambda: synced(lab, 2), LAB_WAIT, "node 2 to merge back and be Synced")
@@ -449,9 +462,9 @@ def test_partitioned_node_is_detected_and_rejoins(lab: Lab, mm: MultiMaster, tab
     print(f"\n(c) node_down after {detected:.2f} s (bound {detect_bound(CONNECT):.1f}), cut {cut:.1f} s, "
           f"longest gap {gap:.2f} s, {writer.written} rows, count {count_titles(lab, table)}")
     assert detected < detect_bound(CONNECT)
-    # Galera's pause on node 1, then the ping's read_timeout and a reconnect that cannot
-    # connect: at least the read timeout, at most the detection bound.
-    assert READ_TIMEOUT * 0.95 <= gap < detect_bound(CONNECT), gap
+    # Galera's pause on node 1 (longer than failure_detection), then the ping into the cut and
+    # the node declared down: at least failure_detection, at most the detection bound.
+    assert 0.95 * FAILURE_DETECTION <= gap < detect_bound(CONNECT), gap
     exactly_once(lab, table, writer.written)
 
 
@@ -459,11 +472,12 @@ def test_partitioned_node_is_detected_and_rejoins(lab: Lab, mm: MultiMaster, tab
 def test_one_way_partition(lab: Lab, mm: MultiMaster, unique: bool) -> None:
     """(d) Only the client's packets to node 1 are dropped, from right before a keyed INSERT is
     sent to it. Node 1 stays in the cluster (Synced, node 2 still sees 3 members, no view
-    change); the client times the INSERT out, cannot fence it, finds no row by key on node 2
-    and writes it there, marks node 1 down within the detection bound and goes on through node
-    2 without Galera's pause. After the heal node 1 is taken back within the rejoin bound; TCP
-    delivers the INSERT sent into the cut to node 1, which is in the cluster and commits it
-    (keyless: a duplicate, the README's known gap; unique: refused)."""
+    change). The client declares node 1 down within failure_detection, but cannot fence the
+    INSERT's session: unreachable, not refused, and never evicted. So the key check waits, and
+    the loop with it: no row is written while the cut lasts (the old rule wrote the row on node 2
+    at once, and TCP then delivered the INSERT to node 1 after the heal: a duplicate on a keyless
+    table). After the heal the session is killed ("fenced: killed"), the key check finds nothing,
+    the row is written once, and node 1 is taken back within the rejoin bound."""
     if shutil.which("nft") is None and not os.path.exists("/usr/sbin/nft"):
         pytest.skip("a one-way partition needs nftables (apt-get install nftables)")
     table = _table(lab, unique)
@@ -474,19 +488,25 @@ def test_one_way_partition(lab: Lab, mm: MultiMaster, unique: bool) -> None:
     try:
         writer.wait_rows(10, "10 rows before the cut")
         writer.cut_after_row_on(node2, 1, one_way=True)
-        wait_for(lambda: node_downs(mm, node1, writer.cut_wall) > 0, detect_bound(CONNECT),
+        wait_for(lambda: node_downs(mm, node1, writer.cut_wall) > 0, liveness_bound(FAILURE_DETECTION, CONNECT),
                  "the loop to see node 1 down")
         detected = events(mm, "node_down", node1, writer.cut_wall)[0]["time"] - writer.cut_wall
-        since = writer.rows
-        writer.wait_rows(10, "10 rows through node 2 while node 1 is cut off from the client")
-        assert node1 not in writer.nodes[since:]
+        # As long again: a key check that did not wait for the fence would have run on node 2
+        # (which answers at once: nobody was evicted, Galera does not pause) meanwhile.
+        time.sleep(liveness_bound(FAILURE_DETECTION, CONNECT))
+        assert writer.rows == writer.rows_at_cut and writer.error is None, \
+            f"{writer.rows - writer.rows_at_cut} row(s) written while the INSERT on node 1 could not be fenced"
+        assert not events(mm, "ambiguous_resolved", node1, writer.cut_wall), mm.events()
         status = lab.status()
         assert status[0]["partition"] == "one-way" and status[0]["state"] == "Synced" and status[0]["ready"]
         assert cluster_size(lab, 2) == 3 and conf_id(lab, 2) == view  # node 1 never left
-        assert unacked(node1) >= 1, "no statement was left in flight to node 1"
         cut = time.monotonic() - writer.cut_at
+        left = unacked(node1)
         lab.heal(1)
         healed_at = time.monotonic()
+        writer.wait_rows(1, "the row on hold to be settled after the heal",
+                         timeout=rejoin_bound(BACKOFF_CAP, CONNECT))
+        settled = time.monotonic() - healed_at
         writer.wait_node(node1, writer.rows, "node 1 to take rows again", timeout=rejoin_bound(BACKOFF_CAP, CONNECT))
         back = time.monotonic() - healed_at
         wait_delivered(node1, cut)
@@ -496,13 +516,16 @@ def test_one_way_partition(lab: Lab, mm: MultiMaster, unique: bool) -> None:
     writer.check()
     gap = max_gap(writer.times)
     print(f"\n(d, {'unique' if unique else 'keyless'}) cut {cut:.1f} s: node_down after {detected:.2f} s, "
-          f"longest gap {gap:.2f} s, rows through node 1 again {back:.2f} s after the heal; "
+          f"longest gap {gap:.2f} s, row on hold settled {settled:.2f} s and rows through node 1 again "
+          f"{back:.2f} s after the heal; {left} socket(s) with unsent data for node 1 at the heal; "
           f"{writer.written} rows, count {count_titles(lab, table)}")
-    assert detected < detect_bound(CONNECT)
-    # read_timeout, the fence's connect, the key check; no Galera pause (nobody was evicted).
-    assert READ_TIMEOUT * 0.95 <= gap < READ_TIMEOUT + 1.5 * CONNECT + SLACK, gap
+    assert detected < liveness_bound(FAILURE_DETECTION, CONNECT)
+    # The row on hold waited for the whole cut, then for its fence and key check.
+    assert cut <= gap < cut + rejoin_bound(BACKOFF_CAP, CONNECT), gap
     ambiguous = events(mm, "ambiguous", node1, writer.cut_wall)
-    assert ambiguous and "not fenced" in ambiguous[0]["detail"], mm.events()
+    assert ambiguous and " fenced: killed" in ambiguous[0]["detail"], mm.events()
+    assert any("not found: writing it again" in e["detail"]
+               for e in events(mm, "ambiguous_resolved", node1, writer.cut_wall)), mm.events()
     assert conf_id(lab, 2) == view
     exactly_once(lab, table, writer.written)
 

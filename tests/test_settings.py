@@ -63,6 +63,40 @@ def test_bad_urls_are_refused_naming_the_part_never_the_password(url, part):
     assert part in str(e.value) and "s3cret" not in str(e.value)
 
 
+def test_url_brings_failure_detection_and_statement_timeout(cluster):
+    """The new timing options as URL keys: statement_timeout=1 from the URL limits a query (it
+    raises StatementTimeoutError naming that limit), failure_detection is accepted, and
+    statement_timeout=none means no limit."""
+    url = url_of(cluster, query="?failure_detection=1.5&statement_timeout=1")
+    with multimaster.MultiMaster(url) as mm:
+        with pytest.raises(multimaster.StatementTimeoutError) as e:
+            mm.query("SELECT SLEEP(30) AS limited_by_the_url")
+        assert e.value.timeout == pytest.approx(1.0)
+    with multimaster.MultiMaster(url_of(cluster, query="?statement_timeout=none")) as mm:
+        assert mm.query("SELECT SLEEP(0.5)") == [(0,)]
+
+
+def test_read_timeout_in_a_url_is_refused_naming_its_successors():
+    """read_timeout no longer exists: in a URL it is refused (not ignored, so a setting someone
+    relied on does not silently vanish), naming what replaced it."""
+    with pytest.raises(multimaster.InterfaceError) as e:
+        multimaster.MultiMaster("mysql://admin:s3cret@127.0.0.1/demo?read_timeout=10")
+    assert "failure_detection" in str(e.value) and "statement_timeout" in str(e.value)
+    assert "s3cret" not in str(e.value)
+
+
+def test_read_timeout_in_an_option_file_is_another_clients_option(tmp_path):
+    """An option file's [client] group is shared with other clients (the mysql CLI, connectors
+    that take read_timeout): options this library does not know are theirs and are left alone,
+    read_timeout included, while the ones it reads still apply."""
+    cnf = write_cnf(tmp_path, "[client]\nuser=a\nhost=127.0.0.1\nread_timeout=10\n")
+    mm = multimaster.MultiMaster(read_default_file=cnf, connect_timeout=0.5)
+    try:
+        assert mm.nodes == ["127.0.0.1:3306"]
+    finally:
+        mm.close()
+
+
 def test_from_url_wants_a_url():
     with pytest.raises(multimaster.InterfaceError, match="expected mysql://"):
         multimaster.MultiMaster.from_url("127.0.0.1:3306", user="u")

@@ -151,10 +151,26 @@ impl Cluster {
         request: Option<u64>,
         cancel: &Cancel,
     ) -> Result<Outcome<Exec>> {
-        self.run(sql, write, request, cancel, &mut |node, conn| {
+        let out = self.run(sql, write, request, cancel, &mut |node, conn| {
             node.check_size(sql, params)?;
             exec_on(conn, sql, params)
-        })
+        })?;
+        // Killed for its time limit yet answered OK: a write that changed rows had committed
+        // before the kill arrived, and stands; anything else (`DO SLEEP(60)`) timed out.
+        let changed = out.value.as_ref().is_some_and(|e| e.affected > 0);
+        match out.killed_after {
+            Some(elapsed) if !changed => Err(self.timed_out(out.node, sql, elapsed, cancel)),
+            _ => Ok(out),
+        }
+    }
+
+    fn timed_out(&self, idx: usize, sql: &str, elapsed: Duration, cancel: &Cancel) -> Error {
+        Error::TimedOut {
+            node: self.inner.nodes[idx].name.clone(),
+            statement: sql.to_owned(),
+            elapsed,
+            limit: cancel.limit().unwrap_or_default(),
+        }
     }
 
     /// Runs a read on any live node and returns its rows. `causal` makes the read see every
@@ -167,7 +183,7 @@ impl Cluster {
         causal: bool,
         cancel: &Cancel,
     ) -> Result<Outcome<Rows>> {
-        self.run_leased(sql, Write::Read, None, cancel, &mut |node, lease| {
+        let out = self.run_leased(sql, Write::Read, None, cancel, &mut |node, lease| {
             let conn = lease.as_mut().ok_or_else(DbError::server_disconnected)?;
             node.check_size(sql, params)?;
             let Some((on, off)) = causal.then(|| node.flavour().causal_read()).flatten() else {
@@ -182,7 +198,13 @@ impl Cluster {
                 lease.take();
             }
             rows
-        })
+        })?;
+        // Killed for its time limit yet answered (`SELECT SLEEP(60)` returns 1 when killed):
+        // rows from an interrupted read are not the read's answer.
+        match out.killed_after {
+            Some(elapsed) => Err(self.timed_out(out.node, sql, elapsed, cancel)),
+            None => Ok(out),
+        }
     }
 
     /// How many of the keys exist (each counted once), read causally, on any live node.

@@ -93,6 +93,9 @@ pub enum Action {
 #[derive(Clone, Copy, Debug)]
 pub struct InFlight {
     pub started: Instant,
+    /// Since when the watchdog has been watching without a gap: its own process may have been
+    /// stopped (Ctrl-Z, a paused VM), and a silence it did not see is not the node's.
+    pub watched_since: Instant,
     pub limit: Option<Duration>,
     pub cancelled: bool,
     pub watch: Watch,
@@ -115,7 +118,7 @@ pub fn judge(now: Instant, s: &InFlight, life: &Life, detection: Duration) -> Ac
                 Ended::Interrupted => INTERRUPT_WAIT,
                 _ => detection,
             };
-            match liveness(now, s.started, life, detection) {
+            match liveness(now, s, life, detection) {
                 Action::Abandon(dead) => Action::Abandon(dead),
                 _ if now.saturating_duration_since(since) >= bound => Action::Abandon(ending),
                 other => other,
@@ -132,18 +135,20 @@ pub fn judge(now: Instant, s: &InFlight, life: &Life, detection: Duration) -> Ac
             if ran < detection / 3 && !gone {
                 return Action::Wait;
             }
-            liveness(now, s.started, life, detection)
+            liveness(now, s, life, detection)
         }
     }
 }
 
 /// The liveness part of [`judge`]: dead when the process is gone or silent for `detection`,
 /// else a check when one is due.
-fn liveness(now: Instant, started: Instant, life: &Life, detection: Duration) -> Action {
+fn liveness(now: Instant, s: &InFlight, life: &Life, detection: Duration) -> Action {
+    let started = s.started;
     if life.gone_at.is_some_and(|g| g >= started) {
         return Action::Abandon(Ended::NodeDead);
     }
-    let last = life.last_answer.map_or(started, |a| a.max(started));
+    let since = started.max(s.watched_since);
+    let last = life.last_answer.map_or(since, |a| a.max(since));
     if now.saturating_duration_since(last) >= detection {
         return Action::Abandon(Ended::NodeDead);
     }
@@ -171,6 +176,7 @@ mod tests {
     fn running(t0: Instant) -> InFlight {
         InFlight {
             started: t0,
+            watched_since: t0,
             limit: None,
             cancelled: false,
             watch: Watch::Running,
@@ -243,6 +249,25 @@ mod tests {
         assert_eq!(judge(t0 + ms(2999), &running(t0), &life, D), Action::Wait);
         assert_eq!(
             judge(t0 + D, &running(t0), &life, D),
+            Action::Abandon(Ended::NodeDead)
+        );
+    }
+
+    #[test]
+    fn a_silence_the_watchdog_did_not_see_is_not_the_nodes() {
+        // The client was stopped from 1.0 s to 5.0 s (Ctrl-Z, a paused VM): no answers then.
+        let t0 = Instant::now();
+        let mut s = running(t0);
+        s.watched_since = t0 + ms(5000);
+        let life = Life {
+            last_answer: Some(t0 + ms(900)),
+            check_started: Some(t0 + ms(900)),
+            ..Life::default()
+        };
+        assert_eq!(judge(t0 + ms(5020), &s, &life, D), Action::Check);
+        assert_eq!(judge(t0 + ms(7999), &s, &life, D), Action::Check);
+        assert_eq!(
+            judge(t0 + ms(8000), &s, &life, D),
             Action::Abandon(Ended::NodeDead)
         );
     }

@@ -101,6 +101,10 @@ pub struct Outcome<T> {
     pub rerouted: bool,
     /// A lost reply was resolved (by a key check, or a duplicate key on the retry).
     pub resolved: bool,
+    /// The statement returned, but only after it was killed for its time limit (how long it
+    /// ran): some statements (`SLEEP`) end normally when killed. The caller decides whether
+    /// that result stands (a write that changed rows had committed) or is a timeout.
+    pub killed_after: Option<Duration>,
     /// The last node that failed under this statement, if any.
     failed_on: Option<usize>,
 }
@@ -266,6 +270,7 @@ pub(crate) fn run<B: Backend, T>(
             failovers: 0,
             rerouted: false,
             resolved: false,
+            killed_after: None,
             failed_on: None,
         },
     };
@@ -357,6 +362,7 @@ impl<B: Backend, T> Request<'_, B, T> {
                     b.checkin(idx, conn);
                 }
                 self.out.value = Some(v);
+                self.out.killed_after = (ended == Ended::TimedOut).then(|| sent.elapsed());
                 Ok(Flow::Done)
             }
             Err(e) => {

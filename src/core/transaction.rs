@@ -116,6 +116,7 @@ impl Tx {
         params: &Params,
         f: impl FnOnce(&mut Conn) -> std::result::Result<T, DbError>,
     ) -> Result<T> {
+        self.cancel.check()?;
         let mut st = self.lock();
         if let Some(e) = &st.interrupted {
             return Err(e.clone());
@@ -132,14 +133,15 @@ impl Tx {
             Ok(()) => self.cluster.watch(idx, conn, &self.cancel, f),
         };
         node.record_statement(result.as_ref().err());
-        let e = match result {
-            Ok(v) => return Ok(v),
-            Err(e) => e,
-        };
-        let fault = classify(&e, Phase::Statement);
-        let err = match ended {
-            // Killed or cut: the connection is not used again, so the attempt is over.
-            Ended::TimedOut => {
+        let e = match (result, ended) {
+            // Stopped by Ctrl-C, whatever it answered: the attempt ends (rolled back), and it
+            // must not reach COMMIT.
+            (_, Ended::Interrupted) => {
+                st.conn = None;
+                return Err(Error::Interrupted);
+            }
+            // Killed for its time limit, whatever it answered: the attempt ends (rolled back).
+            (_, Ended::TimedOut) => {
                 st.conn = None;
                 return Err(Error::TimedOut {
                     node: node.name.clone(),
@@ -148,10 +150,13 @@ impl Tx {
                     limit: self.cancel.limit().unwrap_or_default(),
                 });
             }
-            Ended::Interrupted => {
-                st.conn = None;
-                return Err(Error::Interrupted);
-            }
+            (Ok(v), _) => return Ok(v),
+            (Err(e), _) => e,
+        };
+        let fault = classify(&e, Phase::Statement);
+        let err = match ended {
+            // Cut: the connection is not used again, so the attempt is over.
+            Ended::TimedOut | Ended::Interrupted => unreachable!("handled above"),
             Ended::NodeDead => Interrupt::Lost,
             Ended::Itself => on_statement_error(fault),
         };
@@ -360,6 +365,11 @@ pub(crate) fn replay<A: Attempts, T, E: From<Error>>(
                 return Err(e);
             }
         };
+        // Ctrl-C while the body ran (and it carried on): roll back rather than commit.
+        if let Err(e) = cancel.check() {
+            a.rollback(&tx);
+            return Err(e.into());
+        }
         let node = a.node(&tx);
         let done = |value| TxDone {
             value,

@@ -19,6 +19,10 @@ use super::sock;
 /// user waits for Ctrl-C.
 const TICK: Duration = Duration::from_millis(20);
 
+/// A tick this late means the watchdog itself was not running (its process stopped, or
+/// starved): what it did not see is not held against any node.
+const STALL: Duration = Duration::from_millis(250);
+
 /// With nothing in flight for this long the thread parks until the next statement.
 const IDLE: Duration = Duration::from_secs(1);
 
@@ -114,6 +118,8 @@ impl Watchdog {
 
 fn run(shared: Weak<Shared>, nodes: Weak<Vec<Arc<Node>>>, detection: Duration) {
     let mut idle_since = Instant::now();
+    let mut last_tick = Instant::now();
+    let mut watched_since = last_tick;
     loop {
         let (Some(shared), Some(nodes)) = (shared.upgrade(), nodes.upgrade()) else {
             return;
@@ -123,17 +129,22 @@ fn run(shared: Weak<Shared>, nodes: Weak<Vec<Arc<Node>>>, detection: Duration) {
         }
         let flights: Vec<Arc<Flight>> = lock(&shared.flights).clone();
         let now = Instant::now();
+        if now.duration_since(last_tick) > STALL {
+            watched_since = now;
+        }
+        last_tick = now;
         if flights.is_empty() {
             if now.duration_since(idle_since) >= IDLE {
                 park(&shared);
                 idle_since = Instant::now();
+                (last_tick, watched_since) = (idle_since, idle_since);
                 continue;
             }
         } else {
             idle_since = now;
         }
         for f in &flights {
-            tend(f, &nodes, now, detection);
+            tend(f, &nodes, now, watched_since, detection);
         }
         drop((shared, nodes));
         thread::sleep(TICK);
@@ -150,7 +161,13 @@ fn park(shared: &Shared) {
     shared.parked.store(false, Ordering::Release);
 }
 
-fn tend(f: &Arc<Flight>, nodes: &[Arc<Node>], now: Instant, detection: Duration) {
+fn tend(
+    f: &Arc<Flight>,
+    nodes: &[Arc<Node>],
+    now: Instant,
+    watched_since: Instant,
+    detection: Duration,
+) {
     let Some(node) = nodes.get(f.node) else {
         return;
     };
@@ -158,6 +175,7 @@ fn tend(f: &Arc<Flight>, nodes: &[Arc<Node>], now: Instant, detection: Duration)
     let Some(w) = *watch else { return };
     let state = InFlight {
         started: f.started,
+        watched_since,
         limit: f.limit,
         cancelled: f.cancel.is_cancelled(),
         watch: w,

@@ -11,7 +11,7 @@ use mysql::{Params, Value};
 use super::cancel::Cancel;
 use super::cluster::{Cluster, KeyCheck, Write};
 use super::error::{Error, Result};
-use super::packet::wire_size;
+use super::packet::{refused_before_sending, wire_size};
 use super::sql::{insert_row, insert_rows};
 use super::timeline::Timeline;
 
@@ -259,11 +259,14 @@ impl Run<'_, '_> {
             1 => Cow::Borrowed(self.one_row.as_str()),
             n => Cow::Owned(insert_rows(self.batch.table, self.batch.columns, n)),
         };
+        let halves = |this: &Self| {
+            let mid = range.start + rows.len() / 2;
+            this.write(chunk, range.start..mid)?;
+            this.write(chunk, mid..range.end)
+        };
         let limit = self.cluster.max_packet();
         if rows.len() > 1 && limit > 0 && wire_size(&sql, &params) > limit {
-            let mid = range.start + rows.len() / 2;
-            self.write(chunk, range.start..mid)?;
-            return self.write(chunk, mid..range.end);
+            return halves(self);
         }
         let key = self.batch.key.map(|k| KeyCheck {
             table: self.batch.table.to_owned(),
@@ -284,6 +287,13 @@ impl Run<'_, '_> {
                 out.rerouted,
                 out.resolved,
             ),
+            // The first statement can go before any node's packet limit is known: the node
+            // refused it before it was sent, so its halves are safe to send.
+            Err(Error::Server { code, message, .. })
+                if rows.len() > 1 && refused_before_sending(code, &message) =>
+            {
+                halves(self)
+            }
             Err(e) => Err(row_error(e, range, rows, self.batch.key)),
         }
     }

@@ -43,6 +43,14 @@ fn lenenc(len: u64) -> u64 {
     }
 }
 
+/// The words that end the refusal below: the statement was never sent.
+const NOT_SENT: &str = "not sent";
+
+/// This error is the refusal below (nothing was sent), not the server's own.
+pub fn refused_before_sending(code: u16, message: &str) -> bool {
+    code == ER_NET_PACKET_TOO_LARGE && message.ends_with(NOT_SENT)
+}
+
 /// The statement is refused with MySQL's own code for it when it is over `limit` (0: the
 /// limit is not known yet), so it takes the path of the server's refusal: raised, no failover.
 pub fn check(sql: &str, params: &Params, limit: u64) -> Result<(), DbError> {
@@ -55,7 +63,7 @@ pub fn check(sql: &str, params: &Params, limit: u64) -> Result<(), DbError> {
         code: ER_NET_PACKET_TOO_LARGE,
         message: format!(
             "statement of {size} bytes is larger than the node's max_allowed_packet \
-             ({limit} bytes): not sent"
+             ({limit} bytes): {NOT_SENT}"
         ),
     }))
 }

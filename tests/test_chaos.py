@@ -101,7 +101,11 @@ def chaos(lab: Lab, rng: random.Random, log: list, crashes: list, done: threadin
 EVENTS = 100_000  # room for every event of a run: the counts below must be complete
 
 
-def run_chaos(lab: Lab, table: str) -> None:
+def run_chaos(lab: Lab, table: str, concurrency: int = 1, batch: int = 1, interval: float = 0.0) -> None:
+    """Writes keyed rows until the chaos thread is done: one at a time at full speed, or with
+    `concurrency` statements in flight and `batch` rows in each (paced by `interval`, so that
+    a batched run does not grow the table past what a rejoining node can catch up with)."""
+    per_call = BATCH * batch
     seed = int(os.environ.get("CHAOS_SEED", time.time()))
     rng = random.Random(seed)
     print(f"chaos seed {seed}")
@@ -121,13 +125,14 @@ def run_chaos(lab: Lab, table: str) -> None:
         while written < MIN_ROWS or not done.is_set():
             assert time.monotonic() - started < RUN_BOUND, f"chaos run over {RUN_BOUND} s: {log}"
             try:
-                report = mm.insert_many(table, COLUMNS, course_rows(BATCH, start=written), key="title")
+                report = mm.insert_many(table, COLUMNS, course_rows(per_call, start=written), key="title",
+                                        concurrency=concurrency, batch=batch, interval=interval)
             except multimaster.Error as e:
                 raise AssertionError(f"{e!r} after {log}; lab {describe(lab)}") from e
-            assert report.rows == BATCH
+            assert report.rows == per_call
             for name in totals:
                 totals[name] += getattr(report, name)
-            written += BATCH
+            written += per_call
         thread.join(timeout=60)
         assert not failed, failed
         assert len(crashes) == CRASHES and len([x for x in log if 'freeze' in x]) == 1, log
@@ -163,10 +168,16 @@ def run_chaos(lab: Lab, table: str) -> None:
         lab.sql(1, f"DROP TABLE IF EXISTS {DATABASE}.{table}")
 
 
-def test_chaos_two_nodes_and_arbitrator(lab):
+# The loop one row at a time, four rows in flight, and batches of 100 rows two at a time.
+MODES = {"sequential": {}, "concurrency4": {"concurrency": 4},
+         "batch100": {"concurrency": 2, "batch": 100, "interval": 0.1}}
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_chaos_two_nodes_and_arbitrator(lab, mode):
     heal(lab)
     wait_synced(lab, 120)
-    run_chaos(lab, f"chaos2_{os.getpid()}")
+    run_chaos(lab, f"chaos2_{mode}_{os.getpid()}", **MODES[mode])
 
 
 def test_chaos_three_nodes(lab3):

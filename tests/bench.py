@@ -158,6 +158,18 @@ def server_cpu(pids: Sequence[Optional[int]]) -> float:
     return total
 
 
+def machine_cpu() -> float:
+    """CPU seconds the whole machine has been busy (every core, every process, interrupts)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0.0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    # guest time is already counted in user
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def client_cpu() -> float:
     """CPU seconds of this process (every thread, the Rust workers too) and of its reaped
     children (the bare Rust loop)."""
@@ -230,6 +242,7 @@ class Figures:
     rates: Dict[str, List[float]] = field(default_factory=dict)
     client: Dict[str, List[float]] = field(default_factory=dict)  # cores busy
     servers: Dict[str, List[float]] = field(default_factory=dict)
+    other: Dict[str, List[float]] = field(default_factory=dict)
     # latency label -> per round list of per-call seconds
     latency: Dict[str, List[List[float]]] = field(default_factory=dict)
     skipped: Dict[str, str] = field(default_factory=dict)
@@ -378,7 +391,7 @@ def run_case(case: Case, tag: str, lab: Lab, figures: Figures) -> None:
         return
     case.admin.truncate(TABLE)
     pids = [lab.pid(i) for i in range(1, len(lab.nodes) + 1)]
-    cpu0, srv0, wall0 = client_cpu(), server_cpu(pids), time.perf_counter()
+    cpu0, srv0, all0, wall0 = client_cpu(), server_cpu(pids), machine_cpu(), time.perf_counter()
     try:
         elapsed = case.run(case.rows, tag)
     except Skip as e:
@@ -388,7 +401,7 @@ def run_case(case: Case, tag: str, lab: Lab, figures: Figures) -> None:
         figures.errors[label] = f"{type(e).__name__}: {e}"
         return
     wall = time.perf_counter() - wall0
-    cpu, srv = client_cpu() - cpu0, server_cpu(pids) - srv0
+    cpu, srv, busy = client_cpu() - cpu0, server_cpu(pids) - srv0, machine_cpu() - all0
     count, distinct = case.admin.audit(TABLE)
     if count != case.rows or distinct != case.rows:
         figures.errors[label] = f"{count} rows ({distinct} distinct) in the table, {case.rows} meant"
@@ -396,6 +409,7 @@ def run_case(case: Case, tag: str, lab: Lab, figures: Figures) -> None:
     figures.rates.setdefault(label, []).append(case.rows / elapsed)
     figures.client.setdefault(label, []).append(cpu / wall)
     figures.servers.setdefault(label, []).append(srv / wall)
+    figures.other.setdefault(label, []).append(max(0.0, busy - cpu - srv) / wall)
 
 
 def sample_latency(label: str, call: Callable[[], Any], n: int, figures: Figures) -> None:
@@ -555,8 +569,9 @@ def ratio_cell(value: float, target: Optional[float], judge: bool, higher: bool 
 
 def print_throughput(cases: List[Case], figures: Figures, rounds: int, judge: bool) -> None:
     print(f"\n{THROUGHPUT_HEADER}: rows/s, median of {rounds} interleaved round{'s' if rounds != 1 else ''} "
-          f"(min-max); CPU in cores busy (client: this process or its child; servers: both mariadbd)")
-    print(f"{COLUMNS_HEADER:40} {'rows':>7} {'rows/s':>9} {'min-max':>17} {'client':>6} {'servers':>7}  "
+          f"(min-max); CPU in cores busy, medians: client (this process or its child), servers (both mariadbd), "
+          f"other (everything else: kernel, garbd, and any other work on the machine, which disturbs the figure)")
+    print(f"{COLUMNS_HEADER:40} {'rows':>7} {'rows/s':>9} {'min-max':>17} {'client':>6} {'servers':>7} {'other':>5}  "
           f"| {'ratio to':38} {'ratio':>8}  target")
     for case in cases:
         label = case.label
@@ -573,8 +588,9 @@ def print_throughput(cases: List[Case], figures: Figures, rounds: int, judge: bo
         mid, lo, hi = median_range(rates)
         client = statistics.median(figures.client[label])
         servers = statistics.median(figures.servers[label])
+        elsewhere = statistics.median(figures.other[label])
         head = (f"{label:40} {case.rows:7d} {fmt_rate(mid):>9} {fmt_rate(lo) + '-' + fmt_rate(hi):>17} "
-                f"{client:6.2f} {servers:7.2f}  ")
+                f"{client:6.2f} {servers:7.2f} {elsewhere:5.2f}  ")
         pad = " " * len(head)
         if not case.versus:
             print(head.rstrip())

@@ -11,6 +11,7 @@ whatever happened (the bench does too, unless it was killed at the deadline).
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -37,16 +38,20 @@ MAY_SKIP = {bench.CONNECTOR}
 
 
 def down(lab_dir: str) -> None:
+    """Bring the lab in lab_dir down, if there is one, and remove what down() keeps (the TLS
+    lab's certificates): the directory is this test's own."""
     try:
         Lab.load(lab_dir).down()
     except LabError:
         pass  # no lab there
+    if not lab_processes(lab_dir):
+        shutil.rmtree(lab_dir, ignore_errors=True)
 
 
 @needs_lab
 @pytest.mark.timeout(DEADLINE + 120)
 def test_bench_smoke_run_prints_every_row(tmp_path: Path) -> None:
-    for lab_dir in (LAB_DIR, TLS_LAB_DIR):
+    for lab_dir in (TLS_LAB_DIR, LAB_DIR):  # the TLS lab's directory name starts with the other's
         down(lab_dir)  # what a killed earlier run left
     log = tmp_path / "bench.log"
     started = time.monotonic()
@@ -62,7 +67,7 @@ def test_bench_smoke_run_prints_every_row(tmp_path: Path) -> None:
                 proc.wait(timeout=30)
                 pytest.fail(f"bench.py --smoke still running after {DEADLINE} s:\n{log.read_text()[-5000:]}")
     finally:
-        for lab_dir in (LAB_DIR, TLS_LAB_DIR):
+        for lab_dir in (TLS_LAB_DIR, LAB_DIR):  # the TLS lab's directory name starts with the other's
             down(lab_dir)
     took = time.monotonic() - started
     output = log.read_text()

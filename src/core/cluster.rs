@@ -21,6 +21,7 @@ use super::liveness::{Ended, Liveness, Session};
 use super::node::{Claim, Fence, Node};
 use super::request::{self, Backend, LeasedOp as Op};
 pub use super::request::{KeyCheck, Outcome, Write};
+use super::sync::lock;
 use super::watchdog::Watchdog;
 
 /// A statement run on a leased connection of a node, which it may take out of the lease to keep.
@@ -129,8 +130,7 @@ impl Cluster {
     /// Stops using the nodes: no new statements, probes joined, connections dropped.
     pub fn close(&self) {
         self.inner.closed.store(true, Ordering::SeqCst);
-        let probes =
-            std::mem::take(&mut *self.inner.probes.lock().unwrap_or_else(|p| p.into_inner()));
+        let probes = std::mem::take(&mut *lock(&self.inner.probes));
         for p in probes {
             let _ = p.join();
         }
@@ -293,7 +293,7 @@ impl Cluster {
                     }
                 }
             });
-        let mut probes = self.inner.probes.lock().unwrap_or_else(|p| p.into_inner());
+        let mut probes = lock(&self.inner.probes);
         probes.retain(|h| !h.is_finished());
         match spawned {
             Ok(h) => probes.push(h),

@@ -5,6 +5,8 @@ use std::fmt;
 use std::sync::Mutex;
 use std::time::SystemTime;
 
+use super::sync::lock;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventKind {
     NodeDown,
@@ -63,7 +65,7 @@ impl EventLog {
             node: node.to_owned(),
             detail: detail.into(),
         };
-        let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+        let mut ring = lock(&self.ring);
         if ring.len() == self.capacity {
             ring.pop_front();
         }
@@ -71,7 +73,7 @@ impl EventLog {
     }
 
     pub fn snapshot(&self) -> Vec<Event> {
-        let ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+        let ring = lock(&self.ring);
         ring.iter().cloned().collect()
     }
 }

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use mysql::{Params, Value};
@@ -13,6 +13,7 @@ use super::cluster::{Cluster, KeyCheck, Write};
 use super::error::{Error, Result};
 use super::packet::{refused_before_sending, wire_size};
 use super::sql::{insert_row, insert_rows};
+use super::sync::lock;
 use super::timeline::Timeline;
 
 /// The default `statement_timeout` of one row's INSERT: longer than InnoDB's lock wait (50 s,
@@ -215,10 +216,6 @@ struct Run<'a, 'b> {
     stop: AtomicBool,
     /// The first failure, by chunk: the one the run reports.
     failure: Mutex<Option<(usize, Error)>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Run<'_, '_> {

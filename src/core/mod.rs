@@ -19,6 +19,7 @@ pub mod request;
 pub mod settings;
 pub mod sock;
 pub mod sql;
+pub mod sync;
 pub mod text;
 pub mod timeline;
 pub mod tls;

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,7 @@ use super::events::NodeStats;
 use super::fault::{describe, refused};
 use super::flavour::{galera_ready, Flavour, DETECT_SQL, STATUS_SQL};
 use super::liveness::{Answer, Incarnation, Life};
+use super::sync::lock;
 use super::{packet, sock};
 
 /// A pooled connection unused for longer than this is pinged before a statement is sent on it,
@@ -107,11 +108,6 @@ pub struct Node {
     max_packet: AtomicU64,
     /// Connections are plain TCP (ssl_mode DISABLED).
     plain: bool,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic elsewhere must not take the whole node set down with a poisoned lock.
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A server error made up by the client, so that "not ready" takes the same path as the

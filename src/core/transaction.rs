@@ -15,6 +15,7 @@ use super::fault::{classify, describe, Fault, Kind, Phase};
 use super::liveness::{Ended, Liveness, Session};
 use super::node::Node;
 use super::request::server_error;
+use super::sync::lock;
 
 struct State {
     node: Arc<Node>,
@@ -93,7 +94,7 @@ pub struct TxDone<T> {
 
 impl Tx {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.state)
     }
 
     pub fn node(&self) -> String {

@@ -6,7 +6,7 @@
 
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -14,6 +14,7 @@ use super::cancel::Cancel;
 use super::liveness::{judge, Action, Ended, InFlight, Watch};
 use super::node::Node;
 use super::sock;
+use super::sync::lock;
 
 /// How often the watchdog looks at the statements in flight: well inside the half second a
 /// user waits for Ctrl-C.
@@ -25,10 +26,6 @@ const STALL: Duration = Duration::from_millis(250);
 
 /// With nothing in flight for this long the thread parks until the next statement.
 const IDLE: Duration = Duration::from_secs(1);
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// One statement in flight.
 pub struct Flight {

@@ -82,7 +82,7 @@ impl Cluster {
                 .collect(),
         );
         let watchdog = Watchdog::start(Arc::downgrade(&nodes), cfg.failure_detection)
-            .map_err(|e| Error::Config(format!("cannot start the watchdog thread: {e}")))?;
+            .map_err(|e| Error::Internal(format!("cannot start the watchdog thread: {e}")))?;
         Ok(Cluster {
             inner: Arc::new(Inner {
                 watchdog,

@@ -10,6 +10,15 @@ pub enum Error {
     #[error("{0}")]
     Config(String),
 
+    /// The library used out of order (a statement on a transaction that is over).
+    #[error("{0}")]
+    Misuse(String),
+
+    /// Something the library itself could not do (a thread it could not start) or a state it
+    /// should never reach: a bug or an exhausted system, never the database's doing.
+    #[error("internal error in multimaster: {0}")]
+    Internal(String),
+
     /// The server refused the statement (or the login) for a reason retrying cannot fix.
     #[error("{node}: ({code}) {message}")]
     Server {
@@ -154,6 +163,18 @@ pub fn describe_rows(index: Option<usize>, first: usize, last: usize) -> String 
     match index {
         Some(i) => format!("row {i} of the rows given"),
         None => format!("one of rows {first} to {last}: the server did not say which"),
+    }
+}
+
+impl From<super::address::AddressError> for Error {
+    fn from(e: super::address::AddressError) -> Self {
+        Error::Config(e.to_string())
+    }
+}
+
+impl From<super::url::UrlError> for Error {
+    fn from(e: super::url::UrlError) -> Self {
+        Error::Config(e.to_string())
     }
 }
 

@@ -125,7 +125,7 @@ impl Tx {
         let node = Arc::clone(&st.node);
         let idx = st.idx;
         let Some(conn) = st.conn.as_mut() else {
-            return Err(Error::Config("the transaction is over".into()));
+            return Err(Error::Misuse("the transaction is over".into()));
         };
         super::cluster::log_debug(|| format!("{} (transaction): {sql}", node.name));
         let sent = std::time::Instant::now();
@@ -207,7 +207,7 @@ impl Tx {
         let mut st = self.lock();
         let node = Arc::clone(&st.node);
         let Some(mut conn) = st.conn.take() else {
-            return Commit::Fatal(Error::Config("the transaction is over".into()));
+            return Commit::Fatal(Error::Misuse("the transaction is over".into()));
         };
         // No time limit and no Ctrl-C for COMMIT: stopping it would only make it ambiguous.
         let commit = |c: &mut Conn| c.query_drop("COMMIT");
@@ -264,7 +264,9 @@ impl Cluster {
                 Ok((Arc::clone(node), lease.take(), session))
             },
         )?;
-        let (node, conn, session) = out.value.ok_or(Error::Closed)?;
+        let (node, conn, session) = out
+            .value
+            .ok_or_else(|| Error::Internal("a transaction began without its connection".into()))?;
         Ok(Tx {
             cluster: self.clone(),
             cancel: cancel.clone(),
@@ -399,7 +401,7 @@ pub(crate) fn replay<A: Attempts, T, E: From<Error>>(
             }
         }
     }
-    let e = last.unwrap_or(Error::Closed);
+    let e = last.unwrap_or_else(|| Error::Internal("no attempt of the transaction ran".into()));
     let message = match &e {
         Error::Server { message, .. } => message.clone(),
         other => other.to_string(),

@@ -3,8 +3,8 @@
 
 use pyo3::exceptions::PyKeyboardInterrupt;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyType};
+use pyo3::PyTypeInfo;
 
 use crate::core::error::{describe_rows, Error};
 use crate::core::fault::Kind;
@@ -37,23 +37,29 @@ impl From<PyMmError> for PyErr {
     }
 }
 
-fn exception_class<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyType>> {
-    static MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
-    let module = MODULE.get_or_try_init(py, || {
-        py.import("multimaster.exceptions").map(Bound::unbind)
-    })?;
-    Ok(module.bind(py).getattr(name)?.cast_into::<PyType>()?)
-}
+// The classes of `multimaster.exceptions`, bound here by name once (as cryptography's
+// `import_exception!`): they are defined in Python so users can catch and subclass them.
+pyo3::import_exception!(multimaster.exceptions, InterfaceError);
+pyo3::import_exception!(multimaster.exceptions, DatabaseError);
+pyo3::import_exception!(multimaster.exceptions, InternalError);
+pyo3::import_exception!(multimaster.exceptions, OperationalError);
+pyo3::import_exception!(multimaster.exceptions, IntegrityError);
+pyo3::import_exception!(multimaster.exceptions, ProgrammingError);
+pyo3::import_exception!(multimaster.exceptions, DataError);
+pyo3::import_exception!(multimaster.exceptions, NotSupportedError);
+pyo3::import_exception!(multimaster.exceptions, AllNodesDownError);
+pyo3::import_exception!(multimaster.exceptions, AmbiguousCommitError);
+pyo3::import_exception!(multimaster.exceptions, StatementTimeoutError);
 
-fn class_name(kind: Kind) -> &'static str {
+fn class_of(py: Python<'_>, kind: Kind) -> Bound<'_, PyType> {
     match kind {
-        Kind::Interface => "InterfaceError",
-        Kind::Database => "DatabaseError",
-        Kind::Operational => "OperationalError",
-        Kind::Integrity => "IntegrityError",
-        Kind::Programming => "ProgrammingError",
-        Kind::Data => "DataError",
-        Kind::NotSupported => "NotSupportedError",
+        Kind::Interface => InterfaceError::type_object(py),
+        Kind::Database => DatabaseError::type_object(py),
+        Kind::Operational => OperationalError::type_object(py),
+        Kind::Integrity => IntegrityError::type_object(py),
+        Kind::Programming => ProgrammingError::type_object(py),
+        Kind::Data => DataError::type_object(py),
+        Kind::NotSupported => NotSupportedError::type_object(py),
     }
 }
 
@@ -76,7 +82,7 @@ fn make(py: Python<'_>, e: &Error) -> PyResult<PyErr> {
     kwargs.set_item("row", rows.and_then(|r| r.0))?;
     kwargs.set_item("errno", e.code())?;
     kwargs.set_item("node", e.node())?;
-    let name = match e {
+    let class = match e {
         // Python's own KeyboardInterrupt when its handler has not run yet (a statement stopped
         // by Ctrl-C while this thread was blocked): running it now keeps it from firing a
         // second time after the call.
@@ -84,36 +90,37 @@ fn make(py: Python<'_>, e: &Error) -> PyResult<PyErr> {
             let pending = py.check_signals().err();
             return Ok(pending.unwrap_or_else(|| PyKeyboardInterrupt::new_err("interrupted")));
         }
-        Error::Config(_) | Error::Closed => "InterfaceError",
+        Error::Config(_) | Error::Misuse(_) | Error::Closed => InterfaceError::type_object(py),
+        Error::Internal(_) => InternalError::type_object(py),
         Error::Server { kind, state, .. } => {
             kwargs.set_item("sqlstate", state)?;
-            class_name(*kind)
+            class_of(py, *kind)
         }
-        Error::Driver { kind, .. } => class_name(*kind),
+        Error::Driver { kind, .. } => class_of(py, *kind),
         Error::AllNodesDown { waited, .. } => {
             kwargs.set_item("waited", waited.as_secs_f64())?;
-            "AllNodesDownError"
+            AllNodesDownError::type_object(py)
         }
         Error::Ambiguous { statement, .. } => {
             kwargs.set_item("statement", statement)?;
-            "AmbiguousCommitError"
+            AmbiguousCommitError::type_object(py)
         }
         Error::RetriesExhausted { attempts, .. } => {
             kwargs.set_item("attempts", attempts)?;
-            "OperationalError"
+            OperationalError::type_object(py)
         }
-        Error::Lost { .. } => "OperationalError",
+        Error::Lost { .. } => OperationalError::type_object(py),
         Error::PartialBatch {
             found, expected, ..
         } => {
             kwargs.set_item("found", found)?;
             kwargs.set_item("expected", expected)?;
-            "InternalError"
+            InternalError::type_object(py)
         }
         Error::Row { .. } => unreachable!("unwrapped above"),
         Error::Broken { statement, .. } => {
             kwargs.set_item("statement", statement)?;
-            "OperationalError"
+            OperationalError::type_object(py)
         }
         Error::TimedOut {
             statement,
@@ -124,13 +131,13 @@ fn make(py: Python<'_>, e: &Error) -> PyResult<PyErr> {
             kwargs.set_item("statement", statement)?;
             kwargs.set_item("elapsed", elapsed.as_secs_f64())?;
             kwargs.set_item("timeout", limit.as_secs_f64())?;
-            "StatementTimeoutError"
+            StatementTimeoutError::type_object(py)
         }
     };
     let message = match rows {
         Some((index, first, last)) => format!("{e} ({})", describe_rows(index, first, last)),
         None => e.to_string(),
     };
-    let instance = exception_class(py, name)?.call((message,), Some(&kwargs))?;
+    let instance = class.call((message,), Some(&kwargs))?;
     Ok(PyErr::from_value(instance))
 }

@@ -15,6 +15,8 @@ use pyo3::prelude::*;
 /// Levels are read from Python on each record (not cached), so `logging.basicConfig` or a
 /// level change made after import takes effect.
 pub fn init_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // The one version: Cargo.toml's (pyproject takes it from there too).
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     let logger =
         pyo3_log::Logger::new(m.py(), pyo3_log::Caching::Loggers)?.filter(log::LevelFilter::Trace);
     // A second import (subinterpreters, reloads) finds a logger already set: keep it.
@@ -33,12 +35,9 @@ pub fn _shutdown() {
 /// Raises `InterfaceError` naming what is wrong.
 #[pyfunction]
 pub fn parse_address(address: &str) -> PyResult<(String, u16)> {
-    let e: crate::core::address::Endpoint =
-        address
-            .parse()
-            .map_err(|e: crate::core::address::AddressError| {
-                errors::PyMmError::from(crate::core::error::Error::Config(e.to_string()))
-            })?;
+    let e = address
+        .parse::<crate::core::address::Endpoint>()
+        .map_err(|e| errors::PyMmError::from(crate::core::error::Error::from(e)))?;
     Ok((e.host, e.port))
 }
 
@@ -49,7 +48,7 @@ pub fn parse_address(address: &str) -> PyResult<(String, u16)> {
 pub fn parse_url<'py>(py: Python<'py>, url: &str) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
     use crate::core::config::OPTIONS;
     let u = crate::core::url::parse(url, OPTIONS)
-        .map_err(|e| errors::PyMmError::from(crate::core::error::Error::Config(e.to_string())))?;
+        .map_err(|e| errors::PyMmError::from(crate::core::error::Error::from(e)))?;
     let d = pyo3::types::PyDict::new(py);
     let nodes: Vec<String> = u.endpoints.iter().map(|e| e.to_string()).collect();
     d.set_item("nodes", nodes)?;

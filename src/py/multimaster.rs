@@ -517,7 +517,7 @@ impl PyMultiMaster {
                 let _ = tx.send((report, result));
             })
             .map_err(|e| {
-                PyMmError::from(Error::Config(format!(
+                PyMmError::from(Error::Internal(format!(
                     "cannot start the insert thread: {e}"
                 )))
             })?;
@@ -550,7 +550,7 @@ impl PyMultiMaster {
                     let _ = handle.join();
                     return Err(to_pyerr(
                         py,
-                        &Error::Config("the insert thread ended without a result".into()),
+                        &Error::Internal("the insert thread ended without a result".into()),
                     ));
                 }
                 Err(RecvTimeoutError::Timeout) => {}

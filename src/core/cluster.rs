@@ -20,7 +20,7 @@ use super::flavour::Flavour;
 use super::liveness::{Ended, Liveness, Session};
 use super::node::{Claim, Fence, Node};
 use super::request::{self, Backend, LeasedOp as Op};
-pub use super::request::{KeyCheck, Outcome, Write};
+pub use super::request::{IfLost, KeyCheck, Outcome};
 use super::sync::lock;
 use super::watchdog::Watchdog;
 
@@ -147,7 +147,7 @@ impl Cluster {
         &self,
         sql: &str,
         params: &Params,
-        write: Write<'_>,
+        write: IfLost<'_>,
         request: Option<u64>,
         cancel: &Cancel,
     ) -> Result<Outcome<Exec>> {
@@ -183,7 +183,7 @@ impl Cluster {
         causal: bool,
         cancel: &Cancel,
     ) -> Result<Outcome<Rows>> {
-        let out = self.run_leased(sql, Write::Read, None, cancel, &mut |node, lease| {
+        let out = self.run_leased(sql, IfLost::RunAgain, None, cancel, &mut |node, lease| {
             let conn = lease.as_mut().ok_or_else(DbError::server_disconnected)?;
             node.check_size(sql, params)?;
             let Some((on, off)) = causal.then(|| node.flavour().causal_read()).flatten() else {
@@ -220,7 +220,7 @@ impl Cluster {
     pub fn run<T>(
         &self,
         sql: &str,
-        write: Write<'_>,
+        write: IfLost<'_>,
         request: Option<u64>,
         cancel: &Cancel,
         op: &mut dyn FnMut(&Node, &mut Conn) -> std::result::Result<T, DbError>,
@@ -242,7 +242,7 @@ impl Cluster {
     pub(crate) fn run_leased<T>(
         &self,
         sql: &str,
-        write: Write<'_>,
+        write: IfLost<'_>,
         request: Option<u64>,
         cancel: &Cancel,
         op: &mut LeasedOp<'_, T>,

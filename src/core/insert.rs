@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use mysql::{Params, Value};
 
 use super::cancel::Cancel;
-use super::cluster::{Cluster, KeyCheck, Write};
+use super::cluster::{Cluster, IfLost, KeyCheck};
 use super::error::{Error, Result};
 use super::packet::{refused_before_sending, wire_size};
 use super::sql::{insert_row, insert_rows};
@@ -270,7 +270,7 @@ impl Run<'_, '_> {
             column: self.batch.columns[k].clone(),
             values: rows.iter().map(|r| r[k].clone()).collect(),
         });
-        let write = key.as_ref().map_or(Write::Unkeyed, Write::Keyed);
+        let write = key.as_ref().map_or(IfLost::Raise, IfLost::CheckKey);
         let request = Some(chunk as u64);
         match self
             .cluster

@@ -18,17 +18,17 @@ use super::sql::{quote_ident, quote_table};
 /// How often a caller with no live node looks again (nodes come back through probes).
 const IDLE_POLL: Duration = Duration::from_millis(25);
 
-/// How a statement's lost reply is resolved (the README's "Failure semantics").
+/// What to do when a statement's reply is lost on a dead node (the README's "Failure
+/// semantics").
 #[derive(Clone, Copy, Debug)]
-pub enum Write<'a> {
-    /// A read: retried elsewhere.
-    Read,
-    /// A write whose row is found by a unique key: asked for before writing again.
-    Keyed(&'a KeyCheck),
-    /// A write the caller declared safe to repeat.
-    Idempotent,
-    /// Any other write: an ambiguous outcome raises.
-    Unkeyed,
+pub enum IfLost<'a> {
+    /// Run it again on another node: a read, or a write the caller declared idempotent.
+    RunAgain,
+    /// A write whose rows are found by a unique key: looked up (after the fence) before writing
+    /// again.
+    CheckKey(&'a KeyCheck),
+    /// Any other write: its outcome is unknown, raise `Ambiguous`.
+    Raise,
 }
 
 /// How to find out whether a write committed: the rows `table.column IN values` exist. One
@@ -158,7 +158,7 @@ pub struct History {
 }
 
 /// The decision after a failed try of `write`.
-pub fn decide(f: &Failure, write: &Write<'_>, h: &History) -> Step {
+pub fn decide(f: &Failure, write: &IfLost<'_>, h: &History) -> Step {
     match f.ended {
         Ended::Interrupted => return Step::Interrupted,
         // The kill's own error (or none): anything else the statement raised first stands.
@@ -178,12 +178,12 @@ pub fn decide(f: &Failure, write: &Write<'_>, h: &History) -> Step {
         (Phase::Statement, Fault::Retry { same_node }) => Step::Retry { same_node },
         (Phase::Statement, Fault::Lost) => match (f.node, write) {
             // The node answers: the statement broke its own connection. Never carry it on.
-            (Liveness::Alive, Write::Read | Write::Idempotent) => Step::Broken,
-            (Liveness::Alive, Write::Unkeyed) => Step::Ambiguous,
-            (Liveness::Alive, Write::Keyed(_)) => Step::CheckKey { write_again: false },
-            (_, Write::Read | Write::Idempotent) => Step::NextNode,
-            (_, Write::Unkeyed) => Step::Ambiguous,
-            (_, Write::Keyed(_)) => Step::CheckKey { write_again: true },
+            (Liveness::Alive, IfLost::RunAgain) => Step::Broken,
+            (Liveness::Alive, IfLost::Raise) => Step::Ambiguous,
+            (Liveness::Alive, IfLost::CheckKey(_)) => Step::CheckKey { write_again: false },
+            (_, IfLost::RunAgain) => Step::NextNode,
+            (_, IfLost::Raise) => Step::Ambiguous,
+            (_, IfLost::CheckKey(_)) => Step::CheckKey { write_again: true },
         },
     }
 }
@@ -243,7 +243,7 @@ pub(crate) type LeasedOp<'a, C, T> =
 pub(crate) fn run<B: Backend, T>(
     b: &B,
     sql: &str,
-    write: Write<'_>,
+    write: IfLost<'_>,
     request: u64,
     cancel: &Cancel,
     op: &mut LeasedOp<'_, B::Conn, T>,
@@ -321,7 +321,7 @@ enum Flow {
 struct Request<'a, B: Backend, T> {
     b: &'a B,
     sql: &'a str,
-    write: Write<'a>,
+    write: IfLost<'a>,
     cancel: &'a Cancel,
     history: History,
     /// The node and code of the last error, for `AllNodesDown`.
@@ -468,7 +468,7 @@ impl<B: Backend, T> Request<'_, B, T> {
                 if node == Liveness::Dead {
                     self.failed(idx, why());
                 }
-                let Write::Keyed(key) = self.write else {
+                let IfLost::CheckKey(key) = self.write else {
                     unreachable!("decide() checks keys of keyed writes only")
                 };
                 self.history.was_ambiguous = true;
@@ -539,7 +539,7 @@ mod tests {
         phase: Phase,
         fault: Fault,
         code: Option<u16>,
-        write: &Write<'_>,
+        write: &IfLost<'_>,
         was_ambiguous: bool,
         retries: u32,
         max_retries: u32,
@@ -570,16 +570,15 @@ mod tests {
         use Fault::*;
         let k = key();
         let writes = [
-            ("read", Write::Read),
-            ("keyed", Write::Keyed(&k)),
-            ("idempotent", Write::Idempotent),
-            ("unkeyed", Write::Unkeyed),
+            ("run again", IfLost::RunAgain),
+            ("check key", IfLost::CheckKey(&k)),
+            ("raise", IfLost::Raise),
         ];
         let st = Phase::Statement;
         for (name, w) in &writes {
-            let lost = match name {
-                &"read" | &"idempotent" => Step::NextNode,
-                &"keyed" => Step::CheckKey { write_again: true },
+            let lost = match *name {
+                "run again" => Step::NextNode,
+                "check key" => Step::CheckKey { write_again: true },
                 _ => Step::Ambiguous,
             };
             let cases = [
@@ -653,19 +652,19 @@ mod tests {
         let k = key();
         let st = Phase::Statement;
         let cases = [
-            (Write::Read, Liveness::Alive, Step::Broken),
-            (Write::Idempotent, Liveness::Alive, Step::Broken),
-            (Write::Unkeyed, Liveness::Alive, Step::Ambiguous),
+            (IfLost::RunAgain, Liveness::Alive, Step::Broken),
+            (IfLost::RunAgain, Liveness::Alive, Step::Broken),
+            (IfLost::Raise, Liveness::Alive, Step::Ambiguous),
             (
-                Write::Keyed(&k),
+                IfLost::CheckKey(&k),
                 Liveness::Alive,
                 Step::CheckKey { write_again: false },
             ),
-            (Write::Read, Liveness::Dead, Step::NextNode),
-            (Write::Idempotent, Liveness::Dead, Step::NextNode),
-            (Write::Unkeyed, Liveness::Dead, Step::Ambiguous),
+            (IfLost::RunAgain, Liveness::Dead, Step::NextNode),
+            (IfLost::RunAgain, Liveness::Dead, Step::NextNode),
+            (IfLost::Raise, Liveness::Dead, Step::Ambiguous),
             (
-                Write::Keyed(&k),
+                IfLost::CheckKey(&k),
                 Liveness::Dead,
                 Step::CheckKey { write_again: true },
             ),
@@ -692,12 +691,7 @@ mod tests {
         let k = key();
         let st = Phase::Statement;
         let killed = Fault::Fatal(Kind::Operational);
-        for w in [
-            Write::Read,
-            Write::Keyed(&k),
-            Write::Idempotent,
-            Write::Unkeyed,
-        ] {
+        for w in [IfLost::RunAgain, IfLost::CheckKey(&k), IfLost::Raise] {
             let timed_out = Ended::TimedOut;
             assert_eq!(
                 d(st, killed, Some(1317), &w, false, 0, 10, timed_out, U),
@@ -722,12 +716,7 @@ mod tests {
     #[test]
     fn decide_before_sending_never_checks_or_retries() {
         let k = key();
-        for w in [
-            Write::Read,
-            Write::Keyed(&k),
-            Write::Idempotent,
-            Write::Unkeyed,
-        ] {
+        for w in [IfLost::RunAgain, IfLost::CheckKey(&k), IfLost::Raise] {
             let c = Phase::Connect;
             assert_eq!(
                 d(c, Fault::Unreachable, None, &w, false, 0, 0, I, U),
@@ -845,13 +834,13 @@ mod tests {
             self.events.borrow().iter().map(|e| e.0).collect()
         }
 
-        fn run(&self, write: Write<'_>, request: u64) -> Result<Outcome<u32>> {
+        fn run(&self, write: IfLost<'_>, request: u64) -> Result<Outcome<u32>> {
             self.run_with(write, request, &Cancel::new())
         }
 
         fn run_with(
             &self,
-            write: Write<'_>,
+            write: IfLost<'_>,
             request: u64,
             cancel: &Cancel,
         ) -> Result<Outcome<u32>> {
@@ -955,7 +944,7 @@ mod tests {
     #[test]
     fn success_on_the_first_choice() {
         let s = Script::new(2);
-        let out = s.run(Write::Unkeyed, 1).unwrap();
+        let out = s.run(IfLost::Raise, 1).unwrap();
         assert_eq!(
             (out.value, out.node, out.rerouted, out.failovers),
             (Some(1), 1, false, 0)
@@ -969,7 +958,7 @@ mod tests {
         let s = Script::new(2)
             .statements(0, vec![Err(lost())])
             .checks(vec![Ok(true)]);
-        let out = s.run(Write::Keyed(&k), 0).unwrap();
+        let out = s.run(IfLost::CheckKey(&k), 0).unwrap();
         assert!(out.resolved && out.value.is_none());
         assert_eq!(
             s.log(),
@@ -983,7 +972,7 @@ mod tests {
         let s = Script::new(2)
             .statements(0, vec![Err(lost())])
             .checks(vec![Ok(false)]);
-        let out = s.run(Write::Keyed(&k), 0).unwrap();
+        let out = s.run(IfLost::CheckKey(&k), 0).unwrap();
         assert_eq!(
             (out.value, out.node, out.rerouted, out.failovers),
             (Some(1), 1, true, 1)
@@ -1010,7 +999,7 @@ mod tests {
             .statements(0, vec![Err(lost())])
             .statements(1, vec![Err(server(1062, "23000"))])
             .checks(vec![Ok(false)]);
-        let out = s.run(Write::Keyed(&k), 0).unwrap();
+        let out = s.run(IfLost::CheckKey(&k), 0).unwrap();
         assert!(out.resolved && out.value.is_none());
         assert_eq!(out.node, 1);
         assert!(s.kinds().contains(&EventKind::AmbiguousResolved));
@@ -1020,7 +1009,7 @@ mod tests {
     fn duplicate_key_without_a_lost_reply_is_an_integrity_error() {
         let k = key();
         let s = Script::new(2).statements(0, vec![Err(server(1062, "23000"))]);
-        let e = s.run(Write::Keyed(&k), 0).unwrap_err();
+        let e = s.run(IfLost::CheckKey(&k), 0).unwrap_err();
         assert!(
             matches!(
                 e,
@@ -1047,7 +1036,7 @@ mod tests {
         let s = Script::new(2)
             .statements(0, vec![Err(lost())])
             .checks(vec![Err(down)]);
-        let e = s.run(Write::Keyed(&k), 0).unwrap_err();
+        let e = s.run(IfLost::CheckKey(&k), 0).unwrap_err();
         assert!(matches!(e, Error::AllNodesDown { .. }), "{e:?}");
         assert_eq!(
             s.log(),
@@ -1058,7 +1047,7 @@ mod tests {
     #[test]
     fn unkeyed_lost_reply_raises_ambiguous_and_is_not_repeated() {
         let s = Script::new(2).statements(0, vec![Err(lost())]);
-        let e = s.run(Write::Unkeyed, 0).unwrap_err();
+        let e = s.run(IfLost::Raise, 0).unwrap_err();
         assert!(
             matches!(&e, Error::Ambiguous { node, .. } if node == "n0"),
             "{e:?}"
@@ -1070,7 +1059,8 @@ mod tests {
     #[test]
     fn a_statement_that_broke_a_live_nodes_connection_is_not_carried_on() {
         let k = key();
-        for w in [Write::Read, Write::Idempotent] {
+        {
+            let w = IfLost::RunAgain;
             let s = Script::new(2)
                 .statements(0, vec![Err(lost())])
                 .answers(vec![Liveness::Alive]);
@@ -1084,7 +1074,7 @@ mod tests {
         let s = Script::new(2)
             .statements(0, vec![Err(lost())])
             .answers(vec![Liveness::Alive]);
-        let e = s.run(Write::Unkeyed, 0).unwrap_err();
+        let e = s.run(IfLost::Raise, 0).unwrap_err();
         assert!(matches!(e, Error::Ambiguous { .. }), "{e:?}");
         assert_eq!(s.log(), ["stmt 0", "alive? 0: Alive"]);
         // Keyed: checked (it may have committed), never written elsewhere.
@@ -1092,7 +1082,7 @@ mod tests {
             .statements(0, vec![Err(lost())])
             .answers(vec![Liveness::Alive])
             .checks(vec![Ok(false)]);
-        let e = s.run(Write::Keyed(&k), 0).unwrap_err();
+        let e = s.run(IfLost::CheckKey(&k), 0).unwrap_err();
         assert!(matches!(e, Error::Broken { .. }), "{e:?}");
         assert_eq!(
             s.log(),
@@ -1102,7 +1092,7 @@ mod tests {
             .statements(0, vec![Err(lost())])
             .answers(vec![Liveness::Alive])
             .checks(vec![Ok(true)]);
-        let out = s.run(Write::Keyed(&k), 0).unwrap();
+        let out = s.run(IfLost::CheckKey(&k), 0).unwrap();
         assert!(out.resolved && out.value.is_none());
     }
 
@@ -1111,7 +1101,7 @@ mod tests {
         let s = Script::new(2)
             .statements(0, vec![Err(lost())])
             .endings(vec![Ended::NodeDead]);
-        let out = s.run(Write::Read, 0).unwrap();
+        let out = s.run(IfLost::RunAgain, 0).unwrap();
         assert_eq!((out.value, out.node), (Some(1), 1));
         assert_eq!(s.log(), ["stmt 0", "down 0", "stmt 1", "checkin 1"]);
     }
@@ -1123,7 +1113,7 @@ mod tests {
             .statements(0, vec![killed()])
             .endings(vec![Ended::TimedOut]);
         let cancel = Cancel::new().with_limit(Some(Duration::from_secs(2)));
-        let e = s.run_with(Write::Unkeyed, 0, &cancel).unwrap_err();
+        let e = s.run_with(IfLost::Raise, 0, &cancel).unwrap_err();
         assert!(
             matches!(&e, Error::TimedOut { node, limit, .. } if node == "n0" && limit.as_secs() == 2),
             "{e:?}"
@@ -1132,13 +1122,17 @@ mod tests {
         let s = Script::new(2)
             .statements(0, vec![killed()])
             .endings(vec![Ended::Interrupted]);
-        assert!(matches!(s.run(Write::Read, 0), Err(Error::Interrupted)));
+        assert!(matches!(
+            s.run(IfLost::RunAgain, 0),
+            Err(Error::Interrupted)
+        ));
         assert_eq!(s.log(), ["stmt 0"]);
     }
 
     #[test]
     fn reads_and_idempotent_writes_with_a_lost_reply_run_elsewhere() {
-        for w in [Write::Read, Write::Idempotent] {
+        {
+            let w = IfLost::RunAgain;
             let s = Script::new(2).statements(0, vec![Err(lost())]);
             let out = s.run(w, 0).unwrap();
             assert_eq!((out.value, out.node), (Some(1), 1));
@@ -1153,11 +1147,11 @@ mod tests {
     fn conflicts_retry_on_the_same_node_then_give_up() {
         let conflict = || Err(server(1213, "40001"));
         let s = Script::new(2).statements(0, vec![conflict(), conflict()]);
-        let out = s.run(Write::Unkeyed, 0).unwrap();
+        let out = s.run(IfLost::Raise, 0).unwrap();
         assert_eq!((out.node, out.retries, out.failovers), (0, 2, 0));
 
         let s = Script::new(2).statements(0, (0..10).map(|_| conflict()).collect());
-        let e = s.run(Write::Unkeyed, 0).unwrap_err();
+        let e = s.run(IfLost::Raise, 0).unwrap_err();
         // max_retries = 3: the first try and 3 retries.
         assert!(
             matches!(
@@ -1180,7 +1174,7 @@ mod tests {
     #[test]
     fn an_unhealthy_node_sends_the_statement_elsewhere() {
         let s = Script::new(2).statements(0, vec![Err(server(1047, "08S01"))]);
-        let out = s.run(Write::Unkeyed, 0).unwrap();
+        let out = s.run(IfLost::Raise, 0).unwrap();
         assert_eq!((out.node, out.retries, out.failovers), (1, 1, 1));
         assert_eq!(
             s.log(),
@@ -1191,7 +1185,7 @@ mod tests {
     #[test]
     fn fatal_errors_raise_without_failover() {
         let s = Script::new(2).statements(0, vec![Err(server(1064, "42000"))]);
-        let e = s.run(Write::Unkeyed, 0).unwrap_err();
+        let e = s.run(IfLost::Raise, 0).unwrap_err();
         assert!(matches!(
             e,
             Error::Server {
@@ -1205,7 +1199,7 @@ mod tests {
     #[test]
     fn unreachable_node_is_skipped_before_sending() {
         let s = Script::new(2).connects(0, vec![Err(refused())]);
-        let out = s.run(Write::Unkeyed, 0).unwrap();
+        let out = s.run(IfLost::Raise, 0).unwrap();
         assert_eq!((out.node, out.failovers, out.rerouted), (1, 1, true));
         assert_eq!(s.log(), ["down 0", "stmt 1", "checkin 1"]);
     }
@@ -1213,7 +1207,7 @@ mod tests {
     #[test]
     fn a_refused_login_raises_and_marks_nothing_down() {
         let s = Script::new(2).connects(0, vec![Err(server(1045, "28000"))]);
-        let e = s.run(Write::Unkeyed, 0).unwrap_err();
+        let e = s.run(IfLost::Raise, 0).unwrap_err();
         assert!(matches!(
             e,
             Error::Server {
@@ -1229,7 +1223,7 @@ mod tests {
     fn all_nodes_down_raises_after_the_failover_timeout() {
         let s = Script::new(2).down(0).down(1);
         let started = Instant::now();
-        let e = s.run(Write::Unkeyed, 0).unwrap_err();
+        let e = s.run(IfLost::Raise, 0).unwrap_err();
         let Error::AllNodesDown { waited, .. } = e else {
             panic!("{e:?}")
         };
@@ -1242,7 +1236,7 @@ mod tests {
         let s = Script::new(2)
             .connects(0, vec![Err(refused())])
             .connects(1, vec![Err(refused())]);
-        let e = s.run(Write::Unkeyed, 0).unwrap_err();
+        let e = s.run(IfLost::Raise, 0).unwrap_err();
         assert!(
             matches!(&e, Error::AllNodesDown { node: Some(n), .. } if n == "n1"),
             "{e:?}"
@@ -1255,7 +1249,7 @@ mod tests {
         let cancel = Cancel::new();
         cancel.cancel();
         assert!(matches!(
-            s.run_with(Write::Read, 0, &cancel),
+            s.run_with(IfLost::RunAgain, 0, &cancel),
             Err(Error::Interrupted)
         ));
     }

@@ -8,7 +8,7 @@ use mysql::{Conn, Error as DbError, Params, Row};
 
 use super::backoff::{jitter, Backoff};
 use super::cancel::Cancel;
-use super::cluster::{exec_on, rows_on, Cluster, Exec, Write};
+use super::cluster::{exec_on, rows_on, Cluster, Exec, IfLost};
 use super::error::{Error, Result};
 use super::events::EventKind;
 use super::fault::{classify, describe, Fault, Kind, Phase};
@@ -251,7 +251,7 @@ impl Cluster {
     fn begin(&self, attempt: u32, cancel: &Cancel) -> Result<Tx> {
         let out = self.run_leased(
             "START TRANSACTION",
-            Write::Read,
+            IfLost::RunAgain,
             None,
             cancel,
             &mut |node, lease| {

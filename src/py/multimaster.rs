@@ -11,7 +11,7 @@ use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 
 use crate::core::address::Endpoint;
 use crate::core::cancel::Cancel;
-use crate::core::cluster::{Cluster, KeyCheck, Write};
+use crate::core::cluster::{Cluster, IfLost, KeyCheck};
 use crate::core::config::{self, Secret, OPTIONS};
 use crate::core::error::Error;
 use crate::core::insert::{insert_many, Batch, Progress, Report, INSERT_LIMIT};
@@ -148,9 +148,9 @@ impl PyMultiMaster {
         let params = to_params(params)?;
         let key = key.map(to_key).transpose()?;
         let write = match (&key, idempotent) {
-            (Some(k), _) => Write::Keyed(k),
-            (None, true) => Write::Idempotent,
-            (None, false) => Write::Unkeyed,
+            (Some(k), _) => IfLost::CheckKey(k),
+            (None, true) => IfLost::RunAgain,
+            (None, false) => IfLost::Raise,
         };
         let (cancel, interrupt) = signal_aware(limit);
         let out = py

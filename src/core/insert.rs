@@ -12,6 +12,7 @@ use super::cancel::Cancel;
 use super::cluster::{Cluster, IfLost, KeyCheck};
 use super::error::{Error, Result};
 use super::packet::{refused_before_sending, wire_size};
+use super::request::Took;
 use super::sql::{insert_row, insert_rows};
 use super::sync::lock;
 use super::timeline::Timeline;
@@ -43,16 +44,16 @@ impl Progress {
     }
 
     /// `rows` rows written by one statement on `node`.
-    fn add(&self, node: usize, rows: u64, retries: u32, failovers: u32, resolved: bool) {
+    fn add(&self, node: usize, rows: u64, took: Took) {
         let add = |c: &AtomicU64, n: u64| {
             if n > 0 {
                 c.fetch_add(n, Ordering::Relaxed);
             }
         };
         add(&self.per_node[node], rows);
-        add(&self.retries, retries.into());
-        add(&self.failovers, failovers.into());
-        add(&self.resolved, u64::from(resolved) * rows);
+        add(&self.retries, took.retries.into());
+        add(&self.failovers, took.failovers.into());
+        add(&self.resolved, u64::from(took.resolved) * rows);
         // Last, so a reader never sees more rows done than rows placed on nodes.
         add(&self.done, rows);
     }
@@ -63,11 +64,8 @@ impl Progress {
 pub struct RowDone {
     pub index: usize,
     pub node: String,
-    pub retries: u32,
-    pub failovers: u32,
-    pub rerouted: bool,
-    /// The reply was lost and the key check found the row committed.
-    pub resolved: bool,
+    /// What its statement took (shared by the rows of a batch).
+    pub took: Took,
 }
 
 #[derive(Debug, Clone)]
@@ -276,14 +274,7 @@ impl Run<'_, '_> {
             .cluster
             .execute(&sql, &params, write, request, self.cancel)
         {
-            Ok(out) => self.record(
-                range,
-                out.node,
-                out.retries,
-                out.failovers,
-                out.rerouted,
-                out.resolved,
-            ),
+            Ok(out) => self.record(range, out.node, out.took),
             // The first statement can go before any node's packet limit is known: the node
             // refused it before it was sent, so its halves are safe to send.
             Err(Error::Server { code, message, .. })
@@ -295,39 +286,28 @@ impl Run<'_, '_> {
         }
     }
 
-    fn record(
-        &self,
-        range: Range<usize>,
-        node: usize,
-        retries: u32,
-        failovers: u32,
-        rerouted: bool,
-        resolved: bool,
-    ) -> Result<()> {
+    fn record(&self, range: Range<usize>, node: usize, took: Took) -> Result<()> {
         let n = range.len() as u64;
         {
             let mut report = lock(&self.report);
             report.rows += n;
             report.per_node[node].1 += n;
-            report.retries += u64::from(retries);
-            report.failovers += u64::from(failovers);
-            report.rerouted += u64::from(rerouted) * n;
-            report.resolved += u64::from(resolved) * n;
+            report.retries += u64::from(took.retries);
+            report.failovers += u64::from(took.failovers);
+            report.rerouted += u64::from(took.rerouted) * n;
+            report.resolved += u64::from(took.resolved) * n;
             report.elapsed = self.started.elapsed();
             for _ in range.clone() {
                 report.timeline.record(node);
             }
         }
-        self.progress.add(node, n, retries, failovers, resolved);
+        self.progress.add(node, n, took);
         let mut on_row = lock(&self.on_row);
         for index in range {
             on_row(&RowDone {
                 index,
                 node: self.names[node].clone(),
-                retries,
-                failovers,
-                rerouted,
-                resolved,
+                took,
             })?;
         }
         Ok(())

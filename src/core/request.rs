@@ -86,6 +86,20 @@ impl KeyCheck {
     }
 }
 
+/// What one statement took on its way to its result.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Took {
+    /// Retries after retryable server errors (conflicts, not-ready nodes).
+    pub retries: u32,
+    /// Nodes left because of a failure while running this statement.
+    pub failovers: u32,
+    /// The policy's first choice was not the node that ran it (down, or failed).
+    pub rerouted: bool,
+    /// Its reply was lost and it was found committed (by a key check, or a duplicate key on
+    /// the retry): the README's "ambiguous resolved".
+    pub resolved: bool,
+}
+
 /// The result of one statement and how it got there.
 #[derive(Debug)]
 pub struct Outcome<T> {
@@ -93,14 +107,7 @@ pub struct Outcome<T> {
     pub value: Option<T>,
     /// Index of the node that ran it.
     pub node: usize,
-    /// Retries after retryable server errors (conflicts, not-ready nodes).
-    pub retries: u32,
-    /// Nodes left because of a failure while running this statement.
-    pub failovers: u32,
-    /// The policy's first choice was not the node that ran it (down, or failed).
-    pub rerouted: bool,
-    /// A lost reply was resolved (by a key check, or a duplicate key on the retry).
-    pub resolved: bool,
+    pub took: Took,
     /// The statement returned, but only after it was killed for its time limit (how long it
     /// ran): some statements (`SLEEP`) end normally when killed. The caller decides whether
     /// that result stands (a write that changed rows had committed) or is a timeout.
@@ -266,10 +273,7 @@ pub(crate) fn run<B: Backend, T>(
         out: Outcome {
             value: None,
             node: first_choice,
-            retries: 0,
-            failovers: 0,
-            rerouted: false,
-            resolved: false,
+            took: Took::default(),
             killed_after: None,
             failed_on: None,
         },
@@ -309,7 +313,7 @@ pub(crate) fn run<B: Backend, T>(
 
 /// What the loop does after one try.
 enum Flow {
-    /// `out.value` (or `out.resolved`) holds the result.
+    /// `out.value` (or `out.took.resolved`) holds the result.
     Done,
     /// Try the same node again (after a backoff already slept).
     Again,
@@ -407,7 +411,7 @@ impl<B: Backend, T> Request<'_, B, T> {
             ended,
             node,
         };
-        self.history.retries = self.out.retries;
+        self.history.retries = self.out.took.retries;
         let (name, sql) = (b.name(idx).to_owned(), self.sql.to_owned());
         let broken = || Error::Broken {
             node: name.clone(),
@@ -426,23 +430,23 @@ impl<B: Backend, T> Request<'_, B, T> {
             Step::Raise(kind) => Err(server_error(&name, e, kind)),
             Step::GiveUp => Err(Error::RetriesExhausted {
                 node: name,
-                attempts: self.out.retries + 1,
+                attempts: self.out.took.retries + 1,
                 code: code(e).unwrap_or(0),
                 message: message(e),
             }),
             Step::Committed => {
-                self.out.resolved = true;
+                self.out.took.resolved = true;
                 let detail = "duplicate key on the retry: the lost write had committed";
                 b.note(EventKind::AmbiguousResolved, idx, detail.into());
                 Ok(Flow::Done)
             }
             Step::Retry { same_node } => {
-                self.out.retries += 1;
+                self.out.took.retries += 1;
                 b.note(EventKind::Retry, idx, describe(e));
                 if same_node {
                     let delay = cfg
                         .backoff
-                        .delay(self.out.retries, super::backoff::jitter());
+                        .delay(self.out.took.retries, super::backoff::jitter());
                     self.cancel.sleep(delay)?;
                     return Ok(Flow::Again);
                 }
@@ -473,7 +477,7 @@ impl<B: Backend, T> Request<'_, B, T> {
                 };
                 self.history.was_ambiguous = true;
                 if b.resolve_lost(idx, &session, key, self.cancel)? {
-                    self.out.resolved = true;
+                    self.out.took.resolved = true;
                     return Ok(Flow::Done);
                 }
                 if write_again {
@@ -486,7 +490,7 @@ impl<B: Backend, T> Request<'_, B, T> {
     }
 
     fn failed(&mut self, idx: usize, why: String) {
-        self.out.failovers += 1;
+        self.out.took.failovers += 1;
         self.out.failed_on = Some(idx);
         self.b.node_failed(idx, why);
     }
@@ -495,7 +499,7 @@ impl<B: Backend, T> Request<'_, B, T> {
 fn finish<B: Backend, T>(b: &B, mut out: Outcome<T>, idx: usize) -> Outcome<T> {
     let first_choice = out.node;
     out.node = idx;
-    out.rerouted = idx != first_choice;
+    out.took.rerouted = idx != first_choice;
     if let Some(from) = out.failed_on.filter(|&f| f != idx) {
         let detail = format!("statement failed over from {}", b.name(from));
         b.note(EventKind::Failover, idx, detail);
@@ -946,7 +950,7 @@ mod tests {
         let s = Script::new(2);
         let out = s.run(IfLost::Raise, 1).unwrap();
         assert_eq!(
-            (out.value, out.node, out.rerouted, out.failovers),
+            (out.value, out.node, out.took.rerouted, out.took.failovers),
             (Some(1), 1, false, 0)
         );
         assert_eq!(s.log(), ["stmt 1", "checkin 1"]);
@@ -959,7 +963,7 @@ mod tests {
             .statements(0, vec![Err(lost())])
             .checks(vec![Ok(true)]);
         let out = s.run(IfLost::CheckKey(&k), 0).unwrap();
-        assert!(out.resolved && out.value.is_none());
+        assert!(out.took.resolved && out.value.is_none());
         assert_eq!(
             s.log(),
             ["stmt 0", "alive? 0: Dead", "down 0", "check 0 fencing 100"]
@@ -974,10 +978,10 @@ mod tests {
             .checks(vec![Ok(false)]);
         let out = s.run(IfLost::CheckKey(&k), 0).unwrap();
         assert_eq!(
-            (out.value, out.node, out.rerouted, out.failovers),
+            (out.value, out.node, out.took.rerouted, out.took.failovers),
             (Some(1), 1, true, 1)
         );
-        assert!(!out.resolved);
+        assert!(!out.took.resolved);
         assert_eq!(
             s.log(),
             [
@@ -1000,7 +1004,7 @@ mod tests {
             .statements(1, vec![Err(server(1062, "23000"))])
             .checks(vec![Ok(false)]);
         let out = s.run(IfLost::CheckKey(&k), 0).unwrap();
-        assert!(out.resolved && out.value.is_none());
+        assert!(out.took.resolved && out.value.is_none());
         assert_eq!(out.node, 1);
         assert!(s.kinds().contains(&EventKind::AmbiguousResolved));
     }
@@ -1093,7 +1097,7 @@ mod tests {
             .answers(vec![Liveness::Alive])
             .checks(vec![Ok(true)]);
         let out = s.run(IfLost::CheckKey(&k), 0).unwrap();
-        assert!(out.resolved && out.value.is_none());
+        assert!(out.took.resolved && out.value.is_none());
     }
 
     #[test]
@@ -1148,7 +1152,7 @@ mod tests {
         let conflict = || Err(server(1213, "40001"));
         let s = Script::new(2).statements(0, vec![conflict(), conflict()]);
         let out = s.run(IfLost::Raise, 0).unwrap();
-        assert_eq!((out.node, out.retries, out.failovers), (0, 2, 0));
+        assert_eq!((out.node, out.took.retries, out.took.failovers), (0, 2, 0));
 
         let s = Script::new(2).statements(0, (0..10).map(|_| conflict()).collect());
         let e = s.run(IfLost::Raise, 0).unwrap_err();
@@ -1175,7 +1179,7 @@ mod tests {
     fn an_unhealthy_node_sends_the_statement_elsewhere() {
         let s = Script::new(2).statements(0, vec![Err(server(1047, "08S01"))]);
         let out = s.run(IfLost::Raise, 0).unwrap();
-        assert_eq!((out.node, out.retries, out.failovers), (1, 1, 1));
+        assert_eq!((out.node, out.took.retries, out.took.failovers), (1, 1, 1));
         assert_eq!(
             s.log(),
             ["stmt 0", "checkin 0", "down 0", "stmt 1", "checkin 1"]
@@ -1200,7 +1204,10 @@ mod tests {
     fn unreachable_node_is_skipped_before_sending() {
         let s = Script::new(2).connects(0, vec![Err(refused())]);
         let out = s.run(IfLost::Raise, 0).unwrap();
-        assert_eq!((out.node, out.failovers, out.rerouted), (1, 1, true));
+        assert_eq!(
+            (out.node, out.took.failovers, out.took.rerouted),
+            (1, 1, true)
+        );
         assert_eq!(s.log(), ["down 0", "stmt 1", "checkin 1"]);
     }
 

@@ -501,7 +501,7 @@ impl PyMultiMaster {
                             return Ok(());
                         };
                         Python::attach(|py| {
-                            cb.call1(py, (done.index, &done.node, done.rerouted))
+                            cb.call1(py, (done.index, &done.node, done.took.rerouted))
                                 .map(drop)
                         })
                         .map_err(|e| {

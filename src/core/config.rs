@@ -72,6 +72,12 @@ pub fn limit(name: &str, value: &str) -> Result<Option<Duration>, String> {
     }
 }
 
+/// A time in seconds given as a number (a keyword argument).
+pub fn seconds(name: &str, v: f64) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(v)
+        .map_err(|_| format!("{name} must be a non-negative number of seconds, not {v}"))
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub endpoints: Vec<Endpoint>,
@@ -123,15 +129,11 @@ impl Config {
     /// Sets the option `name` (one of [`OPTIONS`]) from its text: a URL's query value, or a
     /// keyword argument. The message names the option and what it expects.
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
-        let seconds = || {
-            value
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .and_then(|v| Duration::try_from_secs_f64(v).ok())
-                .ok_or_else(|| {
-                    format!("{name} must be a non-negative number of seconds, not {value:?}")
-                })
+        let seconds = || match value.trim().parse::<f64>() {
+            Ok(v) => seconds(name, v),
+            Err(_) => Err(format!(
+                "{name} must be a non-negative number of seconds, not {value:?}"
+            )),
         };
         let count = || {
             value
@@ -164,6 +166,19 @@ impl Config {
             other => return Err(format!("unknown option {other:?}")),
         }
         Ok(())
+    }
+
+    /// The statement time limit of one call: its own `statement_timeout` (infinity: none),
+    /// else this instance's, else `default` (the insert loop's).
+    pub fn statement_limit(
+        &self,
+        per_call: Option<f64>,
+        default: Option<Duration>,
+    ) -> Result<Option<Duration>, String> {
+        match per_call {
+            None => Ok(self.statement_timeout.or(default)),
+            Some(v) => limit("statement_timeout", &v.to_string()),
+        }
     }
 
     /// Checks the values a caller can get wrong; one message naming the setting.
@@ -241,6 +256,30 @@ mod tests {
             let e = c.set("statement_timeout", bad).unwrap_err();
             assert!(e.contains("statement_timeout must be a positive"), "{e}");
         }
+    }
+
+    #[test]
+    fn a_calls_statement_limit_overrides_the_instances() {
+        let mut c = cfg();
+        let sixty = Some(Duration::from_secs(60));
+        assert_eq!(c.statement_limit(None, None), Ok(None));
+        assert_eq!(
+            c.statement_limit(None, sixty),
+            Ok(sixty),
+            "the insert loop's default"
+        );
+        c.statement_timeout = Some(Duration::from_secs(5));
+        assert_eq!(
+            c.statement_limit(None, sixty),
+            Ok(Some(Duration::from_secs(5)))
+        );
+        assert_eq!(c.statement_limit(Some(f64::INFINITY), sixty), Ok(None));
+        assert_eq!(
+            c.statement_limit(Some(0.5), None),
+            Ok(Some(Duration::from_millis(500)))
+        );
+        assert!(c.statement_limit(Some(-1.0), None).is_err());
+        assert!(c.statement_limit(Some(f64::NAN), None).is_err());
     }
 
     #[test]

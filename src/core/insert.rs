@@ -102,6 +102,17 @@ const MAX_PLACEHOLDERS: usize = 65_535;
 /// More workers than this would only queue on the nodes' connections.
 const MAX_CONCURRENCY: usize = 256;
 
+/// The index of the key column `key` among `columns`.
+pub fn key_column(columns: &[String], key: Option<&str>) -> Result<Option<usize>> {
+    key.map(|k| {
+        columns
+            .iter()
+            .position(|c| c == k)
+            .ok_or_else(|| Error::Config(format!("key {k:?} is not one of the columns")))
+    })
+    .transpose()
+}
+
 impl Batch<'_> {
     pub fn validate(&self) -> Result<()> {
         if self.columns.is_empty() {
@@ -393,6 +404,15 @@ mod tests {
         let c = batch(&cols, &many, 100_000).chunks();
         assert_eq!(c[0], 0..32_767, "65,535 placeholders / 2 columns");
         assert_eq!(c.len(), 2);
+    }
+
+    #[test]
+    fn the_key_is_one_of_the_columns() {
+        let cols = vec!["a".to_string(), "title".to_string()];
+        assert_eq!(key_column(&cols, Some("title")).unwrap(), Some(1));
+        assert_eq!(key_column(&cols, None).unwrap(), None);
+        let e = key_column(&cols, Some("nope")).unwrap_err().to_string();
+        assert!(e.contains("key \"nope\" is not one of the columns"), "{e}");
     }
 
     #[test]

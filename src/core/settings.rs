@@ -42,6 +42,29 @@ pub fn resolve(layers: Vec<Layer>) -> Result<Config, String> {
     Ok(cfg)
 }
 
+/// The layer of a `nodes` argument given as text: a connection URL (which may also bring the
+/// user, password, database and options) or comma-separated addresses.
+pub fn from_text(text: &str) -> Result<Layer, String> {
+    if super::url::is_url(text) {
+        return super::url::parse(text, super::config::OPTIONS).map_err(|e| e.to_string());
+    }
+    Ok(Layer {
+        endpoints: parse_hosts(text, None)?,
+        ..Layer::default()
+    })
+}
+
+/// The layer of a `nodes` argument given as a list of addresses.
+pub fn from_list(addresses: &[String]) -> Result<Layer, String> {
+    let endpoints = addresses
+        .iter()
+        .map(|a| a.parse::<Endpoint>().map_err(|e| e.to_string()));
+    Ok(Layer {
+        endpoints: endpoints.collect::<Result<_, _>>()?,
+        ..Layer::default()
+    })
+}
+
 /// The environment's layer, as the mysql client reads it: `MYSQL_PWD` and `MYSQL_HOST`.
 pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Layer, String> {
     let mut layer = Layer {
@@ -78,6 +101,23 @@ fn has_port(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nodes_as_text_or_a_list() {
+        let text = from_text("db1, db2:3307").unwrap();
+        let hosts: Vec<String> = text.endpoints.iter().map(|e| e.to_string()).collect();
+        assert_eq!(hosts, ["db1:3306", "db2:3307"]);
+        let url = from_text("mysql://u:p@db1/demo?policy=sequential").unwrap();
+        assert_eq!(
+            (url.user.as_deref(), url.database.as_deref()),
+            (Some("u"), Some("demo"))
+        );
+        let list = from_list(&["db1".into(), "[::1]:3307".into()]).unwrap();
+        assert_eq!(list.endpoints.len(), 2);
+        assert!(from_list(&["db1:notaport".into()]).is_err());
+        let e = from_text("mysql://u:secret@db1?colour=red").unwrap_err();
+        assert!(e.contains("colour") && !e.contains("secret"), "{e}");
+    }
 
     fn layer(host: &str, user: Option<&str>, pw: Option<&str>, opts: &[(&str, &str)]) -> Layer {
         Layer {

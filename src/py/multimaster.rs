@@ -9,12 +9,11 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 
-use crate::core::address::Endpoint;
 use crate::core::cancel::Cancel;
 use crate::core::cluster::{Cluster, IfLost, KeyCheck};
 use crate::core::config::{self, Secret, OPTIONS};
 use crate::core::error::Error;
-use crate::core::insert::{insert_many, Batch, Progress, Report, INSERT_LIMIT};
+use crate::core::insert::{insert_many, key_column, Batch, Progress, Report, INSERT_LIMIT};
 use crate::core::optfile;
 use crate::core::settings::{self, Layer};
 use crate::core::sync::lock;
@@ -74,17 +73,15 @@ fn signal_aware(limit: Option<Duration>) -> (Cancel, Arc<Mutex<Option<PyErr>>>) 
     )
 }
 
-/// The statement time limit of a call: its own `statement_timeout` (infinity: none), else the
-/// instance's, else `default`.
+/// The statement time limit of a call (see `Config::statement_limit`).
 fn statement_limit(
     cluster: &Cluster,
     per_call: Option<f64>,
     default: Option<Duration>,
 ) -> Result<Option<Duration>, Error> {
-    match per_call {
-        None => Ok(cluster.config().statement_timeout.or(default)),
-        Some(v) => config::limit("statement_timeout", &v.to_string()).map_err(Error::Config),
-    }
+    let cfg = cluster.config();
+    cfg.statement_limit(per_call, default)
+        .map_err(Error::Config)
 }
 
 /// The call's error, with a KeyboardInterrupt caught while it waited taking precedence.
@@ -92,44 +89,18 @@ fn raised(slot: &Mutex<Option<PyErr>>, e: impl Into<PyMmError>) -> PyErr {
     lock(slot).take().unwrap_or_else(|| PyErr::from(e.into()))
 }
 
-fn seconds(name: &str, v: f64) -> Result<Duration, Error> {
-    Duration::try_from_secs_f64(v).map_err(|_| {
-        Error::Config(format!(
-            "{name} must be a non-negative number of seconds, not {v}"
-        ))
-    })
-}
-
-/// Where the nodes come from: a list of addresses, a comma-separated string of them, or a
-/// connection URL (which may also bring the user, password, database and options).
+/// Where the nodes come from: a connection URL or addresses as text, or a list of addresses.
 fn parse_nodes(nodes: &Bound<'_, PyAny>) -> PyResult<Layer> {
     let config_error = |e: String| PyErr::from(PyMmError::from(Error::Config(e)));
     if let Ok(s) = nodes.cast::<PyString>() {
-        let s = s.to_cow()?;
-        if url::is_url(&s) {
-            return url::parse(&s, OPTIONS).map_err(|e| config_error(e.to_string()));
-        }
-        return Ok(Layer {
-            endpoints: settings::parse_hosts(&s, None).map_err(config_error)?,
-            ..Layer::default()
-        });
+        return settings::from_text(&s.to_cow()?).map_err(config_error);
     }
     let list: Vec<String> = nodes.extract().map_err(|_| {
         PyTypeError::new_err(
             "nodes must be a list of \"host\" or \"host:port\" strings, or a mysql:// URL",
         )
     })?;
-    let endpoints = list
-        .iter()
-        .map(|a| {
-            a.parse::<Endpoint>()
-                .map_err(|e| config_error(e.to_string()))
-        })
-        .collect::<PyResult<_>>()?;
-    Ok(Layer {
-        endpoints,
-        ..Layer::default()
-    })
+    settings::from_list(&list).map_err(config_error)
 }
 
 impl PyMultiMaster {
@@ -440,15 +411,9 @@ impl PyMultiMaster {
             .try_iter()?
             .map(|r| to_row(&r?))
             .collect::<PyResult<_>>()?;
-        let key = match key {
-            None => None,
-            Some(k) => Some(columns.iter().position(|c| *c == k).ok_or_else(|| {
-                PyMmError::from(Error::Config(format!(
-                    "key {k:?} is not one of the columns"
-                )))
-            })?),
-        };
-        let interval = seconds("interval", interval).map_err(PyMmError::from)?;
+        let key = key_column(&columns, key.as_deref()).map_err(PyMmError::from)?;
+        let interval =
+            config::seconds("interval", interval).map_err(|e| PyMmError::from(Error::Config(e)))?;
         let sink = match progress {
             Some(p) if !p.is_none() => {
                 Some(display::module(py)?.call_method1("progress_sink", (p,))?)

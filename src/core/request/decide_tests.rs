@@ -1,0 +1,208 @@
+//! `decide`, class by class, write kind by write kind, liveness answer by liveness answer.
+
+use super::*;
+
+// --- the decision, class by class -------------------------------------------------------
+
+/// `decide` with its inputs spelled out, for tables.
+#[allow(clippy::too_many_arguments)]
+fn d(
+    phase: Phase,
+    fault: Fault,
+    code: Option<u16>,
+    write: &IfLost<'_>,
+    was_ambiguous: bool,
+    retries: u32,
+    max_retries: u32,
+    ended: Ended,
+    node: Liveness,
+) -> Step {
+    let f = Failure {
+        phase,
+        fault,
+        code,
+        ended,
+        node,
+    };
+    let h = History {
+        was_ambiguous,
+        retries,
+        max_retries,
+    };
+    decide(&f, write, &h)
+}
+
+pub(super) fn key() -> KeyCheck {
+    KeyCheck::one("t", "k", Value::from("a"))
+}
+
+#[test]
+fn decide_covers_every_class_and_write_kind() {
+    use Fault::*;
+    let k = key();
+    let writes = [
+        ("run again", IfLost::RunAgain),
+        ("check key", IfLost::CheckKey(&k)),
+        ("raise", IfLost::Raise),
+    ];
+    let st = Phase::Statement;
+    for (name, w) in &writes {
+        let lost = match *name {
+            "run again" => Step::NextNode,
+            "check key" => Step::CheckKey { write_again: true },
+            _ => Step::Ambiguous,
+        };
+        let cases = [
+            (Lost, None, false, 0, lost),
+            (Unreachable, None, false, 0, Step::NextNode),
+            (
+                Retry { same_node: true },
+                Some(1213),
+                false,
+                0,
+                Step::Retry { same_node: true },
+            ),
+            (
+                Retry { same_node: false },
+                Some(1047),
+                false,
+                3,
+                Step::Retry { same_node: false },
+            ),
+            (
+                Retry { same_node: true },
+                Some(1213),
+                false,
+                10,
+                Step::GiveUp,
+            ),
+            (
+                Fatal(Kind::Programming),
+                Some(1064),
+                false,
+                0,
+                Step::Raise(Kind::Programming),
+            ),
+            (
+                Fatal(Kind::Integrity),
+                Some(1062),
+                false,
+                0,
+                Step::Raise(Kind::Integrity),
+            ),
+            (Fatal(Kind::Integrity), Some(1062), true, 0, Step::Committed),
+            (
+                Fatal(Kind::Data),
+                Some(1406),
+                true,
+                0,
+                Step::Raise(Kind::Data),
+            ),
+        ];
+        for (fault, code, ambiguous, retries, want) in cases {
+            // Only a lost connection asks the node; a dead answer is the one that fails over
+            // (the live answers are in the next test).
+            let answers: &[Liveness] = if fault == Lost {
+                &[Liveness::Dead]
+            } else {
+                &[Liveness::Unknown, Liveness::Alive, Liveness::Dead]
+            };
+            for &node in answers {
+                let got = d(st, fault, code, w, ambiguous, retries, 10, I, node);
+                assert_eq!(got, want, "{name} {fault:?} {code:?} {ambiguous} {node:?}");
+            }
+        }
+    }
+}
+
+const I: Ended = Ended::Itself;
+const U: Liveness = Liveness::Unknown;
+
+#[test]
+fn decide_after_a_lost_connection_follows_the_liveness_answer() {
+    let k = key();
+    let st = Phase::Statement;
+    let cases = [
+        (IfLost::RunAgain, Liveness::Alive, Step::Broken),
+        (IfLost::RunAgain, Liveness::Alive, Step::Broken),
+        (IfLost::Raise, Liveness::Alive, Step::Ambiguous),
+        (
+            IfLost::CheckKey(&k),
+            Liveness::Alive,
+            Step::CheckKey { write_again: false },
+        ),
+        (IfLost::RunAgain, Liveness::Dead, Step::NextNode),
+        (IfLost::RunAgain, Liveness::Dead, Step::NextNode),
+        (IfLost::Raise, Liveness::Dead, Step::Ambiguous),
+        (
+            IfLost::CheckKey(&k),
+            Liveness::Dead,
+            Step::CheckKey { write_again: true },
+        ),
+    ];
+    for (w, node, want) in cases {
+        assert_eq!(
+            d(st, Fault::Lost, None, &w, false, 0, 10, I, node),
+            want,
+            "{w:?} {node:?}"
+        );
+        // Cut by the watchdog because the node went silent: the same as a dead answer.
+        if node == Liveness::Dead {
+            let ended = Ended::NodeDead;
+            assert_eq!(
+                d(st, Fault::Lost, None, &w, false, 0, 10, ended, node),
+                want
+            );
+        }
+    }
+}
+
+#[test]
+fn decide_after_the_watchdog_stopped_a_statement() {
+    let k = key();
+    let st = Phase::Statement;
+    let killed = Fault::Fatal(Kind::Operational);
+    for w in [IfLost::RunAgain, IfLost::CheckKey(&k), IfLost::Raise] {
+        let timed_out = Ended::TimedOut;
+        assert_eq!(
+            d(st, killed, Some(1317), &w, false, 0, 10, timed_out, U),
+            Step::TimedOut
+        );
+        // The statement's own error came first: it stands.
+        let dup = Fault::Fatal(Kind::Integrity);
+        assert_eq!(
+            d(st, dup, Some(1062), &w, false, 0, 10, timed_out, U),
+            Step::Raise(Kind::Integrity)
+        );
+        for fault in [killed, Fault::Lost, Fault::Retry { same_node: true }] {
+            let ended = Ended::Interrupted;
+            assert_eq!(
+                d(st, fault, Some(1317), &w, false, 0, 10, ended, U),
+                Step::Interrupted
+            );
+        }
+    }
+}
+
+#[test]
+fn decide_before_sending_never_checks_or_retries() {
+    let k = key();
+    for w in [IfLost::RunAgain, IfLost::CheckKey(&k), IfLost::Raise] {
+        let c = Phase::Connect;
+        assert_eq!(
+            d(c, Fault::Unreachable, None, &w, false, 0, 0, I, U),
+            Step::NextNode
+        );
+        // A restarted Galera node refuses with 1047 until it is ready: skip it, no retry.
+        let not_ready = Fault::Retry { same_node: false };
+        assert_eq!(
+            d(c, not_ready, Some(1047), &w, false, 0, 0, I, U),
+            Step::NextNode
+        );
+        let denied = Fault::Fatal(Kind::Operational);
+        assert_eq!(
+            d(c, denied, Some(1045), &w, false, 0, 0, I, U),
+            Step::Raise(Kind::Operational)
+        );
+    }
+}

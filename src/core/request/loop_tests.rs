@@ -1,0 +1,526 @@
+//! The request loop on scripted nodes: what it does after each outcome, call by call.
+
+use super::decide_tests::key;
+use super::*;
+use crate::core::address::Endpoint;
+use crate::core::cancel::Cancel;
+use crate::core::config::Config;
+use crate::core::config::Secret;
+use crate::core::error::Result;
+use crate::core::events::EventKind;
+use crate::core::node::Claim;
+use mysql::MySqlError;
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io;
+use std::time::{Duration, Instant};
+
+// --- the loop, on scripted nodes ---------------------------------------------------------
+
+fn lost() -> DbError {
+    DbError::IoError(io::Error::from(io::ErrorKind::BrokenPipe))
+}
+
+fn refused() -> DbError {
+    DbError::IoError(io::Error::from(io::ErrorKind::ConnectionRefused))
+}
+
+fn server(code: u16, state: &str) -> DbError {
+    DbError::MySqlError(MySqlError {
+        state: state.into(),
+        code,
+        message: format!("error {code}"),
+    })
+}
+
+type Scripted = std::result::Result<u32, DbError>;
+
+/// Nodes whose connects, statements and key checks answer from a script; every call the
+/// loop makes is written to `log` ("stmt 0", "down 1", "check 0", ...).
+struct Script {
+    cfg: Config,
+    up: RefCell<Vec<bool>>,
+    connects: RefCell<Vec<VecDeque<Scripted>>>,
+    statements: RefCell<Vec<VecDeque<Scripted>>>,
+    checks: RefCell<VecDeque<Result<bool>>>,
+    /// How the watchdog ends each statement, in order (then: by itself).
+    endings: RefCell<VecDeque<Ended>>,
+    /// Liveness answers after lost connections, in order (then: dead).
+    answers: RefCell<VecDeque<Liveness>>,
+    log: RefCell<Vec<String>>,
+    events: RefCell<Vec<(EventKind, usize)>>,
+}
+
+impl Script {
+    fn new(nodes: usize) -> Self {
+        let endpoints = (0..nodes)
+            .map(|i| format!("10.0.0.{i}").parse::<Endpoint>().unwrap())
+            .collect();
+        let mut cfg = Config::new(endpoints, "u", Secret::new("p"));
+        cfg.failover_timeout = Duration::from_millis(60);
+        cfg.backoff.base = Duration::from_millis(1);
+        cfg.backoff.cap = Duration::from_millis(2);
+        cfg.max_retries = 3;
+        Script {
+            cfg,
+            up: RefCell::new(vec![true; nodes]),
+            connects: RefCell::new((0..nodes).map(|_| VecDeque::new()).collect()),
+            statements: RefCell::new((0..nodes).map(|_| VecDeque::new()).collect()),
+            checks: RefCell::default(),
+            endings: RefCell::default(),
+            answers: RefCell::default(),
+            log: RefCell::default(),
+            events: RefCell::default(),
+        }
+    }
+
+    /// The next statements on node `idx` answer these, in order; then they succeed.
+    fn statements(self, idx: usize, outcomes: Vec<Scripted>) -> Self {
+        self.statements.borrow_mut()[idx].extend(outcomes);
+        self
+    }
+
+    fn connects(self, idx: usize, outcomes: Vec<Scripted>) -> Self {
+        self.connects.borrow_mut()[idx].extend(outcomes);
+        self
+    }
+
+    fn checks(self, answers: Vec<Result<bool>>) -> Self {
+        self.checks.borrow_mut().extend(answers);
+        self
+    }
+
+    fn endings(self, endings: Vec<Ended>) -> Self {
+        self.endings.borrow_mut().extend(endings);
+        self
+    }
+
+    fn answers(self, answers: Vec<Liveness>) -> Self {
+        self.answers.borrow_mut().extend(answers);
+        self
+    }
+
+    fn down(self, idx: usize) -> Self {
+        self.up.borrow_mut()[idx] = false;
+        self
+    }
+
+    fn log(&self) -> Vec<String> {
+        self.log.borrow().clone()
+    }
+
+    fn kinds(&self) -> Vec<EventKind> {
+        self.events.borrow().iter().map(|e| e.0).collect()
+    }
+
+    fn run(&self, write: IfLost<'_>, request: u64) -> Result<Outcome<u32>> {
+        self.run_with(write, request, &Cancel::new())
+    }
+
+    fn run_with(&self, write: IfLost<'_>, request: u64, cancel: &Cancel) -> Result<Outcome<u32>> {
+        run(
+            self,
+            "INSERT",
+            write,
+            request,
+            cancel,
+            &mut |idx, _lease| {
+                self.log.borrow_mut().push(format!("stmt {idx}"));
+                let next = self.statements.borrow_mut()[idx].pop_front();
+                next.unwrap_or(Ok(idx as u32))
+            },
+        )
+    }
+}
+
+impl Backend for Script {
+    type Conn = u32;
+    fn config(&self) -> &Config {
+        &self.cfg
+    }
+    fn name(&self, idx: usize) -> &str {
+        ["n0", "n1", "n2", "n3"][idx]
+    }
+    fn is_closed(&self) -> bool {
+        false
+    }
+    fn claim(&self, idx: usize) -> Claim {
+        if self.up.borrow()[idx] {
+            Claim::Use
+        } else {
+            Claim::Skip
+        }
+    }
+    fn probe(&self, _idx: usize) {}
+    fn checkout(&self, idx: usize) -> std::result::Result<u32, DbError> {
+        let next = self.connects.borrow_mut()[idx].pop_front();
+        next.unwrap_or(Ok(100 + idx as u32))
+    }
+    fn checkin(&self, idx: usize, _conn: u32) {
+        self.log.borrow_mut().push(format!("checkin {idx}"));
+    }
+    type Session = u32;
+    fn session(&self, _idx: usize, conn: &u32) -> u32 {
+        *conn
+    }
+    fn watched<T>(
+        &self,
+        idx: usize,
+        lease: &mut Option<u32>,
+        _cancel: &Cancel,
+        op: &mut LeasedOp<'_, u32, T>,
+    ) -> (std::result::Result<T, DbError>, Ended) {
+        let result = op(idx, lease);
+        let ended = self
+            .endings
+            .borrow_mut()
+            .pop_front()
+            .unwrap_or(Ended::Itself);
+        if ended != Ended::Itself {
+            lease.take();
+        }
+        (result, ended)
+    }
+    fn liveness(&self, idx: usize) -> Liveness {
+        let answer = self.answers.borrow_mut().pop_front();
+        let answer = answer.unwrap_or(Liveness::Dead);
+        self.log
+            .borrow_mut()
+            .push(format!("alive? {idx}: {answer:?}"));
+        answer
+    }
+    fn record_statement(&self, _idx: usize, _error: Option<&DbError>) {}
+    fn node_failed(&self, idx: usize, _reason: String) {
+        self.up.borrow_mut()[idx] = false;
+        self.log.borrow_mut().push(format!("down {idx}"));
+    }
+    fn resolve_lost(&self, idx: usize, session: &u32, _k: &KeyCheck, _c: &Cancel) -> Result<bool> {
+        self.log
+            .borrow_mut()
+            .push(format!("check {idx} fencing {session}"));
+        let next = self.checks.borrow_mut().pop_front();
+        next.expect("an unscripted key check")
+    }
+    fn note(&self, kind: EventKind, idx: usize, _detail: String) {
+        self.events.borrow_mut().push((kind, idx));
+    }
+    fn down_detail(&self) -> String {
+        "scripted".into()
+    }
+}
+
+#[test]
+fn success_on_the_first_choice() {
+    let s = Script::new(2);
+    let out = s.run(IfLost::Raise, 1).unwrap();
+    assert_eq!(
+        (out.value, out.node, out.took.rerouted, out.took.failovers),
+        (Some(1), 1, false, 0)
+    );
+    assert_eq!(s.log(), ["stmt 1", "checkin 1"]);
+}
+
+#[test]
+fn keyed_lost_reply_found_committed_is_not_written_again() {
+    let k = key();
+    let s = Script::new(2)
+        .statements(0, vec![Err(lost())])
+        .checks(vec![Ok(true)]);
+    let out = s.run(IfLost::CheckKey(&k), 0).unwrap();
+    assert!(out.took.resolved && out.value.is_none());
+    assert_eq!(
+        s.log(),
+        ["stmt 0", "alive? 0: Dead", "down 0", "check 0 fencing 100"]
+    );
+}
+
+#[test]
+fn keyed_lost_reply_not_found_is_written_on_the_next_node() {
+    let k = key();
+    let s = Script::new(2)
+        .statements(0, vec![Err(lost())])
+        .checks(vec![Ok(false)]);
+    let out = s.run(IfLost::CheckKey(&k), 0).unwrap();
+    assert_eq!(
+        (out.value, out.node, out.took.rerouted, out.took.failovers),
+        (Some(1), 1, true, 1)
+    );
+    assert!(!out.took.resolved);
+    assert_eq!(
+        s.log(),
+        [
+            "stmt 0",
+            "alive? 0: Dead",
+            "down 0",
+            "check 0 fencing 100",
+            "stmt 1",
+            "checkin 1"
+        ]
+    );
+    assert_eq!(s.kinds(), [EventKind::Failover]);
+}
+
+#[test]
+fn duplicate_key_after_a_lost_reply_means_committed() {
+    let k = key();
+    let s = Script::new(2)
+        .statements(0, vec![Err(lost())])
+        .statements(1, vec![Err(server(1062, "23000"))])
+        .checks(vec![Ok(false)]);
+    let out = s.run(IfLost::CheckKey(&k), 0).unwrap();
+    assert!(out.took.resolved && out.value.is_none());
+    assert_eq!(out.node, 1);
+    assert!(s.kinds().contains(&EventKind::AmbiguousResolved));
+}
+
+#[test]
+fn duplicate_key_without_a_lost_reply_is_an_integrity_error() {
+    let k = key();
+    let s = Script::new(2).statements(0, vec![Err(server(1062, "23000"))]);
+    let e = s.run(IfLost::CheckKey(&k), 0).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Server {
+                code: 1062,
+                kind: Kind::Integrity,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(s.log(), ["stmt 0", "checkin 0"], "no failover, node kept");
+}
+
+#[test]
+fn a_key_check_that_cannot_run_writes_nothing() {
+    let k = key();
+    let down = Error::AllNodesDown {
+        waited: Duration::ZERO,
+        detail: String::new(),
+        node: None,
+        code: None,
+    };
+    let s = Script::new(2)
+        .statements(0, vec![Err(lost())])
+        .checks(vec![Err(down)]);
+    let e = s.run(IfLost::CheckKey(&k), 0).unwrap_err();
+    assert!(matches!(e, Error::AllNodesDown { .. }), "{e:?}");
+    assert_eq!(
+        s.log(),
+        ["stmt 0", "alive? 0: Dead", "down 0", "check 0 fencing 100"]
+    );
+}
+
+#[test]
+fn unkeyed_lost_reply_raises_ambiguous_and_is_not_repeated() {
+    let s = Script::new(2).statements(0, vec![Err(lost())]);
+    let e = s.run(IfLost::Raise, 0).unwrap_err();
+    assert!(
+        matches!(&e, Error::Ambiguous { node, .. } if node == "n0"),
+        "{e:?}"
+    );
+    assert_eq!(s.log(), ["stmt 0", "alive? 0: Dead", "down 0"]);
+    assert_eq!(s.kinds(), [EventKind::Ambiguous]);
+}
+
+#[test]
+fn a_statement_that_broke_a_live_nodes_connection_is_not_carried_on() {
+    let k = key();
+    {
+        let w = IfLost::RunAgain;
+        let s = Script::new(2)
+            .statements(0, vec![Err(lost())])
+            .answers(vec![Liveness::Alive]);
+        let e = s.run(w, 0).unwrap_err();
+        assert!(
+            matches!(&e, Error::Broken { node, .. } if node == "n0"),
+            "{e:?}"
+        );
+        assert_eq!(s.log(), ["stmt 0", "alive? 0: Alive"], "no node down");
+    }
+    let s = Script::new(2)
+        .statements(0, vec![Err(lost())])
+        .answers(vec![Liveness::Alive]);
+    let e = s.run(IfLost::Raise, 0).unwrap_err();
+    assert!(matches!(e, Error::Ambiguous { .. }), "{e:?}");
+    assert_eq!(s.log(), ["stmt 0", "alive? 0: Alive"]);
+    // Keyed: checked (it may have committed), never written elsewhere.
+    let s = Script::new(2)
+        .statements(0, vec![Err(lost())])
+        .answers(vec![Liveness::Alive])
+        .checks(vec![Ok(false)]);
+    let e = s.run(IfLost::CheckKey(&k), 0).unwrap_err();
+    assert!(matches!(e, Error::Broken { .. }), "{e:?}");
+    assert_eq!(
+        s.log(),
+        ["stmt 0", "alive? 0: Alive", "check 0 fencing 100"]
+    );
+    let s = Script::new(2)
+        .statements(0, vec![Err(lost())])
+        .answers(vec![Liveness::Alive])
+        .checks(vec![Ok(true)]);
+    let out = s.run(IfLost::CheckKey(&k), 0).unwrap();
+    assert!(out.took.resolved && out.value.is_none());
+}
+
+#[test]
+fn a_node_the_watchdog_found_dead_is_failed_over_without_asking_again() {
+    let s = Script::new(2)
+        .statements(0, vec![Err(lost())])
+        .endings(vec![Ended::NodeDead]);
+    let out = s.run(IfLost::RunAgain, 0).unwrap();
+    assert_eq!((out.value, out.node), (Some(1), 1));
+    assert_eq!(s.log(), ["stmt 0", "down 0", "stmt 1", "checkin 1"]);
+}
+
+#[test]
+fn a_statement_past_its_time_limit_raises_and_keeps_the_node() {
+    let killed = || Err(server(1317, "70100"));
+    let s = Script::new(2)
+        .statements(0, vec![killed()])
+        .endings(vec![Ended::TimedOut]);
+    let cancel = Cancel::new().with_limit(Some(Duration::from_secs(2)));
+    let e = s.run_with(IfLost::Raise, 0, &cancel).unwrap_err();
+    assert!(
+        matches!(&e, Error::TimedOut { node, limit, .. } if node == "n0" && limit.as_secs() == 2),
+        "{e:?}"
+    );
+    assert_eq!(s.log(), ["stmt 0"], "the connection dropped, no node down");
+    let s = Script::new(2)
+        .statements(0, vec![killed()])
+        .endings(vec![Ended::Interrupted]);
+    assert!(matches!(
+        s.run(IfLost::RunAgain, 0),
+        Err(Error::Interrupted)
+    ));
+    assert_eq!(s.log(), ["stmt 0"]);
+}
+
+#[test]
+fn reads_and_idempotent_writes_with_a_lost_reply_run_elsewhere() {
+    {
+        let w = IfLost::RunAgain;
+        let s = Script::new(2).statements(0, vec![Err(lost())]);
+        let out = s.run(w, 0).unwrap();
+        assert_eq!((out.value, out.node), (Some(1), 1));
+        assert_eq!(
+            s.log(),
+            ["stmt 0", "alive? 0: Dead", "down 0", "stmt 1", "checkin 1"]
+        );
+    }
+}
+
+#[test]
+fn conflicts_retry_on_the_same_node_then_give_up() {
+    let conflict = || Err(server(1213, "40001"));
+    let s = Script::new(2).statements(0, vec![conflict(), conflict()]);
+    let out = s.run(IfLost::Raise, 0).unwrap();
+    assert_eq!((out.node, out.took.retries, out.took.failovers), (0, 2, 0));
+
+    let s = Script::new(2).statements(0, (0..10).map(|_| conflict()).collect());
+    let e = s.run(IfLost::Raise, 0).unwrap_err();
+    // max_retries = 3: the first try and 3 retries.
+    assert!(
+        matches!(
+            e,
+            Error::RetriesExhausted {
+                attempts: 4,
+                code: 1213,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(s.log().iter().filter(|l| *l == "stmt 0").count(), 4);
+    assert!(
+        !s.log().iter().any(|l| l.starts_with("down")),
+        "a conflict is not a failure"
+    );
+}
+
+#[test]
+fn an_unhealthy_node_sends_the_statement_elsewhere() {
+    let s = Script::new(2).statements(0, vec![Err(server(1047, "08S01"))]);
+    let out = s.run(IfLost::Raise, 0).unwrap();
+    assert_eq!((out.node, out.took.retries, out.took.failovers), (1, 1, 1));
+    assert_eq!(
+        s.log(),
+        ["stmt 0", "checkin 0", "down 0", "stmt 1", "checkin 1"]
+    );
+}
+
+#[test]
+fn fatal_errors_raise_without_failover() {
+    let s = Script::new(2).statements(0, vec![Err(server(1064, "42000"))]);
+    let e = s.run(IfLost::Raise, 0).unwrap_err();
+    assert!(matches!(
+        e,
+        Error::Server {
+            kind: Kind::Programming,
+            ..
+        }
+    ));
+    assert_eq!(s.log(), ["stmt 0", "checkin 0"]);
+}
+
+#[test]
+fn unreachable_node_is_skipped_before_sending() {
+    let s = Script::new(2).connects(0, vec![Err(refused())]);
+    let out = s.run(IfLost::Raise, 0).unwrap();
+    assert_eq!(
+        (out.node, out.took.failovers, out.took.rerouted),
+        (1, 1, true)
+    );
+    assert_eq!(s.log(), ["down 0", "stmt 1", "checkin 1"]);
+}
+
+#[test]
+fn a_refused_login_raises_and_marks_nothing_down() {
+    let s = Script::new(2).connects(0, vec![Err(server(1045, "28000"))]);
+    let e = s.run(IfLost::Raise, 0).unwrap_err();
+    assert!(matches!(
+        e,
+        Error::Server {
+            code: 1045,
+            kind: Kind::Operational,
+            ..
+        }
+    ));
+    assert!(s.log().is_empty(), "{:?}", s.log());
+}
+
+#[test]
+fn all_nodes_down_raises_after_the_failover_timeout() {
+    let s = Script::new(2).down(0).down(1);
+    let started = Instant::now();
+    let e = s.run(IfLost::Raise, 0).unwrap_err();
+    let Error::AllNodesDown { waited, .. } = e else {
+        panic!("{e:?}")
+    };
+    assert!(waited >= s.cfg.failover_timeout && started.elapsed() >= waited);
+    assert!(s.log().is_empty());
+}
+
+#[test]
+fn every_node_failing_in_turn_ends_in_all_nodes_down_naming_the_last() {
+    let s = Script::new(2)
+        .connects(0, vec![Err(refused())])
+        .connects(1, vec![Err(refused())]);
+    let e = s.run(IfLost::Raise, 0).unwrap_err();
+    assert!(
+        matches!(&e, Error::AllNodesDown { node: Some(n), .. } if n == "n1"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn cancelled_while_waiting_for_a_node() {
+    let s = Script::new(1).down(0);
+    let cancel = Cancel::new();
+    cancel.cancel();
+    assert!(matches!(
+        s.run_with(IfLost::RunAgain, 0, &cancel),
+        Err(Error::Interrupted)
+    ));
+}

@@ -2,24 +2,23 @@
 //! policy (the loop and its decisions are in `request.rs`), probes down nodes in the
 //! background, fences lost sessions and checks keys.
 
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use mysql::prelude::{Protocol, Queryable};
-use mysql::{Column, Conn, Error as DbError, Params, QueryResult, Row};
+use mysql::prelude::Queryable;
+use mysql::{Conn, Error as DbError, Params};
 
 use super::cancel::Cancel;
 use super::config::Config;
 use super::error::{Error, Result};
 use super::events::{Event, EventKind, EventLog, NodeStats};
+pub(crate) use super::exec::{exec_on, rows_on};
+pub use super::exec::{Exec, Rows};
 use super::fault::describe;
-use super::flavour::Flavour;
-use super::liveness::{Ended, Liveness, Session};
-use super::node::{Claim, Fence, Node};
-use super::request::{self, Backend, LeasedOp as Op};
+use super::node::Node;
+use super::request;
 pub use super::request::{IfLost, KeyCheck, Outcome};
 use super::sync::lock;
 use super::watchdog::Watchdog;
@@ -27,21 +26,6 @@ use super::watchdog::Watchdog;
 /// A statement run on a leased connection of a node, which it may take out of the lease to keep.
 pub(crate) type LeasedOp<'a, T> =
     dyn FnMut(&Arc<Node>, &mut Option<Conn>) -> std::result::Result<T, DbError> + 'a;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Exec {
-    pub affected: u64,
-    pub last_insert_id: Option<u64>,
-}
-
-pub struct Rows {
-    /// The result's columns, also when it has no rows (a DB-API `description` needs them).
-    pub columns: Vec<Column>,
-    pub rows: Vec<Row>,
-}
-
-/// How often a lost session's fence is tried again while its node does not answer.
-const FENCE_RETRY: Duration = Duration::from_millis(250);
 
 struct Inner {
     cfg: Config,
@@ -302,213 +286,6 @@ impl Cluster {
             }
         }
     }
-
-    /// Before asking the cluster whether a lost write committed, make sure it can no longer
-    /// commit: its session killed on the node, the process that ran it gone, or (Galera) the
-    /// node evicted from the cluster, which rolls back whatever it had not replicated. A frozen
-    /// or cut-off node is judged dead within the failure-detection time, before the cluster
-    /// evicts it (about 6 s), so the check waits for one of these, up to the failover timeout.
-    pub(crate) fn fence(
-        &self,
-        idx: usize,
-        session: &Session,
-        cancel: &Cancel,
-    ) -> Result<&'static str> {
-        let node = &self.inner.nodes[idx];
-        let (incarnation, session) = (session.incarnation.as_ref(), session.id);
-        let deadline = Instant::now() + self.inner.cfg.failover_timeout;
-        loop {
-            let fence = node.fence(session, incarnation);
-            log_debug(|| format!("{}: session {session}: {}", node.name, fence.describe()));
-            if fence != Fence::Unreachable {
-                return Ok(fence.describe());
-            }
-            if self.evicted(idx, incarnation) {
-                return Ok("node evicted");
-            }
-            if Instant::now() >= deadline {
-                return Err(Error::Ambiguous {
-                    node: node.name.clone(),
-                    statement: format!("session {session}"),
-                    cause: format!(
-                        "the node neither answers nor left the cluster within {:.1} s, so \
-                         the lost write may still commit",
-                        self.inner.cfg.failover_timeout.as_secs_f64()
-                    ),
-                });
-            }
-            cancel.sleep(FENCE_RETRY)?;
-        }
-    }
-
-    /// Runs `f`, a statement on `conn` of node `idx`, under the watchdog's eye.
-    pub(crate) fn watch<R>(
-        &self,
-        idx: usize,
-        conn: &mut Conn,
-        cancel: &Cancel,
-        f: impl FnOnce(&mut Conn) -> R,
-    ) -> (R, Ended) {
-        let wd = &self.inner.watchdog;
-        let (fd, session) = (conn.as_raw_fd(), conn.connection_id());
-        let flight = wd.fly(idx, fd, session, cancel.limit(), cancel);
-        let result = f(conn);
-        (result, wd.land(&flight))
-    }
-
-    /// The index of one of this cluster's nodes.
-    pub(crate) fn index(&self, node: &Arc<Node>) -> usize {
-        let mut nodes = self.inner.nodes.iter();
-        nodes.position(|n| Arc::ptr_eq(n, node)).unwrap_or(0)
-    }
-
-    /// Galera: the survivors' view no longer has the node's process as a member.
-    fn evicted(&self, idx: usize, incarnation: Option<&super::liveness::Incarnation>) -> bool {
-        let node = &self.inner.nodes[idx];
-        let Some(member) = incarnation.and_then(|i| i.member.clone()) else {
-            return false;
-        };
-        if node.flavour() != Flavour::Galera {
-            return false;
-        }
-        let others = self
-            .inner
-            .nodes
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != idx);
-        let mut answers = others.filter_map(|(_, other)| other.has_member(&member));
-        answers.next() == Some(false)
-    }
-}
-
-/// The request loop runs on the real nodes through this (see `request.rs`).
-impl Backend for Cluster {
-    type Conn = Conn;
-
-    fn config(&self) -> &Config {
-        &self.inner.cfg
-    }
-
-    fn name(&self, idx: usize) -> &str {
-        &self.inner.nodes[idx].name
-    }
-
-    fn is_closed(&self) -> bool {
-        Cluster::is_closed(self)
-    }
-
-    fn claim(&self, idx: usize) -> Claim {
-        self.inner.nodes[idx].claim(Instant::now())
-    }
-
-    fn probe(&self, idx: usize) {
-        Cluster::probe(self, &self.inner.nodes[idx]);
-    }
-
-    fn checkout(&self, idx: usize) -> std::result::Result<Conn, DbError> {
-        self.inner.nodes[idx].checkout()
-    }
-
-    fn checkin(&self, idx: usize, conn: Conn) {
-        self.inner.nodes[idx].checkin(conn);
-    }
-
-    type Session = Session;
-    fn session(&self, idx: usize, conn: &Conn) -> Session {
-        Session {
-            id: conn.connection_id(),
-            incarnation: self.inner.nodes[idx].incarnation(),
-        }
-    }
-
-    fn watched<T>(
-        &self,
-        idx: usize,
-        lease: &mut Option<Conn>,
-        cancel: &Cancel,
-        op: &mut Op<'_, Conn, T>,
-    ) -> (std::result::Result<T, DbError>, Ended) {
-        let Some(conn) = lease.as_ref() else {
-            return (op(idx, lease), Ended::Itself);
-        };
-        let wd = &self.inner.watchdog;
-        let (fd, session) = (conn.as_raw_fd(), conn.connection_id());
-        let flight = wd.fly(idx, fd, session, cancel.limit(), cancel);
-        let result = op(idx, lease);
-        let ended = wd.land(&flight);
-        if ended != Ended::Itself {
-            // Killed or cut: a late KILL QUERY must not hit this connection's next statement.
-            lease.take();
-        }
-        (result, ended)
-    }
-
-    fn liveness(&self, idx: usize) -> Liveness {
-        Liveness::from(self.inner.nodes[idx].check())
-    }
-
-    fn record_statement(&self, idx: usize, error: Option<&DbError>) {
-        self.inner.nodes[idx].record_statement(error);
-    }
-
-    fn node_failed(&self, idx: usize, reason: String) {
-        self.mark_failed_for(&self.inner.nodes[idx], reason);
-    }
-
-    /// Fences the session that sent the lost write, then asks the cluster (causally) whether
-    /// the row exists. True when the write had committed.
-    fn resolve_lost(
-        &self,
-        idx: usize,
-        session: &Session,
-        key: &KeyCheck,
-        cancel: &Cancel,
-    ) -> Result<bool> {
-        let node = &self.inner.nodes[idx];
-        let how = self.fence(idx, session, cancel)?;
-        let fence = format!("session {} fenced: {how}", session.id);
-        let what = key.describe();
-        self.note(
-            EventKind::Ambiguous,
-            &node.name,
-            format!("reply lost, {fence}, checking {what}"),
-        );
-        // The check is the library's own statement: the caller's time limit is not for it.
-        let found = self.count_key(key, &cancel.clone().with_limit(None))?;
-        let expected = key.distinct();
-        if found != 0 && found != expected {
-            // One statement commits all its rows or none: this is not ours to paper over.
-            let detail = format!("{what}: {found} of {expected} found");
-            self.note(EventKind::AmbiguousResolved, &node.name, detail);
-            return Err(Error::PartialBatch {
-                node: node.name.clone(),
-                found,
-                expected,
-                keys: what,
-            });
-        }
-        let committed = found > 0;
-        let verdict = if committed {
-            "found: the write had committed"
-        } else {
-            "not found: writing it again"
-        };
-        self.note(
-            EventKind::AmbiguousResolved,
-            &node.name,
-            format!("{what} {verdict}"),
-        );
-        Ok(committed)
-    }
-
-    fn note(&self, kind: EventKind, idx: usize, detail: String) {
-        Cluster::note(self, kind, &self.inner.nodes[idx].name, detail);
-    }
-
-    fn down_detail(&self) -> String {
-        Cluster::down_detail(self)
-    }
 }
 
 impl Cluster {
@@ -559,45 +336,5 @@ pub(crate) fn log_debug(msg: impl FnOnce() -> String) {
     }
 }
 
-/// Runs a statement without a result set: the text protocol without parameters (some
-/// statements cannot be prepared), a prepared statement with them.
-pub(crate) fn exec_on(
-    conn: &mut Conn,
-    sql: &str,
-    params: &Params,
-) -> std::result::Result<Exec, DbError> {
-    match params {
-        Params::Empty => conn.query_drop(sql)?,
-        p => conn.exec_drop(sql, p.clone())?,
-    }
-    Ok(Exec {
-        affected: conn.affected_rows(),
-        last_insert_id: Some(conn.last_insert_id()).filter(|&id| id != 0),
-    })
-}
-
-/// Runs a statement and collects its rows, as [`exec_on`] chooses the protocol.
-pub(crate) fn rows_on(
-    conn: &mut Conn,
-    sql: &str,
-    params: &Params,
-) -> std::result::Result<Rows, DbError> {
-    match params {
-        Params::Empty => first_set(conn.query_iter(sql)?),
-        p => first_set(conn.exec_iter(sql, p.clone())?),
-    }
-}
-
-/// The first result set's columns and rows (what `Queryable::query` collects, plus columns).
-fn first_set<P: Protocol>(
-    mut result: QueryResult<'_, '_, '_, P>,
-) -> std::result::Result<Rows, DbError> {
-    let columns = result.columns().as_ref().to_vec();
-    let mut rows = Vec::new();
-    if let Some(set) = result.iter() {
-        for row in set {
-            rows.push(row?);
-        }
-    }
-    Ok(Rows { columns, rows })
-}
+mod backend;
+mod fence;

@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod exec;
 pub mod fault;
 pub mod flavour;
 pub mod insert;

@@ -1,0 +1,73 @@
+//! Fencing a lost session before its key is checked: killed, its process gone, or its node
+//! evicted from the cluster.
+
+use std::time::{Duration, Instant};
+
+use super::{log_debug, Cluster};
+use crate::core::cancel::Cancel;
+use crate::core::error::{Error, Result};
+use crate::core::flavour::Flavour;
+use crate::core::liveness::{Incarnation, Session};
+use crate::core::node::Fence;
+
+/// How often a lost session's fence is tried again while its node does not answer.
+const FENCE_RETRY: Duration = Duration::from_millis(250);
+
+impl Cluster {
+    /// Before asking the cluster whether a lost write committed, make sure it can no longer
+    /// commit: its session killed on the node, the process that ran it gone, or (Galera) the
+    /// node evicted from the cluster, which rolls back whatever it had not replicated. A frozen
+    /// or cut-off node is judged dead within the failure-detection time, before the cluster
+    /// evicts it (about 6 s), so the check waits for one of these, up to the failover timeout.
+    pub(crate) fn fence(
+        &self,
+        idx: usize,
+        session: &Session,
+        cancel: &Cancel,
+    ) -> Result<&'static str> {
+        let node = &self.inner.nodes[idx];
+        let (incarnation, session) = (session.incarnation.as_ref(), session.id);
+        let deadline = Instant::now() + self.inner.cfg.failover_timeout;
+        loop {
+            let fence = node.fence(session, incarnation);
+            log_debug(|| format!("{}: session {session}: {}", node.name, fence.describe()));
+            if fence != Fence::Unreachable {
+                return Ok(fence.describe());
+            }
+            if self.evicted(idx, incarnation) {
+                return Ok("node evicted");
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Ambiguous {
+                    node: node.name.clone(),
+                    statement: format!("session {session}"),
+                    cause: format!(
+                        "the node neither answers nor left the cluster within {:.1} s, so \
+                         the lost write may still commit",
+                        self.inner.cfg.failover_timeout.as_secs_f64()
+                    ),
+                });
+            }
+            cancel.sleep(FENCE_RETRY)?;
+        }
+    }
+
+    /// Galera: the survivors' view no longer has the node's process as a member.
+    fn evicted(&self, idx: usize, incarnation: Option<&Incarnation>) -> bool {
+        let node = &self.inner.nodes[idx];
+        let Some(member) = incarnation.and_then(|i| i.member.clone()) else {
+            return false;
+        };
+        if node.flavour() != Flavour::Galera {
+            return false;
+        }
+        let others = self
+            .inner
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != idx);
+        let mut answers = others.filter_map(|(_, other)| other.has_member(&member));
+        answers.next() == Some(false)
+    }
+}

@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: demo test deps build rust-test py-test lint fmt clippy stubtest bench bench-deps lab-down clean
+.PHONY: demo test deps build rust-test py-test lint fmt clippy ruff mypy stubtest bench bench-deps lab-down clean
 
 # Prints pyproject.toml's build requirements and the extras named as arguments, one a line,
 # expanding an extra's `multimaster[other]` entries.
@@ -14,8 +14,8 @@ define READ_REQUIREMENTS
 import sys
 try:
     import tomllib
-except ModuleNotFoundError:
-    import tomli as tomllib
+except ModuleNotFoundError:  # Python < 3.11: the TOML reader pip itself carries
+    from pip._vendor import tomli as tomllib
 with open("pyproject.toml", "rb") as f:
     pyproject = tomllib.load(f)
 extras = pyproject["project"]["optional-dependencies"]
@@ -48,7 +48,6 @@ $(VENV)/.deps: .ci/install-deps pyproject.toml
 	.ci/install-deps
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -c "import tomllib" 2>/dev/null || $(PY) -m pip install -q tomli
 	$(PY) -c "$$READ_REQUIREMENTS" dev > $(VENV)/requirements.txt
 	$(PY) -m pip install -q -r $(VENV)/requirements.txt
 	touch $@
@@ -62,7 +61,7 @@ rust-test:
 py-test: build
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: fmt clippy stubtest
+lint: fmt clippy ruff mypy stubtest
 
 fmt:
 	cargo fmt --all -- --check
@@ -70,9 +69,17 @@ fmt:
 clippy:
 	cargo clippy --all-targets -- -D warnings
 
+# ruff and mypy come with the `dev` extra; their settings are in pyproject.toml.
+ruff: deps
+	$(VENV)/bin/ruff check python tests
+	$(VENV)/bin/ruff format --check python tests
+
+# python/multimaster and tests/ ([tool.mypy] files): the stubs are read, nothing is built.
+mypy: deps
+	$(PY) -m mypy
+
 stubtest: build
 	$(PY) -m mypy.stubtest multimaster._native --allowlist .ci/stubtest-allowlist
-	$(PY) -m mypy python/multimaster
 
 # The bench extra is installed a requirement at a time: one that cannot be installed here
 # (mysql-connector-python has no wheel for every platform) is reported, and tests/bench.py

@@ -70,7 +70,7 @@ import pymysql
 
 import multimaster
 from multimaster import MultiMaster
-from multimaster.course import COLUMNS
+from multimaster.coursedata import COLUMNS, DATABASE, DEFINITION, Row, titled_row
 from multimaster.lab import Lab, LabError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -80,9 +80,9 @@ LAB_DIR = os.environ.get("MULTIMASTER_BENCH_LAB_DIR", "/tmp/multimaster-bench-la
 TABLE = "bench"  # the throughput cases
 FAILOVER_TABLE = "bench_fo"  # the failover runs' loops
 FLOOR_TABLE = "bench_floor"  # the writer on the survivor beside them
-DDL = ("CREATE TABLE IF NOT EXISTS demo.{t} (title VARCHAR(40), instructor VARCHAR(40), "
-       "duration INT, created DATE, url VARCHAR(100), KEY (title))")
-INSERT = "INSERT INTO {t} (title, instructor, duration, created, url) VALUES (%s, %s, %s, %s, %s)"
+# The course's table, with an index on its key for the clients that look rows up by it.
+DDL = f"CREATE TABLE IF NOT EXISTS {DATABASE}.{{t}} ({DEFINITION}, KEY (title))"
+INSERT = f"INSERT INTO {{t}} ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
 
 # The failover runs: statements paced this far apart (per worker), the crash once this long of
 # rows is written, and enough rows after it for the loop to run on this long past the stall.
@@ -117,10 +117,13 @@ LATENCY_HEADER = "== Latency per call"
 FAILOVER_HEADER = "== Failover stall"
 COLUMNS_HEADER = "client"
 HEADERS = [THROUGHPUT_HEADER, LATENCY_HEADER, FAILOVER_HEADER]
-ROW_LABELS = ([SEQ, BARE, PYMYSQL, CONNECTOR, EXECUTE] + [CONC[2], THREADS[2], CONC[4], THREADS[4]]
-              + [BATCH[100], BATCH[1000], BATCH_CONC, EXECUTEMANY[100], EXECUTEMANY[1000]]
-              + [LAT_PYMYSQL_INSERT, LAT_EXECUTE, LAT_PYMYSQL_SELECT, LAT_QUERY]
-              + [FO_FLOOR, FO_SEQ, FO_CONC])
+ROW_LABELS = (
+    [SEQ, BARE, PYMYSQL, CONNECTOR, EXECUTE]
+    + [CONC[2], THREADS[2], CONC[4], THREADS[4]]
+    + [BATCH[100], BATCH[1000], BATCH_CONC, EXECUTEMANY[100], EXECUTEMANY[1000]]
+    + [LAT_PYMYSQL_INSERT, LAT_EXECUTE, LAT_PYMYSQL_SELECT, LAT_QUERY]
+    + [FO_FLOOR, FO_SEQ, FO_CONC]
+)
 TLS_LABELS = [SEQ_TLS, LAT_QUERY_TLS]
 
 
@@ -128,9 +131,9 @@ class Skip(Exception):
     """This client cannot run here (not installed, not in this build): its row says why."""
 
 
-def rows_for(n: int, tag: str) -> List[Tuple[str, str, int, str, str]]:
+def rows_for(n: int, tag: str) -> List[Row]:
     """The course's row, titled `<tag><x>`."""
-    return [(f"{tag}{x}", "Jeremy Cook", 100, "1999-03-30", "http://here.com") for x in range(n)]
+    return [titled_row(f"{tag}{x}") for x in range(n)]
 
 
 def pct(xs: Sequence[float], p: float) -> float:
@@ -185,9 +188,16 @@ class Admin:
         node = lab.nodes[i - 1]
         creds = lab.credentials()
         ssl = {"ssl_ca": creds["ssl_ca"], "ssl_verify_identity": True} if lab.tls else {}
-        self.connect = lambda: pymysql.connect(host=node.host, port=node.port, user=creds["user"],
-                                               password=creds["password"], database=creds["database"],
-                                               autocommit=True, connect_timeout=5, **ssl)
+        self.connect = lambda: pymysql.connect(
+            host=node.host,
+            port=node.port,
+            user=creds["user"],
+            password=creds["password"],
+            database=creds["database"],
+            autocommit=True,
+            connect_timeout=5,
+            **ssl,
+        )
         self.conn: Optional[pymysql.connections.Connection] = None
 
     def sql(self, statement: str) -> List[Tuple[Any, ...]]:
@@ -205,12 +215,12 @@ class Admin:
         raise AssertionError("unreachable")
 
     def truncate(self, table: str) -> None:
-        self.sql(f"TRUNCATE demo.{table}")
+        self.sql(f"TRUNCATE {DATABASE}.{table}")
 
     def audit(self, table: str) -> Tuple[int, int]:
         """(rows, distinct titles), read causally: every commit of the cluster is seen."""
         self.sql("SET SESSION wsrep_sync_wait = 1")
-        (count, distinct), = self.sql(f"SELECT COUNT(*), COUNT(DISTINCT title) FROM demo.{table}")
+        ((count, distinct),) = self.sql(f"SELECT COUNT(*), COUNT(DISTINCT title) FROM {DATABASE}.{table}")
         return int(count), int(distinct)
 
     def close(self) -> None:
@@ -257,17 +267,19 @@ def insert_many_case(mm: MultiMaster, **options: Any) -> Callable[[int, str], fl
             report = mm.insert_many(TABLE, COLUMNS, rows, key="title", **options)
         except TypeError as e:
             if any(name in str(e) for name in options):
-                raise Skip(f"this build's insert_many has no {', '.join(f'{k}=' for k in options)}: {e}")
+                raise Skip(f"this build's insert_many has no {', '.join(f'{k}=' for k in options)}: {e}") from None
             raise
         elapsed = time.perf_counter() - t
         if report.rows != n:
             raise AssertionError(f"insert_many reported {report.rows} rows of {n}")
         return elapsed
+
     return run
 
 
 def python_loop(execute: Callable[[Tuple[Any, ...]], Any], latencies: List[List[float]]) -> Callable[[int, str], float]:
     """A loop calling `execute(row)` per row, timing each call."""
+
     def run(n: int, tag: str) -> float:
         rows = rows_for(n, tag)
         calls = []
@@ -280,6 +292,7 @@ def python_loop(execute: Callable[[Tuple[Any, ...]], Any], latencies: List[List[
         elapsed = clock() - started
         latencies.append(calls)
         return elapsed
+
     return run
 
 
@@ -290,12 +303,17 @@ def bare_loop_case(binary: Optional[Path], why_not: str, lab: Lab) -> Callable[[
     def run(n: int, tag: str) -> float:
         if binary is None:
             raise Skip(why_not)
-        done = subprocess.run([str(binary), node.host, str(node.port), creds["user"], "-", creds["database"],
-                               TABLE, str(n), tag], capture_output=True, text=True, timeout=600,
-                              env=dict(os.environ, MYSQL_PWD=creds["password"]))
+        done = subprocess.run(
+            [str(binary), node.host, str(node.port), creds["user"], "-", creds["database"], TABLE, str(n), tag],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=dict(os.environ, MYSQL_PWD=creds["password"]),
+        )
         if done.returncode != 0:
             raise RuntimeError(f"bare_loop exited {done.returncode}: {done.stderr.strip()[-500:]}")
         return float(json.loads(done.stdout.strip().splitlines()[-1])["elapsed"])
+
     return run
 
 
@@ -331,6 +349,7 @@ def threads_case(connections: List[Any]) -> Callable[[int, str], float]:
         if errors:
             raise errors[0]
         return elapsed
+
     return run
 
 
@@ -342,8 +361,9 @@ def executemany_case(connection: Any, chunk: int) -> Callable[[int, str], float]
         cursor = connection.cursor()
         started = time.perf_counter()
         for k in range(0, n, chunk):
-            cursor.executemany(sql, rows[k:k + chunk])
+            cursor.executemany(sql, rows[k : k + chunk])
         return time.perf_counter() - started
+
     return run
 
 
@@ -374,8 +394,14 @@ def connector_connect(lab: Lab, i: int) -> Tuple[Any, str]:
     node = lab.nodes[i - 1]
     creds = lab.credentials()
     try:
-        conn = mysql.connector.connect(host=node.host, port=node.port, user=creds["user"],
-                                       password=creds["password"], database=creds["database"], autocommit=True)
+        conn = mysql.connector.connect(
+            host=node.host,
+            port=node.port,
+            user=creds["user"],
+            password=creds["password"],
+            database=creds["database"],
+            autocommit=True,
+        )
     except Exception as e:
         return None, f"mysql-connector-python could not connect: {e}"
     return conn, ""
@@ -452,15 +478,21 @@ class FloorWriter:
     def __init__(self, lab: Lab, tag: str) -> None:
         node = lab.nodes[1]
         creds = lab.credentials()
-        self.conn = pymysql.connect(host=node.host, port=node.port, user=creds["user"], password=creds["password"],
-                                    database=creds["database"], autocommit=True)
+        self.conn = pymysql.connect(
+            host=node.host,
+            port=node.port,
+            user=creds["user"],
+            password=creds["password"],
+            database=creds["database"],
+            autocommit=True,
+        )
         self.tag = tag
         self.times: List[float] = []
         self.error: Optional[BaseException] = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="floor-writer", daemon=True)
 
-    def start(self) -> "FloorWriter":
+    def start(self) -> FloorWriter:
         self._thread.start()
         deadline = time.monotonic() + 30
         while len(self.times) < 10 and self.error is None and time.monotonic() < deadline:
@@ -474,7 +506,7 @@ class FloorWriter:
             with self.conn.cursor() as cursor:
                 x = 0
                 while not self._stop.is_set():
-                    cursor.execute(sql, (f"{self.tag}{x}", "Jeremy Cook", 100, "1999-03-30", "http://here.com"))
+                    cursor.execute(sql, titled_row(f"{self.tag}{x}"))
                     self.times.append(clock())
                     x += 1
                     time.sleep(FAILOVER_INTERVAL)
@@ -512,13 +544,20 @@ def failover_run(lab: Lab, admin: Admin, label: str, rows: int, before: int, tag
     floor = FloorWriter(lab, tag + "fl").start()
     chaos = lab.crash(1, after=due)  # polled every 0.25 s
     try:
-        mm.insert_many(FAILOVER_TABLE, COLUMNS, data, key="title", interval=FAILOVER_INTERVAL,
-                       on_row=lambda index, node, rerouted: times.append(time.perf_counter()), **options)
+        mm.insert_many(
+            FAILOVER_TABLE,
+            COLUMNS,
+            data,
+            key="title",
+            interval=FAILOVER_INTERVAL,
+            on_row=lambda index, node, rerouted: times.append(time.perf_counter()),
+            **options,
+        )
     except TypeError as e:
         if not (options and "concurrency" in str(e)):
             stall.error = f"{type(e).__name__}: {e}"
         else:
-            raise Skip(f"this build's insert_many has no concurrency=: {e}")
+            raise Skip(f"this build's insert_many has no concurrency=: {e}") from None
     except Exception as e:
         stall.error = f"{type(e).__name__}: {e}"
     finally:
@@ -568,11 +607,15 @@ def ratio_cell(value: float, target: Optional[float], judge: bool, higher: bool 
 
 
 def print_throughput(cases: List[Case], figures: Figures, rounds: int, judge: bool) -> None:
-    print(f"\n{THROUGHPUT_HEADER}: rows/s, median of {rounds} interleaved round{'s' if rounds != 1 else ''} "
-          f"(min-max); CPU in cores busy, medians: client (this process or its child), servers (both mariadbd), "
-          f"other (everything else: kernel, garbd, and any other work on the machine, which disturbs the figure)")
-    print(f"{COLUMNS_HEADER:40} {'rows':>7} {'rows/s':>9} {'min-max':>17} {'client':>6} {'servers':>7} {'other':>5}  "
-          f"| {'ratio to':38} {'ratio':>8}  target")
+    print(
+        f"\n{THROUGHPUT_HEADER}: rows/s, median of {rounds} interleaved round{'s' if rounds != 1 else ''} "
+        f"(min-max); CPU in cores busy, medians: client (this process or its child), servers (both mariadbd), "
+        f"other (everything else: kernel, garbd, and any other work on the machine, which disturbs the figure)"
+    )
+    print(
+        f"{COLUMNS_HEADER:40} {'rows':>7} {'rows/s':>9} {'min-max':>17} {'client':>6} {'servers':>7} {'other':>5}  "
+        f"| {'ratio to':38} {'ratio':>8}  target"
+    )
     for case in cases:
         label = case.label
         if label in figures.skipped:
@@ -589,8 +632,10 @@ def print_throughput(cases: List[Case], figures: Figures, rounds: int, judge: bo
         client = statistics.median(figures.client[label])
         servers = statistics.median(figures.servers[label])
         elsewhere = statistics.median(figures.other[label])
-        head = (f"{label:40} {case.rows:7d} {fmt_rate(mid):>9} {fmt_rate(lo) + '-' + fmt_rate(hi):>17} "
-                f"{client:6.2f} {servers:7.2f} {elsewhere:5.2f}  ")
+        head = (
+            f"{label:40} {case.rows:7d} {fmt_rate(mid):>9} {fmt_rate(lo) + '-' + fmt_rate(hi):>17} "
+            f"{client:6.2f} {servers:7.2f} {elsewhere:5.2f}  "
+        )
         pad = " " * len(head)
         if not case.versus:
             print(head.rstrip())
@@ -605,10 +650,14 @@ def print_throughput(cases: List[Case], figures: Figures, rounds: int, judge: bo
 
 
 def print_latency(figures: Figures, labels: List[str], versus: Dict[str, str], rounds: int, judge: bool) -> None:
-    print(f"\n{LATENCY_HEADER}: microseconds; p50 and p99 of each round, median of {rounds} "
-          f"round{'s' if rounds != 1 else ''} (min-max); the ratio to the PyMySQL line above it (lower is faster)")
-    print(f"{COLUMNS_HEADER:40} {'calls':>7} {'p50':>7} {'min-max':>13} {'p99':>7} {'min-max':>13} {'max':>8}  "
-          f"| {'p50 ratio':>9} {'p99 ratio':>9}")
+    print(
+        f"\n{LATENCY_HEADER}: microseconds; p50 and p99 of each round, median of {rounds} "
+        f"round{'s' if rounds != 1 else ''} (min-max); the ratio to the PyMySQL line above it (lower is faster)"
+    )
+    print(
+        f"{COLUMNS_HEADER:40} {'calls':>7} {'p50':>7} {'min-max':>13} {'p99':>7} {'min-max':>13} {'max':>8}  "
+        f"| {'p50 ratio':>9} {'p99 ratio':>9}"
+    )
     for label in labels:
         if label in figures.errors:
             print(f"{label:40} ERROR: {figures.errors[label]}")
@@ -624,8 +673,10 @@ def print_latency(figures: Figures, labels: List[str], versus: Dict[str, str], r
         p99 = median_range([pct(r, 0.99) * 1e6 for r in per_round])
         worst = max(max(r) for r in per_round) * 1e6
         calls = sum(len(r) for r in per_round)
-        line = (f"{label:40} {calls:7d} {p50[0]:7.0f} {f'{p50[1]:.0f}-{p50[2]:.0f}':>13} "
-                f"{p99[0]:7.0f} {f'{p99[1]:.0f}-{p99[2]:.0f}':>13} {worst:8.0f}  ")
+        line = (
+            f"{label:40} {calls:7d} {p50[0]:7.0f} {f'{p50[1]:.0f}-{p50[2]:.0f}':>13} "
+            f"{p99[0]:7.0f} {f'{p99[1]:.0f}-{p99[2]:.0f}':>13} {worst:8.0f}  "
+        )
         other = versus.get(label)
         theirs = figures.latency.get(other) if other else None
         if theirs:
@@ -640,12 +691,16 @@ def print_latency(figures: Figures, labels: List[str], versus: Dict[str, str], r
 
 
 def print_failover(results: Dict[str, List[Stall]], skipped: Dict[str, str], rounds: int, judge: bool) -> None:
-    print(f"\n{FAILOVER_HEADER}: kill -9 of node 1 mid-loop, rows paced {FAILOVER_INTERVAL * 1e3:g} ms apart per "
-          f"worker; stall: the longest gap between two row commits around the crash, in seconds, median of "
-          f"{rounds} round{'s' if rounds != 1 else ''} (min-max); the floor writer runs beside each loop, through "
-          f"the same crash; lost and duplicated rows by a table audit, all rounds")
-    print(f"{COLUMNS_HEADER:40} {'stall s':>8} {'min-max':>13} {'lost':>5} {'dup':>5}  "
-          f"| {'over the floor, same crash':>26}  target")
+    print(
+        f"\n{FAILOVER_HEADER}: kill -9 of node 1 mid-loop, rows paced {FAILOVER_INTERVAL * 1e3:g} ms apart per "
+        f"worker; stall: the longest gap between two row commits around the crash, in seconds, median of "
+        f"{rounds} round{'s' if rounds != 1 else ''} (min-max); the floor writer runs beside each loop, through "
+        f"the same crash; lost and duplicated rows by a table audit, all rounds"
+    )
+    print(
+        f"{COLUMNS_HEADER:40} {'stall s':>8} {'min-max':>13} {'lost':>5} {'dup':>5}  "
+        f"| {'over the floor, same crash':>26}  target"
+    )
     floors = [s.floor for runs in results.values() for s in runs if s.floor is not None]
     if floors:
         mid, lo, hi = median_range(floors)
@@ -670,8 +725,10 @@ def print_failover(results: Dict[str, List[Stall]], skipped: Dict[str, str], rou
             e_mid, e_lo, e_hi = median_range(extras)
             ok = e_mid <= STALL_TARGET * 1e3 and lost == 0 and dup == 0
             verdict = ("met" if ok else "MISSED") if judge else "(smoke: not judged)"
-            line += (f"| {f'{e_mid:+.0f} ms ({e_lo:+.0f} to {e_hi:+.0f})':>26}  "
-                     f"<= +{STALL_TARGET * 1e3:.0f} ms, 0 lost, 0 dup: {verdict}")
+            line += (
+                f"| {f'{e_mid:+.0f} ms ({e_lo:+.0f} to {e_hi:+.0f})':>26}  "
+                f"<= +{STALL_TARGET * 1e3:.0f} ms, 0 lost, 0 dup: {verdict}"
+            )
         print(line.rstrip())
         for s in runs:
             if s.error:
@@ -687,13 +744,15 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, help="interleaved rounds of the throughput and latency cases (default 5)")
     p.add_argument("--failover-rounds", type=int, help="rounds of the failover runs, two crashes each (default 5)")
     p.add_argument("--keep", action="store_true", help="leave the lab(s) up")
-    p.add_argument("--smoke", action="store_true",
-                   help="tiny counts, one round: every case runs once, figures meaningless")
+    p.add_argument(
+        "--smoke", action="store_true", help="tiny counts, one round: every case runs once, figures meaningless"
+    )
     p.add_argument("--tls", action="store_true", help="also a TLS lab: insert_many and SELECT 1 over TLS")
     p.add_argument("--hosts", default=HOSTS, help=f"the lab's two node addresses (default {HOSTS})")
     p.add_argument("--tls-hosts", default=TLS_HOSTS, help=f"the TLS lab's (default {TLS_HOSTS})")
-    p.add_argument("--lab-dir", default=LAB_DIR, help=f"the lab's directory (default {LAB_DIR}; "
-                                                      "the TLS lab's gets -tls appended)")
+    p.add_argument(
+        "--lab-dir", default=LAB_DIR, help=f"the lab's directory (default {LAB_DIR}; the TLS lab's gets -tls appended)"
+    )
     p.add_argument("--bare-loop", help="the bare_loop binary to use instead of building it with cargo")
     args = p.parse_args(argv)
     args.rows = args.rows or (40 if args.smoke else 1000)
@@ -712,16 +771,23 @@ def describe(lab: Lab, admin: Admin, args: argparse.Namespace, bare: Optional[Pa
             model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
     except OSError:
         pass
-    (version,), = admin.sql("SELECT VERSION()")
+    ((version,),) = admin.sql("SELECT VERSION()")
     provider = admin.sql("SHOW STATUS LIKE 'wsrep_provider_version'")
-    print(f"\nmultimaster {multimaster.__version__} bench: 2 Galera nodes + garbd on loopback "
-          f"({', '.join(lab.addresses)}), MariaDB {version}, Galera {provider[0][1] if provider else '?'}")
-    print(f"machine: {os.cpu_count()} cores ({model or platform.machine()}), shared by the client and both "
-          f"servers; Python {platform.python_version()}, PyMySQL {pymysql.__version__}"
-          + (f", mysql-connector-python {getattr(sys.modules.get('mysql.connector'), '__version__', '?')}"
-             f" ({'C extension' if type(connector).__name__.startswith('CMySQL') else 'pure Python'})"
-             if connector is not None else "")
-          + (f"; bare loop {bare.relative_to(REPO) if bare.is_relative_to(REPO) else bare}" if bare else ""))
+    print(
+        f"\nmultimaster {multimaster.__version__} bench: 2 Galera nodes + garbd on loopback "
+        f"({', '.join(lab.addresses)}), MariaDB {version}, Galera {provider[0][1] if provider else '?'}"
+    )
+    print(
+        f"machine: {os.cpu_count()} cores ({model or platform.machine()}), shared by the client and both "
+        f"servers; Python {platform.python_version()}, PyMySQL {pymysql.__version__}"
+        + (
+            f", mysql-connector-python {getattr(sys.modules.get('mysql.connector'), '__version__', '?')}"
+            f" ({'C extension' if type(connector).__name__.startswith('CMySQL') else 'pure Python'})"
+            if connector is not None
+            else ""
+        )
+        + (f"; bare loop {bare.relative_to(REPO) if bare.is_relative_to(REPO) else bare}" if bare else "")
+    )
     if args.smoke:
         print("SMOKE RUN: tiny counts and one round, so that every case runs; the figures mean nothing")
 
@@ -750,8 +816,14 @@ def main(argv: List[str]) -> int:
 
         def connect(i: int) -> Any:
             node = lab.nodes[(i - 1) % 2]
-            conn = pymysql.connect(host=node.host, port=node.port, user=creds["user"], password=creds["password"],
-                                   database=creds["database"], autocommit=True)
+            conn = pymysql.connect(
+                host=node.host,
+                port=node.port,
+                user=creds["user"],
+                password=creds["password"],
+                database=creds["database"],
+                autocommit=True,
+            )
             closers.append(conn.close)
             return conn
 
@@ -787,17 +859,28 @@ def main(argv: List[str]) -> int:
             Case(BARE, n, bare_loop_case(bare, why_not_bare, lab), admin),
             Case(PYMYSQL, n, python_loop(lambda row: py_cursor.execute(sql, row), lat_py), admin),
             Case(CONNECTOR, n, connector_run, admin),
-            Case(EXECUTE, n, python_loop(lambda row: mm.execute(qmark, row, key=(TABLE, "title", row[0])), lat_ex),
-                 admin, [(PYMYSQL, 1.05)]),
+            Case(
+                EXECUTE,
+                n,
+                python_loop(lambda row: mm.execute(qmark, row, key=(TABLE, "title", row[0])), lat_ex),
+                admin,
+                [(PYMYSQL, 1.05)],
+            ),
             Case(CONC[2], n_conc, insert_many_case(mm, concurrency=2), admin, [(SEQ, 1.5), (THREADS[2], 1.0)]),
             Case(THREADS[2], n_conc, threads_case([connect(t) for t in (1, 2)]), admin),
             Case(CONC[4], n_conc, insert_many_case(mm, concurrency=4), admin, [(SEQ, 2.0), (THREADS[4], 1.0)]),
             Case(THREADS[4], n_conc, threads_case([connect(t) for t in (1, 2, 1, 2)]), admin),
             Case(BATCH[100], n_batch, insert_many_case(mm, batch=100), admin, [(SEQ, 40.0), (EXECUTEMANY[100], None)]),
-            Case(BATCH[1000], n_batch, insert_many_case(mm, batch=1000), admin,
-                 [(EXECUTEMANY[1000], 1.1), (SEQ, None)]),
-            Case(BATCH_CONC, n_batch, insert_many_case(mm, batch=1000, concurrency=2), admin,
-                 [(EXECUTEMANY[1000], None), (BATCH[1000], None)]),
+            Case(
+                BATCH[1000], n_batch, insert_many_case(mm, batch=1000), admin, [(EXECUTEMANY[1000], 1.1), (SEQ, None)]
+            ),
+            Case(
+                BATCH_CONC,
+                n_batch,
+                insert_many_case(mm, batch=1000, concurrency=2),
+                admin,
+                [(EXECUTEMANY[1000], None), (BATCH[1000], None)],
+            ),
             Case(EXECUTEMANY[100], n_batch, executemany_case(connect(1), 100), admin),
             Case(EXECUTEMANY[1000], n_batch, executemany_case(connect(1), 1000), admin),
         ]
@@ -816,8 +899,12 @@ def main(argv: List[str]) -> int:
         # Warm-up, untimed: connections, prepared statements, the server's caches.
         warm = Figures()
         for case in cases:
-            run_case(Case(case.label, min(case.rows, 200 if case.rows < n_batch else 2000), case.run, case.admin),
-                     f"w{len(warm.rates)}_", lab, warm)
+            run_case(
+                Case(case.label, min(case.rows, 200 if case.rows < n_batch else 2000), case.run, case.admin),
+                f"w{len(warm.rates)}_",
+                lab,
+                warm,
+            )
         figures.skipped.update(warm.skipped)
         figures.errors.update(warm.errors)
         lat_py.clear()
@@ -829,14 +916,19 @@ def main(argv: List[str]) -> int:
             order = list(range(len(cases)))
             for k in order if r % 2 == 0 else reversed(order):
                 run_case(cases[k], f"r{r}c{k}_", lab, figures)
-            for label, call in (readers if r % 2 == 0 else list(reversed(readers))):
+            for label, call in readers if r % 2 == 0 else list(reversed(readers)):
                 sample_latency(label, call, samples, figures)
             print(f"round {r + 1} of {args.rounds} done ({time.monotonic() - started:.0f} s)", flush=True)
         mm.close()
         print_throughput(cases, figures, args.rounds, judge)
         versus = {LAT_EXECUTE: LAT_PYMYSQL_INSERT, LAT_QUERY: LAT_PYMYSQL_SELECT, LAT_QUERY_TLS: LAT_PYMYSQL_SELECT}
-        print_latency(figures, [LAT_PYMYSQL_INSERT, LAT_EXECUTE, LAT_PYMYSQL_SELECT, LAT_QUERY]
-                      + ([LAT_QUERY_TLS] if tls_lab else []), versus, args.rounds, judge)
+        print_latency(
+            figures,
+            [LAT_PYMYSQL_INSERT, LAT_EXECUTE, LAT_PYMYSQL_SELECT, LAT_QUERY] + ([LAT_QUERY_TLS] if tls_lab else []),
+            versus,
+            args.rounds,
+            judge,
+        )
         sys.stdout.flush()
         failed = bool(figures.errors)
 
@@ -852,18 +944,22 @@ def main(argv: List[str]) -> int:
                 if label in fo_skipped:
                     continue
                 try:
-                    stall = failover_run(lab, admin2, label, workers * (before + per_worker_rows),
-                                         workers * before, f"f{r}{label[:3]}_")
+                    stall = failover_run(
+                        lab, admin2, label, workers * (before + per_worker_rows), workers * before, f"f{r}{label[:3]}_"
+                    )
                 except Skip as e:
                     fo_skipped[label] = str(e)
                     continue
                 results.setdefault(label, []).append(stall)
-                print(f"failover round {r + 1}, {label}: "
-                      + (f"stall {stall.seconds:.3f} s" if stall.seconds is not None else "no stall measured")
-                      + (f", floor {stall.floor:.3f} s" if stall.floor is not None else "")
-                      + f", lost {stall.lost}, duplicated {stall.duplicated}"
-                      + (f", ERROR: {stall.error}" if stall.error else "")
-                      + f" ({time.monotonic() - started:.0f} s)", flush=True)
+                print(
+                    f"failover round {r + 1}, {label}: "
+                    + (f"stall {stall.seconds:.3f} s" if stall.seconds is not None else "no stall measured")
+                    + (f", floor {stall.floor:.3f} s" if stall.floor is not None else "")
+                    + f", lost {stall.lost}, duplicated {stall.duplicated}"
+                    + (f", ERROR: {stall.error}" if stall.error else "")
+                    + f" ({time.monotonic() - started:.0f} s)",
+                    flush=True,
+                )
         if args.failover_rounds:
             print_failover(results, fo_skipped, args.failover_rounds, judge)
             failed = failed or any(s.error or s.lost or s.duplicated for runs in results.values() for s in runs)

@@ -11,12 +11,18 @@ import signal
 import subprocess
 import threading
 import time
-from typing import Any, Callable, Iterator, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterator, List, Optional, Tuple
 
 import pytest
 
 from multimaster import MultiMaster
+
+# The course's facts (multimaster/coursedata.py), which the tests import from here.
+from multimaster.coursedata import COLUMNS, DATABASE, DEFINITION, PASSWORD, USER, course_rows
 from multimaster.lab import Lab, LabError, _check_installed
+
+if TYPE_CHECKING:
+    from multimaster._native import Event, InsertReport
 
 LAB_DIR = os.environ.get("MULTIMASTER_TEST_LAB_DIR", "/tmp/multimaster-pytest-lab")
 # Other addresses (MULTIMASTER_TEST_LAB_HOSTS=a,b) let two suites run side by side.
@@ -35,9 +41,8 @@ GALERA_PAUSE = 6.0
 # How long a lab node takes to be noticed, restarted or rejoined is the lab's and Galera's
 # business, not a promise of the library: waits for such states get this generous deadline.
 LAB_WAIT = 120.0
-USER, PASSWORD, DATABASE = "admin", "cloudacademy", "demo"
-COURSE_DDL = ("CREATE TABLE {table} (title VARCHAR(40), instructor VARCHAR(40), duration INT, "
-              "created DATE, url VARCHAR(100))")
+# The course's table, created fresh for a test (so without IF NOT EXISTS): `.format(table=...)`.
+COURSE_DDL = "CREATE TABLE {table} (" + DEFINITION + ")"
 
 _tables = itertools.count()
 
@@ -83,10 +88,12 @@ def wait_for(predicate: Callable[[], object], timeout: float, what: str, every: 
         time.sleep(every)
 
 
-def _synced(lab: Lab, i: int) -> bool:
+def ready(lab: Lab, i: int) -> bool:
+    """Node i takes writes: Synced, wsrep_ready and in the Primary component, as the lab's
+    own check (`status()`'s "ready", multimaster.lab.galera.is_ready) says. False when the
+    lab cannot tell (the node is going down or starting)."""
     try:
-        status = lab.status()[i - 1]
-        return status["state"] == "Synced" and bool(status["ready"])
+        return bool(lab.status()[i - 1]["ready"])
     except Exception:
         return False
 
@@ -100,7 +107,7 @@ def heal(lab: Lab) -> None:
             continue
         lab.thaw(i)
         deadline = time.monotonic() + 60
-        while not _synced(lab, i):
+        while not ready(lab, i):
             if time.monotonic() > deadline:
                 lab.crash(i)
                 lab.start(i)
@@ -110,8 +117,7 @@ def heal(lab: Lab) -> None:
 
 def node_downs(mm: MultiMaster, address: str, since: float = 0.0) -> int:
     """How many node_down events `mm` recorded for `address` at or after `since` (time.time())."""
-    return sum(1 for e in mm.events()
-               if e["kind"] == "node_down" and e["node"] == address and e["time"] >= since)
+    return sum(1 for e in mm.events() if e["kind"] == "node_down" and e["node"] == address and e["time"] >= since)
 
 
 def rejoin_bound(backoff_cap: float = 5.0, connect_timeout: float = 2.0) -> float:
@@ -146,21 +152,24 @@ def sql_string(text: str) -> str:
 def running(lab: Lab, i: int, prefix: str) -> List[int]:
     """The processlist ids of node i's sessions running a statement that starts with `prefix`
     (the looking session itself excluded)."""
-    rows = lab.sql(i, "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() "
-                      f"AND LEFT(INFO, {len(prefix)}) = {sql_string(prefix)}")
+    rows = lab.sql(
+        i,
+        "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() "
+        f"AND LEFT(INFO, {len(prefix)}) = {sql_string(prefix)}",
+    )
     return [int(row[0]) for row in rows if row[0] is not None]
 
 
 def view_id(lab: Lab, i: int) -> int:
     """Node i's cluster view number: it changes whenever a member leaves (is evicted) or joins."""
-    (_, value), = lab.sql(i, "SHOW STATUS LIKE 'wsrep_cluster_conf_id'")
+    ((_, value),) = lab.sql(i, "SHOW STATUS LIKE 'wsrep_cluster_conf_id'")
     return int(value or 0)
 
 
 NODE_EVENTS = ("node_down", "node_up", "failover")
 
 
-def node_events(mm: MultiMaster, since: float = 0.0) -> List[dict]:
+def node_events(mm: MultiMaster, since: float = 0.0) -> List[Event]:
     """The events of `mm` that say a node was taken for dead, back, or failed over from, at or
     after `since` (time.time())."""
     return [e for e in mm.events() if e["kind"] in NODE_EVENTS and e["time"] >= since]
@@ -178,7 +187,7 @@ class Call:
         self.ended = 0.0
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    def start(self) -> "Call":
+    def start(self) -> Call:
         self.started = time.monotonic()
         self._thread.start()
         return self
@@ -198,7 +207,7 @@ class Call:
     def took(self) -> float:
         return self.ended - self.started
 
-    def wait(self, timeout: float, what: str = "the call to end") -> "Call":
+    def wait(self, timeout: float, what: str = "the call to end") -> Call:
         self._thread.join(timeout)
         if self._thread.is_alive():
             pytest.fail(f"timed out after {timeout} s waiting for {what}")
@@ -234,15 +243,18 @@ class LockHolder:
 
     def _hold(self) -> None:
         try:
-            self.lab.sql(self.i, f"BEGIN; SELECT * FROM {DATABASE}.{self.table} FOR UPDATE; "
-                                 f"{self.sleeper}; ROLLBACK", timeout=self.HOLD + 30)
+            self.lab.sql(
+                self.i,
+                f"BEGIN; SELECT * FROM {DATABASE}.{self.table} FOR UPDATE; {self.sleeper}; ROLLBACK",
+                timeout=self.HOLD + 30,
+            )
         except Exception as e:  # killed by release(), or aborted by Galera: the lock is gone
             self.error = e
 
     def holding(self) -> bool:
         return self._thread.is_alive() and bool(running(self.lab, self.i, self.sleeper))
 
-    def __enter__(self) -> "LockHolder":
+    def __enter__(self) -> LockHolder:
         self._thread.start()
         wait_for(self.holding, 30, f"another session on node {self.i} to hold the lock on {self.table}")
         return self
@@ -303,13 +315,13 @@ class Writer:
         self.mm, self.table, self.batch, self.interval = mm, table, batch, interval
         self.times: List[float] = []
         self.nodes: List[str] = []
-        self.reports: list = []
+        self.reports: List[InsertReport] = []
         self.written = 0  # rows of finished batches
         self.error: Optional[BaseException] = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="writer", daemon=True)
 
-    def start(self) -> "Writer":
+    def start(self) -> Writer:
         self._thread.start()
         return self
 
@@ -351,8 +363,14 @@ class Writer:
     def _run(self) -> None:
         try:
             while not self._stop.is_set():
-                report = self.mm.insert_many(self.table, COLUMNS, course_rows(self.batch, start=self.written),
-                                             key="title", interval=self.interval, on_row=self._on_row)
+                report = self.mm.insert_many(
+                    self.table,
+                    COLUMNS,
+                    course_rows(self.batch, start=self.written),
+                    key="title",
+                    interval=self.interval,
+                    on_row=self._on_row,
+                )
                 assert report.rows == self.batch
                 self.reports.append(report)
                 self.written += report.rows
@@ -360,7 +378,7 @@ class Writer:
             self.error = e
 
 
-def crash_and_rejoin_each(lab: Lab, mm: MultiMaster, writer: "Writer", connect: float, backoff_cap: float) -> None:
+def crash_and_rejoin_each(lab: Lab, mm: MultiMaster, writer: Writer, connect: float, backoff_cap: float) -> None:
     """The course's third pane under a running `writer`: kill -9 each node in turn, wait until
     the loop has seen it down, restart it, and wait until it takes rows again and 10 more rows
     are written. `connect` and `backoff_cap` are mm's settings (they bound the waits)."""
@@ -368,12 +386,17 @@ def crash_and_rejoin_each(lab: Lab, mm: MultiMaster, writer: "Writer", connect: 
     for i, address in enumerate(lab.addresses, 1):
         crashed_at = time.time()
         lab.crash(i)
-        wait_for(lambda: node_downs(mm, address, crashed_at) > 0, detect_bound(connect),
-                 f"the loop to see node {i} down")
+        wait_for(
+            lambda: node_downs(mm, address, crashed_at) > 0, detect_bound(connect), f"the loop to see node {i} down"
+        )
         lab.start(i)  # returns once the node is Synced
         since = writer.rows
-        writer.wait_node(address, since, f"node {i} to take rows again after its restart",
-                         timeout=rejoin_bound(backoff_cap, connect) + detect_bound(connect))
+        writer.wait_node(
+            address,
+            since,
+            f"node {i} to take rows again after its restart",
+            timeout=rejoin_bound(backoff_cap, connect) + detect_bound(connect),
+        )
         writer.wait_rows(10, f"10 more rows after node {i} rejoined")
 
 
@@ -386,12 +409,14 @@ class Child:
     """A subprocess whose stdout and stderr lines are collected by threads, so that every wait
     on it has a deadline. close() (for a finally) resumes it if paused and kills it if running."""
 
-    def __init__(self, args: List[str], env: "Optional[dict]" = None) -> None:
+    def __init__(self, args: List[str], env: Optional[dict] = None) -> None:
         self.proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.lines: List[str] = []
         self.errors: List[str] = []
-        self._readers = [threading.Thread(target=self._read, args=(stream, into), daemon=True)
-                         for stream, into in ((self.proc.stdout, self.lines), (self.proc.stderr, self.errors))]
+        self._readers = [
+            threading.Thread(target=self._read, args=(stream, into), daemon=True)
+            for stream, into in ((self.proc.stdout, self.lines), (self.proc.stderr, self.errors))
+        ]
         for reader in self._readers:
             reader.start()
 
@@ -408,14 +433,16 @@ class Child:
 
     def wait_line(self, predicate: Callable[[str], bool], timeout: float, what: str, start: int = 0) -> int:
         """The index of the first line from `start` on that satisfies `predicate`, once printed."""
-        wait_for(lambda: self.find(predicate, start) is not None or self.proc.poll() is not None,
-                 timeout, what, every=0.05)
+        wait_for(
+            lambda: self.find(predicate, start) is not None or self.proc.poll() is not None, timeout, what, every=0.05
+        )
         if self.find(predicate, start) is None:  # it exited: read what it printed last
             for reader in self._readers:
                 reader.join(timeout=10)
         k = self.find(predicate, start)
-        assert k is not None, (f"{what}: exited with {self.proc.returncode} first:\n" + self.stdout()
-                               + "\n" + self.stderr())
+        assert k is not None, (
+            f"{what}: exited with {self.proc.returncode} first:\n" + self.stdout() + "\n" + self.stderr()
+        )
         return k
 
     def finish(self, timeout: float) -> int:
@@ -490,7 +517,7 @@ def make_mm(cluster: Lab) -> Iterator[Callable[..., MultiMaster]]:
     closes them all afterwards."""
     made: List[MultiMaster] = []
 
-    def make(nodes: "List[str] | None" = None, **options: object) -> MultiMaster:
+    def make(nodes: Optional[List[str]] = None, **options: Any) -> MultiMaster:
         options.setdefault("database", DATABASE)
         options.setdefault("user", USER)
         options.setdefault("password", PASSWORD)
@@ -504,21 +531,23 @@ def make_mm(cluster: Lab) -> Iterator[Callable[..., MultiMaster]]:
         mm.close()
 
 
-def course_rows(n: int, start: int = 0) -> list:
-    return [(f"Title{x}", "Jeremy Cook", 100, "1999-03-30", "http://here.com") for x in range(start, start + n)]
+def report_of(error: BaseException) -> InsertReport:
+    """The InsertReport that insert_many attached to the exception it raised (its own, or one
+    raised by a callback, or KeyboardInterrupt)."""
+    report = getattr(error, "report", None)
+    assert report is not None, f"no report on {error!r}"
+    return report
 
 
-COLUMNS = ["title", "instructor", "duration", "created", "url"]
-
-
-def count_titles(lab: Lab, table: str) -> "tuple[int, int]":
+def count_titles(lab: Lab, table: str) -> Tuple[int, int]:
     """(rows, distinct titles) in the table, read causally on a live node."""
     for i in range(1, len(lab.nodes) + 1):
         if lab.pid(i) is None:
             continue
         try:
-            (rows, distinct), = lab.sql(i, f"SET SESSION wsrep_sync_wait=1; "
-                                           f"SELECT COUNT(*), COUNT(DISTINCT title) FROM {DATABASE}.{table}")
+            ((rows, distinct),) = lab.sql(
+                i, f"SET SESSION wsrep_sync_wait=1; SELECT COUNT(*), COUNT(DISTINCT title) FROM {DATABASE}.{table}"
+            )
             return int(rows or 0), int(distinct or 0)
         except Exception:
             continue

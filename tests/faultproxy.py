@@ -163,6 +163,12 @@ class FaultProxy:
         self._started = False
         self._stopped = False
 
+    @property
+    def endpoint(self) -> str:
+        """``host:port`` of the listener: the node address to give MultiMaster."""
+        host, port = self.address
+        return f"{host}:{port}"
+
     # ----------------------------------------------------------------- lifecycle
 
     def start(self) -> FaultProxy:
@@ -273,7 +279,11 @@ class FaultProxy:
     # ------------------------------------------------------------ mode internals
 
     def _set_mode(
-        self, kind: _Kind, match: Optional[bytes] = None, remaining: int = 0, delay: float = 0.0,
+        self,
+        kind: _Kind,
+        match: Optional[bytes] = None,
+        remaining: int = 0,
+        delay: float = 0.0,
         crash: bool = False,
     ) -> None:
         # Caller holds self._lock.

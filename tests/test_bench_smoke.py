@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 
+from multimaster.lab import Lab, LabError
+
 import bench
 from conftest import lab_processes, needs_lab
-from multimaster.lab import Lab, LabError
 
 HOSTS = os.environ.get("MULTIMASTER_TEST_BENCH_HOSTS", "127.0.66.1,127.0.66.2")
 TLS_HOSTS = os.environ.get("MULTIMASTER_TEST_BENCH_TLS_HOSTS", "127.0.67.1,127.0.67.2")
@@ -57,9 +58,23 @@ def test_bench_smoke_run_prints_every_row(tmp_path: Path) -> None:
     started = time.monotonic()
     try:
         with open(log, "w") as out:
-            proc = subprocess.Popen([sys.executable, str(BENCH), "--smoke", "--tls", "--hosts", HOSTS,
-                                     "--tls-hosts", TLS_HOSTS, "--lab-dir", LAB_DIR],
-                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    str(BENCH),
+                    "--smoke",
+                    "--tls",
+                    "--hosts",
+                    HOSTS,
+                    "--tls-hosts",
+                    TLS_HOSTS,
+                    "--lab-dir",
+                    LAB_DIR,
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
             try:
                 returncode = proc.wait(timeout=DEADLINE)
             except subprocess.TimeoutExpired:

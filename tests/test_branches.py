@@ -18,6 +18,7 @@ from typing import Callable, Iterator, List
 import pytest
 
 import multimaster
+
 from conftest import DATABASE, wait_for
 from faultproxy import FaultProxy
 
@@ -29,10 +30,6 @@ def proxy(cluster) -> Iterator[FaultProxy]:
     host, port = cluster.addresses[0].split(":")
     with FaultProxy((host, int(port))) as p:
         yield p
-
-
-def proxied(proxy: FaultProxy) -> str:
-    return "%s:%d" % proxy.address
 
 
 @pytest.fixture
@@ -68,7 +65,7 @@ def test_duplicate_key_on_the_retry_means_the_lost_write_committed(make_mm, clus
     """Remove the "duplicate key after ambiguity" branch and the retry raises IntegrityError;
     make every 1062 a success and the last, plain duplicate stops raising."""
     table = new_table("k VARCHAR(40), v VARCHAR(40), UNIQUE KEY (k)")
-    mm = make_mm([proxied(proxy), cluster.addresses[1]])
+    mm = make_mm([proxy.endpoint, cluster.addresses[1]])
     sql = f"INSERT INTO {table} (k, v) VALUES (?, ?)"
     proxy.drop_after_request(match=b"dup-1", crash=True)  # applied on node 1, which dies
     # The key points elsewhere on purpose: with the row's own key the check would find the
@@ -83,7 +80,7 @@ def test_duplicate_key_on_the_retry_means_the_lost_write_committed(make_mm, clus
     assert causal_rows(cluster, 2, f"SELECT k, v FROM {DATABASE}.{table}") == [("dup-1", "first")]
     resolved = [(e["node"], e["detail"]) for e in events(mm, "ambiguous_resolved")]
     assert resolved == [
-        (proxied(proxy), "v='nowhere' not found: writing it again"),
+        (proxy.endpoint, "v='nowhere' not found: writing it again"),
         (cluster.addresses[1], "duplicate key on the retry: the lost write had committed"),
     ]
     # Without a lost reply before it, a duplicate is the caller's error, as always.
@@ -98,14 +95,15 @@ def test_read_whose_connection_is_lost_is_retried_on_the_other_node(make_mm, clu
     raises AmbiguousCommitError instead."""
     # Written on node 2 itself, so node 2 answers with both rows without waiting for anything.
     cluster.sql(2, f"INSERT INTO {DATABASE}.{table} (title) VALUES ('read-1'), ('read-2')")
-    mm = make_mm([proxied(proxy), cluster.addresses[1]])
+    mm = make_mm([proxy.endpoint, cluster.addresses[1]])
     proxy.drop_after_request(match=b"LIKE 'read-%'", crash=True)
     rows = mm.query(f"SELECT title FROM {table} WHERE title LIKE 'read-%' ORDER BY title")  # request 0: the proxy
     assert proxy.drops == 1
     assert rows == [("read-1",), ("read-2",)]
-    assert [e["node"] for e in events(mm, "node_down")] == [proxied(proxy)]
+    assert [e["node"] for e in events(mm, "node_down")] == [proxy.endpoint]
     assert [(e["node"], e["detail"]) for e in events(mm, "failover")] == [
-        (cluster.addresses[1], f"statement failed over from {proxied(proxy)}")]
+        (cluster.addresses[1], f"statement failed over from {proxy.endpoint}")
+    ]
 
 
 def test_read_whose_connection_a_live_node_drops_is_not_retried(make_mm, cluster, proxy, table):
@@ -114,7 +112,7 @@ def test_read_whose_connection_a_live_node_drops_is_not_retried(make_mm, cluster
     "still answers" at once, is not run on node 2, and no node is marked down. Keep the old
     rule (a lost read is retried elsewhere) and it returns the rows, with a failover event."""
     cluster.sql(2, f"INSERT INTO {DATABASE}.{table} (title) VALUES ('read-1'), ('read-2')")
-    mm = make_mm([proxied(proxy), cluster.addresses[1]])
+    mm = make_mm([proxy.endpoint, cluster.addresses[1]])
     proxy.drop_after_request(match=b"LIKE 'read-%'")
     with pytest.raises(multimaster.OperationalError) as e:
         mm.query(f"SELECT title FROM {table} WHERE title LIKE 'read-%' ORDER BY title")  # request 0: the proxy
@@ -129,17 +127,18 @@ def test_idempotent_write_with_reply_lost_after_commit_is_applied_once(make_mm, 
     """Ignore idempotent=True and the lost reply raises AmbiguousCommitError; had the write not
     committed before its reply was lost, the retry would report 1 row inserted, not 0."""
     table = new_table("k INT PRIMARY KEY, v INT")
-    mm = make_mm([proxied(proxy), cluster.addresses[1]])
+    mm = make_mm([proxy.endpoint, cluster.addresses[1]])
     proxy.drop_after_request(match=b"ON DUPLICATE KEY", crash=True)
-    n = mm.execute(f"INSERT INTO {table} (k, v) VALUES (1, 5) ON DUPLICATE KEY UPDATE v = 5",
-                   idempotent=True)  # request 0: the proxy first
+    n = mm.execute(
+        f"INSERT INTO {table} (k, v) VALUES (1, 5) ON DUPLICATE KEY UPDATE v = 5", idempotent=True
+    )  # request 0: the proxy first
     assert proxy.drops == 1
     # The retry found the row the lost write had inserted and changed nothing. (It runs on
     # node 2; should it meet the write being applied there, it gets a certification conflict,
     # 1213, and runs again: the same answer.)
     assert n == 0
     assert causal_rows(cluster, 2, f"SELECT k, v FROM {DATABASE}.{table}") == [("1", "5")]
-    assert [e["node"] for e in events(mm, "node_down")] == [proxied(proxy)]
+    assert [e["node"] for e in events(mm, "node_down")] == [proxy.endpoint]
 
 
 def test_execute_gives_up_after_max_retries(make_mm, cluster, new_table):
@@ -153,16 +152,24 @@ def test_execute_gives_up_after_max_retries(make_mm, cluster, new_table):
 
     def lock_row() -> None:
         try:
-            cluster.sql(1, f"BEGIN; SELECT v FROM {DATABASE}.{table} WHERE k = 1 FOR UPDATE; "
-                           f"{sleeper}; ROLLBACK", timeout=hold + 30)
+            cluster.sql(
+                1,
+                f"BEGIN; SELECT v FROM {DATABASE}.{table} WHERE k = 1 FOR UPDATE; {sleeper}; ROLLBACK",
+                timeout=hold + 30,
+            )
         except Exception as e:  # killed below: the client reports the lost connection
             failures.append(e)
 
     def locker() -> List[str]:
         # The locker's transaction holds the row lock once it sleeps.
-        return [tid for (tid,) in cluster.sql(
-            1, "SELECT trx_mysql_thread_id FROM information_schema.INNODB_TRX "
-               f"WHERE trx_query = '{sleeper}' AND trx_rows_locked > 0")]
+        return [
+            tid
+            for (tid,) in cluster.sql(
+                1,
+                "SELECT trx_mysql_thread_id FROM information_schema.INNODB_TRX "
+                f"WHERE trx_query = '{sleeper}' AND trx_rows_locked > 0",
+            )
+        ]
 
     thread = threading.Thread(target=lock_row, daemon=True)
     thread.start()

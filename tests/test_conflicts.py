@@ -8,15 +8,16 @@ import threading
 import pytest
 
 import multimaster
-from conftest import COLUMNS, count_titles, course_rows, wait_for
+
+from conftest import COLUMNS, DATABASE, count_titles, course_rows, wait_for
 
 
 @pytest.fixture
 def counters(cluster, table):
-    cluster.sql(1, f"CREATE TABLE demo.{table}_c (k INT PRIMARY KEY, n INT NOT NULL)")
-    cluster.sql(1, f"INSERT INTO demo.{table}_c VALUES (1, 0), (2, 0)")
+    cluster.sql(1, f"CREATE TABLE {DATABASE}.{table}_c (k INT PRIMARY KEY, n INT NOT NULL)")
+    cluster.sql(1, f"INSERT INTO {DATABASE}.{table}_c VALUES (1, 0), (2, 0)")
     yield f"{table}_c"
-    cluster.sql(1, f"DROP TABLE IF EXISTS demo.{table}_c")
+    cluster.sql(1, f"DROP TABLE IF EXISTS {DATABASE}.{table}_c")
 
 
 def test_conflicting_writes_through_two_nodes_all_land(make_mm, counters, cluster):
@@ -39,7 +40,7 @@ def test_conflicting_writes_through_two_nodes_all_land(make_mm, counters, cluste
     for t in threads:
         t.join(timeout=180)
     assert not errors
-    (n,), = cluster.sql(1, f"SET SESSION wsrep_sync_wait=1; SELECT n FROM demo.{counters} WHERE k = 1")
+    ((n,),) = cluster.sql(1, f"SET SESSION wsrep_sync_wait=1; SELECT n FROM {DATABASE}.{counters} WHERE k = 1")
     assert n == "300"
     retries = [e for mm in (a, b) for e in mm.events() if e["kind"] == "retry"]
     assert retries and all("1213" in e["detail"] for e in retries)
@@ -52,7 +53,7 @@ def test_transaction_conflict_is_replayed(make_mm, counters, cluster):
     other = make_mm([cluster.addresses[1]])
 
     def body(tx):
-        (n,), = tx.query(f"SELECT n FROM {counters} WHERE k = 2 FOR UPDATE")
+        ((n,),) = tx.query(f"SELECT n FROM {counters} WHERE k = 2 FOR UPDATE")
         tx.execute(f"UPDATE {counters} SET n = ? WHERE k = 2", (n + 10,))
         if tx.attempt == 1:
             other.execute(f"UPDATE {counters} SET n = n + 1 WHERE k = 2")
@@ -61,7 +62,7 @@ def test_transaction_conflict_is_replayed(make_mm, counters, cluster):
     result = mm.transaction(body)
     assert result.attempts == 2
     assert result.value == 1 and result.node == cluster.addresses[0]
-    (n,), = mm.query(f"SELECT n FROM {counters} WHERE k = 2", causal=True)
+    ((n,),) = mm.query(f"SELECT n FROM {counters} WHERE k = 2", causal=True)
     assert n == 11
     assert any("transaction replayed" in e["detail"] for e in mm.events())
 
@@ -77,8 +78,9 @@ def test_transaction_commits_all_or_nothing(make_mm, table, cluster):
         mm.transaction(body)
     assert count_titles(cluster, table) == (0, 0)
 
-    result = mm.transaction(lambda tx: [tx.execute(f"INSERT INTO {table} (title) VALUES (?)", (t,))
-                                        for t in ("b", "c")])
+    result = mm.transaction(
+        lambda tx: [tx.execute(f"INSERT INTO {table} (title) VALUES (?)", (t,)) for t in ("b", "c")]
+    )
     assert result.value == [1, 1] and result.attempts == 1
     assert count_titles(cluster, table) == (2, 2)
 
@@ -103,7 +105,7 @@ def test_transaction_gives_up_after_its_attempts(make_mm, counters, cluster):
     with pytest.raises(multimaster.OperationalError) as e:
         mm.transaction(always_conflicts, attempts=3)
     assert e.value.attempts == 3 and "gave up after 3 attempts" in str(e.value)
-    (n,), = mm.query(f"SELECT n FROM {counters} WHERE k = 2", causal=True)
+    ((n,),) = mm.query(f"SELECT n FROM {counters} WHERE k = 2", causal=True)
     assert n == 3  # only the other instance's increments committed
 
 
@@ -131,8 +133,9 @@ def test_non_primary_node_is_skipped_until_ready(make_mm, table, cluster):
 
 def _ready(cluster, i):
     try:
-        (value,), = cluster.sql(i, "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS "
-                                   "WHERE VARIABLE_NAME = 'WSREP_READY'")
+        ((value,),) = cluster.sql(
+            i, "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'WSREP_READY'"
+        )
         return value == "ON"
     except Exception:
         return None

@@ -10,11 +10,13 @@ import datetime
 import threading
 import time
 import warnings
+from typing import Any, Dict
 
 import pytest
 
 import multimaster
 from multimaster import dbapi
+
 from conftest import COLUMNS, DATABASE, PASSWORD, USER, count_titles, course_rows
 from faultproxy import FaultProxy
 
@@ -24,7 +26,7 @@ except ImportError:  # pragma: no cover - CI installs it (the `test` extra)
     dbapi20 = None
 
 
-SETTINGS = dict(database=DATABASE, user=USER, password=PASSWORD, connect_timeout=1.0)
+SETTINGS: Dict[str, Any] = dict(database=DATABASE, user=USER, password=PASSWORD, connect_timeout=1.0)
 
 
 @pytest.fixture
@@ -35,10 +37,12 @@ def conn(make_mm):
 
 
 if dbapi20 is None:
+
     def test_dbapi20_compliance_suite() -> None:
         print("dbapi-compliance is not installed (pip install dbapi-compliance)")
         pytest.skip("dbapi-compliance (module dbapi20) is not installed")
 else:
+
     class TestDBAPI20Compliance(dbapi20.DatabaseAPI20Test):
         """The suite as it comes, with `multimaster` itself as the driver module. Overridden
         below, each with its reason: only the tests the suite leaves to drivers or that assume
@@ -96,9 +100,18 @@ else:
 
 def test_module_is_a_dbapi_module() -> None:
     assert (multimaster.apilevel, multimaster.threadsafety, multimaster.paramstyle) == ("2.0", 2, "qmark")
-    for name in dbapi.__all__ + ["Warning", "Error", "InterfaceError", "DatabaseError", "DataError",
-                                 "OperationalError", "IntegrityError", "InternalError",
-                                 "ProgrammingError", "NotSupportedError"]:
+    for name in dbapi.__all__ + [
+        "Warning",
+        "Error",
+        "InterfaceError",
+        "DatabaseError",
+        "DataError",
+        "OperationalError",
+        "IntegrityError",
+        "InternalError",
+        "ProgrammingError",
+        "NotSupportedError",
+    ]:
         if name not in ("Connection", "Cursor"):
             assert getattr(multimaster, name) is getattr(dbapi, name), name
     assert issubclass(multimaster.Warning, Exception) and not issubclass(multimaster.Warning, multimaster.Error)
@@ -120,17 +133,35 @@ def test_module_is_a_dbapi_module() -> None:
     assert multimaster.Binary(b"x\0y") == b"x\0y"
 
 
-@pytest.mark.parametrize("sql, read", [
-    ("SELECT 1", True), ("  select 1", True), ("/* hint */ SELECT 1", True), ("-- c\nSHOW TABLES", True),
-    ("# c\nDESC t", True), ("DESCRIBE t", True), ("(SELECT 1) UNION (SELECT 2)", True),
-    ("SELECT*FROM t", True), ("WITH a AS (SELECT 1) SELECT * FROM a", True), ("EXPLAIN SELECT 1", True),
-    ("VALUES (1), (2)", True), ("/*Maybe*/ SELECT 1", True),
-    # Writes, or not surely reads: run under the exactly-once rules, never retried blindly.
-    ("INSERT INTO t VALUES (1)", False), ("UPDATE t SET a = 1", False), ("CALL p()", False),
-    ("WITH a AS (SELECT 1) UPDATE t SET x = 1", False), ("EXPLAIN ANALYZE DELETE FROM t", False),
-    ("/*!50000 SELECT */ 1", False), ("/*M!100000 SELECT */ 1", False), ("SET @a = 1", False), ("CREATE TABLE t (a INT)", False),
-    ("selectx", False), ("", False),
-])
+@pytest.mark.parametrize(
+    "sql, read",
+    [
+        ("SELECT 1", True),
+        ("  select 1", True),
+        ("/* hint */ SELECT 1", True),
+        ("-- c\nSHOW TABLES", True),
+        ("# c\nDESC t", True),
+        ("DESCRIBE t", True),
+        ("(SELECT 1) UNION (SELECT 2)", True),
+        ("SELECT*FROM t", True),
+        ("WITH a AS (SELECT 1) SELECT * FROM a", True),
+        ("EXPLAIN SELECT 1", True),
+        ("VALUES (1), (2)", True),
+        ("/*Maybe*/ SELECT 1", True),
+        # Writes, or not surely reads: run under the exactly-once rules, never retried blindly.
+        ("INSERT INTO t VALUES (1)", False),
+        ("UPDATE t SET a = 1", False),
+        ("CALL p()", False),
+        ("WITH a AS (SELECT 1) UPDATE t SET x = 1", False),
+        ("EXPLAIN ANALYZE DELETE FROM t", False),
+        ("/*!50000 SELECT */ 1", False),
+        ("/*M!100000 SELECT */ 1", False),
+        ("SET @a = 1", False),
+        ("CREATE TABLE t (a INT)", False),
+        ("selectx", False),
+        ("", False),
+    ],
+)
 def test_reads_and_writes_are_told_apart(sql, read) -> None:
     assert dbapi.returns_rows(sql) is read
 
@@ -175,8 +206,10 @@ def test_rowcount_and_lastrowid(conn) -> None:
 
 def test_qmark_and_named_parameters(conn, table) -> None:
     cur = conn.cursor()
-    cur.execute(f"INSERT INTO {table} (title, duration, created) VALUES (?, ?, ?)",
-                ("it's ? :not", 7, multimaster.Date(2020, 1, 2)))
+    cur.execute(
+        f"INSERT INTO {table} (title, duration, created) VALUES (?, ?, ?)",
+        ("it's ? :not", 7, multimaster.Date(2020, 1, 2)),
+    )
     cur.execute(f"INSERT INTO {table} (title, duration) VALUES (:t, :d)", {"t": "named", "d": 8})
     cur.execute(f"SELECT title, duration, created FROM {table} WHERE duration = ?", (7,))
     assert cur.fetchall() == [("it's ? :not", 7, datetime.date(2020, 1, 2))]
@@ -193,9 +226,9 @@ def test_errors_are_the_pep249_classes(conn, table) -> None:
     with pytest.raises(multimaster.ProgrammingError) as e:
         cur.execute("SELECT * FROM no_such_table")
     assert e.value.errno == 1146
-    with pytest.raises(multimaster.DataError) as e:
+    with pytest.raises(multimaster.DataError) as too_long:
         cur.execute(f"INSERT INTO {table} (title) VALUES (?)", ("x" * 41,))
-    assert e.value.errno == 1406
+    assert too_long.value.errno == 1406
     with pytest.raises(multimaster.ProgrammingError):
         cur.execute("SELECT ?", (1, 2))  # wrong parameter count
     with pytest.raises(multimaster.ProgrammingError):
@@ -271,14 +304,17 @@ def test_url_and_password_in_no_repr(cluster) -> None:
     url = f"mysql://{USER}:{PASSWORD}@{hosts}/{DATABASE}?connect_timeout=1"
     with multimaster.connect(url) as conn, conn.cursor() as cur:
         cur.execute("SELECT DATABASE(), CURRENT_USER()")
-        assert cur.fetchone()[0] == DATABASE
+        row = cur.fetchone()
+        assert row is not None and row[0] == DATABASE
         texts = [repr(conn), str(conn), repr(cur), str(cur)]
     texts += [repr(conn), repr(cur)]  # closed
     assert "closed" in texts[-1]
     for text in texts:
         assert PASSWORD not in text, text
-    with pytest.raises(multimaster.OperationalError) as e, \
-            multimaster.connect(cluster.addresses, DATABASE, USER, "wrong-" + PASSWORD, connect_timeout=1) as bad:
+    with (
+        pytest.raises(multimaster.OperationalError) as e,
+        multimaster.connect(cluster.addresses, DATABASE, USER, "wrong-" + PASSWORD, connect_timeout=1) as bad,
+    ):
         bad.cursor().execute("SELECT 1")
     assert e.value.errno == 1045 and PASSWORD not in str(e.value) and PASSWORD not in repr(e.value)
 
@@ -292,7 +328,7 @@ def proxy(cluster):
 
 def proxied_conn(make_mm, cluster, proxy):
     """A connection whose first node is reached through the proxy, and tried first."""
-    mm = make_mm(["%s:%d" % proxy.address, cluster.addresses[1]], policy="sequential")
+    mm = make_mm([proxy.endpoint, cluster.addresses[1]], policy="sequential")
     return multimaster.connect(mm)
 
 
@@ -312,7 +348,7 @@ def test_unkeyed_write_with_lost_reply_is_ambiguous(make_mm, table, cluster, pro
     proxy.drop_after_request(match=b"unkeyed-once")
     with pytest.raises(multimaster.AmbiguousCommitError) as e:
         cur.execute(sql, ("unkeyed-once",))
-    assert proxy.drops == 1 and e.value.statement == sql and e.value.node == "%s:%d" % proxy.address
+    assert proxy.drops == 1 and e.value.statement == sql and e.value.node == proxy.endpoint
     assert count_titles(cluster, table) == (1, 1)  # it had committed, and was not repeated
 
 
@@ -323,7 +359,8 @@ def test_idempotent_write_with_lost_reply_is_retried(make_mm, table, cluster, pr
     cur.execute(f"UPDATE {table} SET url = ? WHERE title = ?", ("idempotent-url", "Title0"), idempotent=True)
     assert proxy.drops == 1
     assert cur.connection.multimaster.query(f"SELECT title, url FROM {table}", causal=True) == [
-        ("Title0", "idempotent-url")]
+        ("Title0", "idempotent-url")
+    ]
 
 
 def test_read_with_lost_connection_is_retried(make_mm, table, cluster, proxy) -> None:
@@ -344,8 +381,11 @@ def test_threads_share_a_connection(conn, table, cluster) -> None:
         try:
             cur = conn.cursor()
             for title, *rest in course_rows(10, start=start):
-                cur.execute(f"INSERT INTO {table} ({', '.join(COLUMNS)}) VALUES (?, ?, ?, ?, ?)",
-                            (title, *rest), key=(table, "title", title))
+                cur.execute(
+                    f"INSERT INTO {table} ({', '.join(COLUMNS)}) VALUES (?, ?, ?, ?, ?)",
+                    (title, *rest),
+                    key=(table, "title", title),
+                )
                 assert cur.rowcount == 1
         except BaseException as e:  # asserted below
             errors.append(e)
@@ -372,7 +412,8 @@ def test_pandas_read_sql(conn, table, make_mm) -> None:
         one = pandas.read_sql(f"SELECT title FROM {table} WHERE title = ?", conn, params=("Title3",))
     assert list(frame.columns) == COLUMNS
     assert [tuple(r) for r in frame.itertuples(index=False)] == [
-        (t, i, d, datetime.date(1999, 3, 30), u) for t, i, d, _, u in sorted(course_rows(10))]
+        (t, i, d, datetime.date(1999, 3, 30), u) for t, i, d, _, u in sorted(course_rows(10))
+    ]
     assert one["title"].tolist() == ["Title3"]
 
 

@@ -15,8 +15,9 @@ from typing import Iterator, List
 
 import pytest
 
-from conftest import FAILURE_DETECTION, GALERA_PAUSE, SLACK, lab_processes, wait_for
 from multimaster.lab import STOP_GRACE, Lab
+
+from conftest import FAILURE_DETECTION, GALERA_PAUSE, SLACK, lab_processes, wait_for
 
 DEMO_HOSTS = os.environ.get("MULTIMASTER_TEST_DEMO_HOSTS", "127.0.62.1,127.0.62.2")
 DEMO_DIR = os.environ.get("MULTIMASTER_TEST_DEMO_DIR", "/tmp/multimaster-pytest-demo")
@@ -30,12 +31,11 @@ LAB_UP = 120 + SLACK
 EXIT_BOUND = 0.5 + FAILURE_DETECTION + GALERA_PAUSE + 2 + STOP_GRACE + 10 + SLACK
 
 
-
-
 @pytest.fixture
 def lab_dir() -> Iterator[str]:
     """The demo's lab directory: cleared of any lab a killed earlier run left, and brought down
     afterwards whatever the test saw (the test itself checks that the demo did it)."""
+
     def clean() -> None:
         try:
             Lab.load(DEMO_DIR).down()
@@ -54,13 +54,31 @@ class Demo:
 
     def __init__(self, lab_dir: str, count: int, interval: float) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "multimaster", "demo", "--count", str(count), "--interval", str(interval),
-             "--dir", lab_dir, "--hosts", DEMO_HOSTS],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "multimaster",
+                "demo",
+                "--count",
+                str(count),
+                "--interval",
+                str(interval),
+                "--dir",
+                lab_dir,
+                "--hosts",
+                DEMO_HOSTS,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         self.out: List[str] = []
         self.err: List[str] = []
-        self.readers = [threading.Thread(target=self.out.extend, args=(self.proc.stdout,), daemon=True),
-                        threading.Thread(target=self.err.extend, args=(self.proc.stderr,), daemon=True)]
+        self.readers = [
+            threading.Thread(target=self.out.extend, args=(self.proc.stdout,), daemon=True),
+            threading.Thread(target=self.err.extend, args=(self.proc.stderr,), daemon=True),
+        ]
         for r in self.readers:
             r.start()
 
@@ -102,8 +120,7 @@ def test_demo_small_run_crashes_node1_and_checks_every_row(lab_dir):
     # Node 1 was crashed inside the loop (rows left it for node 2) and restarted.
     node1 = DEMO_HOSTS.split(",")[0]
     assert demo.lines("=== crashing node 1") == 1, out
-    assert any("(failed over)" in line and f"Title{x}:" in line
-               for line in demo.out for x in range(0, count, 2)), out
+    assert any("(failed over)" in line and f"Title{x}:" in line for line in demo.out for x in range(0, count, 2)), out
     assert demo.lines(f"*** node {node1}:3306 down") >= 1, out
     assert demo.lines("=== node 1 is back in the cluster") == 1, out
     # ... and the lab is gone: no process, no files.
@@ -118,10 +135,16 @@ def test_demo_interrupted_brings_the_lab_down(lab_dir, how):
     # the interrupt lands in the plain loop.
     demo = Demo(lab_dir, count=1000, interval=0.1)
     try:
-        wait_for(lambda: demo.lines("=== lab up in") == 1 or demo.proc.poll() is not None, LAB_UP,
-                 "the demo's lab to come up")
-        wait_for(lambda: demo.lines("1 record inserted successfully") >= 3 or demo.proc.poll() is not None,
-                 60, "the demo's first rows")
+        wait_for(
+            lambda: demo.lines("=== lab up in") == 1 or demo.proc.poll() is not None,
+            LAB_UP,
+            "the demo's lab to come up",
+        )
+        wait_for(
+            lambda: demo.lines("1 record inserted successfully") >= 3 or demo.proc.poll() is not None,
+            60,
+            "the demo's first rows",
+        )
         assert demo.proc.poll() is None, demo.output()
         assert lab_processes(lab_dir), "the lab's processes should be running now"
         if how == "ctrl-c":

@@ -6,12 +6,15 @@ from __future__ import annotations
 import io
 import types
 import xml.etree.ElementTree as ET
-from typing import Any, Dict, List
+from typing import TYPE_CHECKING, Any, Dict, List
 
 import pytest
 
 from multimaster import display
 from multimaster.display import Events, Stats, Timeline, progress_sink
+
+if TYPE_CHECKING:
+    from multimaster._native import Event, NodeStats
 
 EVIL = "<script>alert(1)</script>"
 PASSWORD = "s3cret-never-shown"
@@ -20,20 +23,36 @@ T0 = 1_700_000_000.25
 SVG = "{http://www.w3.org/2000/svg}"
 
 
-def event(dt: float, kind: str, node: str, detail: str = "") -> Dict[str, Any]:
+def event(dt: float, kind: str, node: str, detail: str = "") -> Event:
     return {"time": T0 + dt, "kind": kind, "node": node, "detail": detail}
 
 
-def stats() -> List[Dict[str, Any]]:
+def stats() -> List[NodeStats]:
     return [
-        {"address": N1, "state": "down", "statements": 48, "errors": 3, "failovers": 0,
-         "reconnects": 1, "last_error": f"2013 Lost connection {EVIL}", "flavour": "galera"},
-        {"address": N2, "state": "up", "statements": 52, "errors": 0, "failovers": 4,
-         "reconnects": 0, "last_error": None, "flavour": None},
+        {
+            "address": N1,
+            "state": "down",
+            "statements": 48,
+            "errors": 3,
+            "failovers": 0,
+            "reconnects": 1,
+            "last_error": f"2013 Lost connection {EVIL}",
+            "flavour": "galera",
+        },
+        {
+            "address": N2,
+            "state": "up",
+            "statements": 52,
+            "errors": 0,
+            "failovers": 4,
+            "reconnects": 0,
+            "last_error": None,
+            "flavour": None,
+        },
     ]
 
 
-def events() -> List[Dict[str, Any]]:
+def events() -> List[Event]:
     return [
         event(10.0, "node_down", N1, f"2013 Lost connection {EVIL}"),
         event(10.1, "failover", N2, f"statement failed over from {N1}"),
@@ -53,22 +72,30 @@ def timeline_data() -> Dict[str, Any]:
         k = x * 5
         node = x % 2 if not 100 <= k < 250 else 1
         rows[node][k] += 1
-    return {"started": T0, "elapsed": 50.0, "bucket": 0.1, "nodes": [N1, N2], "rows": rows,
-            "events": events()}
+    return {"started": T0, "elapsed": 50.0, "bucket": 0.1, "nodes": [N1, N2], "rows": rows, "events": events()}
 
 
 def mm() -> Any:
     # Built with a password that it does not keep, like the native object.
     def make(password: str) -> Any:
         return types.SimpleNamespace(nodes=[N1, N2], policy="parity", closed=False, stats=stats)
+
     return make(PASSWORD)
 
 
 def report() -> Any:
     data = timeline_data()
     per_node = {n: sum(r) for n, r in zip(data["nodes"], data["rows"])}
-    return types.SimpleNamespace(rows=100, per_node=per_node, retries=1, failovers=1, rerouted=15,
-                                 ambiguous_resolved=0, elapsed=50.0, timeline_data=data)
+    return types.SimpleNamespace(
+        rows=100,
+        per_node=per_node,
+        retries=1,
+        failovers=1,
+        rerouted=15,
+        ambiguous_resolved=0,
+        elapsed=50.0,
+        timeline_data=data,
+    )
 
 
 def txresult() -> Any:
@@ -91,6 +118,7 @@ def views() -> Dict[str, Any]:
 
 def pretty(obj: Any) -> str:
     from IPython.lib.pretty import pretty as ipython_pretty
+
     return ipython_pretty(obj)
 
 
@@ -106,6 +134,7 @@ def test_every_view_has_html_and_text_escaped_without_scripts(name: str) -> None
 
 def test_ipython_formatter_uses_the_views() -> None:
     from IPython.core.formatters import DisplayFormatter
+
     data, _ = DisplayFormatter().format(Events(events()))
     assert {"text/plain", "text/html"} <= set(data)
     assert "node_down" in data["text/plain"] and "{'time'" not in data["text/plain"]
@@ -123,6 +152,7 @@ def test_multimaster_view_shows_one_row_per_node() -> None:
 def test_a_closed_instance_whose_stats_raise_still_shows() -> None:
     def refuse() -> None:
         raise RuntimeError("closed")
+
     closed = types.SimpleNamespace(nodes=[N1], policy="sequential", closed=True, stats=refuse)
     assert N1 in display.multimaster_html(closed) and "closed" in display.multimaster_text(closed)
 
@@ -136,6 +166,7 @@ def test_stats_and_events_stay_lists() -> None:
 
 def test_events_show_local_time_to_the_millisecond() -> None:
     import time
+
     expected = time.strftime("%H:%M:%S", time.localtime(T0 + 10.0)) + ".250"
     assert expected in Events(events())._repr_html_()
     assert expected in pretty(Events(events()))
@@ -151,10 +182,12 @@ def test_a_long_event_ring_shows_its_newest() -> None:
 def test_frames_or_an_error_naming_the_extra(frames: str) -> None:
     library = frames.split("_")[1]
     t = Timeline(timeline_data())
-    for obj, nrows, columns in [(Stats(stats()), 2, display.STATS_COLUMNS),
-                                (Events(events()), 6, display.EVENT_COLUMNS),
-                                (t, 1000, ["t", "node", "rows", "rows_per_s"]),
-                                (Events(), 0, display.EVENT_COLUMNS)]:
+    for obj, nrows, columns in [
+        (Stats(stats()), 2, display.STATS_COLUMNS),
+        (Events(events()), 6, display.EVENT_COLUMNS),
+        (t, 1000, ["t", "node", "rows", "rows_per_s"]),
+        (Events(), 0, display.EVENT_COLUMNS),
+    ]:
         try:
             __import__(library)
         except ImportError:
@@ -167,6 +200,7 @@ def test_frames_or_an_error_naming_the_extra(frames: str) -> None:
 
 def test_frames_error_names_the_extra_when_the_library_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
+
     monkeypatch.setitem(sys.modules, "pandas", None)  # makes `import pandas` fail
     with pytest.raises(ImportError, match=r"pip install multimaster\[pandas\]"):
         Stats(stats()).to_pandas()
@@ -224,23 +258,35 @@ def test_timeline_escapes_node_names_and_event_details() -> None:
 
 
 def test_timeline_of_an_empty_run_and_of_one_node() -> None:
-    empty = Timeline({"started": T0, "elapsed": 0.0, "bucket": 0.1, "nodes": [N1, N2], "rows": [[], []],
-                      "events": []})
+    empty = Timeline({"started": T0, "elapsed": 0.0, "bucket": 0.1, "nodes": [N1, N2], "rows": [[], []], "events": []})
     root = parse_svg(empty.svg())
     assert not series(root) and empty.totals() == {N1: 0, N2: 0}
     assert "no rows written" in empty.svg()
     assert parse_svg(Timeline({}).svg()) is not None and Timeline({}).totals() == {}
-    one = Timeline({"started": T0, "elapsed": 1.0, "bucket": 0.1, "nodes": [N1], "rows": [[3] * 10],
-                    "events": [event(0.5, "failover", N1, "x")]})
+    one = Timeline(
+        {
+            "started": T0,
+            "elapsed": 1.0,
+            "bucket": 0.1,
+            "nodes": [N1],
+            "rows": [[3] * 10],
+            "events": [event(0.5, "failover", N1, "x")],
+        }
+    )
     root = parse_svg(one.svg())
     assert len(series(root)) == 1 and len(marks(root, "failover")) == 1 and one.totals() == {N1: 30}
 
 
 def test_timeline_stays_bounded() -> None:
     # 2000 buckets (Rust's cap) and a burst of 5000 failovers: one mark per pixel column.
-    data = {"started": T0, "elapsed": 400.0, "bucket": 0.2, "nodes": [N1, N2, "n3:3306"],
-            "rows": [[i % 7 for i in range(2000)] for _ in range(3)],
-            "events": [event(i * 0.08, "failover", N2, "x") for i in range(5000)]}
+    data = {
+        "started": T0,
+        "elapsed": 400.0,
+        "bucket": 0.2,
+        "nodes": [N1, N2, "n3:3306"],
+        "rows": [[i % 7 for i in range(2000)] for _ in range(3)],
+        "events": [event(i * 0.08, "failover", N2, "x") for i in range(5000)],
+    }
     svg = Timeline(data).svg()
     root = parse_svg(svg)
     assert len(series(root)) == 3 and len(marks(root, "failover")) <= 700
@@ -267,6 +313,7 @@ def test_report_html_holds_the_timeline_and_the_counts() -> None:
 def test_progress_sink_choices(monkeypatch: pytest.MonkeyPatch) -> None:
     def mine(snapshot: Dict[str, Any]) -> None:
         pass
+
     assert progress_sink(False) is None and progress_sink(None) is None
     assert progress_sink(mine) is mine
     pipe = io.StringIO()  # not a TTY
@@ -283,9 +330,18 @@ class FakeTTY(io.StringIO):
 
 
 def snapshot(done: int, **more: Any) -> Dict[str, Any]:
-    s = {"done": done, "total": 100, "per_node": {N1: done // 2, N2: done - done // 2}, "failovers": 0,
-         "retries": 0, "ambiguous_resolved": 0, "down": [], "events": [], "elapsed": done * 0.5,
-         "finished": False}
+    s = {
+        "done": done,
+        "total": 100,
+        "per_node": {N1: done // 2, N2: done - done // 2},
+        "failovers": 0,
+        "retries": 0,
+        "ambiguous_resolved": 0,
+        "down": [],
+        "events": [],
+        "elapsed": done * 0.5,
+        "finished": False,
+    }
     s.update(more)
     return s
 
@@ -295,8 +351,14 @@ def test_terminal_sink_rewrites_one_line_and_prints_events_above_it() -> None:
     sink = progress_sink(True, stream=tty)
     assert sink is not None
     sink(snapshot(40))
-    sink(snapshot(41, down=[N1], failovers=1, events=[event(20, "node_down", N1, "2013 lost"),
-                                                       event(20.1, "retry", N2, "1213")]))
+    sink(
+        snapshot(
+            41,
+            down=[N1],
+            failovers=1,
+            events=[event(20, "node_down", N1, "2013 lost"), event(20.1, "retry", N2, "1213")],
+        )
+    )
     sink(snapshot(100, finished=True))
     out = tty.getvalue()
     assert "40/100" in out and "41/100" in out and "100/100" in out and "DOWN " + N1 in out
@@ -327,6 +389,7 @@ class FakeHandle:
 
 def test_notebook_sink_updates_one_display_and_keeps_recent_events(monkeypatch: pytest.MonkeyPatch) -> None:
     import IPython.display
+
     handle = FakeHandle()
     displayed: List[Any] = []
 
@@ -334,6 +397,7 @@ def test_notebook_sink_updates_one_display_and_keeps_recent_events(monkeypatch: 
         assert raw and display_id
         displayed.append(bundle)
         return handle
+
     monkeypatch.setattr(IPython.display, "display", fake_display)
     monkeypatch.setattr(display, "_in_kernel", lambda: True)
     sink = progress_sink(True)

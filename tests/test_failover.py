@@ -11,8 +11,22 @@ import time
 import pytest
 
 import multimaster
-from conftest import (COLUMNS, CTRL_C_BOUND, CTRL_C_PRELUDE, SLACK, Call, Child, Writer, count_titles,
-                      crash_and_rejoin_each, course_rows, node_downs, running, wait_for)
+
+from conftest import (
+    COLUMNS,
+    CTRL_C_BOUND,
+    CTRL_C_PRELUDE,
+    SLACK,
+    Call,
+    Child,
+    Writer,
+    count_titles,
+    course_rows,
+    crash_and_rejoin_each,
+    node_downs,
+    running,
+    wait_for,
+)
 
 
 def test_insert_many_survives_each_node_crashed(make_mm, table, cluster, caplog):
@@ -64,8 +78,7 @@ def test_long_read_on_a_crashed_node_is_retried_at_once(make_mm, cluster):
     wait_for(lambda: running(cluster, 1, statement) or not call.running(), 30, "the read to run on node 1")
     crashed_at = time.time()
     cluster.crash(1)
-    wait_for(lambda: node_downs(mm, cluster.addresses[0], crashed_at) > 0, SLACK,
-             "node 1 declared down at once")
+    wait_for(lambda: node_downs(mm, cluster.addresses[0], crashed_at) > 0, SLACK, "node 1 declared down at once")
     assert call.result(4 + SLACK + 10) == [(0,)]
     assert [e["node"] for e in mm.events() if e["kind"] == "failover"] == [cluster.addresses[1]]
     assert mm.stats()[1]["state"] == "up"
@@ -105,20 +118,24 @@ def _works(mm) -> bool:
 # CTRL_C_PRELUDE). Each interrupted wait would otherwise last seconds (interval=5, or
 # failover_timeout=60), so a loop that noticed Ctrl-C only when its sleep or wait ended fails.
 
-INSERT_SCRIPT = CTRL_C_PRELUDE + """
-mm = multimaster.MultiMaster(sys.argv[1].split(","), "demo", "admin", "cloudacademy",
-                             failover_timeout=60)
-rows = [(f"Title{x}", "Jeremy Cook", 100, "1999-03-30", "http://here.com") for x in range(1000)]
+INSERT_SCRIPT = (
+    CTRL_C_PRELUDE
+    + """
+from multimaster.coursedata import COLUMNS, DATABASE, PASSWORD, USER, course_rows
+mm = multimaster.MultiMaster(sys.argv[1].split(","), DATABASE, USER, PASSWORD, failover_timeout=60)
 try:
-    mm.insert_many(sys.argv[2], ["title", "instructor", "duration", "created", "url"], rows,
+    mm.insert_many(sys.argv[2], COLUMNS, course_rows(1000),
                    key="title", interval=5, on_row=lambda i, node, rerouted: print("row", i, flush=True))
 except KeyboardInterrupt as e:
     interrupted(e.report.rows)
 """
+)
 
 # Every node refuses: the call waits up to failover_timeout for a live node. The script also
 # prints when the call began, to show the signal came during the wait.
-WAITING_SCRIPT = CTRL_C_PRELUDE + """
+WAITING_SCRIPT = (
+    CTRL_C_PRELUDE
+    + """
 mm = multimaster.MultiMaster(["127.0.99.1:9", "127.0.99.2:9"], user="u", password="p",
                              failover_timeout=60)
 call = {
@@ -134,9 +151,10 @@ try:
 except KeyboardInterrupt:
     interrupted(entered)
 """
+)
 
 
-def interrupt(args: list, ready, after: float) -> "tuple[list, float]":
+def interrupt(args: list, ready, after: float) -> tuple[list, float]:
     """Runs a Python script until it prints a line satisfying `ready`, sends it SIGINT `after`
     seconds later, and returns the words of its "interrupted" line and when the signal was
     sent. Checks the latency the child measured and the child's exit."""
@@ -146,8 +164,9 @@ def interrupt(args: list, ready, after: float) -> "tuple[list, float]":
         time.sleep(after)  # into the wait (the interval's sleep, the search for a live node)
         sent = time.monotonic()
         child.signal(signal.SIGINT)
-        k = child.wait_line(lambda l: l.startswith(("interrupted", "returned")), CTRL_C_BOUND + 10,
-                            "the child to be interrupted")
+        k = child.wait_line(
+            lambda text: text.startswith(("interrupted", "returned")), CTRL_C_BOUND + 10, "the child to be interrupted"
+        )
         assert child.finish(30) == 0, child.stderr()
     finally:
         child.close()
@@ -164,8 +183,7 @@ def interrupt(args: list, ready, after: float) -> "tuple[list, float]":
 
 
 def test_ctrl_c_stops_the_loop_promptly_keeping_rows(cluster, table):
-    line, sent = interrupt([INSERT_SCRIPT, ",".join(cluster.addresses), table],
-                           lambda l: l == "row 0", after=0.5)
+    line, sent = interrupt([INSERT_SCRIPT, ",".join(cluster.addresses), table], lambda text: text == "row 0", after=0.5)
     # Row 0 only: the signal came inside the 5 s interval that follows it.
     written = int(line[3])
     assert written == 1
@@ -175,7 +193,7 @@ def test_ctrl_c_stops_the_loop_promptly_keeping_rows(cluster, table):
 @pytest.mark.parametrize("call", ["execute", "query", "transaction"])
 def test_ctrl_c_stops_a_call_waiting_for_a_live_node(call):
     """Every node down, failover_timeout=60: the call waits for a live node, and stops on Ctrl-C."""
-    line, sent = interrupt([WAITING_SCRIPT, call], lambda l: l == "ready", after=1.0)
+    line, sent = interrupt([WAITING_SCRIPT, call], lambda text: text == "ready", after=1.0)
     entered = float(line[3])
     assert float(line[1]) - entered > 0.5  # the signal came while the call was waiting
 
@@ -184,11 +202,11 @@ def test_insert_test_interrupted_exits_130_keeping_rows(cluster, table):
     """insert-test (python -m multimaster.course) on SIGINT: exit 130, says how many rows it
     wrote, and exactly those rows exist."""
     env = {**os.environ, **cluster.env()}
-    child = Child([sys.executable, "-m", "multimaster.course", "--count", "1000", "--interval", "5",
-                   "--table", table], env=env)
+    child = Child(
+        [sys.executable, "-m", "multimaster.course", "--count", "1000", "--interval", "5", "--table", table], env=env
+    )
     try:
-        child.wait_line(lambda l: l.startswith("Title0: 1 record inserted successfully"), 60,
-                        "the first row")
+        child.wait_line(lambda text: text.startswith("Title0: 1 record inserted successfully"), 60, "the first row")
         time.sleep(0.5)  # into the 5 s interval
         sent = time.monotonic()
         child.signal(signal.SIGINT)

@@ -20,6 +20,7 @@ TIMEOUT = 3.0  # upper bound for any single blocking socket operation in these t
 
 # ------------------------------------------------------------------- wire helpers
 
+
 def packet(seq: int, payload: bytes) -> bytes:
     return len(payload).to_bytes(3, "little") + bytes([seq]) + payload
 
@@ -130,6 +131,7 @@ def query(sock: socket.socket, sql: bytes) -> Optional[tuple[int, bytes]]:
 
 
 # -------------------------------------------------------------------------- tests
+
 
 def test_pass_through_round_trip(proxy: FaultProxy, upstream: FakeServer) -> None:
     with connect(proxy) as sock:

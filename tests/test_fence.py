@@ -14,8 +14,19 @@ import time
 
 import pytest
 
-from conftest import (GALERA_PAUSE, LAB_WAIT, SLACK, Call, LockHolder, count_titles, liveness_bound,
-                      node_downs, running, view_id, wait_for)
+from conftest import (
+    GALERA_PAUSE,
+    LAB_WAIT,
+    SLACK,
+    Call,
+    LockHolder,
+    count_titles,
+    liveness_bound,
+    node_downs,
+    running,
+    view_id,
+    wait_for,
+)
 
 FD = 1.0  # failure_detection: node 1 is declared down well before Galera's suspect timeout (5 s)
 CONNECT = 1.0  # make_mm's connect_timeout
@@ -39,15 +50,19 @@ def test_fence_kills_a_write_on_a_node_thawed_before_eviction(make_mm, table, cl
     with LockHolder(cluster, 1, table) as holder:
         mm = make_mm(failure_detection=FD)  # its first request goes to node 1
         call = Call(lambda: mm.execute(insert, key=(table, "title", "fenced"))).start()
-        wait_for(lambda: running(cluster, 1, insert) or not call.running(), 30,
-                 "the INSERT to wait for the lock on node 1")
+        wait_for(
+            lambda: running(cluster, 1, insert) or not call.running(), 30, "the INSERT to wait for the lock on node 1"
+        )
         assert call.running(), f"the INSERT was not held back by the lock: {call.error!r}"
         frozen = time.monotonic()
         frozen_at = time.time()
         cluster.freeze(1)
         try:
-            wait_for(lambda: node_downs(mm, node1, frozen_at) > 0, liveness_bound(FD, CONNECT),
-                     "node 1 declared down while frozen")
+            wait_for(
+                lambda: node_downs(mm, node1, frozen_at) > 0,
+                liveness_bound(FD, CONNECT),
+                "node 1 declared down while frozen",
+            )
             time.sleep(max(0.0, frozen + FD + 1 - time.monotonic()))
             # Frozen: the session cannot be killed, node 1 neither refuses nor is evicted yet.
             assert call.running(), f"the write was resolved before its session was fenced: {call.error!r}"
@@ -58,8 +73,9 @@ def test_fence_kills_a_write_on_a_node_thawed_before_eviction(make_mm, table, cl
         holder.release()  # if Galera has not aborted it already
     wait_for(lambda: not running(cluster, 1, insert), 30, "no INSERT left waiting on node 1")
     print(f"thawed {thawed:.2f} s after the freeze, the call took {call.took:.2f} s")
-    assert view_id(cluster, 2) == view, \
+    assert view_id(cluster, 2) == view, (
         f"node 1 was evicted (thawed {thawed:.1f} s after the freeze): the kill was not what fenced it"
+    )
     assert count_titles(cluster, table) == (1, 1)
     details = _ambiguous(mm, node1)
     assert len(details) == 1 and " fenced: killed" in details[0] and "title='fenced'" in details[0], details
@@ -77,8 +93,9 @@ def test_fence_on_a_dead_node_waits_for_its_process_or_its_eviction(make_mm, tab
     with LockHolder(cluster, 1, table) as holder:
         mm = make_mm(failure_detection=FD)  # its first request goes to node 1
         call = Call(lambda: mm.execute(insert, key=(table, "title", how))).start()
-        wait_for(lambda: running(cluster, 1, insert) or not call.running(), 30,
-                 "the INSERT to wait for the lock on node 1")
+        wait_for(
+            lambda: running(cluster, 1, insert) or not call.running(), 30, "the INSERT to wait for the lock on node 1"
+        )
         assert call.running(), f"the INSERT was not held back by the lock: {call.error!r}"
         died = time.monotonic()
         died_at = time.time()
@@ -93,8 +110,11 @@ def test_fence_on_a_dead_node_waits_for_its_process_or_its_eviction(make_mm, tab
         else:
             cluster.freeze(1)
             try:
-                wait_for(lambda: node_downs(mm, node1, died_at) > 0, liveness_bound(FD, CONNECT),
-                         "node 1 declared down while frozen")
+                wait_for(
+                    lambda: node_downs(mm, node1, died_at) > 0,
+                    liveness_bound(FD, CONNECT),
+                    "node 1 declared down while frozen",
+                )
                 assert call.result(GALERA_PAUSE + liveness_bound(FD, CONNECT) + SLACK) == 1
             finally:
                 # Evicted meanwhile, node 1 would sit outside the Primary component once thawed

@@ -9,8 +9,21 @@ import threading
 import time
 from typing import List, Optional
 
-from conftest import (FAILURE_DETECTION, GALERA_PAUSE, SLACK, Call, Writer, count_titles, detect_bound,
-                      liveness_bound, max_gap, node_downs, rejoin_bound, running, wait_for)
+from conftest import (
+    FAILURE_DETECTION,
+    GALERA_PAUSE,
+    SLACK,
+    Call,
+    Writer,
+    count_titles,
+    detect_bound,
+    liveness_bound,
+    max_gap,
+    node_downs,
+    rejoin_bound,
+    running,
+    wait_for,
+)
 from faultproxy import FaultProxy
 
 
@@ -25,7 +38,7 @@ class Reader:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="reader", daemon=True)
 
-    def start(self) -> "Reader":
+    def start(self) -> Reader:
         self._thread.start()
         return self
 
@@ -61,21 +74,26 @@ def test_blackholed_node_costs_one_failure_detection(make_mm, cluster):
     host, port = cluster.addresses[0].split(":")
     fd, connect, interval = 2.0, 0.5, 0.05
     with FaultProxy((host, int(port))) as proxy:
-        proxied = "%s:%d" % proxy.address
-        mm = make_mm([proxied, cluster.addresses[1]], failure_detection=fd, connect_timeout=connect,
-                     backoff_cap=1.0)
+        proxied = proxy.endpoint
+        mm = make_mm([proxied, cluster.addresses[1]], failure_detection=fd, connect_timeout=connect, backoff_cap=1.0)
         reader = Reader(mm, interval).start()
         try:
             reader.wait_reads(6, "6 reads before the blackhole")
             blackholed_at = time.time()
             proxy.blackhole()
-            wait_for(lambda: node_downs(mm, proxied, blackholed_at) > 0, liveness_bound(fd, connect),
-                     "the proxied node seen down")
+            wait_for(
+                lambda: node_downs(mm, proxied, blackholed_at) > 0,
+                liveness_bound(fd, connect),
+                "the proxied node seen down",
+            )
             reader.wait_reads(10, "10 reads while the node is blackholed: it is skipped")
             down_statements = mm.stats()[0]["statements"]
             proxy.pass_through()
-            wait_for(lambda: mm.stats()[0]["state"] == "up" and mm.stats()[0]["statements"] > down_statements,
-                     rejoin_bound(1.0, connect), "the proxied node to answer reads again")
+            wait_for(
+                lambda: mm.stats()[0]["state"] == "up" and mm.stats()[0]["statements"] > down_statements,
+                rejoin_bound(1.0, connect),
+                "the proxied node to answer reads again",
+            )
             reader.wait_reads(4, "4 reads after the node came back")
         finally:
             reader.stop()
@@ -104,8 +122,11 @@ def test_long_read_on_a_node_frozen_mid_statement_is_retried_elsewhere(make_mm, 
     frozen_at = time.time()
     cluster.freeze(1)
     try:
-        wait_for(lambda: node_downs(mm, cluster.addresses[0], frozen_at) > 0 or not call.running(),
-                 liveness_bound(fd, connect), "node 1 declared down while the read is in flight")
+        wait_for(
+            lambda: node_downs(mm, cluster.addresses[0], frozen_at) > 0 or not call.running(),
+            liveness_bound(fd, connect),
+            "node 1 declared down while the read is in flight",
+        )
     finally:
         cluster.thaw(1)
     downs = [e["time"] for e in mm.events() if e["kind"] == "node_down" and e["node"] == cluster.addresses[0]]
@@ -132,8 +153,11 @@ def test_frozen_node_is_skipped_and_rejoins(make_mm, table, cluster):
         frozen_at = time.time()
         cluster.freeze(1)
         try:
-            wait_for(lambda: node_downs(mm, address, frozen_at) > 0, detect_bound(connect),
-                     "the loop to see the frozen node down")
+            wait_for(
+                lambda: node_downs(mm, address, frozen_at) > 0,
+                detect_bound(connect),
+                "the loop to see the frozen node down",
+            )
             writer.wait_rows(10, "10 rows while node 1 is still frozen: it is skipped")
         finally:
             cluster.thaw(1)

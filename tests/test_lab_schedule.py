@@ -16,34 +16,23 @@ from typing import Iterator
 
 import pytest
 
+from multimaster.coursedata import DATABASE, QUALIFIED_TABLE
 from multimaster.lab import Lab, LabError, Step, lab_hosts
-from conftest import lab_processes, needs_lab
+
+from conftest import lab_processes, needs_lab, ready, running_lab
 
 HOSTS = os.environ.get("MULTIMASTER_TEST_SCHEDULE_HOSTS", "127.0.44.1,127.0.44.2").split(",")
 LAB_DIR = os.environ.get("MULTIMASTER_TEST_SCHEDULE_DIR", "/tmp/mm-lab-h4")
 # How long a node takes to be evicted, restarted and Synced is Galera's business: generous.
 LAB_WAIT = 180.0
-TABLE = "demo.sched"
+TABLE = f"{DATABASE}.sched"
 
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
-    try:
-        Lab.load(LAB_DIR).down()  # what a killed earlier run left
-    except LabError:
-        pass
-    lab = Lab(2, base_dir=LAB_DIR, hosts=HOSTS)
-    try:
-        lab.up()
+    with running_lab(2, base_dir=LAB_DIR, hosts=HOSTS) as lab:
         lab.sql(1, f"CREATE TABLE {TABLE} (n INT)")
         yield lab
-    finally:
-        lab.down()
-
-
-def synced(lab: Lab, i: int) -> bool:
-    row = lab.status()[i - 1]
-    return row["state"] == "Synced" and bool(row["ready"])
 
 
 # ------------------------------------------------------------------------------------------
@@ -84,9 +73,9 @@ def test_steps_and_conditions_say_what_they_wait_for() -> None:
     assert str(Step("crash", 1, 2)) == "crash node 1 after 2 s"
     assert str(Step("start", 2)) == "start node 2 at once"
     assert str(Step("partition_one_way", 1, table_filled)) == "partition_one_way node 1 when table_filled"
-    assert str(Step("freeze", 2, lab.when_rows(3, TABLE))) == "freeze node 2 when demo.sched holds 3 rows"
+    assert str(Step("freeze", 2, lab.when_rows(3, TABLE))) == f"freeze node 2 when {TABLE} holds 3 rows"
     with pytest.raises(LabError, match="bad table name"):
-        lab.when_rows(3, "demo.sched; DROP TABLE demo.course")
+        lab.when_rows(3, f"{TABLE}; DROP TABLE {QUALIFIED_TABLE}")
 
 
 def test_a_failing_step_is_raised_kept_and_printed(capsys: pytest.CaptureFixture[str]) -> None:
@@ -141,7 +130,7 @@ def test_crash_later_then_restart_in_one_call(lab: Lab) -> None:
     crashed_at, started_at = handle.ran_at
     assert crashed_at is not None and started_at is not None
     assert started_at - crashed_at >= 1
-    assert synced(lab, 1) and lab.pid(1) not in (None, pid)
+    assert ready(lab, 1) and lab.pid(1) not in (None, pid)
     assert [what for _, what in handle.history][0] == "crash node 1 (after 2 s)"
 
 
@@ -158,9 +147,9 @@ def test_row_driven_freeze_and_thaw(lab: Lab) -> None:
     assert handle.ok
     frozen_at, thawed_at = handle.ran_at
     assert frozen_at is not None and thawed_at is not None and thawed_at - frozen_at >= 0.5
-    assert "demo.sched holds 3 rows" in repr(handle)
+    assert f"{TABLE} holds 3 rows" in repr(handle)
     deadline = time.monotonic() + 60
-    while not synced(lab, 2):
+    while not ready(lab, 2):
         assert time.monotonic() < deadline, "node 2 did not come back after the thaw"
         time.sleep(0.2)
 
@@ -177,7 +166,7 @@ def test_a_direct_call_waits_for_a_scheduled_one(lab: Lab) -> None:
     lab.thaw(1)  # a no-op on a running node, but it has to wait for the lock
     assert handle.states == ["done"]
     handle.wait(10)
-    assert synced(lab, 2)
+    assert ready(lab, 2)
 
 
 @needs_lab

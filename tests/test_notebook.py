@@ -30,7 +30,8 @@ import pytest
 
 from multimaster.lab import Lab, LabError
 from multimaster.notebook import write
-from conftest import lab_processes, needs_lab
+
+from conftest import PASSWORD, lab_processes, needs_lab
 
 nbformat = pytest.importorskip("nbformat", reason="nbformat is not installed: pip install -e '.[test]'")
 nbclient = pytest.importorskip("nbclient", reason="nbclient is not installed: pip install -e '.[test]'")
@@ -45,15 +46,10 @@ LAB_HOSTS = os.environ.get("MULTIMASTER_TEST_NOTEBOOK_HOSTS", "127.0.64.1,127.0.
 ROWS, INTERVAL = 80, 0.25
 # Per cell: `lab up` takes up to 120 s, a restart 90 s; the insert cell covers both crashes.
 CELL_TIMEOUT = 600
-PASSWORD = "cloudacademy"
 KERNEL = "multimaster-test"
 
 
-
-
 pytestmark = needs_lab
-
-
 
 
 def bring_down() -> None:
@@ -70,9 +66,15 @@ def jupyter_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     in tmp_path, and the lab's place for the kernel to inherit."""
     spec = tmp_path / "jupyter" / "kernels" / KERNEL
     spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "multimaster test kernel", "language": "python"}))
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "multimaster test kernel",
+                "language": "python",
+            }
+        )
+    )
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
     monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
@@ -133,8 +135,7 @@ def test_course_notebook_runs_headless(jupyter_env: Path) -> None:
     nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
 
-    client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name=KERNEL,
-                            resources={"metadata": {"path": str(tmp)}})
+    client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name=KERNEL, resources={"metadata": {"path": str(tmp)}})
     started = time.monotonic()
     failure = None
     try:
@@ -160,8 +161,7 @@ def test_course_notebook_runs_headless(jupyter_env: Path) -> None:
 
     # The count: every row, each once.
     count = "".join(texts(cell(nb, "count"), "text/plain"))
-    assert (f"rows: {ROWS} of {ROWS} (100 %), distinct titles: {ROWS} of {ROWS} (100 %)"
-            in count), outputs
+    assert f"rows: {ROWS} of {ROWS} (100 %), distinct titles: {ROWS} of {ROWS} (100 %)" in count, outputs
     assert "OK: every row written exactly once" in count, outputs
 
     # The live view: one display, updated in place, whose saved state is the finished run.
@@ -189,8 +189,7 @@ def test_course_notebook_runs_headless(jupyter_env: Path) -> None:
     titles = [g.find(f"{ns}title") for g in downs]
     down_titles = " ".join("".join(t.itertext()) for t in titles if t is not None)
     for address in addresses:
-        assert f"{address} down" in down_titles, \
-            f"{address} was not seen down during the run: {down_titles!r}"
+        assert f"{address} down" in down_titles, f"{address} was not seen down during the run: {down_titles!r}"
     # The report shows the same timeline inline in its HTML.
     assert "<svg" in "".join(texts(cell(nb, "report"), "text/html")), outputs
 
@@ -198,8 +197,9 @@ def test_course_notebook_runs_headless(jupyter_env: Path) -> None:
     events = "".join(texts(cell(nb, "events"), "text/html"))
     rows = re.findall(r"<tr>(.*?)</tr>", events, re.S)
     for address in addresses:
-        assert any("node_down" in r and address in r for r in rows), \
+        assert any("node_down" in r and address in r for r in rows), (
             f"no node_down row for {address} in the events table:\n{events[:3000]}"
+        )
     stats = "".join(texts(cell(nb, "stats"), "text/html"))
     assert all(address in stats for address in addresses), stats[:3000]
 

@@ -35,15 +35,35 @@ import os
 import shutil
 import socket
 import time
-from typing import Iterator, List, Optional
+from typing import TYPE_CHECKING, Any, Iterator, List, Optional
 
 import pytest
 
 from multimaster import MultiMaster
 from multimaster.lab import Lab, LabError, _check_installed, main, netns_unavailable
-from conftest import (COURSE_DDL, DATABASE, FAILURE_DETECTION, GALERA_PAUSE, LAB_WAIT, PASSWORD, SLACK, USER,
-                      Writer, count_titles, detect_bound, lab_processes, liveness_bound, max_gap, node_downs,
-                      rejoin_bound, wait_for)
+
+from conftest import (
+    COURSE_DDL,
+    DATABASE,
+    FAILURE_DETECTION,
+    GALERA_PAUSE,
+    LAB_WAIT,
+    PASSWORD,
+    SLACK,
+    USER,
+    Writer,
+    count_titles,
+    detect_bound,
+    lab_processes,
+    liveness_bound,
+    max_gap,
+    node_downs,
+    rejoin_bound,
+    wait_for,
+)
+
+if TYPE_CHECKING:
+    from multimaster._native import Event
 
 LAB_DIR = os.environ.get("MULTIMASTER_TEST_NETNS_DIR", "/tmp/mm-lab-netns")
 # Default: 10.213.<k>.0/24, k derived from LAB_DIR.
@@ -116,8 +136,9 @@ def unacked(address: str) -> int:
 
 
 def synced(lab: Lab, i: int) -> bool:
+    """Node i ready (the lab's check: Synced, wsrep_ready, Primary) and not partitioned."""
     row = lab.status()[i - 1]
-    return row["state"] == "Synced" and bool(row["ready"]) and row["partition"] is None
+    return bool(row["ready"]) and row["partition"] is None
 
 
 def cluster_size(lab: Lab, i: int) -> Optional[int]:
@@ -128,11 +149,11 @@ def cluster_size(lab: Lab, i: int) -> Optional[int]:
 
 def conf_id(lab: Lab, i: int) -> int:
     """Node i's view number: it changes whenever a member leaves or joins."""
-    (_, value), = lab.sql(i, "SHOW STATUS LIKE 'wsrep_cluster_conf_id'")
+    ((_, value),) = lab.sql(i, "SHOW STATUS LIKE 'wsrep_cluster_conf_id'")
     return int(value or 0)
 
 
-def events(mm: MultiMaster, kind: str, address: str, since: float) -> List[dict]:
+def events(mm: MultiMaster, kind: str, address: str, since: float) -> List[Event]:
     return [e for e in mm.events() if e["kind"] == kind and e["node"] == address and e["time"] >= since]
 
 
@@ -148,8 +169,11 @@ def wait_delivered(address: str, cut_seconds: float) -> None:
     """Until nothing sent to `address` during a cut is still unacknowledged, i.e. TCP has
     delivered it since the heal. Its backoff doubles each wait, so the next retransmission
     after a heal comes within about as long as the cut lasted."""
-    wait_for(lambda: unacked(address) == 0, 2 * cut_seconds + SLACK,
-             f"TCP to deliver what was sent to {address} during the cut")
+    wait_for(
+        lambda: unacked(address) == 0,
+        2 * cut_seconds + SLACK,
+        f"TCP to deliver what was sent to {address} during the cut",
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -209,9 +233,16 @@ def _drop(lab: Lab, name: str) -> None:
         pass
 
 
-def _mm(lab: Lab, **options: object) -> MultiMaster:
-    return MultiMaster(lab.addresses, database=DATABASE, user=USER, password=PASSWORD,
-                       connect_timeout=CONNECT, backoff_cap=BACKOFF_CAP, **options)
+def _mm(lab: Lab, **options: Any) -> MultiMaster:
+    return MultiMaster(
+        lab.addresses,
+        database=DATABASE,
+        user=USER,
+        password=PASSWORD,
+        connect_timeout=CONNECT,
+        backoff_cap=BACKOFF_CAP,
+        **options,
+    )
 
 
 @pytest.fixture
@@ -290,18 +321,20 @@ def test_partition_and_heal_from_the_cli(lab: Lab, capsys: pytest.CaptureFixture
     with pytest.raises(OSError):
         socket.create_connection((host, int(port)), timeout=1.0).close()
     # Node 2 still replicates with node 1: a row written on node 1 is read on node 2.
-    lab.sql(1, "CREATE TABLE IF NOT EXISTS demo.netns_cli (n INT); INSERT INTO demo.netns_cli VALUES (1)")
-    assert lab.sql(2, "SET SESSION wsrep_sync_wait=1; SELECT COUNT(*) FROM demo.netns_cli") == [("1",)]
+    lab.sql(1, f"CREATE TABLE IF NOT EXISTS {DATABASE}.netns_cli (n INT); INSERT INTO {DATABASE}.netns_cli VALUES (1)")
+    assert lab.sql(2, f"SET SESSION wsrep_sync_wait=1; SELECT COUNT(*) FROM {DATABASE}.netns_cli") == [("1",)]
     assert main(["--dir", base_dir, "heal", "2"]) == 0
     assert lab.partitioned(2) is None
     socket.create_connection((host, int(port)), timeout=5.0).close()
     assert conf_id(lab, 1) == before  # nobody left the cluster
-    lab.sql(1, "DROP TABLE demo.netns_cli")
+    lab.sql(1, f"DROP TABLE {DATABASE}.netns_cli")
 
     # Scheduled, like crash(..., after=): a one-way cut healed half a second later.
     handle = lab.partition(2, one_way=True, after=0.0, heal_after=0.5)
     assert [str(step) for step in handle.wait(30).steps] == [
-        "partition_one_way node 2 at once", "heal node 2 after 0.5 s"]
+        "partition_one_way node 2 at once",
+        "heal node 2 after 0.5 s",
+    ]
     assert handle.states == ["done", "done"] and lab.partitioned(2) is None
 
 
@@ -311,11 +344,14 @@ def test_crash_and_start_rejoin_by_ist_in_namespaces(lab: Lab, table: str) -> No
     catches up by IST with what was written meanwhile."""
     lab.crash(1)
     assert lab.pid(1) is None and lab.status()[0]["state"] == "down"
-    wait_for(lambda: _insert(lab, 2, table, "while-1-down"), GALERA_PAUSE + SLACK + 10,
-             "node 2 to take a write once node 1 is evicted")
+    wait_for(
+        lambda: _insert(lab, 2, table, "while-1-down"),
+        GALERA_PAUSE + SLACK + 10,
+        "node 2 to take a write once node 1 is evicted",
+    )
     lab.start(1)
     log = lab.nodes[0].log.read_text(errors="replace")
-    assert "IST received" in log[log.rfind("Starting MariaDB"):]
+    assert "IST received" in log[log.rfind("Starting MariaDB") :]
     rows = lab.sql(1, f"SET SESSION wsrep_sync_wait=1; SELECT title FROM {DATABASE}.{table}")
     assert rows == [("while-1-down",)]
     assert all(synced(lab, i) for i in (1, 2)) and cluster_size(lab, 1) == 3
@@ -350,19 +386,25 @@ def test_partition_with_a_write_in_flight_healed_after_eviction(lab: Lab, mm: Mu
     try:
         writer.wait_rows(10, "10 rows before the cut")
         writer.cut_after_row_on(node2, 1)
-        wait_for(lambda: node_downs(mm, node1, writer.cut_wall) > 0, liveness_bound(FAILURE_DETECTION, CONNECT),
-                 "the loop to see node 1 down")
+        wait_for(
+            lambda: node_downs(mm, node1, writer.cut_wall) > 0,
+            liveness_bound(FAILURE_DETECTION, CONNECT),
+            "the loop to see node 1 down",
+        )
         detected = events(mm, "node_down", node1, writer.cut_wall)[0]["time"] - writer.cut_wall
         since = writer.rows
         writer.wait_rows(10, "10 rows through node 2 while node 1 is cut off")
         # The write in flight was ambiguous, fenced by node 1's eviction, and checked for by key.
         ambiguous = events(mm, "ambiguous", node1, writer.cut_wall)
         assert ambiguous and " fenced: node evicted" in ambiguous[0]["detail"], mm.events()
-        assert any("not found: writing it again" in e["detail"]
-                   for e in events(mm, "ambiguous_resolved", node1, writer.cut_wall)), mm.events()
+        assert any(
+            "not found: writing it again" in e["detail"]
+            for e in events(mm, "ambiguous_resolved", node1, writer.cut_wall)
+        ), mm.events()
         # Galera evicted node 1: node 2 sees 2 members (itself and garbd), node 1 sees 1.
-        wait_for(lambda: cluster_size(lab, 2) == 2 and not lab.status()[0]["ready"], LAB_WAIT,
-                 "the cluster to evict node 1")
+        wait_for(
+            lambda: cluster_size(lab, 2) == 2 and not lab.status()[0]["ready"], LAB_WAIT, "the cluster to evict node 1"
+        )
         assert lab.status()[0]["partition"] == "full"
         cut = time.monotonic() - writer.cut_at
         left = unacked(node1)
@@ -380,10 +422,12 @@ def test_partition_with_a_write_in_flight_healed_after_eviction(lab: Lab, mm: Mu
         writer.stop()
     writer.check()
     gap = max_gap(writer.times)
-    print(f"\n(a, {'unique' if unique else 'keyless'}) cut {cut:.1f} s: node_down after {detected:.2f} s "
-          f"(bound {liveness_bound(FAILURE_DETECTION, CONNECT):.1f}), longest gap {gap:.2f} s, Synced "
-          f"{merged:.2f} s after the heal, rows through node 1 again after {back:.2f} s; {left} socket(s) "
-          f"with unsent data for node 1 at the heal; {writer.written} rows, count {count_titles(lab, table)}")
+    print(
+        f"\n(a, {'unique' if unique else 'keyless'}) cut {cut:.1f} s: node_down after {detected:.2f} s "
+        f"(bound {liveness_bound(FAILURE_DETECTION, CONNECT):.1f}), longest gap {gap:.2f} s, Synced "
+        f"{merged:.2f} s after the heal, rows through node 1 again after {back:.2f} s; {left} socket(s) "
+        f"with unsent data for node 1 at the heal; {writer.written} rows, count {count_titles(lab, table)}"
+    )
     assert detected < liveness_bound(FAILURE_DETECTION, CONNECT)
     # The INSERT in flight waited for node 1 to be declared down and evicted, then for the key
     # check; the loop waited on nothing else (node 2 had no write in flight during the pause).
@@ -415,8 +459,10 @@ def test_short_cut_healed_before_eviction(lab: Lab, table: str) -> None:
     writer.check()
     gap = max_gap(writer.times)
     k = writer.rows_at_cut
-    print(f"\n(b) cut {SHORT_CUT} s: longest gap {gap:.2f} s, node_downs {node_downs(mm, node1)}, "
-          f"{writer.written} rows, count {count_titles(lab, table)}")
+    print(
+        f"\n(b) cut {SHORT_CUT} s: longest gap {gap:.2f} s, node_downs {node_downs(mm, node1)}, "
+        f"{writer.written} rows, count {count_titles(lab, table)}"
+    )
     # The INSERT sent into the cut waited for the heal (the gap only the cut explains), then for
     # TCP's next retransmission (its backoff doubles: within about the cut's length again), and
     # completed on node 1 without being lost.
@@ -442,8 +488,9 @@ def test_partitioned_node_is_detected_and_rejoins(lab: Lab, mm: MultiMaster, tab
     try:
         writer.wait_rows(10, "10 rows before the cut")
         writer.cut_after_row_on(node2, 2)
-        wait_for(lambda: node_downs(mm, node2, writer.cut_wall) > 0, detect_bound(CONNECT),
-                 "the loop to see node 2 down")
+        wait_for(
+            lambda: node_downs(mm, node2, writer.cut_wall) > 0, detect_bound(CONNECT), "the loop to see node 2 down"
+        )
         detected = events(mm, "node_down", node2, writer.cut_wall)[0]["time"] - writer.cut_wall
         since = writer.rows
         writer.wait_rows(10, "10 rows through node 1 while node 2 is cut off")
@@ -459,8 +506,10 @@ def test_partitioned_node_is_detected_and_rejoins(lab: Lab, mm: MultiMaster, tab
         writer.stop()
     writer.check()
     gap = max_gap(writer.times)
-    print(f"\n(c) node_down after {detected:.2f} s (bound {detect_bound(CONNECT):.1f}), cut {cut:.1f} s, "
-          f"longest gap {gap:.2f} s, {writer.written} rows, count {count_titles(lab, table)}")
+    print(
+        f"\n(c) node_down after {detected:.2f} s (bound {detect_bound(CONNECT):.1f}), cut {cut:.1f} s, "
+        f"longest gap {gap:.2f} s, {writer.written} rows, count {count_titles(lab, table)}"
+    )
     assert detected < detect_bound(CONNECT)
     # Galera's pause on node 1 (longer than failure_detection), then the ping into the cut and
     # the node declared down: at least failure_detection, at most the detection bound.
@@ -488,14 +537,18 @@ def test_one_way_partition(lab: Lab, mm: MultiMaster, unique: bool) -> None:
     try:
         writer.wait_rows(10, "10 rows before the cut")
         writer.cut_after_row_on(node2, 1, one_way=True)
-        wait_for(lambda: node_downs(mm, node1, writer.cut_wall) > 0, liveness_bound(FAILURE_DETECTION, CONNECT),
-                 "the loop to see node 1 down")
+        wait_for(
+            lambda: node_downs(mm, node1, writer.cut_wall) > 0,
+            liveness_bound(FAILURE_DETECTION, CONNECT),
+            "the loop to see node 1 down",
+        )
         detected = events(mm, "node_down", node1, writer.cut_wall)[0]["time"] - writer.cut_wall
         # As long again: a key check that did not wait for the fence would have run on node 2
         # (which answers at once: nobody was evicted, Galera does not pause) meanwhile.
         time.sleep(liveness_bound(FAILURE_DETECTION, CONNECT))
-        assert writer.rows == writer.rows_at_cut and writer.error is None, \
+        assert writer.rows == writer.rows_at_cut and writer.error is None, (
             f"{writer.rows - writer.rows_at_cut} row(s) written while the INSERT on node 1 could not be fenced"
+        )
         assert not events(mm, "ambiguous_resolved", node1, writer.cut_wall), mm.events()
         status = lab.status()
         assert status[0]["partition"] == "one-way" and status[0]["state"] == "Synced" and status[0]["ready"]
@@ -504,8 +557,7 @@ def test_one_way_partition(lab: Lab, mm: MultiMaster, unique: bool) -> None:
         left = unacked(node1)
         lab.heal(1)
         healed_at = time.monotonic()
-        writer.wait_rows(1, "the row on hold to be settled after the heal",
-                         timeout=rejoin_bound(BACKOFF_CAP, CONNECT))
+        writer.wait_rows(1, "the row on hold to be settled after the heal", timeout=rejoin_bound(BACKOFF_CAP, CONNECT))
         settled = time.monotonic() - healed_at
         writer.wait_node(node1, writer.rows, "node 1 to take rows again", timeout=rejoin_bound(BACKOFF_CAP, CONNECT))
         back = time.monotonic() - healed_at
@@ -515,17 +567,20 @@ def test_one_way_partition(lab: Lab, mm: MultiMaster, unique: bool) -> None:
         writer.stop()
     writer.check()
     gap = max_gap(writer.times)
-    print(f"\n(d, {'unique' if unique else 'keyless'}) cut {cut:.1f} s: node_down after {detected:.2f} s, "
-          f"longest gap {gap:.2f} s, row on hold settled {settled:.2f} s and rows through node 1 again "
-          f"{back:.2f} s after the heal; {left} socket(s) with unsent data for node 1 at the heal; "
-          f"{writer.written} rows, count {count_titles(lab, table)}")
+    print(
+        f"\n(d, {'unique' if unique else 'keyless'}) cut {cut:.1f} s: node_down after {detected:.2f} s, "
+        f"longest gap {gap:.2f} s, row on hold settled {settled:.2f} s and rows through node 1 again "
+        f"{back:.2f} s after the heal; {left} socket(s) with unsent data for node 1 at the heal; "
+        f"{writer.written} rows, count {count_titles(lab, table)}"
+    )
     assert detected < liveness_bound(FAILURE_DETECTION, CONNECT)
     # The row on hold waited for the whole cut, then for its fence and key check.
     assert cut <= gap < cut + rejoin_bound(BACKOFF_CAP, CONNECT), gap
     ambiguous = events(mm, "ambiguous", node1, writer.cut_wall)
     assert ambiguous and " fenced: killed" in ambiguous[0]["detail"], mm.events()
-    assert any("not found: writing it again" in e["detail"]
-               for e in events(mm, "ambiguous_resolved", node1, writer.cut_wall)), mm.events()
+    assert any(
+        "not found: writing it again" in e["detail"] for e in events(mm, "ambiguous_resolved", node1, writer.cut_wall)
+    ), mm.events()
     assert conf_id(lab, 2) == view
     exactly_once(lab, table, writer.written)
 

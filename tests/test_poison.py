@@ -9,7 +9,9 @@ import time
 import pytest
 
 import multimaster
-from conftest import COLUMNS, DATABASE, SLACK, course_rows
+from multimaster.coursedata import titled_row
+
+from conftest import COLUMNS, DATABASE, SLACK, course_rows, report_of
 
 
 @pytest.fixture
@@ -22,7 +24,7 @@ def blobs(cluster, table):
 
 def test_oversize_statement_is_refused_before_it_is_sent(make_mm, cluster, blobs):
     mm = make_mm()
-    (limit,), = mm.query("SELECT @@max_allowed_packet")
+    ((limit,),) = mm.query("SELECT @@max_allowed_packet")
     insert = f"INSERT INTO {blobs} (k, b) VALUES (?, ?)"
     big = b"x" * (limit + 1024)
     calls = [
@@ -42,7 +44,7 @@ def test_oversize_statement_is_refused_before_it_is_sent(make_mm, cluster, blobs
         assert f"larger than the node's max_allowed_packet ({limit} bytes)" in str(e.value), what
     # Just under the limit is written as usual.
     assert mm.execute(insert, ("fits", b"y" * (limit // 2))) == 1
-    (rows,), = cluster.sql(1, f"SET SESSION wsrep_sync_wait=1; SELECT COUNT(*) FROM {DATABASE}.{blobs}")
+    ((rows,),) = cluster.sql(1, f"SET SESSION wsrep_sync_wait=1; SELECT COUNT(*) FROM {DATABASE}.{blobs}")
     assert rows == "1"
     assert [e for e in mm.events() if e["kind"] in ("node_down", "ambiguous", "failover")] == []
     assert [s["state"] for s in mm.stats()] == ["up", "up"]
@@ -51,12 +53,12 @@ def test_oversize_statement_is_refused_before_it_is_sent(make_mm, cluster, blobs
 def test_oversize_row_stops_insert_many_with_its_report(make_mm, cluster, table):
     """The course's columns are small; a title of the limit's size is refused for that row."""
     mm = make_mm()
-    (limit,), = mm.query("SELECT @@max_allowed_packet")
-    rows = course_rows(4) + [("x" * (limit + 1), "Jeremy Cook", 100, "1999-03-30", "http://here.com")]
+    ((limit,),) = mm.query("SELECT @@max_allowed_packet")
+    rows = course_rows(4) + [titled_row("x" * (limit + 1))]
     with pytest.raises(multimaster.OperationalError) as e:
         mm.insert_many(table, COLUMNS, rows, key="title")
     assert e.value.errno == 1153
-    assert e.value.report.rows == 4
-    (n,), = cluster.sql(1, f"SET SESSION wsrep_sync_wait=1; SELECT COUNT(*) FROM {DATABASE}.{table}")
+    assert report_of(e.value).rows == 4
+    ((n,),) = cluster.sql(1, f"SET SESSION wsrep_sync_wait=1; SELECT COUNT(*) FROM {DATABASE}.{table}")
     assert n == "4"
     assert [s["state"] for s in mm.stats()] == ["up", "up"]

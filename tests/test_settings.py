@@ -7,11 +7,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from typing import Any, Dict, List
 from urllib.parse import quote
 
 import pytest
 
 import multimaster
+
 from conftest import DATABASE, PASSWORD, USER, count_titles
 
 
@@ -50,13 +52,16 @@ def test_sqlalchemy_host_form(cluster):
         assert mm.query("SELECT 1") == [(1,)]
 
 
-@pytest.mark.parametrize("url, part", [
-    ("mysql://admin:s3cret@127.0.0.1:notaport/demo", 'host "127.0.0.1:notaport"'),
-    ("mysql://admin:s3cret@/demo", "no host"),
-    ("mysql://admin:s3cret@127.0.0.1/demo?colour=red", 'unknown option "colour"'),
-    ("mysql://admin:s3cret@127.0.0.1/demo?connect_timeout=soon", "connect_timeout must be"),
-    ("postgres://admin:s3cret@127.0.0.1/demo", 'scheme "postgres"'),
-])
+@pytest.mark.parametrize(
+    "url, part",
+    [
+        ("mysql://admin:s3cret@127.0.0.1:notaport/demo", 'host "127.0.0.1:notaport"'),
+        ("mysql://admin:s3cret@/demo", "no host"),
+        ("mysql://admin:s3cret@127.0.0.1/demo?colour=red", 'unknown option "colour"'),
+        ("mysql://admin:s3cret@127.0.0.1/demo?connect_timeout=soon", "connect_timeout must be"),
+        ("postgres://admin:s3cret@127.0.0.1/demo", 'scheme "postgres"'),
+    ],
+)
 def test_bad_urls_are_refused_naming_the_part_never_the_password(url, part):
     with pytest.raises(multimaster.InterfaceError) as e:
         multimaster.MultiMaster(url)
@@ -104,16 +109,23 @@ def test_from_url_wants_a_url():
 
 def test_parse_url_hides_the_password():
     parts = multimaster.parse_url("mysql://u:p%40ss@h1,h2:3307/db?policy=parity")
-    assert parts == {"nodes": ["h1:3306", "h2:3307"], "user": "u", "database": "db",
-                     "password_set": True, "options": {"policy": "parity"}}
+    assert parts == {
+        "nodes": ["h1:3306", "h2:3307"],
+        "user": "u",
+        "database": "db",
+        "password_set": True,
+        "options": {"policy": "parity"},
+    }
 
 
 def insert_test(env_vars: dict, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AURORA_NODE", "MYSQL_PWD", "DB_", "MULTIMASTER_URL"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("AURORA_NODE", "MYSQL_PWD", "DB_", "MULTIMASTER_URL"))
+    }
     env.update(env_vars)
-    return subprocess.run([sys.executable, "-m", "multimaster.course", *args], env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "multimaster.course", *args], env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_insert_test_takes_a_url_flag_or_variable(cluster, table):
@@ -122,8 +134,9 @@ def test_insert_test_takes_a_url_flag_or_variable(cluster, table):
     assert "expected 4, found 4, distinct 4, lost 0, duplicated 0" in done.stdout
     # The variable, with the password from MYSQL_PWD since the URL has none.
     url = f"mysql://{USER}@{','.join(cluster.addresses)}/{DATABASE}"
-    done = insert_test({"MULTIMASTER_URL": url, "MYSQL_PWD": PASSWORD}, "--count", "4", "--interval",
-                       "0", "--table", table, "--clear")
+    done = insert_test(
+        {"MULTIMASTER_URL": url, "MYSQL_PWD": PASSWORD}, "--count", "4", "--interval", "0", "--table", table, "--clear"
+    )
     assert done.returncode == 0, done.stderr
     assert count_titles(cluster, table) == (4, 4)
     assert PASSWORD not in done.stdout + done.stderr
@@ -138,6 +151,7 @@ def test_insert_test_bad_url_is_one_line():
 
 # --- option files and the environment ---------------------------------------------------------
 
+
 def write_cnf(tmp_path, text: str, name: str = "my.cnf") -> str:
     path = tmp_path / name
     path.write_text(text)
@@ -146,8 +160,11 @@ def write_cnf(tmp_path, text: str, name: str = "my.cnf") -> str:
 
 def test_option_file_brings_hosts_credentials_and_database(cluster, tmp_path, table):
     hosts = ",".join(cluster.addresses)
-    cnf = write_cnf(tmp_path, f"[mysqld]\nuser = mysql\n[client]\nuser = {USER}\n"
-                              f"password = \"{PASSWORD}\"\nhost = {hosts}\ndatabase = {DATABASE}\n")
+    cnf = write_cnf(
+        tmp_path,
+        f"[mysqld]\nuser = mysql\n[client]\nuser = {USER}\n"
+        f'password = "{PASSWORD}"\nhost = {hosts}\ndatabase = {DATABASE}\n',
+    )
     with multimaster.MultiMaster(read_default_file=cnf) as mm:
         assert mm.nodes == cluster.addresses
         mm.execute(f"INSERT INTO {table} (title) VALUES ('via-cnf')")
@@ -161,31 +178,35 @@ def test_precedence_argument_url_file_environment(cluster, tmp_path, monkeypatch
     cnf = write_cnf(tmp_path, f"[client]\nuser={USER}\npassword=wrong-file\nhost={hosts}\n")
     url_wrong = url_of(cluster, password="wrong-url")
     url_bare = f"mysql://{USER}@{hosts}/{DATABASE}"
-    cases = [
-        dict(nodes=url_wrong, password=PASSWORD, read_default_file=cnf),   # argument wins
-        dict(nodes=url_of(cluster), read_default_file=cnf),                 # URL over file
-        dict(nodes=url_bare, read_default_file=write_cnf(tmp_path, f"[client]\npassword={PASSWORD}\n",
-                                                         "right.cnf")),                 # file over env
+    cases: List[Dict[str, Any]] = [
+        dict(nodes=url_wrong, password=PASSWORD, read_default_file=cnf),  # argument wins
+        dict(nodes=url_of(cluster), read_default_file=cnf),  # URL over file
+        dict(
+            nodes=url_bare, read_default_file=write_cnf(tmp_path, f"[client]\npassword={PASSWORD}\n", "right.cnf")
+        ),  # file over env
     ]
     for kwargs in cases:
         with multimaster.MultiMaster(**kwargs) as mm:
             assert mm.query("SELECT 1") == [(1,)], kwargs
-    monkeypatch.setenv("MYSQL_PWD", PASSWORD)                               # environment last
+    monkeypatch.setenv("MYSQL_PWD", PASSWORD)  # environment last
     with multimaster.MultiMaster(url_bare) as mm:
         assert mm.query("SELECT 1") == [(1,)]
-    with multimaster.MultiMaster(url_bare, read_default_file=cnf) as mm:   # the file beats it
+    with multimaster.MultiMaster(url_bare, read_default_file=cnf) as mm:  # the file beats it
         with pytest.raises(multimaster.OperationalError) as e:
             mm.query("SELECT 1")
         assert e.value.errno == 1045
 
 
-@pytest.mark.parametrize("text, part", [
-    ("[client]\nuser=a\nport=x\nhost=h1\n", "port must be a number"),
-    ("[client\nuser=a\n", "line 1: a group needs a closing ']'"),
-    ("[client]\nuser=a\nhost=h1\nssl-capath=/etc/ssl\n", "ssl-capath is not supported"),
-    ("[client]\nuser=a\nhost=h1\nssl-ca=/nonexistent/ca.pem\n", "ssl_ca: cannot read /nonexistent/ca.pem"),
-    ("[client]\nuser=a\npassword=s3cret\nhost=h1:x\n", "host: bad node address"),
-])
+@pytest.mark.parametrize(
+    "text, part",
+    [
+        ("[client]\nuser=a\nport=x\nhost=h1\n", "port must be a number"),
+        ("[client\nuser=a\n", "line 1: a group needs a closing ']'"),
+        ("[client]\nuser=a\nhost=h1\nssl-capath=/etc/ssl\n", "ssl-capath is not supported"),
+        ("[client]\nuser=a\nhost=h1\nssl-ca=/nonexistent/ca.pem\n", "ssl_ca: cannot read /nonexistent/ca.pem"),
+        ("[client]\nuser=a\npassword=s3cret\nhost=h1:x\n", "host: bad node address"),
+    ],
+)
 def test_bad_option_files_name_the_problem(tmp_path, text, part):
     with pytest.raises(multimaster.InterfaceError) as e:
         multimaster.MultiMaster(read_default_file=write_cnf(tmp_path, text))

@@ -25,8 +25,23 @@ import time
 import pytest
 
 import multimaster
-from conftest import (COLUMNS, CTRL_C_BOUND, CTRL_C_PRELUDE, DATABASE, SLACK, Call, Child,
-                      LockHolder, count_titles, course_rows, node_events, running, wait_for)
+
+from conftest import (
+    COLUMNS,
+    CTRL_C_BOUND,
+    CTRL_C_PRELUDE,
+    DATABASE,
+    SLACK,
+    Call,
+    Child,
+    LockHolder,
+    count_titles,
+    course_rows,
+    node_events,
+    report_of,
+    running,
+    wait_for,
+)
 
 FD = 1.0  # failure_detection here: short, so that "longer than failure detection" stays short
 CONNECT = 1.0  # make_mm's connect_timeout
@@ -37,21 +52,22 @@ LIMIT = 1.0  # the statement_timeout of the tests that hit it
 # A statement killed with KILL QUERY (over a new connection: 1.5 x connect_timeout at most)
 # ends on the server at once; the allowance for the processlist to show it gone.
 GONE_WITHIN = 1.5 * CONNECT + SLACK
+
+
 # The bounds on how long a timed-out call takes: its limit (5 % spares the timer's
 # granularity), and no more than the limit, the kill's connect and SLACK.
-def timed_out_within(limit: float) -> "tuple[float, float]":
+def timed_out_within(limit: float) -> tuple[float, float]:
     return 0.95 * limit, limit + 1.5 * CONNECT + SLACK
 
 
-def where(cluster, prefix: str) -> "list[tuple[int, int]]":
+def where(cluster, prefix: str) -> list[tuple[int, int]]:
     """(node index, processlist id) of every session on the lab running `prefix...`."""
     return [(i, pid) for i in range(1, len(cluster.nodes) + 1) for pid in running(cluster, i, prefix)]
 
 
-def wait_running(cluster, prefix: str, call: "Call | None" = None) -> "tuple[int, int]":
+def wait_running(cluster, prefix: str, call: Call | None = None) -> tuple[int, int]:
     """Waits until exactly one session runs `prefix...`; its (node index, id)."""
-    wait_for(lambda: where(cluster, prefix) or (call is not None and not call.running()), 30,
-             f"{prefix!r} to run")
+    wait_for(lambda: where(cluster, prefix) or (call is not None and not call.running()), 30, f"{prefix!r} to run")
     if call is not None and not call.running():
         pytest.fail(f"the call ended before its statement was seen running: {call.error!r} {call.value!r}")
     found = where(cluster, prefix)
@@ -70,6 +86,7 @@ def all_up_and_quiet(mm, since: float = 0.0) -> None:
 
 
 # --- a long statement on a live node completes ----------------------------------------------------
+
 
 @pytest.mark.parametrize("call", ["query", "execute", "transaction"])
 def test_a_statement_longer_than_every_timeout_completes(make_mm, cluster, call):
@@ -108,13 +125,14 @@ def test_a_long_statement_is_watched_from_a_separate_connection(make_mm, cluster
 
 def _connections(cluster, i: int) -> int:
     """Connections node i has accepted since it started, this look's own included."""
-    (_, value), = cluster.sql(i, "SHOW GLOBAL STATUS LIKE 'Connections'")
+    ((_, value),) = cluster.sql(i, "SHOW GLOBAL STATUS LIKE 'Connections'")
     return int(value or 0)
 
 
 SUSPENDED_SCRIPT = """
 import json, sys, multimaster
-mm = multimaster.MultiMaster(sys.argv[1].split(","), "demo", "admin", "cloudacademy", connect_timeout=1.0,
+from multimaster.coursedata import DATABASE, PASSWORD, USER
+mm = multimaster.MultiMaster(sys.argv[1].split(","), DATABASE, USER, PASSWORD, connect_timeout=1.0,
                              failure_detection=float(sys.argv[2]))
 print("ready", flush=True)
 print("result", json.dumps(mm.query(sys.argv[3])), flush=True)
@@ -132,7 +150,7 @@ def test_a_client_suspended_mid_statement_does_not_take_the_node_for_dead(cluste
     statement = f"SELECT SLEEP({LONG + 1}) AS suspended_client"
     child = Child([sys.executable, "-c", SUSPENDED_SCRIPT, ",".join(cluster.addresses), str(FD), statement])
     try:
-        child.wait_line(lambda l: l == "ready", 60, "the child to be ready")
+        child.wait_line(lambda text: text == "ready", 60, "the child to be ready")
         wait_for(lambda: where(cluster, statement) or child.proc.poll() is not None, 30, f"{statement!r} to run")
         time.sleep(FD / 2)  # past the grace: liveness checks have begun
         child.signal(signal.SIGSTOP)
@@ -151,7 +169,8 @@ def test_a_client_suspended_mid_statement_does_not_take_the_node_for_dead(cluste
 
 # --- statement_timeout ------------------------------------------------------------------------
 
-def check_timeout(e: "pytest.ExceptionInfo", took: float, limit: float, statement: str, cluster) -> None:
+
+def check_timeout(e: pytest.ExceptionInfo, took: float, limit: float, statement: str, cluster) -> None:
     error = e.value
     assert type(error) is multimaster.StatementTimeoutError, repr(error)
     assert isinstance(error, multimaster.OperationalError)
@@ -161,7 +180,7 @@ def check_timeout(e: "pytest.ExceptionInfo", took: float, limit: float, statemen
     assert error.timeout == pytest.approx(limit)
     assert low <= error.elapsed <= took + 0.05, (error.elapsed, took)
     assert error.statement == statement
-    assert error.node in str(error)
+    assert error.node is not None and error.node in str(error)
 
 
 @pytest.mark.parametrize("call", ["query", "execute"])
@@ -218,8 +237,7 @@ def test_statement_timeout_in_a_transaction_rolls_it_back(make_mm, cluster, tabl
     sleep is rolled back with the transaction, and the body is not run again (a timeout is the
     statement's end, not a fault of the node to replay elsewhere)."""
     mm = make_mm(failure_detection=FD)
-    statement = ("SELECT SLEEP(30) AS in_a_transaction" if how == "query"
-                 else "DO SLEEP(30), 'in_a_transaction'")
+    statement = "SELECT SLEEP(30) AS in_a_transaction" if how == "query" else "DO SLEEP(30), 'in_a_transaction'"
     attempts: list = []
 
     def body(tx):
@@ -274,7 +292,7 @@ def test_statement_timeout_stops_insert_many_at_a_blocked_row(make_mm, cluster, 
         low, high = timed_out_within(LIMIT)
         assert low <= took < high, took
         assert e.value.node == cluster.addresses[0] and e.value.timeout == pytest.approx(LIMIT)
-        assert e.value.report.rows == 0
+        assert report_of(e.value).rows == 0
         wait_gone(cluster, "INSERT INTO")  # whatever text the loop's INSERT has
     assert count_titles(cluster, table) == (0, 0)
     all_up_and_quiet(mm)
@@ -286,11 +304,13 @@ def test_statement_timeout_stops_insert_many_at_a_blocked_row(make_mm, cluster, 
 # child prints "ready" before the call, "interrupted ..." when it catches KeyboardInterrupt, then
 # waits (its MultiMaster open, so that its connection cannot be what ends the statement) until
 # the file argv[4] exists, and prints its events and node states.
-SLOW_SCRIPT = CTRL_C_PRELUDE + """
+SLOW_SCRIPT = (
+    CTRL_C_PRELUDE
+    + """
 import json
+from multimaster.coursedata import DATABASE, PASSWORD, USER
 nodes, table, call, release = sys.argv[1].split(","), sys.argv[2], sys.argv[3], sys.argv[4]
-mm = multimaster.MultiMaster(nodes, "demo", "admin", "cloudacademy", connect_timeout=1.0,
-                             failure_detection=1.0)
+mm = multimaster.MultiMaster(nodes, DATABASE, USER, PASSWORD, connect_timeout=1.0, failure_detection=1.0)
 calls = {
     "query": lambda: mm.query("SELECT SLEEP(30) AS ctrl_c_query"),
     "execute": lambda: mm.execute("DO SLEEP(30), 'ctrl_c_execute'"),
@@ -311,6 +331,7 @@ print("events", json.dumps([e["kind"] for e in mm.events()]), flush=True)
 print("states", json.dumps([s["state"] for s in mm.stats()]), flush=True)
 mm.close()
 """
+)
 
 STATEMENTS = {
     "query": "SELECT SLEEP(30) AS ctrl_c_query",
@@ -327,20 +348,20 @@ def interrupt_statement(cluster, table: str, call: str, statement: str, tmp_path
     release = tmp_path / f"release-{call}"
     child = Child([sys.executable, "-c", SLOW_SCRIPT, ",".join(cluster.addresses), table, call, str(release)])
     try:
-        child.wait_line(lambda l: l == "ready", 60, "the child to be ready")
-        wait_for(lambda: where(cluster, statement) or child.proc.poll() is not None, 30,
-                 f"{statement!r} to run")
+        child.wait_line(lambda text: text == "ready", 60, "the child to be ready")
+        wait_for(lambda: where(cluster, statement) or child.proc.poll() is not None, 30, f"{statement!r} to run")
         assert child.proc.poll() is None, child.stdout() + child.stderr()
         sent = time.monotonic()
         child.signal(signal.SIGINT)
-        k = child.wait_line(lambda l: l.startswith(("interrupted", "returned")), CTRL_C_BOUND + 10,
-                            "the child to be interrupted")
+        k = child.wait_line(
+            lambda text: text.startswith(("interrupted", "returned")), CTRL_C_BOUND + 10, "the child to be interrupted"
+        )
         line = child.lines[k].split()
         assert line[0] == "interrupted", child.stdout()
         wait_gone(cluster, statement)  # killed on the server: the child's connection is still open
         release.touch()
-        e = child.wait_line(lambda l: l.startswith("events "), 30, "the child's events")
-        s = child.wait_line(lambda l: l.startswith("states "), 30, "the child's node states")
+        e = child.wait_line(lambda text: text.startswith("events "), 30, "the child's events")
+        s = child.wait_line(lambda text: text.startswith("states "), 30, "the child's node states")
         assert child.finish(30) == 0, child.stderr()
     finally:
         child.close()
@@ -369,7 +390,8 @@ def test_ctrl_c_kills_a_write_blocked_by_a_lock(cluster, table, tmp_path):
 
 # --- KILL CONNECTION from another session: the node still answers ---------------------------
 
-def killed(cluster, call: Call, statement: str) -> "tuple[int, BaseException]":
+
+def killed(cluster, call: Call, statement: str) -> tuple[int, BaseException]:
     """Kills the session running `statement` with KILL CONNECTION from another session; the node
     index it ran on, and what the call raised (within a liveness check and SLACK)."""
     i, pid = wait_running(cluster, statement, call)
@@ -422,4 +444,3 @@ def test_killed_keyed_write_is_settled_by_its_key(make_mm, cluster, table, found
         assert count_titles(cluster, table) == (0, 0)
     wait_gone(cluster, insert)
     all_up_and_quiet(mm)
-

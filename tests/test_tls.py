@@ -13,11 +13,22 @@ from typing import Iterator
 import pytest
 
 import multimaster
-from conftest import (COURSE_DDL, DATABASE, PASSWORD, SLACK, USER, Writer, count_titles,
-                      crash_and_rejoin_each, needs_lab, running_lab)
-from faultproxy import FaultProxy
 from multimaster import labtls
 from multimaster.lab import Lab
+
+from conftest import (
+    COURSE_DDL,
+    DATABASE,
+    PASSWORD,
+    SLACK,
+    USER,
+    Writer,
+    count_titles,
+    crash_and_rejoin_each,
+    needs_lab,
+    running_lab,
+)
+from faultproxy import FaultProxy
 
 TLS_DIR = os.environ.get("MULTIMASTER_TEST_TLS_DIR", "/tmp/multimaster-pytest-tls")
 TLS_HOSTS = os.environ.get("MULTIMASTER_TEST_TLS_HOSTS", "127.0.70.1,127.0.70.2").split(",")
@@ -35,8 +46,7 @@ def tls_lab() -> Iterator[Lab]:
 
 
 def connect(lab: Lab, nodes=None, **tls) -> multimaster.MultiMaster:
-    return multimaster.MultiMaster(nodes or lab.addresses, DATABASE, USER, PASSWORD,
-                                   connect_timeout=CONNECT, **tls)
+    return multimaster.MultiMaster(nodes or lab.addresses, DATABASE, USER, PASSWORD, connect_timeout=CONNECT, **tls)
 
 
 def ca(lab: Lab) -> str:
@@ -47,26 +57,32 @@ def cipher_on_each_node(lab: Lab, **tls) -> list:
     ciphers = []
     for address in lab.addresses:
         with connect(lab, [address], **tls) as mm:
-            (_, cipher), = mm.query("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+            ((_, cipher),) = mm.query("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
             ciphers.append(cipher)
     return ciphers
 
 
-@pytest.mark.parametrize("tls", [
-    dict(ssl_mode="REQUIRED"),
-    dict(ssl_mode="verify_ca", ssl_ca="CA"),
-    dict(ssl_ca="CA"),  # a CA alone means VERIFY_CA, as for the mysql client
-    dict(ssl_mode="VERIFY_IDENTITY", ssl_ca="CA"),
-    dict(ssl_mode="REQUIRED", ssl_cert="CLIENT_CERT", ssl_key="CLIENT_KEY"),
-])
+@pytest.mark.parametrize(
+    "tls",
+    [
+        dict(ssl_mode="REQUIRED"),
+        dict(ssl_mode="verify_ca", ssl_ca="CA"),
+        dict(ssl_ca="CA"),  # a CA alone means VERIFY_CA, as for the mysql client
+        dict(ssl_mode="VERIFY_IDENTITY", ssl_ca="CA"),
+        dict(ssl_mode="REQUIRED", ssl_cert="CLIENT_CERT", ssl_key="CLIENT_KEY"),
+    ],
+)
 def test_every_mode_encrypts_every_node(tls_lab, tls):
-    files = {"CA": ca(tls_lab), "CLIENT_CERT": str(tls_lab.tls_files["client-cert"]),
-             "CLIENT_KEY": str(tls_lab.tls_files["client-key"])}
+    files = {
+        "CA": ca(tls_lab),
+        "CLIENT_CERT": str(tls_lab.tls_files["client-cert"]),
+        "CLIENT_KEY": str(tls_lab.tls_files["client-key"]),
+    }
     tls = {k: files.get(v, v) for k, v in tls.items()}
     assert all(cipher_on_each_node(tls_lab, **tls)), tls
 
 
-def refused(lab: Lab, nodes=None, **tls) -> "tuple[multimaster.Error, float, multimaster.MultiMaster]":
+def refused(lab: Lab, nodes=None, **tls) -> tuple[multimaster.Error, float, multimaster.MultiMaster]:
     mm = connect(lab, nodes, **tls)
     started = time.monotonic()
     with pytest.raises(multimaster.Error) as e:
@@ -89,7 +105,7 @@ def test_a_name_not_in_the_certificate_is_refused_by_verify_identity(tls_lab):
     refuses it, VERIFY_CA (no name check) accepts the same certificate."""
     host, port = tls_lab.addresses[0].split(":")
     with FaultProxy((host, int(port))) as proxy:
-        via = ["%s:%d" % proxy.address]
+        via = [proxy.endpoint]
         e, took, mm = refused(tls_lab, via, ssl_mode="VERIFY_IDENTITY", ssl_ca=ca(tls_lab))
         assert type(e) is multimaster.InterfaceError and "certificate" in str(e).lower(), repr(e)
         assert took < REFUSED_WITHIN

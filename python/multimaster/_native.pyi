@@ -2,9 +2,27 @@
 
 import os
 from types import TracebackType
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Generic,
+    Iterable,
+    List,
+    Literal,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Type,
+    TypedDict,
+    TypeVar,
+    Union,
+    final,
+    type_check_only,
+)
 
 from multimaster.display import Events, Stats, Timeline
-from typing import final, Generic, TypeVar, Any, Callable, Dict, Iterable, List, Literal, Mapping, Optional, Sequence, Tuple, Type, Union
 
 __all__ = [
     "InsertReport",
@@ -13,10 +31,43 @@ __all__ = [
     "TransactionResult",
     "parse_address",
     "parse_url",
+    "__version__",
     "_shutdown",
 ]
 
+#: The crate's version (Cargo.toml), also `multimaster.__version__`.
+__version__: str
+
 _Params = Union[Sequence[Any], Mapping[str, Any], None]
+
+# The dicts of `stats()` and `events()` (built in src/py/display.rs). Types only: at runtime
+# they are plain dicts, so these names exist for type checkers alone.
+@type_check_only
+class NodeStats(TypedDict):
+    """One node in `MultiMaster.stats()`."""
+
+    address: str
+    #: "up", or "down" while the node is taken for dead (probed in the background).
+    state: str
+    statements: int
+    errors: int
+    failovers: int
+    reconnects: int
+    last_error: Optional[str]
+    #: The engine detected at connect ("galera", "aurora-mm", "group-replication", "mysql"),
+    #: None before the first connection.
+    flavour: Optional[str]
+
+@type_check_only
+class Event(TypedDict):
+    """One entry of `MultiMaster.events()`."""
+
+    #: When, in seconds since the epoch (`time.time()`).
+    time: float
+    #: "node_down", "node_up", "failover", "retry", "ambiguous" or "ambiguous_resolved".
+    kind: str
+    node: str
+    detail: str
 
 @final
 class InsertReport:
@@ -90,13 +141,13 @@ class MultiMaster:
         backoff_cap: Optional[float] = None,
         event_capacity: Optional[int] = None,
         ssl_mode: Optional[str] = None,
-        ssl_ca: Union[str, "os.PathLike[str]", None] = None,
-        ssl_cert: Union[str, "os.PathLike[str]", None] = None,
-        ssl_key: Union[str, "os.PathLike[str]", None] = None,
-        read_default_file: Union[str, "os.PathLike[str]", None] = None,
-    ) -> "MultiMaster": ...
+        ssl_ca: Union[str, os.PathLike[str], None] = None,
+        ssl_cert: Union[str, os.PathLike[str], None] = None,
+        ssl_key: Union[str, os.PathLike[str], None] = None,
+        read_default_file: Union[str, os.PathLike[str], None] = None,
+    ) -> MultiMaster: ...
     @classmethod
-    def from_url(cls, url: str, **overrides: Any) -> "MultiMaster": ...
+    def from_url(cls, url: str, **overrides: Any) -> MultiMaster: ...
     def execute(
         self,
         sql: str,
@@ -156,7 +207,7 @@ class MultiMaster:
     @property
     def closed(self) -> bool: ...
     def close(self) -> None: ...
-    def __enter__(self) -> "MultiMaster": ...
+    def __enter__(self) -> MultiMaster: ...
     def __exit__(
         self,
         exc_type: Optional[Type[BaseException]],

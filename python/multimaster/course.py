@@ -18,25 +18,15 @@ from dataclasses import dataclass, field
 from typing import List, Mapping, Optional, Sequence, Tuple, Union
 
 from multimaster import MultiMaster, parse_address, parse_url
+from multimaster.coursedata import COLUMNS, CREATE_TABLE, DATABASE, PASSWORD, TABLE, USER, course_row
 from multimaster.exceptions import AllNodesDownError, Error
 
 PROG = "insert-test"
-TABLE = "course"
-COLUMNS = ["title", "instructor", "duration", "created", "url"]
-# The course's DDL: keyless, so exactly-once rests on the title check, not on a unique index.
-CREATE_TABLE = (
-    "CREATE TABLE IF NOT EXISTS {table} (title VARCHAR(40), instructor VARCHAR(40), "
-    "duration INT, created DATE, url VARCHAR(100))"
-)
-DEFAULTS = {"DB_NAME": "demo", "DB_USER": "admin", "MYSQL_PWD": "cloudacademy"}
+DEFAULTS = {"DB_NAME": DATABASE, "DB_USER": USER, "MYSQL_PWD": PASSWORD}
 
 
 class UsageError(Exception):
     """Bad or missing input: printed as one line, exit status 2."""
-
-
-def course_row(x: int) -> Tuple[str, str, int, str, str]:
-    return (f"Title{x}", "Jeremy Cook", 100, "1999-03-30", "http://here.com")
 
 
 def nodes_from_env(env: Mapping[str, str]) -> List[str]:
@@ -65,45 +55,71 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog=PROG,
         description="Insert the course's rows through every writer node, failing over, exactly once.",
-        epilog="Environment: AURORA_NODE1, AURORA_NODE2 (AURORA_NODE3...), DB_NAME (demo), "
-        "DB_USER (admin), MYSQL_PWD (cloudacademy), or MULTIMASTER_URL. Flags override them.",
+        epilog="Environment: AURORA_NODE1, AURORA_NODE2 (AURORA_NODE3...), "
+        + ", ".join(f"{var} ({value})" for var, value in DEFAULTS.items())
+        + ", or MULTIMASTER_URL. Flags override them.",
     )
     p.add_argument("--count", type=int, default=100, help="rows to insert (default 100)")
     p.add_argument("--interval", type=float, default=0.5, help="seconds between rows (default 0.5)")
-    p.add_argument("--node", action="append", metavar="HOST[:PORT]",
-                   help="a writer node; repeat for each (replaces AURORA_NODE*)")
-    p.add_argument("--url", metavar="URL",
-                   help="mysql://user:password@host1,host2/database?option=value (MULTIMASTER_URL): "
-                        "replaces AURORA_NODE*; its user, password and database win over the variables")
+    p.add_argument(
+        "--node", action="append", metavar="HOST[:PORT]", help="a writer node; repeat for each (replaces AURORA_NODE*)"
+    )
+    p.add_argument(
+        "--url",
+        metavar="URL",
+        help="mysql://user:password@host1,host2/database?option=value (MULTIMASTER_URL): "
+        "replaces AURORA_NODE*; its user, password and database win over the variables",
+    )
     p.add_argument("--database", help="database (DB_NAME)")
     p.add_argument("--user", help="user (DB_USER)")
     p.add_argument("--password", help="password (MYSQL_PWD; prefer the variable: flags show in ps)")
-    p.add_argument("--table", default=TABLE, help="table to insert into (default course)")
-    p.add_argument("--policy", choices=["parity", "sequential"], default=None,
-                   help="parity: row x goes to node x mod N first, like the course (default)")
-    p.add_argument("--create-table", action="store_true",
-                   help="create the course table first if it is missing")
-    p.add_argument("--clear", action="store_true",
-                   help="delete rows with these titles left by an earlier run before inserting")
-    p.add_argument("--ssl-mode", choices=["DISABLED", "REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY"],
-                   type=str.upper, help="TLS, with MySQL's names (default DISABLED, or VERIFY_CA with --ssl-ca)")
+    p.add_argument("--table", default=TABLE, help=f"table to insert into (default {TABLE})")
+    p.add_argument(
+        "--policy",
+        choices=["parity", "sequential"],
+        default=None,
+        help="parity: row x goes to node x mod N first, like the course (default)",
+    )
+    p.add_argument("--create-table", action="store_true", help="create the course table first if it is missing")
+    p.add_argument(
+        "--clear", action="store_true", help="delete rows with these titles left by an earlier run before inserting"
+    )
+    p.add_argument(
+        "--ssl-mode",
+        choices=["DISABLED", "REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY"],
+        type=str.upper,
+        help="TLS, with MySQL's names (default DISABLED, or VERIFY_CA with --ssl-ca)",
+    )
     p.add_argument("--ssl-ca", metavar="PEM", help="CA certificate(s) to trust (for Aurora: the RDS bundle)")
     p.add_argument("--ssl-cert", metavar="PEM", help="client certificate, with --ssl-key")
     p.add_argument("--ssl-key", metavar="PEM", help="client private key")
     p.add_argument("--connect-timeout", type=float, default=None, help="seconds (default 2)")
-    p.add_argument("--failure-detection", type=float, default=None,
-                   help="seconds without an answer to a liveness check before a node is "
-                        "taken for dead (default 3: shorter than Galera's ~6 s write pause "
-                        "after a node dies; a slow statement is never taken for a dead node)")
-    p.add_argument("--statement-timeout", type=float, default=None,
-                   help="seconds one row's INSERT may run before it is killed on the server "
-                        "and the run stops (default 60)")
-    p.add_argument("--failover-timeout", type=float, default=None,
-                   help="seconds to look for a live node before giving up (default 20)")
+    p.add_argument(
+        "--failure-detection",
+        type=float,
+        default=None,
+        help="seconds without an answer to a liveness check before a node is "
+        "taken for dead (default 3: shorter than Galera's ~6 s write pause "
+        "after a node dies; a slow statement is never taken for a dead node)",
+    )
+    p.add_argument(
+        "--statement-timeout",
+        type=float,
+        default=None,
+        help="seconds one row's INSERT may run before it is killed on the server and the run stops (default 60)",
+    )
+    p.add_argument(
+        "--failover-timeout",
+        type=float,
+        default=None,
+        help="seconds to look for a live node before giving up (default 20)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no line per row")
-    p.add_argument("--progress", action="store_true",
-                   help="a live progress line on stderr (a terminal) instead of a line per row; "
-                        "node events show above it")
+    p.add_argument(
+        "--progress",
+        action="store_true",
+        help="a live progress line on stderr (a terminal) instead of a line per row; node events show above it",
+    )
     args = p.parse_args(argv)
     if args.count < 0:
         p.error("--count must be 0 or more")
@@ -150,9 +166,12 @@ def settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
             return flag
         return None if in_url else env.get(var, DEFAULTS[var])
 
-    return Settings(nodes, pick(args.database, "DB_NAME", bool(from_url.get("database"))),
-                    pick(args.user, "DB_USER", bool(from_url.get("user"))),
-                    pick(args.password, "MYSQL_PWD", bool(from_url.get("password_set"))))
+    return Settings(
+        nodes,
+        pick(args.database, "DB_NAME", bool(from_url.get("database"))),
+        pick(args.user, "DB_USER", bool(from_url.get("user"))),
+        pick(args.password, "MYSQL_PWD", bool(from_url.get("password_set"))),
+    )
 
 
 def quote_table(name: str) -> str:
@@ -165,11 +184,13 @@ def summarize(mm: MultiMaster, table: str, count: int) -> Tuple[int, int]:
     found = distinct = 0
     titles = [course_row(x)[0] for x in range(count)]
     for start in range(0, len(titles), 500):
-        chunk = titles[start:start + 500]
+        chunk = titles[start : start + 500]
         marks = ", ".join("?" * len(chunk))
-        (n, d), = mm.query(
+        ((n, d),) = mm.query(
             f"SELECT COUNT(*), COUNT(DISTINCT title) FROM {quote_table(table)} WHERE title IN ({marks})",
-            chunk, causal=True)
+            chunk,
+            causal=True,
+        )
         found += int(n)
         distinct += int(d)
     return found, distinct
@@ -181,8 +202,11 @@ def run(argv: Optional[Sequence[str]] = None, env: Optional[Mapping[str, str]] =
     cfg = settings(args, env)
     nodes = parse_url(cfg.nodes)["nodes"] if isinstance(cfg.nodes, str) else cfg.nodes
     database = cfg.database or (parse_url(cfg.nodes)["database"] if isinstance(cfg.nodes, str) else None)
-    print(f"{PROG}: {len(nodes)} nodes [{', '.join(nodes)}], database {database}, "
-          f"{args.count} rows {args.interval:g} s apart", flush=True)
+    print(
+        f"{PROG}: {len(nodes)} nodes [{', '.join(nodes)}], database {database}, "
+        f"{args.count} rows {args.interval:g} s apart",
+        flush=True,
+    )
 
     log = logging.getLogger("multimaster")
     # With --progress the live line shows the node events itself.
@@ -192,10 +216,20 @@ def run(argv: Optional[Sequence[str]] = None, env: Optional[Mapping[str, str]] =
         log.setLevel(logging.INFO)
     log.propagate = False
     try:
-        with MultiMaster(cfg.nodes, cfg.database, cfg.user, cfg.password, policy=args.policy,
-                         connect_timeout=args.connect_timeout, failure_detection=args.failure_detection,
-                         failover_timeout=args.failover_timeout, ssl_mode=args.ssl_mode,
-                         ssl_ca=args.ssl_ca, ssl_cert=args.ssl_cert, ssl_key=args.ssl_key) as mm:
+        with MultiMaster(
+            cfg.nodes,
+            cfg.database,
+            cfg.user,
+            cfg.password,
+            policy=args.policy,
+            connect_timeout=args.connect_timeout,
+            failure_detection=args.failure_detection,
+            failover_timeout=args.failover_timeout,
+            ssl_mode=args.ssl_mode,
+            ssl_ca=args.ssl_ca,
+            ssl_cert=args.ssl_cert,
+            ssl_key=args.ssl_key,
+        ) as mm:
             return insert_and_verify(mm, args)
     finally:
         log.removeHandler(handler)
@@ -209,13 +243,18 @@ def insert_and_verify(mm: MultiMaster, args: argparse.Namespace) -> int:
         if before and args.clear:
             titles = [course_row(x)[0] for x in range(args.count)]
             for start in range(0, len(titles), 500):
-                chunk = titles[start:start + 500]
-                mm.execute(f"DELETE FROM {quote_table(args.table)} WHERE title IN ({', '.join('?' * len(chunk))})",
-                           chunk, idempotent=True)
+                chunk = titles[start : start + 500]
+                mm.execute(
+                    f"DELETE FROM {quote_table(args.table)} WHERE title IN ({', '.join('?' * len(chunk))})",
+                    chunk,
+                    idempotent=True,
+                )
             print(f"cleared {before} rows left by an earlier run", flush=True)
         elif before:
-            raise UsageError(f"{args.table} already holds {before} rows titled Title0..Title{args.count - 1} "
-                             "from an earlier run; pass --clear to delete them first")
+            raise UsageError(
+                f"{args.table} already holds {before} rows titled Title0..Title{args.count - 1} "
+                "from an earlier run; pass --clear to delete them first"
+            )
 
     rows = [course_row(x) for x in range(args.count)]
 
@@ -224,17 +263,26 @@ def insert_and_verify(mm: MultiMaster, args: argparse.Namespace) -> int:
             note = " (failed over)" if rerouted else ""
             print(f"{rows[index][0]}: 1 record inserted successfully [{node}]{note}...", flush=True)
 
-    report = mm.insert_many(args.table, COLUMNS, rows, key="title", interval=args.interval, on_row=on_row,
-                            progress=args.progress, statement_timeout=args.statement_timeout)
+    report = mm.insert_many(
+        args.table,
+        COLUMNS,
+        rows,
+        key="title",
+        interval=args.interval,
+        on_row=on_row,
+        progress=args.progress,
+        statement_timeout=args.statement_timeout,
+    )
     found, distinct = summarize(mm, args.table, args.count)
     lost = args.count - distinct
     duplicated = found - distinct
-    print(f"Summary: expected {args.count}, found {found}, distinct {distinct}, "
-          f"lost {lost}, duplicated {duplicated}")
+    print(f"Summary: expected {args.count}, found {found}, distinct {distinct}, lost {lost}, duplicated {duplicated}")
     for node, n in report.per_node.items():
         print(f"  {node}: {n} rows")
-    print(f"  failovers {report.failovers}, rerouted {report.rerouted}, ambiguous resolved "
-          f"{report.ambiguous_resolved}, retries {report.retries}, {report.elapsed:.1f} s")
+    print(
+        f"  failovers {report.failovers}, rerouted {report.rerouted}, ambiguous resolved "
+        f"{report.ambiguous_resolved}, retries {report.retries}, {report.elapsed:.1f} s"
+    )
     ok = found == args.count and distinct == args.count
     print("OK: every row written exactly once" if ok else "FAILED: rows lost or duplicated", flush=True)
     return 0 if ok else 1

@@ -69,9 +69,24 @@ from multimaster.exceptions import (  # noqa: F401 - PEP 249 wants them on the m
 )
 
 __all__ = [
-    "apilevel", "threadsafety", "paramstyle", "connect", "Connection", "Cursor",
-    "STRING", "BINARY", "NUMBER", "DATETIME", "ROWID", "Date", "Time", "Timestamp",
-    "DateFromTicks", "TimeFromTicks", "TimestampFromTicks", "Binary",
+    "apilevel",
+    "threadsafety",
+    "paramstyle",
+    "connect",
+    "Connection",
+    "Cursor",
+    "STRING",
+    "BINARY",
+    "NUMBER",
+    "DATETIME",
+    "ROWID",
+    "Date",
+    "Time",
+    "Timestamp",
+    "DateFromTicks",
+    "TimeFromTicks",
+    "TimestampFromTicks",
+    "Binary",
 ]
 
 apilevel = "2.0"
@@ -137,7 +152,7 @@ _DML = re.compile(r"\b(?:INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
 def returns_rows(sql: str) -> bool:
     """Whether `sql` is run as a read (retried anywhere) rather than a write. When unsure it
     says write: a write run as a read could be repeated after a lost reply."""
-    head = sql[_LEADING.match(sql).end():]  # type: ignore[union-attr] # it matches ""
+    head = sql[_LEADING.match(sql).end() :]  # type: ignore[union-attr] # it matches ""
     if head.startswith("("):
         return True
     word = _WORD.match(head).group().upper()  # type: ignore[union-attr]
@@ -169,8 +184,9 @@ class Connection:
     @autocommit.setter
     def autocommit(self, value: bool) -> None:
         if not value:
-            raise NotSupportedError("multimaster connections are autocommit only: "
-                                    "use conn.multimaster.transaction(...)")
+            raise NotSupportedError(
+                "multimaster connections are autocommit only: use conn.multimaster.transaction(...)"
+            )
 
     @property
     def closed(self) -> bool:
@@ -181,7 +197,7 @@ class Connection:
             raise InterfaceError("the connection is closed")
         return self._mm
 
-    def cursor(self) -> "Cursor":
+    def cursor(self) -> Cursor:
         self._check()
         return Cursor(self)
 
@@ -191,8 +207,10 @@ class Connection:
 
     def rollback(self) -> None:
         self._check()
-        raise NotSupportedError("multimaster connections are autocommit only: nothing to roll "
-                                "back; use conn.multimaster.transaction(...) for transactions")
+        raise NotSupportedError(
+            "multimaster connections are autocommit only: nothing to roll "
+            "back; use conn.multimaster.transaction(...) for transactions"
+        )
 
     def close(self) -> None:
         """Closes the MultiMaster if connect() made it. Closing twice does nothing."""
@@ -201,12 +219,13 @@ class Connection:
             if self._owned:
                 self._mm.close()
 
-    def __enter__(self) -> "Connection":
+    def __enter__(self) -> Connection:
         self._check()
         return self
 
-    def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
-                 tb: Optional[TracebackType]) -> None:
+    def __exit__(
+        self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException], tb: Optional[TracebackType]
+    ) -> None:
         self.close()
 
     def __repr__(self) -> str:
@@ -230,8 +249,9 @@ class Cursor:
         self._pos = 0
         self._closed = False
 
-    def execute(self, operation: str, parameters: Params = None, *, key: Key = None,
-                idempotent: bool = False) -> "Cursor":
+    def execute(
+        self, operation: str, parameters: Params = None, *, key: Key = None, idempotent: bool = False
+    ) -> Cursor:
         """Runs one statement. `key=(table, column, value)` names the row a write creates, so
         that a lost reply is resolved by looking it up; `idempotent=True` lets a write be
         retried. Reads are always retried elsewhere and take neither."""
@@ -240,21 +260,21 @@ class Cursor:
         try:
             if returns_rows(operation):
                 if key is not None or idempotent:
-                    raise ProgrammingError("key= and idempotent= are for writes: a read is "
-                                           "always retried on another node")
-                rows, description = mm._query_described(operation, parameters,
-                                                        causal=self.connection.causal_reads)
+                    raise ProgrammingError(
+                        "key= and idempotent= are for writes: a read is always retried on another node"
+                    )
+                rows, description = mm._query_described(operation, parameters, causal=self.connection.causal_reads)
                 if description is not None:
                     self.description, self._rows, self.rowcount = description, rows, len(rows)
             else:
                 self.rowcount, self.lastrowid = mm._execute_result(
-                    operation, parameters, key=key, idempotent=idempotent)
+                    operation, parameters, key=key, idempotent=idempotent
+                )
         except TypeError as e:  # a parameter that cannot be bound, params given as a string
             raise ProgrammingError(str(e)) from e
         return self
 
-    def executemany(self, operation: str, seq_of_parameters: Sequence[Params], *,
-                    idempotent: bool = False) -> "Cursor":
+    def executemany(self, operation: str, seq_of_parameters: Sequence[Params], *, idempotent: bool = False) -> Cursor:
         """Runs a write once per parameter set; rowcount is the total. Each row commits by
         itself: after an error, rowcount says how many rows the earlier sets changed. For
         keyed, exactly-once bulk inserts use ``conn.multimaster.insert_many``."""
@@ -286,12 +306,12 @@ class Cursor:
     def fetchmany(self, size: Optional[int] = None) -> List[Tuple[Any, ...]]:
         rows = self._result()
         end = self._pos + (self.arraysize if size is None else size)
-        page, self._pos = rows[self._pos:end], min(end, len(rows))
+        page, self._pos = rows[self._pos : end], min(end, len(rows))
         return page
 
     def fetchall(self) -> List[Tuple[Any, ...]]:
         rows = self._result()
-        page, self._pos = rows[self._pos:], len(rows)
+        page, self._pos = rows[self._pos :], len(rows)
         return page
 
     def __iter__(self) -> Iterator[Tuple[Any, ...]]:
@@ -304,8 +324,10 @@ class Cursor:
         return row
 
     def callproc(self, procname: str, parameters: Sequence[Any] = ()) -> Sequence[Any]:
-        raise NotSupportedError("callproc() is not supported: execute('CALL ...') runs a "
-                                "procedure as a write (its result sets are not kept)")
+        raise NotSupportedError(
+            "callproc() is not supported: execute('CALL ...') runs a "
+            "procedure as a write (its result sets are not kept)"
+        )
 
     def setinputsizes(self, sizes: Any) -> None:
         """Does nothing (allowed by PEP 249): values are bound by their Python type."""
@@ -322,11 +344,12 @@ class Cursor:
             raise InterfaceError("the cursor is closed")
         return self.connection._check()
 
-    def __enter__(self) -> "Cursor":
+    def __enter__(self) -> Cursor:
         return self
 
-    def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
-                 tb: Optional[TracebackType]) -> None:
+    def __exit__(
+        self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException], tb: Optional[TracebackType]
+    ) -> None:
         self.close()
 
     def __repr__(self) -> str:
@@ -334,9 +357,15 @@ class Cursor:
         return f"<multimaster.dbapi.Cursor {state} of {self.connection!r}>"
 
 
-def connect(nodes: Union[MultiMaster, Sequence[str], str], database: Optional[str] = None,
-            user: Optional[str] = None, password: Optional[str] = None, *,
-            causal_reads: bool = True, **options: Any) -> Connection:
+def connect(
+    nodes: Union[MultiMaster, Sequence[str], str],
+    database: Optional[str] = None,
+    user: Optional[str] = None,
+    password: Optional[str] = None,
+    *,
+    causal_reads: bool = True,
+    **options: Any,
+) -> Connection:
     """A PEP 249 connection. `nodes` is what MultiMaster takes (a list of addresses or a
     ``mysql://`` URL, with the same arguments and options), or a MultiMaster to use as it is:
     closing the connection then leaves it open. `causal_reads=False` lets reads skip the

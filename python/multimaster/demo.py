@@ -21,6 +21,7 @@ import time
 from typing import List, Optional
 
 from multimaster import course
+from multimaster.coursedata import QUALIFIED_TABLE
 from multimaster.lab import Lab, LabError
 
 
@@ -30,26 +31,13 @@ def watch_count(lab: Lab, stop: threading.Event) -> None:
     while not stop.wait(1.0):
         for i in range(1, len(lab.nodes) + 1):
             try:
-                (count,), = lab.sql(i, "SELECT COUNT(*) FROM demo.course", timeout=2)
+                ((count,),) = lab.sql(i, f"SELECT COUNT(*) FROM {QUALIFIED_TABLE}", timeout=2)
                 print(f"    [count] {count} rows (node {i})", flush=True)
                 break
             except LabError:
                 continue
         else:
             print("    [count] no node answers", flush=True)
-
-
-def rows_written(lab: Lab) -> int:
-    """Rows in demo.course, on the first running node that answers (0 if none does)."""
-    for i in range(1, len(lab.nodes) + 1):
-        if lab.pid(i) is None:
-            continue
-        try:
-            (count,), = lab.sql(i, "SELECT COUNT(*) FROM demo.course", timeout=1)
-            return int(count or 0)
-        except (LabError, ValueError):
-            continue
-    return 0
 
 
 def crash_schedule(count: int) -> List[int]:
@@ -63,7 +51,7 @@ def crash_and_restart(lab: Lab, schedule: List[int], stop: threading.Event, fail
     """The course's third pane: crash node i once schedule[i-1] rows are written, then bring it
     back; the next node waits until this one is back."""
     for i, at in enumerate(schedule, start=1):
-        while rows_written(lab) < at:
+        while lab.count_rows() < at:
             if stop.wait(0.25):
                 return
         if stop.is_set():
@@ -99,13 +87,17 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="multimaster demo", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="multimaster demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--count", type=int, default=100, help="rows (default 100)")
     p.add_argument("--interval", type=float, default=0.5, help="seconds between rows (default 0.5)")
     p.add_argument("--dir", default=None, help="lab directory (default $MULTIMASTER_LAB_DIR or /tmp/multimaster-lab)")
-    p.add_argument("--hosts", metavar="ADDR,ADDR",
-                   help="the two nodes' loopback addresses, host or host:port (default 127.0.10.1,127.0.10.2)")
+    p.add_argument(
+        "--hosts",
+        metavar="ADDR,ADDR",
+        help="the two nodes' loopback addresses, host or host:port (default 127.0.10.1,127.0.10.2)",
+    )
     p.add_argument("--keep", action="store_true", help="leave the lab running afterwards")
     args = p.parse_args(argv)
 
@@ -125,8 +117,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         t = time.monotonic()
         lab.up()
         env = lab.env()
-        print(f"=== lab up in {time.monotonic() - t:.1f} s: "
-              + " ".join(f"{k}={v}" for k, v in env.items() if k.startswith("AURORA_NODE")), flush=True)
+        print(
+            f"=== lab up in {time.monotonic() - t:.1f} s: "
+            + " ".join(f"{k}={v}" for k, v in env.items() if k.startswith("AURORA_NODE")),
+            flush=True,
+        )
         schedule = crash_schedule(args.count)
         threads = [
             threading.Thread(target=watch_count, args=(lab, stop), daemon=True),
@@ -134,8 +129,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         ]
         for th in threads:
             th.start()
-        rc = course.main(["--count", str(args.count), "--interval", str(args.interval),
-                          "--create-table", "--clear"], env=env)
+        rc = course.main(
+            ["--count", str(args.count), "--interval", str(args.interval), "--create-table", "--clear"], env=env
+        )
         finish(threads, stop)
         if failures:
             print(f"multimaster demo: {'; '.join(failures)}", file=sys.stderr)

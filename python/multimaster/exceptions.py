@@ -1,14 +1,18 @@
 """The exceptions multimaster raises: a PEP 249 hierarchy rooted at :class:`Error`.
 
 Every exception carries ``errno`` (the MySQL error code, or ``None``), ``sqlstate`` and
-``node`` (the ``host:port`` that raised it, or ``None``). They are defined here, in Python, so
-that users can catch and subclass them like any other exception; the Rust core raises these
-same classes.
+``node`` (the ``host:port`` that raised it, or ``None``); ``row`` and ``report`` when
+``insert_many`` raised it; and the details its class documents. They are defined here, in
+Python, so that users can catch and subclass them like any other exception; the Rust core
+(``src/py/errors.rs``) raises these same classes, passing each detail as a keyword argument.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:
+    from multimaster._native import InsertReport
 
 __all__ = [
     "Error",
@@ -34,9 +38,23 @@ class Warning(Exception):  # noqa: A001 - the name PEP 249 gives it
 class Error(Exception):
     """Root of every error multimaster raises.
 
-    ``errno`` is the MySQL error code (or ``None``), ``sqlstate`` its SQLSTATE, ``node`` the
-    ``host:port`` it came from; subclasses document the details they add.
+    ``msg`` is the message, ``errno`` the MySQL error code (or ``None``), ``sqlstate`` its
+    SQLSTATE (or ``None``), ``node`` the ``host:port`` it came from (or ``None``).
+
+    Raised by ``insert_many``, it also carries ``row``, the index (in the rows given) of a row
+    the server refused, or ``None``; and ``report``, the :class:`InsertReport` of what was
+    written before the error (those rows stay written). Subclasses document the details they
+    add.
     """
+
+    msg: str
+    errno: Optional[int]
+    node: Optional[str]
+    sqlstate: Optional[str]
+    #: For a row ``insert_many`` could not write: its index in the rows given, when known.
+    row: Optional[int] = None
+    #: On an error raised by ``insert_many``: what it wrote before the error.
+    report: Optional[InsertReport] = None
 
     def __init__(
         self,
@@ -54,9 +72,6 @@ class Error(Exception):
         for name, value in details.items():
             setattr(self, name, value)
 
-    #: For a row ``insert_many`` could not write: its index in the rows given, when known.
-    row: Optional[int] = None
-
     def __str__(self) -> str:
         return self.msg
 
@@ -72,14 +87,26 @@ class DatabaseError(Error):
 class InternalError(DatabaseError):
     """The database's state is inconsistent with what was asked: a multi-row INSERT whose reply
     was lost found partly committed (``found`` of ``expected`` keys), which one statement cannot
-    do, so another writer wrote some of the same keys. Nothing was written again."""
+    do, so another writer wrote some of the same keys. Nothing was written again.
+
+    ``found`` and ``expected`` are those key counts (``None`` when not about a batch).
+    """
 
     found: Optional[int] = None
     expected: Optional[int] = None
 
 
 class OperationalError(DatabaseError):
-    """The database could not do it: access denied, unknown database, connection trouble."""
+    """The database could not do it: access denied, unknown database, connection trouble.
+
+    ``statement`` is the SQL that was running when the server closed its connection while the
+    node still answers (so it was not carried on to another node), else ``None``. ``attempts``
+    is how many times a statement was tried when it kept being refused with retryable errors
+    (conflicts, lock waits) until its retries ran out, else ``None``.
+    """
+
+    statement: Optional[str] = None
+    attempts: Optional[int] = None
 
 
 class ProgrammingError(DatabaseError):

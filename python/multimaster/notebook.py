@@ -35,8 +35,14 @@ def _markdown(cell_id: str, text: str) -> Dict[str, Any]:
 
 def _code(cell_id: str, text: str, tags: Optional[List[str]] = None) -> Dict[str, Any]:
     metadata: Dict[str, Any] = {"tags": tags} if tags else {}
-    return {"cell_type": "code", "id": cell_id, "metadata": metadata, "execution_count": None,
-            "outputs": [], "source": _source(text)}
+    return {
+        "cell_type": "code",
+        "id": cell_id,
+        "metadata": metadata,
+        "execution_count": None,
+        "outputs": [],
+        "source": _source(text),
+    }
 
 
 INTRO = """
@@ -101,7 +107,7 @@ LAB_UP = """
 import time
 
 from multimaster import MultiMaster
-from multimaster.course import COLUMNS, CREATE_TABLE, course_row
+from multimaster.coursedata import COLUMNS, CREATE_TABLE, TABLE, course_row
 from multimaster.demo import crash_schedule
 from multimaster.lab import Lab, Step
 
@@ -122,8 +128,8 @@ per node: its state, what it has done, its last error.
 
 CONNECT = """
 mm = MultiMaster(lab.addresses, **lab.credentials())
-mm.execute(CREATE_TABLE.format(table="course"), idempotent=True)
-mm.execute("DELETE FROM course", idempotent=True)  # this run's rows only
+mm.execute(CREATE_TABLE.format(table=TABLE), idempotent=True)
+mm.execute(f"DELETE FROM {TABLE}", idempotent=True)  # this run's rows only
 mm
 """
 
@@ -161,7 +167,7 @@ each crash: Galera holds writes on the survivor until it has evicted the dead no
 
 INSERT = """
 rows = [course_row(x) for x in range(ROWS)]
-report = mm.insert_many("course", COLUMNS, rows, key="title", interval=INTERVAL, progress=True)
+report = mm.insert_many(TABLE, COLUMNS, rows, key="title", interval=INTERVAL, progress=True)
 """
 
 CHAOS_DONE_NOTE = """
@@ -215,7 +221,7 @@ write committed on any node before it).
 """
 
 COUNT = """
-(found, distinct), = mm.query("SELECT COUNT(*), COUNT(DISTINCT title) FROM course", causal=True)
+(found, distinct), = mm.query(f"SELECT COUNT(*), COUNT(DISTINCT title) FROM {TABLE}", causal=True)
 print(f"rows: {found} of {ROWS} ({100 * found / ROWS:.0f} %), "
       f"distinct titles: {distinct} of {ROWS} ({100 * distinct / ROWS:.0f} %)")
 assert found == distinct == ROWS, f"expected {ROWS} rows, each once: {found} rows, {distinct} distinct"
@@ -246,8 +252,7 @@ def build(rows: int = ROWS, interval: float = INTERVAL) -> Dict[str, Any]:
         _markdown("intro", INTRO),
         _markdown("what-went-wrong", WRONG),
         _markdown("parameters-note", PARAMETERS_NOTE),
-        _code("parameters", PARAMETERS.format(rows=rows, last=rows - 1, interval=float(interval)),
-              tags=["parameters"]),
+        _code("parameters", PARAMETERS.format(rows=rows, last=rows - 1, interval=float(interval)), tags=["parameters"]),
         _markdown("lab-note", LAB_NOTE),
         _code("lab-up", LAB_UP),
         _markdown("connect-note", CONNECT_NOTE),
@@ -272,12 +277,15 @@ def build(rows: int = ROWS, interval: float = INTERVAL) -> Dict[str, Any]:
     return {
         "cells": cells,
         "metadata": {
-            "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)",
-                           "language": "python"},
-            "language_info": {"name": "python", "file_extension": ".py",
-                              "mimetype": "text/x-python", "pygments_lexer": "ipython3",
-                              "codemirror_mode": {"name": "ipython", "version": 3},
-                              "nbconvert_exporter": "python"},
+            "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"},
+            "language_info": {
+                "name": "python",
+                "file_extension": ".py",
+                "mimetype": "text/x-python",
+                "pygments_lexer": "ipython3",
+                "codemirror_mode": {"name": "ipython", "version": 3},
+                "nbconvert_exporter": "python",
+            },
             "multimaster": {"rows": rows, "interval": float(interval)},
         },
         "nbformat": NBFORMAT,
@@ -285,8 +293,7 @@ def build(rows: int = ROWS, interval: float = INTERVAL) -> Dict[str, Any]:
     }
 
 
-def write(target: Union[str, Path] = ".", *, rows: int = ROWS, interval: float = INTERVAL,
-          force: bool = False) -> Path:
+def write(target: Union[str, Path] = ".", *, rows: int = ROWS, interval: float = INTERVAL, force: bool = False) -> Path:
     """Write the notebook into directory `target` as course-demo.ipynb (or to `target` itself
     when it ends in .ipynb), creating the directory if needed; return its path.
 
@@ -307,14 +314,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(
         prog="multimaster notebook",
         description="Write the course demo as a Jupyter notebook, DIR/course-demo.ipynb: the lab "
-                    "up, the insert loop live with each node crashed mid-run, the failover "
-                    "timeline, the count checked, the lab down.")
-    p.add_argument("dir", nargs="?", default=".", metavar="DIR",
-                   help="where to write it (default: here); a path ending in .ipynb names the file")
+        "up, the insert loop live with each node crashed mid-run, the failover "
+        "timeline, the count checked, the lab down.",
+    )
+    p.add_argument(
+        "dir",
+        nargs="?",
+        default=".",
+        metavar="DIR",
+        help="where to write it (default: here); a path ending in .ipynb names the file",
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing notebook")
     p.add_argument("--rows", type=int, default=ROWS, help=f"rows to insert (default {ROWS})")
-    p.add_argument("--interval", type=float, default=INTERVAL,
-                   help=f"seconds between rows (default {INTERVAL:g})")
+    p.add_argument("--interval", type=float, default=INTERVAL, help=f"seconds between rows (default {INTERVAL:g})")
     try:
         args = p.parse_args(argv)
     except SystemExit as e:  # --help, or a usage error already printed
@@ -325,8 +337,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"multimaster notebook: {e}", file=sys.stderr)
         return 2 if isinstance(e, ValueError) else 1
     print(f"wrote {path}")
-    print(f"open it with `jupyter lab {path}` (pip install 'multimaster[notebook]'); it needs root "
-          "and the lab's packages, like `multimaster lab`")
+    print(
+        f"open it with `jupyter lab {path}` (pip install 'multimaster[notebook]'); it needs root "
+        "and the lab's packages, like `multimaster lab`"
+    )
     return 0
 
 

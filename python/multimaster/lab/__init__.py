@@ -38,10 +38,11 @@ The modules, each holding one thing:
     tls.py        the private CA and certificates of `up --tls`
     cli.py        `multimaster lab ...`
 
-Standard library only, and nothing from the rest of the package: no module here imports the
-native extension or the package root, so the lab does not need the extension built. (Python
-runs `multimaster/__init__.py` first on `import multimaster.lab`: whether that loads the
-extension is up to it.)
+Standard library only, and from the rest of the package only the course's facts
+(multimaster/coursedata.py, plain data): no module here imports the native extension or the
+package root, so the lab runs before the extension is built. Python runs
+`multimaster/__init__.py` first on `import multimaster.lab`; it loads the extension only when
+one of its names is first used.
 """
 
 from __future__ import annotations
@@ -51,23 +52,73 @@ from .config import CLUSTER_NAME, DB_NAME, DB_PASSWORD, DB_USER, GALERA_PROVIDER
 from .errors import LabError
 from .galera import Position
 from .lab import Lab
-from .layout import (ARBITRATOR_PORT_OFFSET, DEFAULT_DIR, GALERA_PORT, HOSTS_VARIABLE, IST_PORT,
-                     SHARED_HOST_PORT_OFFSETS, SST_PORT, Node, lab_dir, lab_hosts)
-from .netns import (ARBITRATOR_HOST_NUMBER, CLIENT_HOST_NUMBER, NETNS_DEFAULT_PREFIX, NETNS_PACKAGES,
-                    PARTITION_TABLE, NetLayout, netns_unavailable)
+from .layout import (
+    ARBITRATOR_PORT_OFFSET,
+    DEFAULT_DIR,
+    GALERA_PORT,
+    HOSTS_VARIABLE,
+    IST_PORT,
+    SHARED_HOST_PORT_OFFSETS,
+    SST_PORT,
+    Node,
+    lab_dir,
+    lab_hosts,
+)
+from .netns import (
+    ARBITRATOR_HOST_NUMBER,
+    CLIENT_HOST_NUMBER,
+    NETNS_DEFAULT_PREFIX,
+    NETNS_PACKAGES,
+    PARTITION_TABLE,
+    NetLayout,
+    netns_unavailable,
+)
 from .procs import APT_PACKAGES, LOG_TAIL_LINES, POLL_INTERVAL, STOP_GRACE
 from .procs import check_installed as _check_installed  # noqa: F401 - tests/conftest.py asks the lab
 from .schedule import ACTIONS, CONDITION_POLL, RowCount, Scheduled, Step, When
-from .view import LabView
+from .view import Credentials, LabView
 
 __all__ = [
     # The lab and what it hands out
-    "Lab", "LabView", "LabError", "Node", "NetLayout", "Position",
-    "Step", "Scheduled", "RowCount", "When", "ACTIONS", "CONDITION_POLL",
-    "lab_dir", "lab_hosts", "netns_unavailable", "main",
+    "Lab",
+    "LabView",
+    "LabError",
+    "Credentials",
+    "Node",
+    "NetLayout",
+    "Position",
+    "Step",
+    "Scheduled",
+    "RowCount",
+    "When",
+    "ACTIONS",
+    "CONDITION_POLL",
+    "lab_dir",
+    "lab_hosts",
+    "netns_unavailable",
+    "main",
     # Its fixed names, credentials, ports and timings
-    "DB_NAME", "DB_USER", "DB_PASSWORD", "SETUP_SQL", "CLUSTER_NAME", "GALERA_PROVIDER", "RUN_USER",
-    "DEFAULT_DIR", "HOSTS_VARIABLE", "GALERA_PORT", "IST_PORT", "SST_PORT", "SHARED_HOST_PORT_OFFSETS",
-    "ARBITRATOR_PORT_OFFSET", "NETNS_DEFAULT_PREFIX", "ARBITRATOR_HOST_NUMBER", "CLIENT_HOST_NUMBER",
-    "PARTITION_TABLE", "NETNS_PACKAGES", "APT_PACKAGES", "POLL_INTERVAL", "STOP_GRACE", "LOG_TAIL_LINES",
+    "DB_NAME",
+    "DB_USER",
+    "DB_PASSWORD",
+    "SETUP_SQL",
+    "CLUSTER_NAME",
+    "GALERA_PROVIDER",
+    "RUN_USER",
+    "DEFAULT_DIR",
+    "HOSTS_VARIABLE",
+    "GALERA_PORT",
+    "IST_PORT",
+    "SST_PORT",
+    "SHARED_HOST_PORT_OFFSETS",
+    "ARBITRATOR_PORT_OFFSET",
+    "NETNS_DEFAULT_PREFIX",
+    "ARBITRATOR_HOST_NUMBER",
+    "CLIENT_HOST_NUMBER",
+    "PARTITION_TABLE",
+    "NETNS_PACKAGES",
+    "APT_PACKAGES",
+    "POLL_INTERVAL",
+    "STOP_GRACE",
+    "LOG_TAIL_LINES",
 ]

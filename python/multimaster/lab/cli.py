@@ -13,45 +13,63 @@ from .layout import DEFAULT_DIR, lab_dir
 from .netns import parse_subnet
 
 # (command, help) of the commands that take a node number.
-NODE_COMMANDS = [("crash", "kill -9 node I"), ("freeze", "SIGSTOP node I"),
-                 ("thaw", "SIGCONT node I"), ("start", "start node I again"),
-                 ("stop", "shut node I down cleanly"),
-                 ("partition", "cut node I off the network: packets dropped, no RST "
-                               "(netns lab)"),
-                 ("heal", "end node I's partition (netns lab)")]
+NODE_COMMANDS = [
+    ("crash", "kill -9 node I"),
+    ("freeze", "SIGSTOP node I"),
+    ("thaw", "SIGCONT node I"),
+    ("start", "start node I again"),
+    ("stop", "shut node I down cleanly"),
+    ("partition", "cut node I off the network: packets dropped, no RST (netns lab)"),
+    ("heal", "end node I's partition (netns lab)"),
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--dir", default=argparse.SUPPRESS,
-                        help=f"lab directory (default: $MULTIMASTER_LAB_DIR or {DEFAULT_DIR})")
-    parser = argparse.ArgumentParser(prog="multimaster lab", parents=[common],
-                                     description="A local MariaDB Galera cluster on loopback "
-                                                 "(or, with `up --netns`, in network namespaces).")
+    common.add_argument(
+        "--dir", default=argparse.SUPPRESS, help=f"lab directory (default: $MULTIMASTER_LAB_DIR or {DEFAULT_DIR})"
+    )
+    parser = argparse.ArgumentParser(
+        prog="multimaster lab",
+        parents=[common],
+        description="A local MariaDB Galera cluster on loopback (or, with `up --netns`, in network namespaces).",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     up = commands.add_parser("up", parents=[common], help="start the lab (N data nodes + garbd)")
     up.add_argument("nodes", nargs="?", type=int, metavar="N", help="data nodes (default 2)")
-    up.add_argument("--hosts", metavar="ADDR,ADDR",
-                    help="one loopback address per node, host or host:port "
-                         "(default $MULTIMASTER_LAB_HOSTS, else 127.0.10.1, 127.0.10.2, ... "
-                         "on port 3306)")
-    up.add_argument("--netns", action="store_true",
-                    help="each node and garbd in a network namespace of its own, on a bridge, "
-                         "so that `partition` can cut them off (root only)")
-    up.add_argument("--tls", action="store_true",
-                    help="the nodes require TLS: a private CA and certificates naming their IP "
-                         "addresses, under DIR/tls (connect with ssl_ca=DIR/tls/ca.pem)")
-    up.add_argument("--subnet", metavar="CIDR",
-                    help="the netns lab's private subnet (default 10.213.<k>.0/24, k derived "
-                         "from the lab directory); implies --netns")
+    up.add_argument(
+        "--hosts",
+        metavar="ADDR,ADDR",
+        help="one loopback address per node, host or host:port "
+        "(default $MULTIMASTER_LAB_HOSTS, else 127.0.10.1, 127.0.10.2, ... "
+        "on port 3306)",
+    )
+    up.add_argument(
+        "--netns",
+        action="store_true",
+        help="each node and garbd in a network namespace of its own, on a bridge, "
+        "so that `partition` can cut them off (root only)",
+    )
+    up.add_argument(
+        "--tls",
+        action="store_true",
+        help="the nodes require TLS: a private CA and certificates naming their IP "
+        "addresses, under DIR/tls (connect with ssl_ca=DIR/tls/ca.pem)",
+    )
+    up.add_argument(
+        "--subnet",
+        metavar="CIDR",
+        help="the netns lab's private subnet (default 10.213.<k>.0/24, k derived "
+        "from the lab directory); implies --netns",
+    )
     commands.add_parser("status", parents=[common], help="show each node's state")
     for name, text in NODE_COMMANDS:
         command = commands.add_parser(name, parents=[common], help=text)
         command.add_argument("node", type=int, metavar="I", help="node number, from 1")
         if name == "partition":
-            command.add_argument("--one-way", action="store_true",
-                                 help="drop only what the client sends node I; it stays in "
-                                      "the cluster")
+            command.add_argument(
+                "--one-way", action="store_true", help="drop only what the client sends node I; it stays in the cluster"
+            )
     commands.add_parser("down", parents=[common], help="stop the lab and remove its files")
     commands.add_parser("env", parents=[common], help="print shell exports for the course")
     return parser
@@ -68,12 +86,16 @@ def print_status(lab: Lab) -> None:
     for row in lab.status():
         if lab.netns:
             partition = f"{row['partition'] or '-':<11}"
-        print(f"{row['index']:<6}{row['address']:<22}{row['pid'] or '-':<9}{row['state']:<13}"
-              f"{row['cluster_size'] or '-':<6}{'yes' if row['ready'] else 'no':<6}{partition}".rstrip())
+        print(
+            f"{row['index']:<6}{row['address']:<22}{row['pid'] or '-':<9}{row['state']:<13}"
+            f"{row['cluster_size'] or '-':<6}{'yes' if row['ready'] else 'no':<6}{partition}".rstrip()
+        )
     if lab.arbitrator:
         pid = lab.arbitrator_pid()
-        print(f"{'garbd':<6}{lab.arbitrator_host + ':' + str(lab.arbitrator_port):<22}"
-              f"{pid or '-':<9}{'running' if pid else 'down'}")
+        print(
+            f"{'garbd':<6}{lab.arbitrator_host + ':' + str(lab.arbitrator_port):<22}"
+            f"{pid or '-':<9}{'running' if pid else 'down'}"
+        )
 
 
 def lab_to_bring_up(args: argparse.Namespace) -> Lab:
@@ -83,16 +105,23 @@ def lab_to_bring_up(args: argparse.Namespace) -> Lab:
     hosts = [h.strip() for h in args.hosts.split(",")] if args.hosts else None
     netns = bool(args.netns or args.subnet)
     if netns and hosts:
-        raise LabError("--hosts is for a loopback lab: a netns lab picks its addresses "
-                       "(--subnet)")
+        raise LabError("--hosts is for a loopback lab: a netns lab picks its addresses (--subnet)")
     if args.nodes or hosts or not known:
-        return Lab(args.nodes or (len(hosts) if hosts else None), base_dir, hosts,
-                   netns=netns, subnet=args.subnet, tls=args.tls)
+        return Lab(
+            args.nodes or (len(hosts) if hosts else None),
+            base_dir,
+            hosts,
+            netns=netns,
+            subnet=args.subnet,
+            tls=args.tls,
+        )
     lab = Lab.load(base_dir)
-    if netns and (not lab.netns or (args.subnet and lab.net is not None
-                                    and str(lab.net.subnet) != str(parse_subnet(args.subnet)))):
-        raise LabError(f"{lab.base_dir} holds another lab ({', '.join(lab.addresses)});"
-                       f" run `multimaster lab down` first")
+    if netns and (
+        not lab.netns or (args.subnet and lab.net is not None and str(lab.net.subnet) != str(parse_subnet(args.subnet)))
+    ):
+        raise LabError(
+            f"{lab.base_dir} holds another lab ({', '.join(lab.addresses)}); run `multimaster lab down` first"
+        )
     return lab
 
 

@@ -1,5 +1,6 @@
 """What the lab's processes are configured with: each node's my.cnf, the SQL that sets the
-cluster up, garbd's arguments, and the fixed names and credentials they share.
+cluster up (the course's database, user and table, from multimaster/coursedata.py), garbd's
+arguments, and the fixed names they share.
 
 Text only: rendering needs no server and is tested on any machine.
 """
@@ -9,12 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import List, Optional, Sequence
 
+from ..coursedata import CREATE_TABLE, QUALIFIED_TABLE
+from ..coursedata import DATABASE as DB_NAME
+from ..coursedata import PASSWORD as DB_PASSWORD
+from ..coursedata import USER as DB_USER
 from .layout import Node
 from .tls import server_options
-
-DB_NAME = "demo"
-DB_USER = "admin"
-DB_PASSWORD = "cloudacademy"
 
 CLUSTER_NAME = "multimaster-lab"
 GALERA_PROVIDER = "/usr/lib/galera/libgalera_smm.so"
@@ -27,8 +28,7 @@ GRANT ALL PRIVILEGES ON *.* TO '{DB_USER}'@'%' WITH GRANT OPTION;
 CREATE USER IF NOT EXISTS '{DB_USER}'@'localhost' IDENTIFIED BY '{DB_PASSWORD}';
 GRANT ALL PRIVILEGES ON *.* TO '{DB_USER}'@'localhost' WITH GRANT OPTION;
 CREATE DATABASE IF NOT EXISTS {DB_NAME};
-CREATE TABLE IF NOT EXISTS {DB_NAME}.course (title VARCHAR(40), instructor VARCHAR(40),
-  duration INT, created DATE, url VARCHAR(100));
+{CREATE_TABLE.format(table=QUALIFIED_TABLE)};
 """
 
 
@@ -40,18 +40,20 @@ def gcomm(nodes: Sequence[Node]) -> str:
 def my_cnf(node: Node, nodes: Sequence[Node], tls_dir: Optional[Path] = None) -> str:
     """node's my.cnf in a cluster of `nodes`; with tls_dir (the lab's CA and certificates),
     the node requires TLS."""
-    provider_options = "; ".join([
-        f"gmcast.listen_addr=tcp://{node.host}:{node.galera_port}",
-        f"ist.recv_addr={node.host}:{node.ist_port}",
-        # Enough history for IST after a node has been down a while under the demo's load.
-        "gcache.size=64M",
-    ])
+    provider_options = "; ".join(
+        [
+            f"gmcast.listen_addr=tcp://{node.host}:{node.galera_port}",
+            f"ist.recv_addr={node.host}:{node.ist_port}",
+            # Enough history for IST after a node has been down a while under the demo's load.
+            "gcache.size=64M",
+        ]
+    )
     return f"""# Written by multimaster.lab; the only option file this node reads.
 [mariadbd]
 user = {RUN_USER}
 datadir = {node.datadir}
 socket = {node.socket}
-pid-file = {node.dir / 'mariadbd.pid'}
+pid-file = {node.dir / "mariadbd.pid"}
 log-error = {node.log}
 bind-address = {node.host}
 port = {node.port}
@@ -85,13 +87,27 @@ wsrep_provider_options = "{provider_options}"
 
 def install_db_args(node: Node) -> List[str]:
     """mariadb-install-db's arguments for node's first, empty datadir."""
-    return [f"--defaults-file={node.cnf}", f"--datadir={node.datadir}", f"--user={RUN_USER}",
-            "--skip-test-db", "--skip-name-resolve", "--auth-root-authentication-method=socket"]
+    return [
+        f"--defaults-file={node.cnf}",
+        f"--datadir={node.datadir}",
+        f"--user={RUN_USER}",
+        "--skip-test-db",
+        "--skip-name-resolve",
+        "--auth-root-authentication-method=socket",
+    ]
 
 
 def garbd_args(nodes: Sequence[Node], host: str, port: int, log: Path) -> List[str]:
     """garbd's arguments: join the cluster of `nodes`, listening on host:port."""
-    return ["--group", CLUSTER_NAME, "--name", "arbitrator",
-            "--address", f"gcomm://{gcomm(nodes)}",
-            "--options", f"gmcast.listen_addr=tcp://{host}:{port}",
-            "--log", str(log)]
+    return [
+        "--group",
+        CLUSTER_NAME,
+        "--name",
+        "arbitrator",
+        "--address",
+        f"gcomm://{gcomm(nodes)}",
+        "--options",
+        f"gmcast.listen_addr=tcp://{host}:{port}",
+        "--log",
+        str(log),
+    ]

@@ -41,9 +41,11 @@ class Position:
 
 def is_ready(status: Dict[str, str]) -> bool:
     """Synced, wsrep_ready=ON and in the Primary component: the node takes writes."""
-    return (status.get("wsrep_local_state_comment") == "Synced"
-            and status.get("wsrep_ready") == "ON"
-            and status.get("wsrep_cluster_status") == "Primary")
+    return (
+        status.get("wsrep_local_state_comment") == "Synced"
+        and status.get("wsrep_ready") == "ON"
+        and status.get("wsrep_cluster_status") == "Primary"
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -58,9 +60,19 @@ def check_table_name(table: str) -> None:
 
 def sql(node: Node, net: Optional[NetLayout], statement: str, timeout: float) -> Rows:
     """Run `statement` on node as the lab's admin user over TCP: see `Lab.sql`."""
-    cmd = [exe("mariadb"), "--no-defaults", "-N", "-B", "--protocol=TCP",
-           f"--host={node.host}", f"--port={node.port}", f"--user={DB_USER}",
-           f"--connect-timeout={max(1, int(timeout))}", "-e", statement]
+    cmd = [
+        exe("mariadb"),
+        "--no-defaults",
+        "-N",
+        "-B",
+        "--protocol=TCP",
+        f"--host={node.host}",
+        f"--port={node.port}",
+        f"--user={DB_USER}",
+        f"--connect-timeout={max(1, int(timeout))}",
+        "-e",
+        statement,
+    ]
     # In a netns lab, from inside the node's namespace: it answers while partitioned.
     cmd = in_namespace(net, node.name, cmd)
     # The password goes through the environment so it is not on a command line.
@@ -68,16 +80,15 @@ def sql(node: Node, net: Optional[NetLayout], statement: str, timeout: float) ->
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
-        raise LabError(f"node {node.index} ({node.address}) did not answer within {timeout:g} s")
+        raise LabError(f"node {node.index} ({node.address}) did not answer within {timeout:g} s") from None
     if done.returncode != 0:
-        raise LabError(f"node {node.index} ({node.address}): "
-                       f"{client_error(done.stderr, done.returncode)}")
+        raise LabError(f"node {node.index} ({node.address}): {client_error(done.stderr, done.returncode)}")
     return client_rows(done.stdout)
 
 
 def client_error(stderr: str, returncode: int) -> str:
     """The server's error as the mariadb client printed it, without its "at line 1"."""
-    last_line = (stderr.strip() or f"mariadb exited with {returncode}")
+    last_line = stderr.strip() or f"mariadb exited with {returncode}"
     return re.sub(r" at line \d+", "", last_line.splitlines()[-1])
 
 
@@ -113,8 +124,7 @@ def mark_safe_to_bootstrap(path: Path) -> None:
     # Galera clears the flag on every node after a crash and then refuses --wsrep-new-cluster;
     # we have just picked the most advanced node, which is exactly when setting it is right.
     if path.exists():
-        path.write_text(re.sub(r"^safe_to_bootstrap:.*$", "safe_to_bootstrap: 1",
-                               path.read_text(), flags=re.M))
+        path.write_text(re.sub(r"^safe_to_bootstrap:.*$", "safe_to_bootstrap: 1", path.read_text(), flags=re.M))
 
 
 def recovered_position(stderr: str) -> Optional[Position]:
@@ -123,8 +133,7 @@ def recovered_position(stderr: str) -> Optional[Position]:
     return None if found is None else Position(found.group(1), int(found.group(2)))
 
 
-def bootstrap_choice(nodes: Sequence[Node], positions: Dict[int, Optional[Position]],
-                     starting: Node) -> Node:
+def bootstrap_choice(nodes: Sequence[Node], positions: Dict[int, Optional[Position]], starting: Node) -> Node:
     """After every data node went down: the node to bootstrap, the most advanced one (`starting`
     on a tie). Bootstrapping a node that missed writes would fork history: the others would
     then be refused or wiped by a full copy."""
@@ -155,17 +164,24 @@ def recover(node: Node, net: Optional[NetLayout], deadline: float) -> Optional[P
     if not (node.datadir / "mysql").is_dir():
         return None  # never received a state: a full copy is the only way
     # After a crash grastate.dat says -1; InnoDB knows the real position.
-    cmd = [exe("mariadbd"), f"--defaults-file={node.cnf}", node.marker, "--wsrep-recover",
-           "--disable-log-error", f"--pid-file={node.dir / 'recover.pid'}"]
+    cmd = [
+        exe("mariadbd"),
+        f"--defaults-file={node.cnf}",
+        node.marker,
+        "--wsrep-recover",
+        "--disable-log-error",
+        f"--pid-file={node.dir / 'recover.pid'}",
+    ]
     cmd = in_namespace(net, node.name, cmd)
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=remaining(deadline))
     except subprocess.TimeoutExpired:
-        raise LabError(f"position recovery of node {node.index} timed out", tail(node.log))
+        raise LabError(f"position recovery of node {node.index} timed out", tail(node.log)) from None
     position = recovered_position(done.stderr)
     if position is None:
-        raise LabError(f"position recovery of node {node.index} failed",
-                       "\n".join(done.stderr.splitlines()[-LOG_TAIL_LINES:]))
+        raise LabError(
+            f"position recovery of node {node.index} failed", "\n".join(done.stderr.splitlines()[-LOG_TAIL_LINES:])
+        )
     return position
 
 
@@ -215,28 +231,36 @@ def cluster_size(lab: LabView) -> int:
 
 
 def wait_members(lab: LabView, expected: int, deadline: float) -> None:
-    wait_until(lambda: cluster_size(lab) == expected, remaining(deadline),
-               f"the cluster to reach {expected} members", lab.nodes[0].log)
+    wait_until(
+        lambda: cluster_size(lab) == expected,
+        remaining(deadline),
+        f"the cluster to reach {expected} members",
+        lab.nodes[0].log,
+    )
 
 
 def wait_synced(lab: LabView, nodes: List[Node], deadline: float) -> None:
     """Until each node is Synced, wsrep_ready=ON and in the Primary component."""
     for node in nodes:
-        seen = {"wsrep_local_state_comment": "unreachable"}
+        wait_ready(lab, node, deadline)
 
-        def ready() -> bool:
-            if lab.pid(node.index) is None:
-                raise LabError(f"node {node.index} ({node.address}) exited while starting",
-                               tail(node.log))
-            status = galera_status(lab, node)
-            seen.update(status or {})
-            return status is not None and is_ready(status)
 
-        try:
-            wait_until(ready, remaining(deadline), f"node {node.index} to sync", node.log)
-        except WaitTimeout as e:
-            state = seen["wsrep_local_state_comment"]
-            raise LabError(f"{e.message} (state: {state})", e.log_tail) from None
+def wait_ready(lab: LabView, node: Node, deadline: float) -> None:
+    """Until node is ready (`is_ready`); a timeout names the state it was last seen in."""
+    seen = {"wsrep_local_state_comment": "unreachable"}
+
+    def ready() -> bool:
+        if lab.pid(node.index) is None:
+            raise LabError(f"node {node.index} ({node.address}) exited while starting", tail(node.log))
+        status = galera_status(lab, node)
+        seen.update(status or {})
+        return status is not None and is_ready(status)
+
+    try:
+        wait_until(ready, remaining(deadline), f"node {node.index} to sync", node.log)
+    except WaitTimeout as e:
+        state = seen["wsrep_local_state_comment"]
+        raise LabError(f"{e.message} (state: {state})", e.log_tail) from None
 
 
 def wait_evicted(lab: LabView, node: Node, live: List[Node], deadline: float) -> None:
@@ -251,8 +275,7 @@ def wait_evicted(lab: LabView, node: Node, live: List[Node], deadline: float) ->
                 return node.address not in members
         return False
 
-    wait_until(evicted, remaining(deadline),
-               f"the cluster to drop the old incarnation of node {node.index}")
+    wait_until(evicted, remaining(deadline), f"the cluster to drop the old incarnation of node {node.index}")
 
 
 def restore_quorum(lab: LabView, live: List[Node], deadline: float) -> None:
@@ -270,5 +293,9 @@ def restore_quorum(lab: LabView, live: List[Node], deadline: float) -> None:
 
     leader = promotion_choice(live, statuses)
     lab.sql(leader.index, "SET GLOBAL wsrep_provider_options='pc.bootstrap=YES'")
-    wait_until(lambda: (galera_status(lab, leader) or {}).get("wsrep_cluster_status") == "Primary",
-               remaining(deadline), f"node {leader.index} to form a Primary component", leader.log)
+    wait_until(
+        lambda: (galera_status(lab, leader) or {}).get("wsrep_cluster_status") == "Primary",
+        remaining(deadline),
+        f"node {leader.index} to form a Primary component",
+        leader.log,
+    )

@@ -22,8 +22,18 @@ from .errors import LabError
 from .galera import Position
 from .layout import Node, remove_files, tls_dir
 from .netns import in_namespace
-from .procs import (check_installed, check_parent_dirs, check_ports_free, chown_to_run_user, exe, remaining,
-                    send_signal, spawn, tail, wait_until)
+from .procs import (
+    check_installed,
+    check_parent_dirs,
+    check_ports_free,
+    chown_to_run_user,
+    exe,
+    remaining,
+    send_signal,
+    spawn,
+    tail,
+    wait_until,
+)
 from .schedule import Scheduled, Step, When, cancel_all
 from .tls import make as make_tls
 from .view import LabView
@@ -71,8 +81,9 @@ class Lab(LabView):
         check_installed()
         state = self._book.read()
         if state is not None and state.get("addresses") != self.addresses:
-            raise LabError(f"{self.base_dir} holds another lab ({', '.join(state['addresses'])});"
-                           f" run `multimaster lab down` first")
+            raise LabError(
+                f"{self.base_dir} holds another lab ({', '.join(state['addresses'])}); run `multimaster lab down` first"
+            )
         self._check_ports_of_stopped()  # before touching anything: a clash leaves no trace
         if self.net is not None:
             netns.check_netns_tools()
@@ -115,8 +126,9 @@ class Lab(LabView):
     @overload
     def crash(self, i: int, *, after: Optional[When] = None, restart_after: float) -> Scheduled: ...
 
-    def crash(self, i: int, *, after: Optional[When] = None,
-              restart_after: Optional[float] = None) -> Optional[Scheduled]:
+    def crash(
+        self, i: int, *, after: Optional[When] = None, restart_after: Optional[float] = None
+    ) -> Optional[Scheduled]:
         """kill -9 node i (1-based). A node already down stays down.
 
         With `after` (seconds from now, or a condition such as `lab.when_rows(20)`) and/or
@@ -139,8 +151,9 @@ class Lab(LabView):
     @overload
     def freeze(self, i: int, *, after: Optional[When] = None, thaw_after: float) -> Scheduled: ...
 
-    def freeze(self, i: int, *, after: Optional[When] = None,
-               thaw_after: Optional[float] = None) -> Optional[Scheduled]:
+    def freeze(
+        self, i: int, *, after: Optional[When] = None, thaw_after: Optional[float] = None
+    ) -> Optional[Scheduled]:
         """SIGSTOP node i: its sockets stay open but it answers nothing, like a hung server.
 
         With `after` and/or `thaw_after` (seconds after the freeze to SIGCONT it), in the
@@ -171,8 +184,7 @@ class Lab(LabView):
     @overload
     def stop(self, i: int, timeout: float = 60, *, after: When) -> Scheduled: ...
 
-    def stop(self, i: int, timeout: float = 60, *,
-             after: Optional[When] = None) -> Optional[Scheduled]:
+    def stop(self, i: int, timeout: float = 60, *, after: Optional[When] = None) -> Optional[Scheduled]:
         """Shut node i down cleanly (it leaves the cluster and records its position).
 
         With `after`, in the background (with the default timeout): returns a `Scheduled`.
@@ -194,8 +206,7 @@ class Lab(LabView):
     @overload
     def start(self, i: int, timeout: float = 90, *, after: When) -> Scheduled: ...
 
-    def start(self, i: int, timeout: float = 90, *,
-              after: Optional[When] = None) -> Optional[Scheduled]:
+    def start(self, i: int, timeout: float = 90, *, after: Optional[When] = None) -> Optional[Scheduled]:
         """(Re)start node i after a crash or stop, catching up by IST; no-op if it runs (a
         frozen node is thawed). Returns once the node is Synced.
 
@@ -212,8 +223,7 @@ class Lab(LabView):
     @overload
     def restart(self, i: int, timeout: float = 150, *, after: When) -> Scheduled: ...
 
-    def restart(self, i: int, timeout: float = 150, *,
-                after: Optional[When] = None) -> Optional[Scheduled]:
+    def restart(self, i: int, timeout: float = 150, *, after: Optional[When] = None) -> Optional[Scheduled]:
         """`stop` node i cleanly, then `start` it; returns once it is Synced again (within
         `timeout` seconds in all). With `after`, in the background: returns a `Scheduled`."""
         if after is not None:
@@ -227,14 +237,17 @@ class Lab(LabView):
     @overload
     def partition(self, i: int, one_way: bool = False) -> None: ...
     @overload
-    def partition(self, i: int, one_way: bool = False, *, after: When,
-                  heal_after: Optional[float] = None) -> Scheduled: ...
+    def partition(
+        self, i: int, one_way: bool = False, *, after: When, heal_after: Optional[float] = None
+    ) -> Scheduled: ...
     @overload
-    def partition(self, i: int, one_way: bool = False, *, after: Optional[When] = None,
-                  heal_after: float) -> Scheduled: ...
+    def partition(
+        self, i: int, one_way: bool = False, *, after: Optional[When] = None, heal_after: float
+    ) -> Scheduled: ...
 
-    def partition(self, i: int, one_way: bool = False, *, after: Optional[When] = None,
-                  heal_after: Optional[float] = None) -> Optional[Scheduled]:
+    def partition(
+        self, i: int, one_way: bool = False, *, after: Optional[When] = None, heal_after: Optional[float] = None
+    ) -> Optional[Scheduled]:
         """Cut node i off the network (a netns lab only); `heal(i)` undoes it.
 
         Full (default): node i's veth is set down on the bridge side, so every packet to or
@@ -364,10 +377,9 @@ class Lab(LabView):
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=remaining(deadline))
         except subprocess.TimeoutExpired:
-            raise LabError(f"mariadb-install-db for node {node.index} timed out", tail(node.log))
+            raise LabError(f"mariadb-install-db for node {node.index} timed out", tail(node.log)) from None
         if done.returncode != 0:
-            raise LabError(f"mariadb-install-db for node {node.index} failed",
-                           (done.stdout + done.stderr)[-2000:])
+            raise LabError(f"mariadb-install-db for node {node.index} failed", (done.stdout + done.stderr)[-2000:])
 
     def _start(self, i: int, timeout: float) -> None:
         node = self._node(i)
@@ -404,8 +416,9 @@ class Lab(LabView):
         if leader is not node:
             self._launch(node, positions[node.index])
 
-    def _launch(self, node: Node, position: Optional[Position], bootstrap: bool = False,
-                extra: Optional[List[str]] = None) -> None:
+    def _launch(
+        self, node: Node, position: Optional[Position], bootstrap: bool = False, extra: Optional[List[str]] = None
+    ) -> None:
         """Start node's mariadbd in the background and record its pid."""
         if self.net is None:
             check_ports_free(node.host, node.ports(), f"node {node.index}")
@@ -432,8 +445,7 @@ class Lab(LabView):
         self.arbitrator_dir.mkdir(parents=True, exist_ok=True)
         self.arbitrator_log.touch()
         chown_to_run_user(self.arbitrator_dir)
-        cmd = [exe("garbd")] + garbd_args(self.nodes, self.arbitrator_host, self.arbitrator_port,
-                                          self.arbitrator_log)
+        cmd = [exe("garbd")] + garbd_args(self.nodes, self.arbitrator_host, self.arbitrator_port, self.arbitrator_log)
         if self.net is None:
             pid = spawn(cmd, self.arbitrator_log, user=RUN_USER if os.geteuid() == 0 else None)
         else:
@@ -466,8 +478,9 @@ class Lab(LabView):
     # Bookkeeping
 
     def _write_state(self, created: bool) -> None:
-        fields: Dict[str, object] = dict(addresses=self.addresses, arbitrator=self.arbitrator,
-                                         created=created, tls=self.tls)
+        fields: Dict[str, object] = dict(
+            addresses=self.addresses, arbitrator=self.arbitrator, created=created, tls=self.tls
+        )
         if self.net is not None:
             fields["netns"] = self.net.record([key for key, _ in self._net_members()])
         self._book.write_state(fields)

@@ -69,8 +69,7 @@ class Node:
         return f"--datadir={self.datadir}"
 
     def ports(self) -> List[Tuple[int, str]]:
-        return [(self.port, "SQL"), (self.galera_port, "Galera"), (self.ist_port, "IST"),
-                (self.sst_port, "SST")]
+        return [(self.port, "SQL"), (self.galera_port, "Galera"), (self.ist_port, "IST"), (self.sst_port, "SST")]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -142,8 +141,7 @@ def check_node_count(nodes: int) -> int:
     return nodes
 
 
-def loopback_endpoints(nodes: Optional[int], hosts: Optional[List[str]],
-                       port: int) -> List[Tuple[str, int]]:
+def loopback_endpoints(nodes: Optional[int], hosts: Optional[List[str]], port: int) -> List[Tuple[str, int]]:
     """(host, SQL port) of each node of a loopback lab: `hosts` (`host` or `host:port`, `port`
     when it has none), else $MULTIMASTER_LAB_HOSTS, else 127.0.10.1, 127.0.10.2, ..."""
     from_env = False
@@ -197,8 +195,7 @@ def node_layout(endpoints: List[Tuple[str, int]], base_dir: Path) -> List[Node]:
 def check_layout(nodes: List[Node], arbitrator_host: str, arbitrator_port: int) -> None:
     """Every port in range, and no address:port wanted twice."""
     seen: Dict[Tuple[str, int], str] = {}
-    wanted = [(n.host, port, f"node {n.index} {what}")
-              for n in nodes for port, what in n.ports()]
+    wanted = [(n.host, port, f"node {n.index} {what}") for n in nodes for port, what in n.ports()]
     wanted.append((arbitrator_host, arbitrator_port, "the arbitrator"))
     for host, port, user in wanted:
         if not 0 < port < 65536:

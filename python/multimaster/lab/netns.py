@@ -45,7 +45,7 @@ class NetLayout:
     subnet: ipaddress.IPv4Network
 
     @classmethod
-    def for_dir(cls, base_dir: Path, subnet: Optional[str] = None) -> "NetLayout":
+    def for_dir(cls, base_dir: Path, subnet: Optional[str] = None) -> NetLayout:
         digest = hashlib.sha1(str(base_dir).encode()).hexdigest()
         if subnet is None:
             k = 1 + int(digest[6:14], 16) % 254
@@ -65,7 +65,7 @@ class NetLayout:
 
     @staticmethod
     def _suffix(key: str) -> str:
-        return "g" if key == "garbd" else key[len("node"):]
+        return "g" if key == "garbd" else key[len("node") :]
 
     def namespace(self, key: str) -> str:
         return f"{self.tag}-{key}"
@@ -94,9 +94,13 @@ class NetLayout:
 
     def record(self, keys: List[str]) -> Dict[str, Any]:
         """What lab.json keeps, so that a later `down` knows what to remove."""
-        return {"subnet": str(self.subnet), "tag": self.tag, "bridge": self.bridge,
-                "namespaces": {key: self.namespace(key) for key in keys},
-                "veths": {key: self.outer(key) for key in keys}}
+        return {
+            "subnet": str(self.subnet),
+            "tag": self.tag,
+            "bridge": self.bridge,
+            "namespaces": {key: self.namespace(key) for key in keys},
+            "veths": {key: self.outer(key) for key in keys},
+        }
 
 
 def parse_subnet(text: str) -> ipaddress.IPv4Network:
@@ -105,10 +109,14 @@ def parse_subnet(text: str) -> ipaddress.IPv4Network:
         subnet = ipaddress.IPv4Network(text.strip())
     except ValueError:
         raise LabError(f"bad subnet {text!r} (expected e.g. 10.213.7.0/24)") from None
-    if (not subnet.is_private or subnet.is_loopback or subnet.is_link_local
-            or subnet.is_multicast or not 8 <= subnet.prefixlen <= 24):
-        raise LabError(f"subnet {text!r}: a private IPv4 subnet of /8 to /24 is needed, "
-                       f"such as 10.213.7.0/24")
+    if (
+        not subnet.is_private
+        or subnet.is_loopback
+        or subnet.is_link_local
+        or subnet.is_multicast
+        or not 8 <= subnet.prefixlen <= 24
+    ):
+        raise LabError(f"subnet {text!r}: a private IPv4 subnet of /8 to /24 is needed, such as 10.213.7.0/24")
     return subnet
 
 
@@ -139,8 +147,7 @@ def net_up(net: NetLayout, members: List[Tuple[str, int]]) -> None:
         if ns not in existing_namespaces:
             ip("netns", "add", ns)
         if net.outer(key) not in existing_links:
-            ip("link", "add", net.outer(key), "type", "veth",
-               "peer", "name", net.inner(key), "netns", ns)
+            ip("link", "add", net.outer(key), "type", "veth", "peer", "name", net.inner(key), "netns", ns)
         ip("-n", ns, "addr", "replace", f"{net.host(number)}/{prefix}", "dev", net.inner(key))
         ip("-n", ns, "link", "set", "lo", "up")
         ip("-n", ns, "link", "set", net.inner(key), "up")
@@ -153,14 +160,14 @@ def net_down(net: NetLayout, recorded: Dict[str, Any]) -> None:
     namespaces (an SST's rsync, a node a killed run never recorded): all found by the lab's
     name prefix or in `recorded` (lab.json's "netns"), so this also clears what a killed run
     left."""
-    ours_ns = [ns for ns in namespaces()
-               if ns.startswith(net.tag + "-") or ns in recorded.get("namespaces", {}).values()]
+    ours_ns = [
+        ns for ns in namespaces() if ns.startswith(net.tag + "-") or ns in recorded.get("namespaces", {}).values()
+    ]
     pids = [pid for ns in ours_ns for pid in netns_pids(ns)]
     for pid in pids:
         send_signal(pid, signal.SIGCONT)
         send_signal(pid, signal.SIGKILL)
-    wait_until(lambda: not any(netns_pids(ns) for ns in ours_ns), 10,
-               "the processes in the lab's namespaces to die")
+    wait_until(lambda: not any(netns_pids(ns) for ns in ours_ns), 10, "the processes in the lab's namespaces to die")
 
     def our_links() -> List[str]:
         extra = [recorded.get("bridge")] + list(recorded.get("veths", {}).values())
@@ -171,19 +178,25 @@ def net_down(net: NetLayout, recorded: Dict[str, Any]) -> None:
         run_cmd(["ip", "link", "del", name], f"removing {name}", check=False)
     for ns in ours_ns:
         run_cmd(["ip", "netns", "del", ns], f"removing namespace {ns}", check=False)
-    wait_until(lambda: not our_links() and not any(
-        ns in ours_ns for ns in namespaces()), 10, "the lab's network to go away")
+    wait_until(
+        lambda: not our_links() and not any(ns in ours_ns for ns in namespaces()), 10, "the lab's network to go away"
+    )
 
 
 def cut(net: NetLayout, key: str, i: int, one_way: bool) -> None:
     """Partition node i (process `key`): see `Lab.partition`."""
     if one_way:
         check_nft()
-        rules = (f"table ip {PARTITION_TABLE} {{\n"
-                 f"  chain input {{ type filter hook input priority -300; policy accept;\n"
-                 f"    ip saddr {net.client_host} drop\n  }}\n}}\n")
-        run_cmd(["ip", "netns", "exec", net.namespace(key), nft(), "-f", "-"],
-                f"dropping the client's packets to node {i}", stdin=rules)
+        rules = (
+            f"table ip {PARTITION_TABLE} {{\n"
+            f"  chain input {{ type filter hook input priority -300; policy accept;\n"
+            f"    ip saddr {net.client_host} drop\n  }}\n}}\n"
+        )
+        run_cmd(
+            ["ip", "netns", "exec", net.namespace(key), nft(), "-f", "-"],
+            f"dropping the client's packets to node {i}",
+            stdin=rules,
+        )
     else:
         run_cmd(["ip", "link", "set", net.outer(key), "down"], f"cutting node {i} off")
 
@@ -192,15 +205,18 @@ def heal(net: NetLayout, key: str) -> None:
     ip("link", "set", net.outer(key), "up")
     if which("nft") is not None:
         ns = net.namespace(key)
-        listed = run_cmd(["ip", "netns", "exec", ns, nft(), "list", "tables"],
-                         f"listing node {key}'s nftables", check=False)
+        listed = run_cmd(
+            ["ip", "netns", "exec", ns, nft(), "list", "tables"], f"listing node {key}'s nftables", check=False
+        )
         if f"table ip {PARTITION_TABLE}" in listed:
-            run_cmd(["ip", "netns", "exec", ns, nft(), "delete", "table", "ip", PARTITION_TABLE],
-                    f"healing the one-way partition of {key}")
+            run_cmd(
+                ["ip", "netns", "exec", ns, nft(), "delete", "table", "ip", PARTITION_TABLE],
+                f"healing the one-way partition of {key}",
+            )
 
 
 def partition_state(net: NetLayout, key: str) -> Optional[str]:
-    """"full", "one-way" or None: see `Lab.partitioned`."""
+    """ "full", "one-way" or None: see `Lab.partitioned`."""
     try:
         flags = int(Path(f"/sys/class/net/{net.outer(key)}/flags").read_text(), 16)
     except (OSError, ValueError):
@@ -208,8 +224,11 @@ def partition_state(net: NetLayout, key: str) -> Optional[str]:
     if not flags & 0x1:  # IFF_UP
         return "full"
     if which("nft") is not None:
-        listed = run_cmd(["ip", "netns", "exec", net.namespace(key), nft(), "list", "tables"],
-                         f"listing {key}'s nftables", check=False)
+        listed = run_cmd(
+            ["ip", "netns", "exec", net.namespace(key), nft(), "list", "tables"],
+            f"listing {key}'s nftables",
+            check=False,
+        )
         if f"table ip {PARTITION_TABLE}" in listed:
             return "one-way"
     return None
@@ -220,8 +239,7 @@ def check_subnet_free(net: NetLayout) -> None:
     another lab's, or the machine's real network."""
     for dev, destination in routes():
         if dev != net.bridge and destination.overlaps(net.subnet):
-            raise LabError(f"subnet {net.subnet} overlaps {destination} on {dev}: choose "
-                           f"another (subnet= or --subnet)")
+            raise LabError(f"subnet {net.subnet} overlaps {destination} on {dev}: choose another (subnet= or --subnet)")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -269,8 +287,7 @@ def ip_exe() -> str:
     return path
 
 
-def run_cmd(cmd: List[str], what: str, stdin: Optional[str] = None, check: bool = True,
-            timeout: float = 30) -> str:
+def run_cmd(cmd: List[str], what: str, stdin: Optional[str] = None, check: bool = True, timeout: float = 30) -> str:
     """Run a short command (`ip`, `nft`); its stdout. LabError naming `what` if it fails
     (with check), or if it does not end within timeout."""
     if cmd[0] == "ip":
@@ -309,8 +326,18 @@ def netns_pids(ns: str) -> List[int]:
     return [int(word) for word in out.split() if word.isdigit()]
 
 
-_ROUTE_TYPES = {"unicast", "local", "broadcast", "multicast", "anycast", "unreachable",
-                "blackhole", "prohibit", "throw", "nat"}
+_ROUTE_TYPES = {
+    "unicast",
+    "local",
+    "broadcast",
+    "multicast",
+    "anycast",
+    "unreachable",
+    "blackhole",
+    "prohibit",
+    "throw",
+    "nat",
+}
 
 
 def routes() -> List[Tuple[str, ipaddress.IPv4Network]]:

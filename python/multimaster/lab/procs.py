@@ -46,8 +46,7 @@ def exe(name: str) -> str:
 
 def check_installed() -> None:
     """LabError naming the apt packages if a tool the lab runs is missing."""
-    missing = [name for name in ("mariadbd", "mariadb", "mariadb-install-db", "garbd", "rsync")
-               if which(name) is None]
+    missing = [name for name in ("mariadbd", "mariadb", "mariadb-install-db", "garbd", "rsync") if which(name) is None]
     if not Path(GALERA_PROVIDER).exists():
         missing.append(GALERA_PROVIDER)
     if missing:
@@ -73,8 +72,7 @@ def port_free(host: str, port: int) -> bool:
 def check_ports_free(host: str, ports: List[Tuple[int, str]], user: str) -> None:
     for port, what in ports:
         if not port_free(host, port):
-            raise LabError(f"{host}:{port} is already in use by another process "
-                           f"(needed as {user}'s {what} port)")
+            raise LabError(f"{host}:{port} is already in use by another process (needed as {user}'s {what} port)")
 
 
 def check_parent_dirs(base_dir: Path) -> None:
@@ -84,8 +82,7 @@ def check_parent_dirs(base_dir: Path) -> None:
         return
     for parent in base_dir.parents:
         if parent.exists() and not os.stat(parent).st_mode & 0o001:
-            raise LabError(f"{parent} is not searchable by the {RUN_USER} user "
-                           f"(chmod o+x it, or choose another --dir)")
+            raise LabError(f"{parent} is not searchable by the {RUN_USER} user (chmod o+x it, or choose another --dir)")
 
 
 def chown_to_run_user(path: Path) -> None:
@@ -107,8 +104,9 @@ _CHILDREN: Dict[int, subprocess.Popen[bytes]] = {}
 def spawn(cmd: List[str], log: Path, user: Optional[str] = None) -> int:
     """Start cmd detached from our session (it outlives the CLI), stderr into log."""
     with open(log, "ab") as out:
-        child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                                 start_new_session=True, user=user)
+        child = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True, user=user
+        )
     _CHILDREN[child.pid] = child
     return child.pid
 
@@ -182,16 +180,14 @@ class WaitTimeout(LabError):
     """`wait_until` ran out of time."""
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, what: str,
-               log: Optional[Path] = None) -> None:
+def wait_until(condition: Callable[[], bool], timeout: float, what: str, log: Optional[Path] = None) -> None:
     """Poll condition until true; LabError naming `what` (and the log's tail) on timeout."""
     deadline = time.monotonic() + timeout
     while True:
         if condition():
             return
         if time.monotonic() >= deadline:
-            raise WaitTimeout(f"timed out after {timeout:.0f} s waiting for {what}",
-                              tail(log) if log else "")
+            raise WaitTimeout(f"timed out after {timeout:.0f} s waiting for {what}", tail(log) if log else "")
         time.sleep(POLL_INTERVAL)
 
 

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple, Union
 
-from .config import DB_NAME
+from ..coursedata import QUALIFIED_TABLE
 from .errors import LabError
 from .galera import check_table_name
 from .procs import remaining
@@ -28,8 +28,7 @@ if TYPE_CHECKING:
 # the first), or a condition polled until it returns True (such as Lab.when_rows(n)).
 When = Union[float, Callable[[], bool]]
 
-ACTIONS = ("crash", "freeze", "thaw", "stop", "start", "restart", "partition",
-           "partition_one_way", "heal")
+ACTIONS = ("crash", "freeze", "thaw", "stop", "start", "restart", "partition", "partition_one_way", "heal")
 CONDITION_POLL = 0.25  # seconds between two checks of a condition
 
 
@@ -47,8 +46,7 @@ class Step:
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
             raise LabError(f"unknown action {self.action!r} (one of {', '.join(ACTIONS)})")
-        if isinstance(self.after, bool) or not (isinstance(self.after, (int, float))
-                                                or callable(self.after)):
+        if isinstance(self.after, bool) or not (isinstance(self.after, (int, float)) or callable(self.after)):
             raise LabError(f"after= takes seconds or a condition, not {self.after!r}")
         if isinstance(self.after, (int, float)) and not 0 <= self.after < float("inf"):
             raise LabError(f"after= must be 0 or more seconds, not {self.after!r}")
@@ -90,7 +88,7 @@ class RowCount:
     """A condition for `after=`: true once `table` holds at least `rows` rows, counted by
     `Lab.count_rows` (on the first running node that answers). Made by `Lab.when_rows`."""
 
-    def __init__(self, lab: LabView, rows: int, table: str = f"{DB_NAME}.course") -> None:
+    def __init__(self, lab: LabView, rows: int, table: str = QUALIFIED_TABLE) -> None:
         check_table_name(table)
         self.lab, self.rows, self.table = lab, int(rows), table
 
@@ -119,8 +117,7 @@ class Scheduled:
         self._took: List[Optional[float]] = [None] * len(self.steps)
         self.history: List[Tuple[float, str]] = []  # (time.time(), what happened)
         self._cancel = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True,
-                                        name=f"multimaster-lab-schedule-{id(self):x}")
+        self._thread = threading.Thread(target=self._run, daemon=True, name=f"multimaster-lab-schedule-{id(self):x}")
 
     def _begin(self) -> None:
         self._thread.start()
@@ -150,14 +147,13 @@ class Scheduled:
         """Per step: when its action began (time.time(), like `mm.events()`), or None."""
         return list(self._ran_at)
 
-    def wait(self, timeout: Optional[float] = None) -> "Scheduled":
+    def wait(self, timeout: Optional[float] = None) -> Scheduled:
         """Wait until the schedule ends; return it. Raises the error of a failed step, and
         TimeoutError if it is still running after `timeout` seconds."""
         self._thread.join(timeout)
         if self._thread.is_alive():
             running = [str(s) for s, st in zip(self.steps, self._states) if st in ("waiting", "running")]
-            raise TimeoutError(f"schedule still running after {timeout:g} s"
-                               + (f" ({running[0]})" if running else ""))
+            raise TimeoutError(f"schedule still running after {timeout:g} s" + (f" ({running[0]})" if running else ""))
         if self.error is not None:
             raise self.error
         return self
@@ -215,8 +211,9 @@ class Scheduled:
         for rest in range(k + 1, len(self.steps)):
             self._states[rest] = "skipped"
         try:
-            print(f"multimaster lab: scheduled {step.action} of node {step.node} "
-                  f"failed: {e}", file=sys.stderr, flush=True)
+            print(
+                f"multimaster lab: scheduled {step.action} of node {step.node} failed: {e}", file=sys.stderr, flush=True
+            )
         except Exception:
             pass
 

@@ -29,11 +29,38 @@ def _openssl(*args: str, cwd: Path) -> None:
 
 def _sign(name: str, subject: str, extensions: str, cwd: Path) -> None:
     (cwd / f"{name}.ext").write_text(extensions)
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}-key.pem", "-out", f"{name}.csr",
-             "-subj", subject, cwd=cwd)
-    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem",
-             "-CAcreateserial", "-out", f"{name}-cert.pem", "-days", DAYS, "-sha256",
-             "-extfile", f"{name}.ext", cwd=cwd)
+    _openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        f"{name}-key.pem",
+        "-out",
+        f"{name}.csr",
+        "-subj",
+        subject,
+        cwd=cwd,
+    )
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        f"{name}.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca-key.pem",
+        "-CAcreateserial",
+        "-out",
+        f"{name}-cert.pem",
+        "-days",
+        DAYS,
+        "-sha256",
+        "-extfile",
+        f"{name}.ext",
+        cwd=cwd,
+    )
 
 
 def make(directory: Path, hosts: List[str]) -> Dict[str, Path]:
@@ -42,17 +69,41 @@ def make(directory: Path, hosts: List[str]) -> Dict[str, Path]:
     for host in hosts:
         ipaddress.ip_address(host)  # the lab's nodes are addressed by IP: SANs must say so
     directory.mkdir(parents=True, exist_ok=True)
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca-key.pem", "-out", "ca.pem",
-             "-days", DAYS, "-sha256", "-subj", "/CN=multimaster lab CA",
-             "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=directory)
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca-key.pem",
+        "-out",
+        "ca.pem",
+        "-days",
+        DAYS,
+        "-sha256",
+        "-subj",
+        "/CN=multimaster lab CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        cwd=directory,
+    )
     sans = ",".join(f"IP:{h}" for h in hosts)
-    _sign("server", "/CN=multimaster lab node",
-          f"basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
-          f"extendedKeyUsage=serverAuth\nsubjectAltName={sans}\n", directory)
-    _sign("client", "/CN=admin",
-          "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
-          "extendedKeyUsage=clientAuth\n", directory)
+    _sign(
+        "server",
+        "/CN=multimaster lab node",
+        f"basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+        f"extendedKeyUsage=serverAuth\nsubjectAltName={sans}\n",
+        directory,
+    )
+    _sign(
+        "client",
+        "/CN=admin",
+        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n",
+        directory,
+    )
     for key in ("ca-key.pem", "server-key.pem", "client-key.pem"):
         (directory / key).chmod(0o640)
     return {name: directory / f"{name}.pem" for name in FILES}
@@ -62,6 +113,8 @@ def server_options(directory: Path) -> str:
     """my.cnf lines for a node that requires TLS. The rsync SST script would want stunnel for
     a server with ssl_* set; the lab's state transfers stay on the nodes' own addresses, in
     the clear, as before."""
-    return (f"ssl_ca = {directory / 'ca.pem'}\nssl_cert = {directory / 'server-cert.pem'}\n"
-            f"ssl_key = {directory / 'server-key.pem'}\nrequire_secure_transport = ON\n"
-            "[sst]\nssl-mode = DISABLED\n")
+    return (
+        f"ssl_ca = {directory / 'ca.pem'}\nssl_cert = {directory / 'server-cert.pem'}\n"
+        f"ssl_key = {directory / 'server-key.pem'}\nrequire_secure_transport = ON\n"
+        "[sst]\nssl-mode = DISABLED\n"
+    )

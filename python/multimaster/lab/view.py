@@ -10,13 +10,26 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Optional, Tuple, Type, TypeVar
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple, Type, TypedDict, TypeVar
 
+from ..coursedata import QUALIFIED_TABLE
 from . import galera, netns
 from .config import DB_NAME, DB_PASSWORD, DB_USER
 from .errors import LabError
-from .layout import (ARBITRATOR_PORT_OFFSET, GALERA_PORT, Node, arbitrator_dir, arbitrator_log, check_layout,
-                     check_node_count, lab_dir, loopback_endpoints, node_layout, state_file, tls_dir)
+from .layout import (
+    ARBITRATOR_PORT_OFFSET,
+    GALERA_PORT,
+    Node,
+    arbitrator_dir,
+    arbitrator_log,
+    check_layout,
+    check_node_count,
+    lab_dir,
+    loopback_endpoints,
+    node_layout,
+    state_file,
+    tls_dir,
+)
 from .netns import ARBITRATOR_HOST_NUMBER, NetLayout
 from .procs import ProcessBook, check_ports_free
 from .schedule import RowCount
@@ -28,13 +41,34 @@ if TYPE_CHECKING:
 V = TypeVar("V", bound="LabView")
 
 
+class _Login(TypedDict):
+    database: str
+    user: str
+    password: str
+
+
+class Credentials(_Login, total=False):
+    """`LabView.credentials()`: MultiMaster's keyword arguments for the lab (the TLS settings
+    only for a TLS lab)."""
+
+    ssl_mode: str
+    ssl_ca: str
+
+
 class LabView:
     """A lab's description and read-only view; see `Lab`, which is what to use."""
 
-    def __init__(self, nodes: Optional[int] = None, base_dir: Optional[str] = None,
-                 hosts: Optional[List[str]] = None, port: int = 3306,
-                 arbitrator: bool = True, netns: bool = False,
-                 subnet: Optional[str] = None, tls: bool = False) -> None:
+    def __init__(
+        self,
+        nodes: Optional[int] = None,
+        base_dir: Optional[str] = None,
+        hosts: Optional[List[str]] = None,
+        port: int = 3306,
+        arbitrator: bool = True,
+        netns: bool = False,
+        subnet: Optional[str] = None,
+        tls: bool = False,
+    ) -> None:
         """Describe a lab; nothing is started until `up()`.
 
         nodes: data nodes, 1 to 9 (default: as many as $MULTIMASTER_LAB_HOSTS names, else 2).
@@ -87,8 +121,15 @@ class LabView:
         tls = bool(state.get("tls"))
         if net:
             port = int(addresses[0].rpartition(":")[2])
-            return cls(len(addresses), str(path), port=port, arbitrator=state["arbitrator"],
-                       netns=True, subnet=net["subnet"], tls=tls)
+            return cls(
+                len(addresses),
+                str(path),
+                port=port,
+                arbitrator=state["arbitrator"],
+                netns=True,
+                subnet=net["subnet"],
+                tls=tls,
+            )
         return cls(len(addresses), str(path), addresses, arbitrator=state["arbitrator"], tls=tls)
 
     def __repr__(self) -> str:
@@ -147,18 +188,18 @@ class LabView:
     def env(self) -> Dict[str, str]:
         """The course's environment variables for this lab (AURORA_NODE1..., DB_NAME,
         DB_USER, MYSQL_PWD): what `eval "$(multimaster lab env)"` sets. Holds the password."""
-        variables = {f"AURORA_NODE{n.index}": n.host if n.port == 3306 else n.address
-                     for n in self.nodes}
+        variables = {f"AURORA_NODE{n.index}": n.host if n.port == 3306 else n.address for n in self.nodes}
         variables.update(DB_NAME=DB_NAME, DB_USER=DB_USER, MYSQL_PWD=DB_PASSWORD)
         return variables
 
-    def credentials(self) -> Dict[str, str]:
+    def credentials(self) -> Credentials:
         """database, user and password of the lab (and for a TLS lab ssl_mode VERIFY_IDENTITY
         with its CA), as keyword arguments: `MultiMaster(lab.addresses, **lab.credentials())`.
         Holds the password."""
-        found = {"database": DB_NAME, "user": DB_USER, "password": DB_PASSWORD}
+        found: Credentials = {"database": DB_NAME, "user": DB_USER, "password": DB_PASSWORD}
         if self.tls:
-            found.update(ssl_mode="VERIFY_IDENTITY", ssl_ca=str(self.tls_files["ca"]))
+            found["ssl_mode"] = "VERIFY_IDENTITY"
+            found["ssl_ca"] = str(self.tls_files["ca"])
         return found
 
     def pid(self, i: int) -> Optional[int]:
@@ -177,7 +218,7 @@ class LabView:
         """
         return galera.sql(self._node(i), self.net, statement, timeout)
 
-    def count_rows(self, table: str = f"{DB_NAME}.course") -> int:
+    def count_rows(self, table: str = QUALIFIED_TABLE) -> int:
         """Rows in `table` (`name` or `db.name`), on the first running node that answers
         within a second; 0 if none does (every node down, the table not there yet)."""
         galera.check_table_name(table)
@@ -185,13 +226,13 @@ class LabView:
             if self.pid(node.index) is None:
                 continue
             try:
-                (count,), = self.sql(node.index, f"SELECT COUNT(*) FROM {table}", timeout=1)
+                ((count,),) = self.sql(node.index, f"SELECT COUNT(*) FROM {table}", timeout=1)
                 return int(count or 0)
             except (LabError, ValueError):
                 continue
         return 0
 
-    def when_rows(self, rows: int, table: str = f"{DB_NAME}.course") -> RowCount:
+    def when_rows(self, rows: int, table: str = QUALIFIED_TABLE) -> RowCount:
         """A condition for `after=`: true once `table` holds at least `rows` rows, so that a
         scheduled crash follows the insert loop's progress rather than the clock."""
         return RowCount(self, rows, table)
@@ -213,8 +254,9 @@ class LabView:
 
     def _require_netns(self, what: str) -> NetLayout:
         if self.net is None:
-            raise LabError(f"{what} needs a netns lab: Lab(netns=True), or "
-                           f"`multimaster lab up --netns` (this one is on loopback)")
+            raise LabError(
+                f"{what} needs a netns lab: Lab(netns=True), or `multimaster lab up --netns` (this one is on loopback)"
+            )
         return self.net
 
     def _require_pid(self, i: int) -> int:
@@ -234,5 +276,4 @@ class LabView:
 
     def _check_arbitrator_port(self) -> None:
         if self.net is None:
-            check_ports_free(self.arbitrator_host, [(self.arbitrator_port, "Galera")],
-                             "the arbitrator")
+            check_ports_free(self.arbitrator_host, [(self.arbitrator_port, "Galera")], "the arbitrator")

@@ -42,6 +42,32 @@ pub fn resolve(layers: Vec<Layer>) -> Result<Config, String> {
     Ok(cfg)
 }
 
+/// The settings of a MultiMaster from everything it was given, in precedence order: the
+/// explicit arguments, the nodes argument (a URL may bring more), the option file, then the
+/// environment (read through `var`).
+pub fn gather(
+    explicit: Layer,
+    nodes: Option<Layer>,
+    option_file: Option<&std::path::Path>,
+    var: impl Fn(&str) -> Option<String>,
+) -> Result<Config, String> {
+    let mut layers = vec![explicit];
+    layers.extend(nodes);
+    if let Some(path) = option_file {
+        layers.push(super::optfile::read(&expand_home(path), "client")?);
+    }
+    layers.push(from_env(var)?);
+    resolve(layers)
+}
+
+/// `~/x` as the user's home directory, as the shell and the mysql client read it.
+pub fn expand_home(path: &std::path::Path) -> std::path::PathBuf {
+    match (path.strip_prefix("~"), std::env::var_os("HOME")) {
+        (Ok(rest), Some(home)) => std::path::PathBuf::from(home).join(rest),
+        _ => path.to_path_buf(),
+    }
+}
+
 /// The layer of a `nodes` argument given as text: a connection URL (which may also bring the
 /// user, password, database and options) or comma-separated addresses.
 pub fn from_text(text: &str) -> Result<Layer, String> {

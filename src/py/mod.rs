@@ -3,6 +3,7 @@
 
 pub mod display;
 pub mod errors;
+pub mod insert;
 pub mod multimaster;
 pub mod report;
 pub mod sigint;

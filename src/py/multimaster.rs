@@ -1,38 +1,30 @@
 //! `multimaster.MultiMaster`: the Python face of `core::cluster::Cluster`.
 
-use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
+use pyo3::types::{PyDict, PyList, PyString, PyType};
 
 use crate::core::cancel::Cancel;
-use crate::core::cluster::{Cluster, IfLost, KeyCheck};
+use crate::core::cluster::{Cluster, IfLost};
 use crate::core::config::{self, Secret, OPTIONS};
 use crate::core::error::Error;
-use crate::core::insert::{insert_many, key_column, Batch, Progress, Report, INSERT_LIMIT};
-use crate::core::optfile;
+use crate::core::insert::{key_column, Progress, INSERT_LIMIT};
 use crate::core::settings::{self, Layer};
 use crate::core::sync::lock;
 use crate::core::transaction::Tx;
 use crate::core::url;
 
 use super::display::{self, stats_dict, Live};
-use super::errors::{to_pyerr, PyMmError};
+use super::errors::PyMmError;
+use super::insert;
 use super::report::PyReport;
 use super::sigint;
 use super::transaction::{PyTransaction, PyTxResult};
-use super::values::{row_to_tuple, to_params, to_row, to_value};
-
-/// How often a waiting caller looks for Ctrl-C while a worker thread runs the loop.
-const SIGNAL_POLL: Duration = Duration::from_millis(50);
-/// How often a live progress view is redrawn: about ten times a second.
-const REDRAW: Duration = Duration::from_millis(100);
-/// After Ctrl-C, how long the caller waits for the row in flight to finish before raising.
-const INTERRUPT_GRACE: Duration = Duration::from_millis(300);
+use super::values::{description, row_to_tuple, to_key, to_params, to_row};
 
 /// A set of writable nodes of one multi-master cluster.
 ///
@@ -47,32 +39,6 @@ pub struct PyMultiMaster {
     workers: Mutex<Vec<JoinHandle<()>>>,
 }
 
-/// A cancel whose sleeps (backoff, waiting for a node) notice Ctrl-C on this thread, and (on
-/// the main thread) whose statement the watchdog stops on Ctrl-C; the KeyboardInterrupt is kept
-/// in the slot to be raised once the call returns. `limit` is the statement time limit.
-fn signal_aware(limit: Option<Duration>) -> (Cancel, Arc<Mutex<Option<PyErr>>>) {
-    let slot: Arc<Mutex<Option<PyErr>>> = Arc::default();
-    let seen = Arc::clone(&slot);
-    let probe = move || {
-        Python::attach(|py| match py.check_signals() {
-            Ok(()) => false,
-            Err(e) => {
-                *lock(&seen) = Some(e);
-                true
-            }
-        })
-    };
-    let cancel = Cancel::with_probe(Arc::new(probe)).with_limit(limit);
-    if !sigint::on_main_thread() {
-        return (cancel, slot);
-    }
-    let mark = sigint::arm();
-    (
-        cancel.with_signal(Arc::new(move || sigint::seen_since(mark))),
-        slot,
-    )
-}
-
 /// The statement time limit of a call (see `Config::statement_limit`).
 fn statement_limit(
     cluster: &Cluster,
@@ -82,11 +48,6 @@ fn statement_limit(
     let cfg = cluster.config();
     cfg.statement_limit(per_call, default)
         .map_err(Error::Config)
-}
-
-/// The call's error, with a KeyboardInterrupt caught while it waited taking precedence.
-fn raised(slot: &Mutex<Option<PyErr>>, e: impl Into<PyMmError>) -> PyErr {
-    lock(slot).take().unwrap_or_else(|| PyErr::from(e.into()))
 }
 
 /// Where the nodes come from: a connection URL or addresses as text, or a list of addresses.
@@ -123,10 +84,10 @@ impl PyMultiMaster {
             (None, true) => IfLost::RunAgain,
             (None, false) => IfLost::Raise,
         };
-        let (cancel, interrupt) = signal_aware(limit);
+        let (cancel, interrupt) = sigint::aware(limit);
         let out = py
             .detach(|| self.cluster.execute(sql, &params, write, None, &cancel))
-            .map_err(|e| raised(&interrupt, e))?;
+            .map_err(|e| sigint::raised(&interrupt, e))?;
         Ok(match out.value {
             Some(e) => (e.affected, e.last_insert_id),
             // The lost write was found committed by its key: one row.
@@ -146,10 +107,10 @@ impl PyMultiMaster {
         let limit =
             statement_limit(&self.cluster, statement_timeout, None).map_err(PyMmError::from)?;
         let params = to_params(params)?;
-        let (cancel, interrupt) = signal_aware(limit);
+        let (cancel, interrupt) = sigint::aware(limit);
         let out = py
             .detach(|| self.cluster.query(sql, &params, causal, &cancel))
-            .map_err(|e| raised(&interrupt, e))?;
+            .map_err(|e| sigint::raised(&interrupt, e))?;
         let Some(result) = out.value else {
             return Ok((PyList::empty(py), None));
         };
@@ -163,34 +124,6 @@ impl PyMultiMaster {
             .transpose()?;
         Ok((PyList::new(py, tuples)?, description))
     }
-}
-
-/// `~/x` as the user's home directory, as the shell and the mysql client read it.
-fn expand_home(path: std::path::PathBuf) -> std::path::PathBuf {
-    match (path.strip_prefix("~"), std::env::var_os("HOME")) {
-        (Ok(rest), Some(home)) => std::path::PathBuf::from(home).join(rest),
-        _ => path,
-    }
-}
-
-/// PEP 249's seven items per column: name, type code (MySQL's column type number, as PyMySQL
-/// gives), display size, internal size, precision, scale, null_ok.
-fn description<'py>(py: Python<'py>, columns: &[mysql::Column]) -> PyResult<Bound<'py, PyList>> {
-    let items = columns.iter().map(|c| {
-        let nullable = !c
-            .flags()
-            .contains(mysql::consts::ColumnFlags::NOT_NULL_FLAG);
-        (
-            c.name_str().into_owned(),
-            c.column_type() as u8,
-            None::<u32>,
-            c.column_length(),
-            None::<u32>,
-            c.decimals(),
-            nullable,
-        )
-    });
-    PyList::new(py, items)
 }
 
 #[pymethods]
@@ -233,7 +166,9 @@ impl PyMultiMaster {
     ) -> PyResult<Self> {
         let config_error = |e: String| PyErr::from(PyMmError::from(Error::Config(e)));
         let text = |v: Option<f64>| v.map(|v| v.to_string());
-        let path = |p: Option<std::path::PathBuf>| p.map(|p| expand_home(p).display().to_string());
+        let path = |p: Option<std::path::PathBuf>| {
+            p.map(|p| settings::expand_home(&p).display().to_string())
+        };
         let options = [
             ("policy", policy),
             ("connect_timeout", text(connect_timeout)),
@@ -260,16 +195,13 @@ impl PyMultiMaster {
                 .collect(),
             ..Layer::default()
         };
-        let mut layers = vec![explicit];
-        if let Some(nodes) = nodes.filter(|n| !n.is_none()) {
-            layers.push(parse_nodes(nodes)?);
-        }
-        if let Some(path) = read_default_file {
-            let path = expand_home(path);
-            layers.push(optfile::read(&path, "client").map_err(config_error)?);
-        }
-        layers.push(settings::from_env(|k| std::env::var(k).ok()).map_err(config_error)?);
-        let cfg = settings::resolve(layers).map_err(config_error)?;
+        let nodes = nodes
+            .filter(|n| !n.is_none())
+            .map(parse_nodes)
+            .transpose()?;
+        let env = |k: &str| std::env::var(k).ok();
+        let cfg = settings::gather(explicit, nodes, read_default_file.as_deref(), env)
+            .map_err(config_error)?;
         let cluster = Cluster::new(cfg).map_err(PyMmError::from)?;
         Ok(PyMultiMaster {
             cluster,
@@ -423,7 +355,7 @@ impl PyMultiMaster {
             _ => None,
         };
         let counters = Arc::new(Progress::new(self.cluster.node_names().len()));
-        let mut live = sink.map(|sink| Live {
+        let live = sink.map(|sink| Live {
             sink,
             cluster: &self.cluster,
             progress: &counters,
@@ -431,121 +363,19 @@ impl PyMultiMaster {
             started: Instant::now(),
             shown_until: SystemTime::now(),
         });
-        let worker_counters = Arc::clone(&counters);
-        let cluster = self.cluster.clone();
+        let job = insert::Job {
+            table,
+            columns,
+            rows,
+            key,
+            interval,
+            concurrency,
+            batch,
+            on_row,
+        };
         let cancel = Cancel::new().with_limit(limit);
-        let worker_cancel = cancel.clone();
-        let (tx, rx) = mpsc::channel::<(Report, Result<(), PyMmError>)>();
-        // Behind a mutex only so the receiver can cross into `detach`.
-        let rx = Mutex::new(rx);
-        // The loop runs on its own thread so that this one can keep answering Ctrl-C while a
-        // statement waits on the network.
-        let handle = std::thread::Builder::new()
-            .name("multimaster-insert".into())
-            .spawn(move || {
-                let mut callback_error = None;
-                let batch = Batch {
-                    table: &table,
-                    columns: &columns,
-                    rows: &rows,
-                    key,
-                    interval,
-                    concurrency,
-                    batch,
-                };
-                let (report, result) = insert_many(
-                    &cluster,
-                    &batch,
-                    &worker_cancel,
-                    &worker_counters,
-                    &mut |done| {
-                        // After Ctrl-C the caller has moved on (the interpreter may be exiting):
-                        // report no more rows to it.
-                        let Some(cb) = on_row.as_ref().filter(|_| !worker_cancel.is_cancelled())
-                        else {
-                            return Ok(());
-                        };
-                        Python::attach(|py| {
-                            cb.call1(py, (done.index, &done.node, done.took.rerouted))
-                                .map(drop)
-                        })
-                        .map_err(|e| {
-                            callback_error = Some(e);
-                            Error::Interrupted
-                        })
-                    },
-                );
-                let result = match (result, callback_error) {
-                    (Err(_), Some(e)) => Err(PyMmError::Py(e)),
-                    (r, _) => r.map_err(PyMmError::from),
-                };
-                let _ = tx.send((report, result));
-            })
-            .map_err(|e| {
-                PyMmError::from(Error::Internal(format!(
-                    "cannot start the insert thread: {e}"
-                )))
-            })?;
-
-        let mut interrupted: Option<(PyErr, Instant)> = None;
-        let mut shown = Instant::now();
-        loop {
-            match py.detach(|| lock(&rx).recv_timeout(SIGNAL_POLL)) {
-                Ok((report, result)) => {
-                    let _ = handle.join();
-                    if let Some(live) = live.as_mut() {
-                        live.show(py, true)?;
-                    }
-                    let report = PyReport::new(py, &report, &self.cluster)?;
-                    if let Some((e, _)) = interrupted {
-                        e.value(py).setattr("report", Py::new(py, report)?)?;
-                        return Err(e);
-                    }
-                    return match result {
-                        Ok(()) => Ok(report),
-                        Err(e) => {
-                            // Rows written before the error stay written: say which.
-                            let err = PyErr::from(e);
-                            err.value(py).setattr("report", Py::new(py, report)?)?;
-                            Err(err)
-                        }
-                    };
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    let _ = handle.join();
-                    return Err(to_pyerr(
-                        py,
-                        &Error::Internal("the insert thread ended without a result".into()),
-                    ));
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-            }
-            if let Some(live) = live.as_mut().filter(|_| shown.elapsed() >= REDRAW) {
-                live.show(py, false)?;
-                shown = Instant::now();
-            }
-            match &interrupted {
-                Some((_, since)) if since.elapsed() >= INTERRUPT_GRACE => {
-                    if let Some(live) = live.as_mut() {
-                        live.show(py, true)?;
-                    }
-                    // The row in flight has not returned yet: the watchdog kills it (or cuts its
-                    // connection) and the loop ends by itself; give control back now.
-                    lock(&self.workers).push(handle);
-                    return Err(interrupted
-                        .take()
-                        .map(|(e, _)| e)
-                        .unwrap_or_else(|| to_pyerr(py, &Error::Interrupted)));
-                }
-                Some(_) => {}
-                None => {
-                    if let Err(e) = py.check_signals() {
-                        cancel.cancel();
-                        interrupted = Some((e, Instant::now()));
-                    }
-                }
-            }
-        }
+        let running = insert::start(&self.cluster, job, &cancel, &counters)?;
+        running.wait(py, &self.cluster, live, &cancel, &self.workers)
     }
 
     /// Runs `body(tx)` as one transaction pinned to one node, and commits it.
@@ -566,7 +396,7 @@ impl PyMultiMaster {
     ) -> PyResult<PyTxResult> {
         let limit =
             statement_limit(&self.cluster, statement_timeout, None).map_err(PyMmError::from)?;
-        let (cancel, interrupt) = signal_aware(limit);
+        let (cancel, interrupt) = sigint::aware(limit);
         let mut run_body = |tx: &Tx| -> Result<Py<PyAny>, PyMmError> {
             Python::attach(|py| {
                 let handle = Py::new(py, PyTransaction { tx: tx.clone() })?;
@@ -590,7 +420,7 @@ impl PyMultiMaster {
                 self.cluster
                     .transaction(attempts, &cancel, &mut run_body, check_fn)
             })
-            .map_err(|e| raised(&interrupt, e))?;
+            .map_err(|e| sigint::raised(&interrupt, e))?;
         Ok(PyTxResult {
             value: done.value,
             attempts: done.attempts,
@@ -691,16 +521,4 @@ impl PyMultiMaster {
             }
         )
     }
-}
-
-/// `(table, column, value)` from Python.
-fn to_key(obj: &Bound<'_, PyAny>) -> PyResult<KeyCheck> {
-    let t = obj
-        .cast::<PyTuple>()
-        .ok()
-        .filter(|t| t.len() == 3)
-        .ok_or_else(|| PyTypeError::new_err("key must be a (table, column, value) tuple"))?;
-    let table: String = t.get_item(0)?.extract()?;
-    let column: String = t.get_item(1)?.extract()?;
-    Ok(KeyCheck::one(&table, &column, to_value(&t.get_item(2)?)?))
 }

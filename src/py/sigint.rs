@@ -5,6 +5,14 @@
 //! (ipykernel, for one) installs its handler again at will.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pyo3::prelude::*;
+
+use super::errors::PyMmError;
+use crate::core::cancel::Cancel;
+use crate::core::sync::lock;
 
 static COUNT: AtomicU64 = AtomicU64::new(0);
 static PREVIOUS: AtomicUsize = AtomicUsize::new(0);
@@ -74,4 +82,32 @@ pub fn on_main_thread() -> bool {
     }
     #[cfg(not(any(target_os = "linux", target_os = "macos")))]
     false
+}
+
+/// A cancel whose sleeps (backoff, waiting for a node) notice Ctrl-C on this thread, and (on
+/// the main thread) whose statement the watchdog stops on Ctrl-C; the KeyboardInterrupt is kept
+/// in the slot to be raised once the call returns. `limit` is the statement time limit.
+pub fn aware(limit: Option<Duration>) -> (Cancel, Arc<Mutex<Option<PyErr>>>) {
+    let slot: Arc<Mutex<Option<PyErr>>> = Arc::default();
+    let seen = Arc::clone(&slot);
+    let probe = move || {
+        Python::attach(|py| match py.check_signals() {
+            Ok(()) => false,
+            Err(e) => {
+                *lock(&seen) = Some(e);
+                true
+            }
+        })
+    };
+    let cancel = Cancel::with_probe(Arc::new(probe)).with_limit(limit);
+    if !on_main_thread() {
+        return (cancel, slot);
+    }
+    let mark = arm();
+    (cancel.with_signal(Arc::new(move || seen_since(mark))), slot)
+}
+
+/// The call's error, with a KeyboardInterrupt caught while it waited taking precedence.
+pub fn raised(slot: &Mutex<Option<PyErr>>, e: impl Into<PyMmError>) -> PyErr {
+    lock(slot).take().unwrap_or_else(|| PyErr::from(e.into()))
 }

@@ -3,12 +3,15 @@
 
 use mysql::consts::ColumnType;
 
+use crate::core::request::KeyCheck;
 use crate::core::text::{parse_date, parse_datetime, parse_time};
 use mysql::{Column, Params, Row, Value};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyString, PyTuple};
+use pyo3::types::{
+    PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple,
+};
 
 /// The binary collation id: a string column with it holds bytes, not text.
 const BINARY_CHARSET: u16 = 63;
@@ -266,4 +269,39 @@ fn is_string(t: ColumnType) -> bool {
             | MYSQL_TYPE_BIT
             | MYSQL_TYPE_GEOMETRY
     )
+}
+
+/// PEP 249's seven items per column: name, type code (MySQL's column type number, as PyMySQL
+/// gives), display size, internal size, precision, scale, null_ok.
+pub fn description<'py>(
+    py: Python<'py>,
+    columns: &[mysql::Column],
+) -> PyResult<Bound<'py, PyList>> {
+    let items = columns.iter().map(|c| {
+        let nullable = !c
+            .flags()
+            .contains(mysql::consts::ColumnFlags::NOT_NULL_FLAG);
+        (
+            c.name_str().into_owned(),
+            c.column_type() as u8,
+            None::<u32>,
+            c.column_length(),
+            None::<u32>,
+            c.decimals(),
+            nullable,
+        )
+    });
+    PyList::new(py, items)
+}
+
+/// `(table, column, value)` from Python.
+pub fn to_key(obj: &Bound<'_, PyAny>) -> PyResult<KeyCheck> {
+    let t = obj
+        .cast::<PyTuple>()
+        .ok()
+        .filter(|t| t.len() == 3)
+        .ok_or_else(|| PyTypeError::new_err("key must be a (table, column, value) tuple"))?;
+    let table: String = t.get_item(0)?.extract()?;
+    let column: String = t.get_item(1)?.extract()?;
+    Ok(KeyCheck::one(&table, &column, to_value(&t.get_item(2)?)?))
 }

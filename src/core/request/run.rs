@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use mysql::Error as DbError;
 
 use super::{decide, server_error, Failure, History, IfLost, Outcome, Step, Took};
+use crate::core::backoff::jitter;
 use crate::core::cancel::Cancel;
 use crate::core::config::Config;
 use crate::core::error::{Error, Result};
@@ -199,6 +200,25 @@ impl<B: Backend, T> Request<'_, B, T> {
     }
 
     /// Applies [`decide`] to a statement that failed on node `idx`.
+    /// What happened to the statement that failed on node `idx`: its fault, and (for a lost
+    /// connection the watchdog did not cut) whether the node still answers.
+    fn failure(&self, idx: usize, e: &DbError, ended: Ended) -> Failure {
+        let fault = classify(e, Phase::Statement);
+        let node = match ended {
+            Ended::NodeDead => Liveness::Dead,
+            Ended::Itself if fault == Fault::Lost => self.b.liveness(idx),
+            _ => Liveness::Unknown,
+        };
+        Failure {
+            phase: Phase::Statement,
+            fault,
+            code: code(e),
+            ended,
+            node,
+        }
+    }
+
+    /// Applies [`decide`] to a statement that failed on node `idx`.
     fn after(
         &mut self,
         idx: usize,
@@ -207,45 +227,29 @@ impl<B: Backend, T> Request<'_, B, T> {
         session: B::Session,
         sent: Instant,
     ) -> Result<Flow> {
-        let (b, cfg) = (self.b, self.b.config());
+        let b = self.b;
         self.last = Some((idx, code(e)));
-        let fault = classify(e, Phase::Statement);
-        let node = match ended {
-            Ended::NodeDead => Liveness::Dead,
-            Ended::Itself if fault == Fault::Lost => b.liveness(idx),
-            _ => Liveness::Unknown,
-        };
+        let failure = self.failure(idx, e, ended);
+        let dead = failure.node == Liveness::Dead;
         // Why the node goes down: what happened, not the cut connection's own error.
         let why = || match ended {
             Ended::NodeDead => format!(
                 "no answer to liveness checks for {:.1} s",
-                cfg.failure_detection.as_secs_f64()
+                b.config().failure_detection.as_secs_f64()
             ),
             _ => describe(e),
         };
-        let failure = Failure {
-            phase: Phase::Statement,
-            fault,
-            code: code(e),
-            ended,
-            node,
-        };
         self.history.retries = self.out.took.retries;
-        let (name, sql) = (b.name(idx).to_owned(), self.sql.to_owned());
-        let broken = || Error::Broken {
-            node: name.clone(),
-            statement: sql.clone(),
-            cause: describe(e),
-        };
+        let name = b.name(idx).to_owned();
         match decide(&failure, &self.write, &self.history) {
             Step::TimedOut => Err(Error::TimedOut {
                 node: name,
-                statement: sql,
+                statement: self.sql.to_owned(),
                 elapsed: sent.elapsed(),
                 limit: self.cancel.limit().unwrap_or_default(),
             }),
             Step::Interrupted => Err(Error::Interrupted),
-            Step::Broken => Err(broken()),
+            Step::Broken => Err(self.broken(idx, e)),
             Step::Raise(kind) => Err(server_error(&name, e, kind)),
             Step::GiveUp => Err(Error::RetriesExhausted {
                 node: name,
@@ -263,9 +267,7 @@ impl<B: Backend, T> Request<'_, B, T> {
                 self.out.took.retries += 1;
                 b.note(EventKind::Retry, idx, describe(e));
                 if same_node {
-                    let delay = cfg
-                        .backoff
-                        .delay(self.out.took.retries, crate::core::backoff::jitter());
+                    let delay = b.config().backoff.delay(self.out.took.retries, jitter());
                     self.cancel.sleep(delay)?;
                     return Ok(Flow::Again);
                 }
@@ -277,34 +279,56 @@ impl<B: Backend, T> Request<'_, B, T> {
                 Ok(Flow::Next)
             }
             Step::Ambiguous => {
-                if node == Liveness::Dead {
+                if dead {
                     self.failed(idx, why());
                 }
+                let sql = self.sql;
                 b.note(EventKind::Ambiguous, idx, format!("{sql}: {}", describe(e)));
                 Err(Error::Ambiguous {
                     node: name,
-                    statement: sql,
+                    statement: sql.to_owned(),
                     cause: describe(e),
                 })
             }
             Step::CheckKey { write_again } => {
-                if node == Liveness::Dead {
+                if dead {
                     self.failed(idx, why());
                 }
-                let IfLost::CheckKey(key) = self.write else {
-                    unreachable!("decide() checks keys of keyed writes only")
-                };
-                self.history.was_ambiguous = true;
-                if b.resolve_lost(idx, &session, key, self.cancel)? {
-                    self.out.took.resolved = true;
-                    return Ok(Flow::Done);
-                }
-                if write_again {
-                    Ok(Flow::Next)
-                } else {
-                    Err(broken())
-                }
+                self.check_key(idx, e, &session, write_again)
             }
+        }
+    }
+
+    /// A lost write's key check (after its fence): found, it had committed; not found, it is
+    /// written again on another node, or (its node alive: the statement broke its own
+    /// connection) raised.
+    fn check_key(
+        &mut self,
+        idx: usize,
+        e: &DbError,
+        session: &B::Session,
+        write_again: bool,
+    ) -> Result<Flow> {
+        let IfLost::CheckKey(key) = self.write else {
+            unreachable!("decide() checks keys of keyed writes only")
+        };
+        self.history.was_ambiguous = true;
+        if self.b.resolve_lost(idx, session, key, self.cancel)? {
+            self.out.took.resolved = true;
+            return Ok(Flow::Done);
+        }
+        if write_again {
+            Ok(Flow::Next)
+        } else {
+            Err(self.broken(idx, e))
+        }
+    }
+
+    fn broken(&self, idx: usize, e: &DbError) -> Error {
+        Error::Broken {
+            node: self.b.name(idx).to_owned(),
+            statement: self.sql.to_owned(),
+            cause: describe(e),
         }
     }
 

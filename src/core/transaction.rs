@@ -58,13 +58,28 @@ pub(crate) enum Interrupt {
     /// The connection died before COMMIT, so the server rolls back: take the node out and
     /// replay.
     Lost,
+    /// The connection died but its node still answers: the statement broke it (rolled back);
+    /// a replay would break it again, so raise.
+    Broken,
+    /// Killed for `statement_timeout`, whatever it answered: the attempt ends, rolled back.
+    TimedOut,
+    /// Stopped by Ctrl-C, whatever it answered: the attempt ends and never reaches COMMIT.
+    Stopped,
 }
 
-pub(crate) fn on_statement_error(fault: Fault) -> Interrupt {
-    match fault {
-        Fault::Fatal(kind) => Interrupt::Raise(kind),
-        Fault::Retry { .. } => Interrupt::Replay,
-        Fault::Lost | Fault::Unreachable => Interrupt::Lost,
+/// What a failed (or stopped) statement means for its attempt: `ended` says whether the
+/// watchdog stopped it, `node` whether its node still answers after a lost connection.
+pub(crate) fn on_statement_error(fault: Fault, ended: Ended, node: Liveness) -> Interrupt {
+    match (ended, fault) {
+        (Ended::Interrupted, _) => Interrupt::Stopped,
+        (Ended::TimedOut, _) => Interrupt::TimedOut,
+        (Ended::NodeDead, _) => Interrupt::Lost,
+        (Ended::Itself, Fault::Fatal(kind)) => Interrupt::Raise(kind),
+        (Ended::Itself, Fault::Retry { .. }) => Interrupt::Replay,
+        (Ended::Itself, Fault::Lost | Fault::Unreachable) if node == Liveness::Alive => {
+            Interrupt::Broken
+        }
+        (Ended::Itself, Fault::Lost | Fault::Unreachable) => Interrupt::Lost,
     }
 }
 
@@ -135,51 +150,50 @@ impl Tx {
         };
         node.record_statement(result.as_ref().err());
         let e = match (result, ended) {
-            // Stopped by Ctrl-C, whatever it answered: the attempt ends (rolled back), and it
-            // must not reach COMMIT.
-            (_, Ended::Interrupted) => {
-                st.conn = None;
-                return Err(Error::Interrupted);
-            }
-            // Killed for its time limit, whatever it answered: the attempt ends (rolled back).
-            (_, Ended::TimedOut) => {
-                st.conn = None;
-                return Err(Error::TimedOut {
-                    node: node.name.clone(),
-                    statement: sql.to_owned(),
-                    elapsed: sent.elapsed(),
-                    limit: self.cancel.limit().unwrap_or_default(),
-                });
-            }
-            (Ok(v), _) => return Ok(v),
+            (Ok(v), Ended::Itself | Ended::NodeDead) => return Ok(v),
+            (Ok(_), _) => DbError::server_disconnected(),
             (Err(e), _) => e,
         };
         let fault = classify(&e, Phase::Statement);
-        let err = match ended {
-            // Cut: the connection is not used again, so the attempt is over.
-            Ended::TimedOut | Ended::Interrupted => unreachable!("handled above"),
-            Ended::NodeDead => Interrupt::Lost,
-            Ended::Itself => on_statement_error(fault),
+        // Only a lost connection asks the node whether it still answers.
+        let lost = ended == Ended::Itself && matches!(fault, Fault::Lost | Fault::Unreachable);
+        let alive = if lost {
+            Liveness::from(node.check())
+        } else {
+            Liveness::Unknown
         };
-        let err = match err {
-            Interrupt::Raise(kind) => return Err(server_error(&node.name, &e, kind)),
-            Interrupt::Replay => server_error(&node.name, &e, Kind::Operational),
+        let (name, cause) = (node.name.clone(), describe(&e));
+        let err = match on_statement_error(fault, ended, alive) {
+            Interrupt::Raise(kind) => return Err(server_error(&name, &e, kind)),
+            Interrupt::Replay => server_error(&name, &e, Kind::Operational),
+            Interrupt::Stopped => {
+                st.conn = None;
+                return Err(Error::Interrupted);
+            }
+            Interrupt::TimedOut => {
+                st.conn = None;
+                let limit = self.cancel.limit().unwrap_or_default();
+                let (statement, elapsed) = (sql.to_owned(), sent.elapsed());
+                return Err(Error::TimedOut {
+                    node: name,
+                    statement,
+                    elapsed,
+                    limit,
+                });
+            }
+            Interrupt::Broken => {
+                st.conn = None;
+                let statement = sql.to_owned();
+                return Err(Error::Broken {
+                    node: name,
+                    statement,
+                    cause,
+                });
+            }
             Interrupt::Lost => {
                 st.conn = None;
-                // A node that still answers: the statement broke its own connection; the
-                // server rolled the attempt back, but a replay would break it again.
-                if ended == Ended::Itself && Liveness::from(node.check()) == Liveness::Alive {
-                    return Err(Error::Broken {
-                        node: node.name.clone(),
-                        statement: sql.to_owned(),
-                        cause: describe(&e),
-                    });
-                }
                 self.cluster.mark_failed(&node, &e);
-                Error::Lost {
-                    node: node.name.clone(),
-                    cause: describe(&e),
-                }
+                Error::Lost { node: name, cause }
             }
         };
         st.interrupted = Some(err.clone());

@@ -4,12 +4,33 @@ use std::collections::VecDeque;
 
 #[test]
 fn statement_errors_inside_a_transaction() {
+    let (itself, unknown) = (Ended::Itself, Liveness::Unknown);
     let fatal = Fault::Fatal(Kind::Data);
-    assert_eq!(on_statement_error(fatal), Interrupt::Raise(Kind::Data));
+    assert_eq!(
+        on_statement_error(fatal, itself, unknown),
+        Interrupt::Raise(Kind::Data)
+    );
     let conflict = Fault::Retry { same_node: true };
-    assert_eq!(on_statement_error(conflict), Interrupt::Replay);
-    assert_eq!(on_statement_error(Fault::Lost), Interrupt::Lost);
-    assert_eq!(on_statement_error(Fault::Unreachable), Interrupt::Lost);
+    assert_eq!(
+        on_statement_error(conflict, itself, unknown),
+        Interrupt::Replay
+    );
+    for lost in [Fault::Lost, Fault::Unreachable] {
+        let dead = Liveness::Dead;
+        assert_eq!(on_statement_error(lost, itself, dead), Interrupt::Lost);
+        let alive = Liveness::Alive;
+        assert_eq!(on_statement_error(lost, itself, alive), Interrupt::Broken);
+        // Cut by the watchdog: the node is dead, whatever the socket said.
+        let cut = Ended::NodeDead;
+        assert_eq!(on_statement_error(lost, cut, unknown), Interrupt::Lost);
+    }
+    // Stopped by the watchdog, whatever the statement answered.
+    for fault in [fatal, conflict, Fault::Lost] {
+        let timed_out = on_statement_error(fault, Ended::TimedOut, unknown);
+        assert_eq!(timed_out, Interrupt::TimedOut);
+        let stopped = on_statement_error(fault, Ended::Interrupted, unknown);
+        assert_eq!(stopped, Interrupt::Stopped);
+    }
 }
 
 #[test]

@@ -52,6 +52,16 @@ def checked_address(name: str, value: str) -> str:
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    p = build_parser()
+    args = p.parse_args(argv)
+    if args.count < 0:
+        p.error("--count must be 0 or more")
+    if args.interval < 0:
+        p.error("--interval must be 0 or more")
+    return args
+
+
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=PROG,
         description="Insert the course's rows through every writer node, failing over, exactly once.",
@@ -84,6 +94,18 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument(
         "--clear", action="store_true", help="delete rows with these titles left by an earlier run before inserting"
     )
+    add_connection_options(p)
+    p.add_argument("-q", "--quiet", action="store_true", help="no line per row")
+    p.add_argument(
+        "--progress",
+        action="store_true",
+        help="a live progress line on stderr (a terminal) instead of a line per row; node events show above it",
+    )
+    return p
+
+
+def add_connection_options(p: argparse.ArgumentParser) -> None:
+    """TLS and the timeouts: how the run talks to the nodes and when it gives one up."""
     p.add_argument(
         "--ssl-mode",
         choices=["DISABLED", "REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY"],
@@ -114,18 +136,6 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
         default=None,
         help="seconds to look for a live node before giving up (default 20)",
     )
-    p.add_argument("-q", "--quiet", action="store_true", help="no line per row")
-    p.add_argument(
-        "--progress",
-        action="store_true",
-        help="a live progress line on stderr (a terminal) instead of a line per row; node events show above it",
-    )
-    args = p.parse_args(argv)
-    if args.count < 0:
-        p.error("--count must be 0 or more")
-    if args.interval < 0:
-        p.error("--interval must be 0 or more")
-    return args
 
 
 class EventPrinter(logging.Handler):

@@ -86,7 +86,7 @@ def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="multimaster demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -99,7 +99,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         help="the two nodes' loopback addresses, host or host:port (default 127.0.10.1,127.0.10.2)",
     )
     p.add_argument("--keep", action="store_true", help="leave the lab running afterwards")
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
 
     # `kill` (or a CI timeout) must bring the lab down too, like Ctrl-C.
     signal.signal(signal.SIGTERM, _terminate)

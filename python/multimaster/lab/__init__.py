@@ -32,6 +32,7 @@ The modules, each holding one thing:
     layout.py     the directory, the nodes' addresses and ports, the files (pure)
     config.py     my.cnf, the setup SQL, garbd's arguments, the credentials (pure)
     procs.py      the tools, starting and finding processes, lab.json's pids, waiting
+    launch.py     starting a node's mariadbd (its directory, install-db) and garbd
     galera.py     Galera's state, positions, and which node bootstraps or is promoted
     netns.py      the netns lab's network: bridge, namespaces, veths, partitions
     schedule.py   Step, Scheduled, RowCount: operations in the background

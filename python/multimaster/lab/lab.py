@@ -4,36 +4,22 @@ any of that later, in the background.
 
 What each step relies on lives beside it: the description and read-only queries (view.py),
 addresses and files (layout.py), my.cnf (config.py), processes and lab.json (procs.py),
-Galera's state and the choices made from it (galera.py), the network (netns.py), schedules
-(schedule.py).
+starting mariadbd and garbd (launch.py), Galera's state and the choices made from it
+(galera.py), the network (netns.py), schedules (schedule.py).
 """
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
 import time
 from typing import Dict, List, Optional, overload
 
 from . import galera, netns
-from .config import RUN_USER, SETUP_SQL, garbd_args, install_db_args, my_cnf
+from .config import SETUP_SQL
 from .errors import LabError
-from .galera import Position
+from .launch import ensure_arbitrator, install_db, launch, prepare_dir, stop_arbitrator
 from .layout import Node, remove_files, tls_dir
-from .netns import in_namespace
-from .procs import (
-    check_installed,
-    check_parent_dirs,
-    check_ports_free,
-    chown_to_run_user,
-    exe,
-    remaining,
-    send_signal,
-    spawn,
-    tail,
-    wait_until,
-)
+from .procs import check_installed, check_parent_dirs, chown_to_run_user, remaining, send_signal, wait_until
 from .schedule import Scheduled, Step, When, cancel_all
 from .tls import make as make_tls
 from .view import LabView
@@ -100,7 +86,7 @@ class Lab(LabView):
             self._net_up()
             for node in self.nodes:
                 self.start(node.index, timeout=remaining(deadline))
-            self._ensure_arbitrator()
+            ensure_arbitrator(self)
         galera.wait_synced(self, self.nodes, deadline)
         galera.wait_members(self, len(self.nodes) + (1 if self.arbitrator else 0), deadline)
 
@@ -288,9 +274,6 @@ class Lab(LabView):
         return None
 
     # ----------------------------------------------------------------------------------------
-    # Asking the lab
-
-    # ----------------------------------------------------------------------------------------
     # Scheduling (schedule.py): node operations in the background, so a notebook cell can set
     # up "crash node 1 in 10 s, then restart it" and the next cell run the insert loop meanwhile.
 
@@ -335,7 +318,8 @@ class Lab(LabView):
         return self.schedule(first, Step(action, first.node, delay))
 
     # ----------------------------------------------------------------------------------------
-    # Creating the cluster, and starting nodes
+    # Creating the cluster, and starting nodes: what starts when, from which position (the
+    # processes themselves are started by launch.py)
 
     def _create(self, deadline: float) -> None:
         check_parent_dirs(self.base_dir)
@@ -346,40 +330,25 @@ class Lab(LabView):
             make_tls(tls_dir(self.base_dir), [n.host for n in self.nodes])
             chown_to_run_user(tls_dir(self.base_dir))  # mariadbd reads its key as the run user
         for node in self.nodes:
-            self._prepare_dir(node)
+            prepare_dir(self, node)
         first, rest = self.nodes[0], self.nodes[1:]
-        self._install_db(first, deadline)
+        install_db(first, deadline)
         # The setup runs from --init-file, before the node takes connections: no password is
         # needed for it, and the joiners get users and schema with their state transfer.
         setup = first.dir / "setup.sql"
         setup.write_text(SETUP_SQL)
-        self._launch(first, None, bootstrap=True, extra=[f"--init-file={setup}"])
+        launch(self, first, None, bootstrap=True, extra=[f"--init-file={setup}"])
         galera.wait_synced(self, [first], deadline)
-        self._ensure_arbitrator()
+        ensure_arbitrator(self)
         # A joiner that connects while garbd is still joining gets a non-primary view first
         # and loses ~3 s reconnecting.
         galera.wait_members(self, 1 + (1 if self.arbitrator else 0), deadline)
         # Joiners start with an empty datadir and get a full copy by rsync SST; the donor
         # serves one at a time, the others retry by themselves.
         for node in rest:
-            self._launch(node, None)
+            launch(self, node, None)
         galera.wait_synced(self, rest, deadline)
         self._write_state(created=True)
-
-    def _prepare_dir(self, node: Node) -> None:
-        node.datadir.mkdir(parents=True, exist_ok=True)
-        node.cnf.write_text(my_cnf(node, self.nodes, tls_dir(self.base_dir) if self.tls else None))
-        node.log.touch()
-        chown_to_run_user(node.dir)
-
-    def _install_db(self, node: Node, deadline: float) -> None:
-        cmd = [exe("mariadb-install-db")] + install_db_args(node)
-        try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=remaining(deadline))
-        except subprocess.TimeoutExpired:
-            raise LabError(f"mariadb-install-db for node {node.index} timed out", tail(node.log)) from None
-        if done.returncode != 0:
-            raise LabError(f"mariadb-install-db for node {node.index} failed", (done.stdout + done.stderr)[-2000:])
 
     def _start(self, i: int, timeout: float) -> None:
         node = self._node(i)
@@ -393,10 +362,10 @@ class Lab(LabView):
         if live:
             galera.wait_evicted(self, node, live, deadline)
             galera.restore_quorum(self, live, deadline)
-            self._launch(node, galera.recover(node, self.net, deadline))
+            launch(self, node, galera.recover(node, self.net, deadline))
         else:
             self._restart_cluster(node, deadline)
-        self._ensure_arbitrator()
+        ensure_arbitrator(self)
         galera.wait_synced(self, [node], deadline)
 
     def _restart_cluster(self, node: Node, deadline: float) -> None:
@@ -409,57 +378,12 @@ class Lab(LabView):
         leader = galera.bootstrap_choice(self.nodes, positions, node)
         # A surviving garbd sits in a non-primary component of the old cluster; a fresh one
         # joins the new primary cleanly.
-        self._stop_arbitrator()
-        self._launch(leader, positions[leader.index], bootstrap=True)
+        stop_arbitrator(self)
+        launch(self, leader, positions[leader.index], bootstrap=True)
         galera.wait_synced(self, [leader], deadline)
-        self._ensure_arbitrator()
+        ensure_arbitrator(self)
         if leader is not node:
-            self._launch(node, positions[node.index])
-
-    def _launch(
-        self, node: Node, position: Optional[Position], bootstrap: bool = False, extra: Optional[List[str]] = None
-    ) -> None:
-        """Start node's mariadbd in the background and record its pid."""
-        if self.net is None:
-            check_ports_free(node.host, node.ports(), f"node {node.index}")
-        # A saved primary view (left by a crash) would make the node try to restore that old
-        # component by itself; this module decides who bootstraps, so drop it.
-        (node.datadir / "gvwstate.dat").unlink(missing_ok=True)
-        if bootstrap:
-            galera.mark_safe_to_bootstrap(node.datadir / "grastate.dat")
-        # --defaults-file must come first; --datadir also names the process for `down`.
-        cmd = [exe("mariadbd"), f"--defaults-file={node.cnf}", node.marker]
-        if bootstrap:
-            cmd.append("--wsrep-new-cluster")
-        if position is not None:
-            cmd.append(f"--wsrep-start-position={position}")
-        cmd += extra or []
-        # mariadbd drops to the mysql user itself (`user =` in my.cnf).
-        pid = spawn(in_namespace(self.net, node.name, cmd), node.log)
-        self._book.record(node.name, pid)
-
-    def _ensure_arbitrator(self) -> None:
-        if not self.arbitrator or self.arbitrator_pid() is not None:
-            return
-        self._check_arbitrator_port()
-        self.arbitrator_dir.mkdir(parents=True, exist_ok=True)
-        self.arbitrator_log.touch()
-        chown_to_run_user(self.arbitrator_dir)
-        cmd = [exe("garbd")] + garbd_args(self.nodes, self.arbitrator_host, self.arbitrator_port, self.arbitrator_log)
-        if self.net is None:
-            pid = spawn(cmd, self.arbitrator_log, user=RUN_USER if os.geteuid() == 0 else None)
-        else:
-            # `ip netns exec` needs root: the drop to mysql comes after it, by setpriv, which
-            # execs (as does `ip netns exec`), so the pid recorded is garbd's own.
-            drop = [exe("setpriv"), f"--reuid={RUN_USER}", f"--regid={RUN_USER}", "--init-groups"]
-            pid = spawn(in_namespace(self.net, "garbd", drop + cmd), self.arbitrator_log)
-        self._book.record("garbd", pid)
-
-    def _stop_arbitrator(self) -> None:
-        pid = self.arbitrator_pid()
-        if pid is not None:
-            send_signal(pid, signal.SIGKILL)
-            wait_until(lambda: self.arbitrator_pid() is None, 10, "garbd to exit")
+            launch(self, node, positions[node.index])
 
     # ----------------------------------------------------------------------------------------
     # The network of a netns lab (netns.py); no-ops on loopback

@@ -49,7 +49,7 @@ from faultproxy import FaultProxy
 # <column> = ?`. It is sent as a prepared statement, so this text travels only in the
 # COM_STMT_PREPARE (the COM_STMT_EXECUTE carries a statement id and the value); every
 # connection a dropped request cuts is a new one, which prepares it again.
-KEY_CHECK = b"SELECT COUNT(*) FROM"
+KEY_CHECK = b"SELECT COUNT(DISTINCT "  # the key check (core/request.rs KeyCheck::sql)
 
 NODE = [pytest.param(True, id="node-dies"), pytest.param(False, id="node-answers")]
 

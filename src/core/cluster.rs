@@ -17,6 +17,7 @@ use super::events::{Event, EventKind, EventLog, NodeStats};
 pub(crate) use super::exec::{exec_on, rows_on};
 pub use super::exec::{Exec, Rows};
 use super::fault::describe;
+use super::logs::{self, log_debug};
 use super::node::Node;
 use super::request;
 pub use super::request::{IfLost, KeyCheck, Outcome};
@@ -47,13 +48,6 @@ impl Drop for Inner {
 #[derive(Clone)]
 pub struct Cluster {
     inner: Arc<Inner>,
-}
-
-/// Set once the host process is shutting down: logging then would reach a dying interpreter.
-static QUIET: AtomicBool = AtomicBool::new(false);
-
-pub fn silence_logging() {
-    QUIET.store(true, Ordering::SeqCst);
 }
 
 impl Cluster {
@@ -310,7 +304,7 @@ impl Cluster {
     /// Records an event and logs it: failures at WARNING, recoveries and retries at INFO.
     pub(crate) fn note(&self, kind: EventKind, node: &str, detail: impl Into<String>) {
         let detail = detail.into();
-        if !QUIET.load(Ordering::Relaxed) {
+        if !logs::quiet() {
             let level = match kind {
                 EventKind::NodeDown | EventKind::Ambiguous => log::Level::Warn,
                 _ => log::Level::Info,
@@ -326,13 +320,6 @@ impl Cluster {
             log::log!(target: "multimaster", level, "node {node} {what}: {detail}");
         }
         self.inner.events.push(kind, node, detail);
-    }
-}
-
-pub(crate) fn log_debug(msg: impl FnOnce() -> String) {
-    if !QUIET.load(Ordering::Relaxed) && log::log_enabled!(target: "multimaster", log::Level::Debug)
-    {
-        log::debug!(target: "multimaster", "{}", msg());
     }
 }
 

@@ -12,6 +12,7 @@ pub mod fault;
 pub mod flavour;
 pub mod insert;
 pub mod liveness;
+pub mod logs;
 pub mod node;
 pub mod optfile;
 pub mod packet;

@@ -142,7 +142,7 @@ impl Tx {
         let Some(conn) = st.conn.as_mut() else {
             return Err(Error::Misuse("the transaction is over".into()));
         };
-        super::cluster::log_debug(|| format!("{} (transaction): {sql}", node.name));
+        super::logs::log_debug(|| format!("{} (transaction): {sql}", node.name));
         let sent = std::time::Instant::now();
         let (result, ended) = match node.check_size(sql, params) {
             Err(e) => (Err(e), Ended::Itself),

@@ -22,6 +22,17 @@ pub fn init_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
         pyo3_log::Logger::new(m.py(), pyo3_log::Caching::Loggers)?.filter(log::LevelFilter::Trace);
     // A second import (subinterpreters, reloads) finds a logger already set: keep it.
     let _ = logger.install();
+    // pyo3-log says yes to every level and filters in Python, under the interpreter lock:
+    // the core asks Python itself whether DEBUG is on (at most once a second).
+    crate::core::logs::set_debug_probe(Box::new(|| {
+        Python::attach(|py| {
+            let logger = py
+                .import("logging")?
+                .call_method1("getLogger", ("multimaster",))?;
+            logger.call_method1("isEnabledFor", (10,))?.is_truthy()
+        })
+        .unwrap_or(false)
+    }));
     Ok(())
 }
 
@@ -29,7 +40,7 @@ pub fn init_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
 /// panic inside pyo3-log.
 #[pyfunction]
 pub fn _shutdown() {
-    crate::core::cluster::silence_logging();
+    crate::core::logs::silence_logging();
 }
 
 /// `"host"`, `"host:port"` or `"[v6]:port"` as `(host, port)`, port 3306 by default.

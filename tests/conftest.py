@@ -9,6 +9,7 @@ import itertools
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterator, List, Optional, Tuple
@@ -302,6 +303,39 @@ def interrupted(*words):
     print("interrupted", arrivals[0] if arrivals else "nan", caught, *words, flush=True)
 """
 CTRL_C_BOUND = 0.5 + SLACK  # README: within half a second
+
+
+def interrupt(args: list, ready: Callable[[str], bool], after: float, count: int = 1) -> Tuple[List[str], float]:
+    """Runs a Python script (CTRL_C_PRELUDE and more) until it has printed `count` lines
+    satisfying `ready`, sends it SIGINT `after` seconds later, and returns the words of its
+    "interrupted" line and when the signal was sent. Checks the latency the child measured and
+    the child's exit."""
+    child = Child([sys.executable, "-c", *args])
+    try:
+        wait_for(
+            lambda: sum(map(ready, list(child.lines))) >= count or child.proc.poll() is not None,
+            60,
+            "the child to be ready",
+        )
+        time.sleep(after)  # into the wait (the interval's sleep, the search for a live node)
+        sent = time.monotonic()
+        child.signal(signal.SIGINT)
+        k = child.wait_line(
+            lambda text: text.startswith(("interrupted", "returned")), CTRL_C_BOUND + 10, "the child to be interrupted"
+        )
+        assert child.finish(30) == 0, child.stderr()
+    finally:
+        child.close()
+    line = child.lines[k].split()
+    assert line[0] == "interrupted", child.stdout()
+    arrived, caught = float(line[1]), float(line[2])
+    print(f"SIGINT: delivered {arrived - sent:.3f} s after kill(), caught {caught - arrived:.3f} s later")
+    # Within the child, from the signal's arrival: the README's bound plus SLACK...
+    assert caught - arrived < CTRL_C_BOUND, f"Ctrl-C took {caught - arrived:.3f} s"
+    # ...and from the parent's kill() (one system-wide monotonic clock), so that a call holding
+    # the GIL, which would delay the stamp as much as the catch, cannot hide its latency.
+    assert sent <= arrived and caught - sent < CTRL_C_BOUND, (sent, arrived, caught)
+    return line, sent
 
 
 class Writer:

@@ -23,6 +23,7 @@ from conftest import (
     count_titles,
     course_rows,
     crash_and_rejoin_each,
+    interrupt,
     node_downs,
     running,
     wait_for,
@@ -152,34 +153,6 @@ except KeyboardInterrupt:
     interrupted(entered)
 """
 )
-
-
-def interrupt(args: list, ready, after: float) -> tuple[list, float]:
-    """Runs a Python script until it prints a line satisfying `ready`, sends it SIGINT `after`
-    seconds later, and returns the words of its "interrupted" line and when the signal was
-    sent. Checks the latency the child measured and the child's exit."""
-    child = Child([sys.executable, "-c", *args])
-    try:
-        child.wait_line(ready, 60, "the child to be ready")
-        time.sleep(after)  # into the wait (the interval's sleep, the search for a live node)
-        sent = time.monotonic()
-        child.signal(signal.SIGINT)
-        k = child.wait_line(
-            lambda text: text.startswith(("interrupted", "returned")), CTRL_C_BOUND + 10, "the child to be interrupted"
-        )
-        assert child.finish(30) == 0, child.stderr()
-    finally:
-        child.close()
-    line = child.lines[k].split()
-    assert line[0] == "interrupted", child.stdout()
-    arrived, caught = float(line[1]), float(line[2])
-    print(f"SIGINT: delivered {arrived - sent:.3f} s after kill(), caught {caught - arrived:.3f} s later")
-    # Within the child, from the signal's arrival: the README's bound plus SLACK...
-    assert caught - arrived < CTRL_C_BOUND, f"Ctrl-C took {caught - arrived:.3f} s"
-    # ...and from the parent's kill() (one system-wide monotonic clock), so that a call holding
-    # the GIL, which would delay the stamp as much as the catch, cannot hide its latency.
-    assert sent <= arrived and caught - sent < CTRL_C_BOUND, (sent, arrived, caught)
-    return line, sent
 
 
 def test_ctrl_c_stops_the_loop_promptly_keeping_rows(cluster, table):

@@ -8,7 +8,8 @@ one of them), printed with its min-max, and every ratio compares two figures of 
   inserts, one autocommit row per statement (the course's INSERT, the course's row):
     insert_many (sequential)     vs a bare Rust `mysql` loop (examples/bare_loop.rs: one
                                     connection, one prepared statement), PyMySQL's loop and
-                                    mysql-connector-python's loop, all on node 1
+                                    mysql-connector-python's loop, all on node 1; and the same
+                                    loop through both nodes (row x on node x mod 2)
     MultiMaster.execute() from a Python loop (keyed)   vs PyMySQL's loop
     insert_many concurrency=2, 4 vs PyMySQL threads, one connection each, row x on node x mod 2
   multi-row INSERTs:
@@ -93,6 +94,7 @@ STALL_TARGET = 0.050  # the issue's target: stall <= floor + 50 ms
 
 # Row labels, in the order printed: tests/test_bench_smoke.py checks each appears.
 SEQ = "insert_many, sequential"
+SEQ_BOTH = "insert_many, sequential, both nodes"
 BARE = "bare Rust mysql loop"
 PYMYSQL = "PyMySQL loop"
 CONNECTOR = "mysql-connector-python loop"
@@ -118,7 +120,7 @@ FAILOVER_HEADER = "== Failover stall"
 COLUMNS_HEADER = "client"
 HEADERS = [THROUGHPUT_HEADER, LATENCY_HEADER, FAILOVER_HEADER]
 ROW_LABELS = (
-    [SEQ, BARE, PYMYSQL, CONNECTOR, EXECUTE]
+    [SEQ, SEQ_BOTH, BARE, PYMYSQL, CONNECTOR, EXECUTE]
     + [CONC[2], THREADS[2], CONC[4], THREADS[4]]
     + [BATCH[100], BATCH[1000], BATCH_CONC, EXECUTEMANY[100], EXECUTEMANY[1000]]
     + [LAT_PYMYSQL_INSERT, LAT_EXECUTE, LAT_PYMYSQL_SELECT, LAT_QUERY]
@@ -829,6 +831,13 @@ def main(argv: List[str]) -> int:
 
         mm = MultiMaster(lab.addresses, **creds)
         closers.append(mm.close)
+        # The one-connection baselines all write through node 1: so do the sequential loop and
+        # execute() they are compared with. Through both nodes (row x on node x mod 2, as the
+        # course) each commit also waits for the other node to apply the one before: a cost
+        # of the cluster, shown on its own line, and the baseline of the loops that spread
+        # over both nodes (concurrency, batches).
+        mm1 = MultiMaster(lab.addresses[:1], **creds)
+        closers.append(mm1.close)
         connector, why_not_connector = connector_connect(lab, 1)
         if connector is not None:
             closers.append(connector.close)
@@ -855,24 +864,35 @@ def main(argv: List[str]) -> int:
         # A smoke run still writes one full 1,000-row batch and a partial one.
         n_conc, n_batch = 2 * n, (1100 if args.smoke else 20 * n)
         cases = [
-            Case(SEQ, n, insert_many_case(mm), admin, [(BARE, 0.97), (PYMYSQL, None), (CONNECTOR, None)]),
+            Case(SEQ, n, insert_many_case(mm1), admin, [(BARE, 0.97), (PYMYSQL, None), (CONNECTOR, None)]),
+            Case(SEQ_BOTH, n, insert_many_case(mm), admin, [(SEQ, None)]),
             Case(BARE, n, bare_loop_case(bare, why_not_bare, lab), admin),
             Case(PYMYSQL, n, python_loop(lambda row: py_cursor.execute(sql, row), lat_py), admin),
             Case(CONNECTOR, n, connector_run, admin),
             Case(
                 EXECUTE,
                 n,
-                python_loop(lambda row: mm.execute(qmark, row, key=(TABLE, "title", row[0])), lat_ex),
+                python_loop(lambda row: mm1.execute(qmark, row, key=(TABLE, "title", row[0])), lat_ex),
                 admin,
                 [(PYMYSQL, 1.05)],
             ),
-            Case(CONC[2], n_conc, insert_many_case(mm, concurrency=2), admin, [(SEQ, 1.5), (THREADS[2], 1.0)]),
+            Case(CONC[2], n_conc, insert_many_case(mm, concurrency=2), admin, [(SEQ_BOTH, 1.5), (THREADS[2], 1.0)]),
             Case(THREADS[2], n_conc, threads_case([connect(t) for t in (1, 2)]), admin),
-            Case(CONC[4], n_conc, insert_many_case(mm, concurrency=4), admin, [(SEQ, 2.0), (THREADS[4], 1.0)]),
+            Case(CONC[4], n_conc, insert_many_case(mm, concurrency=4), admin, [(SEQ_BOTH, 2.0), (THREADS[4], 1.0)]),
             Case(THREADS[4], n_conc, threads_case([connect(t) for t in (1, 2, 1, 2)]), admin),
-            Case(BATCH[100], n_batch, insert_many_case(mm, batch=100), admin, [(SEQ, 40.0), (EXECUTEMANY[100], None)]),
             Case(
-                BATCH[1000], n_batch, insert_many_case(mm, batch=1000), admin, [(EXECUTEMANY[1000], 1.1), (SEQ, None)]
+                BATCH[100],
+                n_batch,
+                insert_many_case(mm, batch=100),
+                admin,
+                [(SEQ_BOTH, 40.0), (EXECUTEMANY[100], None)],
+            ),
+            Case(
+                BATCH[1000],
+                n_batch,
+                insert_many_case(mm, batch=1000),
+                admin,
+                [(EXECUTEMANY[1000], 1.1), (SEQ_BOTH, None)],
             ),
             Case(
                 BATCH_CONC,

@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: demo test deps build rust-test py-test lint fmt clippy ruff mypy stubtest bench bench-deps lab-down clean
+.PHONY: demo test deps build rust-test py-test lint fmt clippy imports ruff mypy stubtest bench bench-deps lab-down clean
 
 # Prints pyproject.toml's build requirements and the extras named as arguments, one a line,
 # expanding an extra's `multimaster[other]` entries.
@@ -61,13 +61,17 @@ rust-test:
 py-test: build
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: fmt clippy ruff mypy stubtest
+lint: fmt clippy imports ruff mypy stubtest
 
 fmt:
 	cargo fmt --all -- --check
 
 clippy:
 	cargo clippy --all-targets -- -D warnings
+
+# No module imports one that imports it back, in src/ or python/.
+imports:
+	python3 .ci/check-imports
 
 # ruff and mypy come with the `dev` extra; their settings are in pyproject.toml.
 ruff: deps

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::error::{Error, Result};
+use crate::core::error::{Error, Result};
 
 /// Asks the host whether the user wants to stop (Python: a pending Ctrl-C).
 pub type Interrupted = dyn Fn() -> bool + Send + Sync;

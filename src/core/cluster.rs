@@ -10,19 +10,18 @@ use std::time::Duration;
 use mysql::prelude::Queryable;
 use mysql::{Conn, Error as DbError, Params};
 
-use super::cancel::Cancel;
-use super::config::Config;
-use super::error::{Error, Result};
-use super::events::{Event, EventKind, EventLog, NodeStats};
-pub(crate) use super::exec::{exec_on, rows_on};
-pub use super::exec::{Exec, Rows};
-use super::fault::describe;
-use super::logs::{self, log_debug};
-use super::node::Node;
-use super::request;
-pub use super::request::{IfLost, KeyCheck, Outcome};
-use super::sync::lock;
-use super::watchdog::Watchdog;
+use crate::core::cancel::Cancel;
+use crate::core::cluster::watchdog::Watchdog;
+use crate::core::error::{Error, Result};
+use crate::core::events::{Event, EventKind, EventLog, NodeStats};
+pub use crate::core::failure::decide::{IfLost, KeyCheck, Outcome};
+use crate::core::failure::fault::describe;
+use crate::core::logs::{self, log_debug};
+pub(crate) use crate::core::node::exec::{exec_on, rows_on};
+pub use crate::core::node::exec::{Exec, Rows};
+use crate::core::node::Node;
+use crate::core::settings::config::Config;
+use crate::core::sync::lock;
 
 /// A statement run on a leased connection of a node, which it may take out of the lease to keep.
 pub(crate) type LeasedOp<'a, T> =
@@ -227,7 +226,7 @@ impl Cluster {
     ) -> Result<Outcome<T>> {
         let request = request.unwrap_or_else(|| self.inner.next.fetch_add(1, Ordering::Relaxed));
         let nodes = &self.inner.nodes;
-        request::run(self, sql, write, request, cancel, &mut |idx, lease| {
+        run::run(self, sql, write, request, cancel, &mut |idx, lease| {
             log_debug(|| format!("{}: {}", nodes[idx].name, sql));
             op(&nodes[idx], lease)
         })
@@ -325,3 +324,5 @@ impl Cluster {
 
 mod backend;
 mod fence;
+pub mod run;
+pub mod watchdog;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::fault::Kind;
+use crate::core::failure::fault::Kind;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
@@ -166,14 +166,14 @@ pub fn describe_rows(index: Option<usize>, first: usize, last: usize) -> String 
     }
 }
 
-impl From<super::address::AddressError> for Error {
-    fn from(e: super::address::AddressError) -> Self {
+impl From<crate::core::settings::address::AddressError> for Error {
+    fn from(e: crate::core::settings::address::AddressError) -> Self {
         Error::Config(e.to_string())
     }
 }
 
-impl From<super::url::UrlError> for Error {
-    fn from(e: super::url::UrlError) -> Self {
+impl From<crate::core::settings::url::UrlError> for Error {
+    fn from(e: crate::core::settings::url::UrlError) -> Self {
         Error::Config(e.to_string())
     }
 }

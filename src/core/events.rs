@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use super::sync::lock;
+use crate::core::sync::lock;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventKind {

@@ -7,14 +7,14 @@ use std::time::{Duration, Instant};
 
 use mysql::{Conn, Error as DbError, MySqlError, Opts, OptsBuilder};
 
-use super::address::Endpoint;
-use super::backoff::{jitter, Backoff};
-use super::config::Config;
-use super::events::NodeStats;
-use super::fault::describe;
-use super::flavour::Flavour;
-use super::liveness::{Incarnation, Life};
-use super::sync::lock;
+use crate::core::events::NodeStats;
+use crate::core::failure::backoff::{jitter, Backoff};
+use crate::core::failure::fault::describe;
+use crate::core::failure::liveness::{Incarnation, Life};
+use crate::core::node::flavour::Flavour;
+use crate::core::settings::address::Endpoint;
+use crate::core::settings::config::Config;
+use crate::core::sync::lock;
 
 /// A pooled connection unused for longer than this is pinged before a statement is sent on it,
 /// so a node that died while idle is found before a write, not by an ambiguous write.
@@ -221,7 +221,11 @@ impl Node {
 }
 
 mod conn;
+pub mod exec;
+pub mod flavour;
 mod monitor;
+pub mod packet;
+pub mod sock;
 
 #[cfg(test)]
 mod tests;

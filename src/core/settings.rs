@@ -2,19 +2,16 @@
 //! a connection URL, then an option file (`~/.my.cnf`), then the environment (`MYSQL_PWD`,
 //! `MYSQL_HOST`), then the defaults in `Config::new`.
 
-use super::address::Endpoint;
-use super::config::{Config, Secret};
+pub mod address;
+pub mod config;
+pub mod layer;
+pub mod optfile;
+pub mod tls;
+pub mod url;
 
-/// What one source says; empty fields say nothing.
-#[derive(Debug, Default, PartialEq)]
-pub struct Layer {
-    pub endpoints: Vec<Endpoint>,
-    pub user: Option<String>,
-    pub password: Option<Secret>,
-    pub database: Option<String>,
-    /// Options by their `Config::set` name, as text.
-    pub options: Vec<(String, String)>,
-}
+use crate::core::settings::address::Endpoint;
+use crate::core::settings::config::{Config, Secret};
+pub use crate::core::settings::layer::{parse_hosts, Layer};
 
 /// The settings, `layers` ordered from the highest precedence to the lowest.
 pub fn resolve(layers: Vec<Layer>) -> Result<Config, String> {
@@ -54,7 +51,10 @@ pub fn gather(
     let mut layers = vec![explicit];
     layers.extend(nodes);
     if let Some(path) = option_file {
-        layers.push(super::optfile::read(&expand_home(path), "client")?);
+        layers.push(crate::core::settings::optfile::read(
+            &expand_home(path),
+            "client",
+        )?);
     }
     layers.push(from_env(var)?);
     resolve(layers)
@@ -71,8 +71,9 @@ pub fn expand_home(path: &std::path::Path) -> std::path::PathBuf {
 /// The layer of a `nodes` argument given as text: a connection URL (which may also bring the
 /// user, password, database and options) or comma-separated addresses.
 pub fn from_text(text: &str) -> Result<Layer, String> {
-    if super::url::is_url(text) {
-        return super::url::parse(text, super::config::OPTIONS).map_err(|e| e.to_string());
+    if crate::core::settings::url::is_url(text) {
+        return crate::core::settings::url::parse(text, crate::core::settings::config::OPTIONS)
+            .map_err(|e| e.to_string());
     }
     Ok(Layer {
         endpoints: parse_hosts(text, None)?,
@@ -101,27 +102,6 @@ pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Layer, String> {
         layer.endpoints = parse_hosts(&host, None).map_err(|e| format!("MYSQL_HOST: {e}"))?;
     }
     Ok(layer)
-}
-
-/// `host[:port]` addresses separated by commas; `port` is the default for those without one.
-pub fn parse_hosts(text: &str, port: Option<u16>) -> Result<Vec<Endpoint>, String> {
-    text.split(',')
-        .map(|h| {
-            let mut e: Endpoint = h.parse().map_err(|e| format!("{e}"))?;
-            if let Some(p) = port.filter(|_| !has_port(h)) {
-                e.port = p;
-            }
-            Ok(e)
-        })
-        .collect()
-}
-
-fn has_port(text: &str) -> bool {
-    let t = text.trim();
-    match t.strip_prefix('[') {
-        Some(rest) => rest.contains("]:"),
-        None => t.matches(':').count() == 1,
-    }
 }
 
 #[cfg(test)]

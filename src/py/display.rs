@@ -9,7 +9,7 @@ use pyo3::types::{PyDict, PyList};
 
 use crate::core::cluster::Cluster;
 use crate::core::events::{Event, NodeStats};
-use crate::core::insert::Progress;
+use crate::core::work::insert::Progress;
 
 pub fn module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
     py.import("multimaster.display")

@@ -7,7 +7,7 @@ use pyo3::types::{PyDict, PyType};
 use pyo3::PyTypeInfo;
 
 use crate::core::error::{describe_rows, Error};
-use crate::core::fault::Kind;
+use crate::core::failure::fault::Kind;
 
 /// The pyo3-side error: either a core error still to be mapped, or a Python error already made
 /// (from a callback, or a conversion).

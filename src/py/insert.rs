@@ -12,8 +12,8 @@ use pyo3::prelude::*;
 use crate::core::cancel::Cancel;
 use crate::core::cluster::Cluster;
 use crate::core::error::Error;
-use crate::core::insert::{insert_many, Batch, Progress, Report};
 use crate::core::sync::lock;
+use crate::core::work::insert::{insert_many, Batch, Progress, Report};
 
 use super::display::Live;
 use super::errors::{to_pyerr, PyMmError};

@@ -48,7 +48,7 @@ pub fn _shutdown() {
 #[pyfunction]
 pub fn parse_address(address: &str) -> PyResult<(String, u16)> {
     let e = address
-        .parse::<crate::core::address::Endpoint>()
+        .parse::<crate::core::settings::address::Endpoint>()
         .map_err(|e| errors::PyMmError::from(crate::core::error::Error::from(e)))?;
     Ok((e.host, e.port))
 }
@@ -58,8 +58,8 @@ pub fn parse_address(address: &str) -> PyResult<(String, u16)> {
 /// `InterfaceError` naming the bad part.
 #[pyfunction]
 pub fn parse_url<'py>(py: Python<'py>, url: &str) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
-    use crate::core::config::OPTIONS;
-    let u = crate::core::url::parse(url, OPTIONS)
+    use crate::core::settings::config::OPTIONS;
+    let u = crate::core::settings::url::parse(url, OPTIONS)
         .map_err(|e| errors::PyMmError::from(crate::core::error::Error::from(e)))?;
     let d = pyo3::types::PyDict::new(py);
     let nodes: Vec<String> = u.endpoints.iter().map(|e| e.to_string()).collect();

@@ -10,13 +10,13 @@ use pyo3::types::{PyDict, PyList, PyString, PyType};
 
 use crate::core::cancel::Cancel;
 use crate::core::cluster::{Cluster, IfLost};
-use crate::core::config::{self, Secret, OPTIONS};
 use crate::core::error::Error;
-use crate::core::insert::{key_column, Progress, INSERT_LIMIT};
+use crate::core::settings::config::{self, Secret, OPTIONS};
+use crate::core::settings::url;
 use crate::core::settings::{self, Layer};
 use crate::core::sync::lock;
-use crate::core::transaction::Tx;
-use crate::core::url;
+use crate::core::work::insert::{key_column, Progress, INSERT_LIMIT};
+use crate::core::work::transaction::Tx;
 
 use super::display::{self, stats_dict, Live};
 use super::errors::PyMmError;

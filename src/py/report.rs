@@ -4,7 +4,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use crate::core::cluster::Cluster;
-use crate::core::insert::Report;
+use crate::core::work::insert::Report;
 
 use super::display::{epoch, events_since, pretty, render};
 

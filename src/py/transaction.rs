@@ -3,7 +3,7 @@
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
-use crate::core::transaction::Tx;
+use crate::core::work::transaction::Tx;
 
 use super::errors::PyMmError;
 use super::values::{row_to_tuple, to_params};

@@ -3,7 +3,7 @@
 
 use mysql::consts::ColumnType;
 
-use crate::core::request::KeyCheck;
+use crate::core::failure::decide::KeyCheck;
 use crate::core::text::{parse_date, parse_datetime, parse_time};
 use mysql::{Column, Params, Row, Value};
 use pyo3::exceptions::PyTypeError;

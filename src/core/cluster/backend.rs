@@ -9,12 +9,13 @@ use mysql::{Conn, Error as DbError};
 
 use super::Cluster;
 use crate::core::cancel::Cancel;
-use crate::core::config::Config;
+use crate::core::cluster::run::{Backend, LeasedOp as Op};
 use crate::core::error::{Error, Result};
 use crate::core::events::EventKind;
-use crate::core::liveness::{Ended, Liveness, Session};
+use crate::core::failure::decide::KeyCheck;
+use crate::core::failure::liveness::{Ended, Liveness, Session};
 use crate::core::node::{Claim, Node};
-use crate::core::request::{Backend, KeyCheck, LeasedOp as Op};
+use crate::core::settings::config::Config;
 
 impl Cluster {
     /// Runs `f`, a statement on `conn` of node `idx`, under the watchdog's eye.

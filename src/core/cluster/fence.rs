@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 use super::Cluster;
 use crate::core::cancel::Cancel;
 use crate::core::error::{Error, Result};
-use crate::core::flavour::Flavour;
-use crate::core::liveness::{Incarnation, Session};
+use crate::core::failure::liveness::{Incarnation, Session};
 use crate::core::logs::log_debug;
+use crate::core::node::flavour::Flavour;
 use crate::core::node::Fence;
 
 /// How often a lost session's fence is tried again while its node does not answer.

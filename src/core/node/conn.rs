@@ -11,10 +11,10 @@ use mysql::prelude::Queryable;
 use mysql::{Conn, DriverError, Error as DbError, Params};
 
 use super::{not_ready_error, Node, MAX_IDLE, STALE_AFTER};
-use crate::core::flavour::{galera_ready, Flavour, DETECT_SQL, STATUS_SQL};
-use crate::core::liveness::Incarnation;
+use crate::core::failure::liveness::Incarnation;
+use crate::core::node::flavour::{galera_ready, Flavour, DETECT_SQL, STATUS_SQL};
+use crate::core::node::{packet, sock};
 use crate::core::sync::lock;
-use crate::core::{packet, sock};
 
 /// What a connect found out about the server, besides the connection.
 pub(super) struct Detected {

@@ -8,8 +8,8 @@ use mysql::prelude::Queryable;
 use mysql::{Conn, Error as DbError, MySqlError};
 
 use super::{Fence, Node};
-use crate::core::fault::refused;
-use crate::core::liveness::{Answer, Incarnation, Life};
+use crate::core::failure::fault::refused;
+use crate::core::failure::liveness::{Answer, Incarnation, Life};
 use crate::core::sync::lock;
 
 impl Node {

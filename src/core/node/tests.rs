@@ -1,5 +1,5 @@
 use super::*;
-use crate::core::config::Secret;
+use crate::core::settings::config::Secret;
 
 const BASE: Duration = Duration::from_millis(100);
 const CAP: Duration = Duration::from_millis(400);

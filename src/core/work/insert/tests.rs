@@ -65,7 +65,7 @@ fn a_refused_row_is_found_in_its_batch() {
         code,
         state: "22001".into(),
         message: message.into(),
-        kind: crate::core::fault::Kind::Data,
+        kind: crate::core::failure::fault::Kind::Data,
     };
     let too_long = server(1406, "Data too long for column 'title' at row 2");
     let Error::Row {

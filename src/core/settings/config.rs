@@ -3,10 +3,10 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::address::Endpoint;
-use super::backoff::Backoff;
-use super::policy::Policy;
-use super::tls::Tls;
+use crate::core::failure::backoff::Backoff;
+use crate::core::failure::policy::Policy;
+use crate::core::settings::address::Endpoint;
+use crate::core::settings::tls::Tls;
 
 /// A password that never prints: `Debug` and `Display` show `***`.
 #[derive(Clone, Default, PartialEq, Eq)]

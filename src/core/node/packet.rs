@@ -71,7 +71,7 @@ pub fn check(sql: &str, params: &Params, limit: u64) -> Result<(), DbError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::fault::{classify, Fault, Kind, Phase};
+    use crate::core::failure::fault::{classify, Fault, Kind, Phase};
 
     #[test]
     fn text_statements_count_their_sql() {

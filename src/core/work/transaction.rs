@@ -6,16 +6,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use mysql::prelude::Queryable;
 use mysql::{Conn, Error as DbError, Params, Row};
 
-use super::backoff::{jitter, Backoff};
-use super::cancel::Cancel;
-use super::cluster::{exec_on, rows_on, Cluster, Exec, IfLost};
-use super::error::{Error, Result};
-use super::events::EventKind;
-use super::fault::{classify, describe, Fault, Kind, Phase};
-use super::liveness::{Ended, Liveness, Session};
-use super::node::Node;
-use super::request::server_error;
-use super::sync::lock;
+use crate::core::cancel::Cancel;
+use crate::core::cluster::{exec_on, rows_on, Cluster, Exec, IfLost};
+use crate::core::error::{Error, Result};
+use crate::core::events::EventKind;
+use crate::core::failure::backoff::{jitter, Backoff};
+use crate::core::failure::decide::server_error;
+use crate::core::failure::fault::{classify, describe, Fault, Kind, Phase};
+use crate::core::failure::liveness::{Ended, Liveness, Session};
+use crate::core::node::Node;
+use crate::core::sync::lock;
 
 struct State {
     node: Arc<Node>,
@@ -142,7 +142,7 @@ impl Tx {
         let Some(conn) = st.conn.as_mut() else {
             return Err(Error::Misuse("the transaction is over".into()));
         };
-        super::logs::log_debug(|| format!("{} (transaction): {sql}", node.name));
+        crate::core::logs::log_debug(|| format!("{} (transaction): {sql}", node.name));
         let sent = std::time::Instant::now();
         let (result, ended) = match node.check_size(sql, params) {
             Err(e) => (Err(e), Ended::Itself),

@@ -1,14 +1,16 @@
 //! The request loop on scripted nodes: what it does after each outcome, call by call.
 
-use super::decide_tests::key;
 use super::*;
-use crate::core::address::Endpoint;
 use crate::core::cancel::Cancel;
-use crate::core::config::Config;
-use crate::core::config::Secret;
 use crate::core::error::Result;
 use crate::core::events::EventKind;
+use crate::core::failure::decide::tests::key;
+use crate::core::failure::decide::*;
+use crate::core::failure::fault::Kind;
 use crate::core::node::Claim;
+use crate::core::settings::address::Endpoint;
+use crate::core::settings::config::Config;
+use crate::core::settings::config::Secret;
 use mysql::MySqlError;
 use std::cell::RefCell;
 use std::collections::VecDeque;

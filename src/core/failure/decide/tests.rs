@@ -32,7 +32,7 @@ fn d(
     decide(&f, write, &h)
 }
 
-pub(super) fn key() -> KeyCheck {
+pub(crate) fn key() -> KeyCheck {
     KeyCheck::one("t", "k", Value::from("a"))
 }
 

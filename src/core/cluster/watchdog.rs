@@ -10,11 +10,11 @@ use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::cancel::Cancel;
-use super::liveness::{judge, Action, Ended, InFlight, Watch};
-use super::node::Node;
-use super::sock;
-use super::sync::lock;
+use crate::core::cancel::Cancel;
+use crate::core::failure::liveness::{judge, Action, Ended, InFlight, Watch};
+use crate::core::node::sock;
+use crate::core::node::Node;
+use crate::core::sync::lock;
 
 /// How often the watchdog looks at the statements in flight: well inside the half second a
 /// user waits for Ctrl-C.
@@ -189,7 +189,7 @@ fn tend(
                         move || node.end_check(node.check())
                     });
                 if spawned.is_err() {
-                    node.end_check(super::liveness::Answer::NoAnswer);
+                    node.end_check(crate::core::failure::liveness::Answer::NoAnswer);
                 }
             }
         }

@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 
 use mysql::{Params, Value};
 
-use super::cancel::Cancel;
-use super::cluster::{Cluster, IfLost, KeyCheck};
-use super::error::{Error, Result};
-use super::packet::{refused_before_sending, wire_size};
-use super::request::Took;
-use super::sql::{insert_row, insert_rows};
-use super::sync::lock;
-use super::timeline::Timeline;
+use crate::core::cancel::Cancel;
+use crate::core::cluster::{Cluster, IfLost, KeyCheck};
+use crate::core::error::{Error, Result};
+use crate::core::failure::decide::Took;
+use crate::core::node::packet::{refused_before_sending, wire_size};
+use crate::core::sql::{insert_row, insert_rows};
+use crate::core::sync::lock;
+use crate::core::work::timeline::Timeline;
 
 /// The default `statement_timeout` of one row's INSERT: longer than InnoDB's lock wait (50 s,
 /// which ends in a retryable 1205 of the server's own) and ten times Galera's write pause after
@@ -339,7 +339,7 @@ fn row_error(e: Error, range: Range<usize>, rows: &[Vec<Value>], key: Option<usi
             .filter(|&n| (1..=rows.len()).contains(&n))
             .map(|n| n - 1)
             .or_else(|| {
-                (*code == super::fault::ER_DUP_ENTRY)
+                (*code == crate::core::failure::fault::ER_DUP_ENTRY)
                     .then(|| duplicate(message, rows, key))
                     .flatten()
             })

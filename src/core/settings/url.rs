@@ -4,9 +4,9 @@
 
 use std::fmt;
 
-use super::address::Endpoint;
-use super::config::Secret;
-use super::settings::Layer;
+use crate::core::settings::address::Endpoint;
+use crate::core::settings::config::Secret;
+use crate::core::settings::layer::Layer;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UrlError(String);
@@ -80,7 +80,7 @@ pub fn parse(text: &str, known: &[&str]) -> Result<Layer, UrlError> {
         if key == "host" {
             url.endpoints.push(endpoint(&value)?);
         } else if key == "read_timeout" {
-            return Err(bad(super::config::READ_TIMEOUT_GONE));
+            return Err(bad(crate::core::settings::config::READ_TIMEOUT_GONE));
         } else if !known.contains(&key.as_str()) {
             return Err(bad(format!(
                 "unknown option {key:?}: expected one of {}",

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use mysql::{Error as DbError, Value};
 
-use super::error::Error;
-use super::fault::{describe, Fault, Kind, Phase, ER_DUP_ENTRY};
-use super::liveness::{Ended, Liveness};
-use super::sql::{quote_ident, quote_table};
+use crate::core::error::Error;
+use crate::core::failure::fault::{describe, Fault, Kind, Phase, ER_DUP_ENTRY};
+use crate::core::failure::liveness::{Ended, Liveness};
+use crate::core::sql::{quote_ident, quote_table};
 
 /// What to do when a statement's reply is lost on a dead node (the README's "Failure
 /// semantics").
@@ -106,7 +106,7 @@ pub struct Outcome<T> {
     /// that result stands (a write that changed rows had committed) or is a timeout.
     pub killed_after: Option<Duration>,
     /// The last node that failed under this statement, if any.
-    failed_on: Option<usize>,
+    pub(crate) failed_on: Option<usize>,
 }
 
 /// What the loop does after a statement (or a connect) failed on a node.
@@ -209,10 +209,5 @@ pub(crate) fn server_error(node: &str, e: &DbError, kind: Kind) -> Error {
     }
 }
 
-mod run;
-pub(crate) use run::{run, Backend, LeasedOp};
-
 #[cfg(test)]
-mod decide_tests;
-#[cfg(test)]
-mod loop_tests;
+pub(crate) mod tests;

@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::config::Secret;
-use super::settings::{parse_hosts, Layer};
+use crate::core::settings::config::Secret;
+use crate::core::settings::layer::{parse_hosts, Layer};
 
 /// How deep `!include` may nest: a file including itself must end.
 const MAX_DEPTH: usize = 10;

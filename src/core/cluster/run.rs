@@ -4,16 +4,18 @@ use std::time::{Duration, Instant};
 
 use mysql::Error as DbError;
 
-use super::{decide, server_error, Failure, History, IfLost, Outcome, Step, Took};
-use crate::core::backoff::jitter;
 use crate::core::cancel::Cancel;
-use crate::core::config::Config;
 use crate::core::error::{Error, Result};
 use crate::core::events::EventKind;
-use crate::core::fault::{classify, code, describe, message, Fault, Phase};
-use crate::core::liveness::{Ended, Liveness};
+use crate::core::failure::backoff::jitter;
+use crate::core::failure::decide::KeyCheck;
+use crate::core::failure::decide::{
+    decide, server_error, Failure, History, IfLost, Outcome, Step, Took,
+};
+use crate::core::failure::fault::{classify, code, describe, message, Fault, Phase};
+use crate::core::failure::liveness::{Ended, Liveness};
 use crate::core::node::Claim;
-use crate::core::request::KeyCheck;
+use crate::core::settings::config::Config;
 
 /// How often a caller with no live node looks again (nodes come back through probes).
 const IDLE_POLL: Duration = Duration::from_millis(25);
@@ -349,3 +351,6 @@ fn finish<B: Backend, T>(b: &B, mut out: Outcome<T>, idx: usize) -> Outcome<T> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests;

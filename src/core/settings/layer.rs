@@ -1,0 +1,37 @@
+//! What one source of settings says (a `Layer`), and the host lists every source spells the
+//! same way. The readers (`url`, `optfile`) build layers; `settings` orders them.
+
+use crate::core::settings::address::Endpoint;
+use crate::core::settings::config::Secret;
+
+/// What one source says; empty fields say nothing.
+#[derive(Debug, Default, PartialEq)]
+pub struct Layer {
+    pub endpoints: Vec<Endpoint>,
+    pub user: Option<String>,
+    pub password: Option<Secret>,
+    pub database: Option<String>,
+    /// Options by their `Config::set` name, as text.
+    pub options: Vec<(String, String)>,
+}
+
+/// `host[:port]` addresses separated by commas; `port` is the default for those without one.
+pub fn parse_hosts(text: &str, port: Option<u16>) -> Result<Vec<Endpoint>, String> {
+    text.split(',')
+        .map(|h| {
+            let mut e: Endpoint = h.parse().map_err(|e| format!("{e}"))?;
+            if let Some(p) = port.filter(|_| !has_port(h)) {
+                e.port = p;
+            }
+            Ok(e)
+        })
+        .collect()
+}
+
+fn has_port(text: &str) -> bool {
+    let t = text.trim();
+    match t.strip_prefix('[') {
+        Some(rest) => rest.contains("]:"),
+        None => t.matches(':').count() == 1,
+    }
+}

@@ -96,8 +96,9 @@ INTERVAL = {interval!r}  # seconds between two rows
 LAB_NOTE = """
 ## 1. Bring up the lab
 
-`Lab()` is two Galera data nodes plus `garbd` on 127.0.10.1 and 127.0.10.2 (or the addresses in
-`$MULTIMASTER_LAB_HOSTS`), with its files under /tmp/multimaster-lab (`$MULTIMASTER_LAB_DIR`).
+`Lab(**LAB)` is two Galera data nodes plus `garbd` on 127.0.10.1 and 127.0.10.2 (or the addresses in
+`$MULTIMASTER_LAB_HOSTS`) with the course's database, user and table, its files under
+/tmp/multimaster-lab (`$MULTIMASTER_LAB_DIR`).
 `up()` returns once both nodes are Synced; the first time takes a minute or so. It needs root
 (the nodes run as the `mysql` user) and `apt-get install mariadb-server galera-4
 galera-arbitrator-4 rsync`. From a shell, the same lab is `multimaster lab up | status | down`.
@@ -107,11 +108,11 @@ LAB_UP = """
 import time
 
 from multimaster import MultiMaster
-from multimaster.coursedata import COLUMNS, CREATE_TABLE, TABLE, course_row
-from multimaster.demo import crash_schedule
-from multimaster.lab import Lab, Step
+from multimaster_lab.coursedata import COLUMNS, CREATE_TABLE, LAB, TABLE, course_row
+from multimaster_lab.demo import crash_schedule
+from multimaster_lab.lab import Lab, Step
 
-lab = Lab()
+lab = Lab(**LAB)
 started = time.monotonic()
 lab.up()
 print(f"lab up in {time.monotonic() - started:.0f} s")

@@ -11,11 +11,12 @@ starting mariadbd and garbd (launch.py), Galera's state and the choices made fro
 from __future__ import annotations
 
 import signal
+import threading
 import time
-from typing import Dict, List, Optional, overload
+from typing import Any, Dict, List, Optional, overload
 
 from . import galera, netns
-from .config import SETUP_SQL
+from .config import setup_sql
 from .errors import LabError
 from .launch import ensure_arbitrator, install_db, launch, prepare_dir, stop_arbitrator
 from .layout import Node, remove_files, tls_dir
@@ -52,7 +53,16 @@ class Lab(LabView):
         lab.heal(1)
         lab.partition(2, one_way=True)   # only what the client sends node 2 is dropped
         lab.partition(1, after=5, heal_after=3)   # in the background: a Scheduled
+
+    Its arguments are `LabView`'s: the layout, and the account its setup creates (database,
+    user, password, table).
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Serializes node operations of this object: scheduled ones run in other threads.
+        self._lock = threading.RLock()
+        self._schedules: List[Scheduled] = []
 
     # ----------------------------------------------------------------------------------------
     # The whole lab
@@ -87,8 +97,8 @@ class Lab(LabView):
             for node in self.nodes:
                 self.start(node.index, timeout=remaining(deadline))
             ensure_arbitrator(self)
-        galera.wait_synced(self, self.nodes, deadline)
-        galera.wait_members(self, len(self.nodes) + (1 if self.arbitrator else 0), deadline)
+        galera.wait_synced(self._access, self.nodes, deadline)
+        galera.wait_members(self._access, self.nodes, len(self.nodes) + (1 if self.arbitrator else 0), deadline)
 
     def down(self) -> None:
         """Stop every process this lab started and remove its files. Safe to repeat.
@@ -336,18 +346,18 @@ class Lab(LabView):
         # The setup runs from --init-file, before the node takes connections: no password is
         # needed for it, and the joiners get users and schema with their state transfer.
         setup = first.dir / "setup.sql"
-        setup.write_text(SETUP_SQL)
+        setup.write_text(setup_sql(self.account))
         launch(self, first, None, bootstrap=True, extra=[f"--init-file={setup}"])
-        galera.wait_synced(self, [first], deadline)
+        galera.wait_synced(self._access, [first], deadline)
         ensure_arbitrator(self)
         # A joiner that connects while garbd is still joining gets a non-primary view first
         # and loses ~3 s reconnecting.
-        galera.wait_members(self, 1 + (1 if self.arbitrator else 0), deadline)
+        galera.wait_members(self._access, self.nodes, 1 + (1 if self.arbitrator else 0), deadline)
         # Joiners start with an empty datadir and get a full copy by rsync SST; the donor
         # serves one at a time, the others retry by themselves.
         for node in rest:
             launch(self, node, None)
-        galera.wait_synced(self, rest, deadline)
+        galera.wait_synced(self._access, rest, deadline)
         self._write_state(created=True)
 
     def _start(self, i: int, timeout: float) -> None:
@@ -360,13 +370,13 @@ class Lab(LabView):
         check_installed()
         live = [n for n in self.nodes if n is not node and self.pid(n.index) is not None]
         if live:
-            galera.wait_evicted(self, node, live, deadline)
-            galera.restore_quorum(self, live, deadline)
+            galera.wait_evicted(self._access, node, live, deadline)
+            galera.restore_quorum(self._access, live, deadline)
             launch(self, node, galera.recover(node, self.net, deadline))
         else:
             self._restart_cluster(node, deadline)
         ensure_arbitrator(self)
-        galera.wait_synced(self, [node], deadline)
+        galera.wait_synced(self._access, [node], deadline)
 
     def _restart_cluster(self, node: Node, deadline: float) -> None:
         """Every data node is down: bootstrap the most advanced one, then let `node` join.
@@ -380,7 +390,7 @@ class Lab(LabView):
         # joins the new primary cleanly.
         stop_arbitrator(self)
         launch(self, leader, positions[leader.index], bootstrap=True)
-        galera.wait_synced(self, [leader], deadline)
+        galera.wait_synced(self._access, [leader], deadline)
         ensure_arbitrator(self)
         if leader is not node:
             launch(self, node, positions[node.index])
@@ -403,7 +413,11 @@ class Lab(LabView):
 
     def _write_state(self, created: bool) -> None:
         fields: Dict[str, object] = dict(
-            addresses=self.addresses, arbitrator=self.arbitrator, created=created, tls=self.tls
+            addresses=self.addresses,
+            arbitrator=self.arbitrator,
+            created=created,
+            tls=self.tls,
+            account=self.account.record(),
         )
         if self.net is not None:
             fields["netns"] = self.net.record([key for key, _ in self._net_members()])

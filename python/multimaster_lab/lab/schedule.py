@@ -4,7 +4,8 @@ runs the insert loop meanwhile.
 
 A `Step` says what and when; a `Scheduled` runs steps in a daemon thread, one Lab operation at
 a time (under the Lab's lock), and keeps what happened. What needs no cluster (validation,
-ordering, failure, cancelling) is tested without one.
+ordering, failure, cancelling) is tested without one. This module knows the lab only as the
+`Operations` it calls (the Lab, lab.py, imports it; it imports no lab).
 """
 
 from __future__ import annotations
@@ -13,22 +14,45 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, ContextManager, Dict, List, Optional, Protocol, Sequence, Tuple, Union
 
-from ..coursedata import QUALIFIED_TABLE
 from .errors import LabError
-from .galera import check_table_name
 from .procs import remaining
-
-if TYPE_CHECKING:
-    from .lab import Lab
-    from .view import LabView
 
 # When a scheduled step runs: seconds after the previous step ended (the schedule's start for
 # the first), or a condition polled until it returns True (such as Lab.when_rows(n)).
 When = Union[float, Callable[[], bool]]
 
-ACTIONS = ("crash", "freeze", "thaw", "stop", "start", "restart", "partition", "partition_one_way", "heal")
+
+class Operations(Protocol):
+    """What a schedule needs of the lab: its node operations, and the lock that runs them one
+    at a time (`Lab`)."""
+
+    _lock: ContextManager[Any]
+
+    def crash(self, i: int) -> Any: ...
+    def freeze(self, i: int) -> Any: ...
+    def thaw(self, i: int) -> Any: ...
+    def stop(self, i: int) -> Any: ...
+    def start(self, i: int) -> Any: ...
+    def restart(self, i: int) -> Any: ...
+    def partition(self, i: int, one_way: bool = False) -> Any: ...
+    def heal(self, i: int) -> Any: ...
+
+
+# Each action: the lab's method that does it, and that method's keyword arguments.
+PERFORM: Dict[str, Tuple[str, Dict[str, Any]]] = {
+    "crash": ("crash", {}),
+    "freeze": ("freeze", {}),
+    "thaw": ("thaw", {}),
+    "stop": ("stop", {}),
+    "start": ("start", {}),
+    "restart": ("restart", {}),
+    "partition": ("partition", {}),
+    "partition_one_way": ("partition", {"one_way": True}),
+    "heal": ("heal", {}),
+}
+ACTIONS = tuple(PERFORM)
 CONDITION_POLL = 0.25  # seconds between two checks of a condition
 
 
@@ -62,44 +86,10 @@ def _describe(after: When) -> str:
     return f"when {getattr(after, '__name__', None) or after}"
 
 
-def perform(lab: Lab, step: Step) -> None:
+def perform(lab: Operations, step: Step) -> None:
     """The action of a scheduled step, done now in the calling (background) thread."""
-    if step.action == "crash":
-        lab.crash(step.node)
-    elif step.action == "freeze":
-        lab.freeze(step.node)
-    elif step.action == "thaw":
-        lab.thaw(step.node)
-    elif step.action == "stop":
-        lab.stop(step.node)
-    elif step.action == "start":
-        lab.start(step.node)
-    elif step.action == "partition":
-        lab.partition(step.node)
-    elif step.action == "partition_one_way":
-        lab.partition(step.node, one_way=True)
-    elif step.action == "heal":
-        lab.heal(step.node)
-    else:
-        lab.restart(step.node)
-
-
-class RowCount:
-    """A condition for `after=`: true once `table` holds at least `rows` rows, counted by
-    `Lab.count_rows` (on the first running node that answers). Made by `Lab.when_rows`."""
-
-    def __init__(self, lab: LabView, rows: int, table: str = QUALIFIED_TABLE) -> None:
-        check_table_name(table)
-        self.lab, self.rows, self.table = lab, int(rows), table
-
-    def __call__(self) -> bool:
-        return self.lab.count_rows(self.table) >= self.rows
-
-    def __str__(self) -> str:
-        return f"{self.table} holds {self.rows} rows"
-
-    def __repr__(self) -> str:
-        return f"<RowCount: {self}>"
+    method, options = PERFORM[step.action]
+    getattr(lab, method)(step.node, **options)
 
 
 class Scheduled:
@@ -107,7 +97,7 @@ class Scheduled:
     and the like). Look at it (its repr lists each step, when it ran and how it went), wait
     for it (`wait()` raises the error of a failed step), or `cancel()` it."""
 
-    def __init__(self, lab: Lab, steps: Sequence[Step]) -> None:
+    def __init__(self, lab: Operations, steps: Sequence[Step]) -> None:
         self.lab = lab
         self.steps: Tuple[Step, ...] = tuple(steps)
         self.error: Optional[BaseException] = None

@@ -3,7 +3,8 @@ through the mariadb client, grastate.dat, the position `--wsrep-recover` finds),
 made from it (which node bootstraps a cluster, which survivor is promoted), and the waits on it.
 
 The parsing and the choices are plain functions, tested without a server; the queries and
-waits take the lab whose nodes they ask.
+waits take an `Access` (how to reach the nodes: the network, the login, the pids), never the
+lab itself, so that the lab's view can ask through this module without it asking back.
 """
 
 from __future__ import annotations
@@ -14,18 +15,41 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
-from .config import DB_PASSWORD, DB_USER
+from .config import Account
 from .errors import LabError
 from .layout import Node
-from .netns import NetLayout, in_namespace
-from .procs import LOG_TAIL_LINES, POLL_INTERVAL, WaitTimeout, exe, is_frozen, remaining, tail, wait_until
-
-if TYPE_CHECKING:
-    from .view import LabView
+from .netns import NetLayout, in_namespace, partition_state
+from .procs import (
+    LOG_TAIL_LINES,
+    POLL_INTERVAL,
+    ProcessBook,
+    WaitTimeout,
+    exe,
+    is_frozen,
+    remaining,
+    tail,
+    wait_until,
+)
 
 Rows = List[Tuple[Optional[str], ...]]
+
+
+@dataclass(frozen=True)
+class Access:
+    """How to reach a lab's nodes: its network (None on loopback), the login its setup
+    created, and the book of its processes' pids."""
+
+    net: Optional[NetLayout]
+    account: Account
+    book: ProcessBook
+
+    def pid(self, node: Node) -> Optional[int]:
+        return self.book.live(node.name)
+
+    def sql(self, node: Node, statement: str, timeout: float = 10) -> Rows:
+        return sql(self, node, statement, timeout)
 
 
 @dataclass(frozen=True)
@@ -58,8 +82,8 @@ def check_table_name(table: str) -> None:
         raise LabError(f"bad table name {table!r} (expected name or database.name)")
 
 
-def sql(node: Node, net: Optional[NetLayout], statement: str, timeout: float) -> Rows:
-    """Run `statement` on node as the lab's admin user over TCP: see `Lab.sql`."""
+def sql(access: Access, node: Node, statement: str, timeout: float) -> Rows:
+    """Run `statement` on node as the lab's user over TCP: see `Lab.sql`."""
     cmd = [
         exe("mariadb"),
         "--no-defaults",
@@ -68,15 +92,15 @@ def sql(node: Node, net: Optional[NetLayout], statement: str, timeout: float) ->
         "--protocol=TCP",
         f"--host={node.host}",
         f"--port={node.port}",
-        f"--user={DB_USER}",
+        f"--user={access.account.user}",
         f"--connect-timeout={max(1, int(timeout))}",
         "-e",
         statement,
     ]
     # In a netns lab, from inside the node's namespace: it answers while partitioned.
-    cmd = in_namespace(net, node.name, cmd)
+    cmd = in_namespace(access.net, node.name, cmd)
     # The password goes through the environment so it is not on a command line.
-    env = dict(os.environ, MYSQL_PWD=DB_PASSWORD)
+    env = dict(os.environ, MYSQL_PWD=access.account.password)
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
@@ -189,24 +213,24 @@ def recover(node: Node, net: Optional[NetLayout], deadline: float) -> Optional[P
 # A lab's nodes, asked
 
 
-def galera_status(lab: LabView, node: Node) -> Optional[Dict[str, str]]:
+def galera_status(access: Access, node: Node) -> Optional[Dict[str, str]]:
     """wsrep_* status of node, or None if it does not answer (starting, frozen, gone)."""
     try:
-        rows = lab.sql(node.index, "SHOW GLOBAL STATUS LIKE 'wsrep%'", timeout=3)
+        rows = access.sql(node, "SHOW GLOBAL STATUS LIKE 'wsrep%'", timeout=3)
     except LabError:
         return None
     return {row[0].lower(): row[1] or "" for row in rows if row[0]}
 
 
-def node_status(lab: LabView, node: Node) -> Dict[str, object]:
+def node_status(access: Access, node: Node) -> Dict[str, object]:
     """One row of `Lab.status()`."""
-    pid = lab.pid(node.index)
+    pid = access.pid(node)
     status = None
     state = "down"
     if pid is not None and is_frozen(pid):
         state = "frozen"
     elif pid is not None:
-        status = galera_status(lab, node)
+        status = galera_status(access, node)
         state = status.get("wsrep_local_state_comment", "?") if status else "unreachable"
     return {
         "index": node.index,
@@ -216,43 +240,43 @@ def node_status(lab: LabView, node: Node) -> Dict[str, object]:
         "state": state,
         "cluster_size": int(status["wsrep_cluster_size"]) if status else None,
         "ready": bool(status and is_ready(status)),
-        "partition": lab.partitioned(node.index),
+        "partition": None if access.net is None else partition_state(access.net, node.name),
     }
 
 
-def cluster_size(lab: LabView) -> int:
-    """Members in the cluster, as the first running, ready node sees it; 0 if none is."""
-    for node in lab.nodes:
-        if lab.pid(node.index) is not None:
-            status = galera_status(lab, node)
+def cluster_size(access: Access, nodes: Sequence[Node]) -> int:
+    """Members in the cluster, as the first running, ready node of `nodes` sees it; 0 if none is."""
+    for node in nodes:
+        if access.pid(node) is not None:
+            status = galera_status(access, node)
             if status is not None and is_ready(status):
                 return int(status.get("wsrep_cluster_size", 0))
     return 0
 
 
-def wait_members(lab: LabView, expected: int, deadline: float) -> None:
+def wait_members(access: Access, nodes: Sequence[Node], expected: int, deadline: float) -> None:
     wait_until(
-        lambda: cluster_size(lab) == expected,
+        lambda: cluster_size(access, nodes) == expected,
         remaining(deadline),
         f"the cluster to reach {expected} members",
-        lab.nodes[0].log,
+        nodes[0].log,
     )
 
 
-def wait_synced(lab: LabView, nodes: List[Node], deadline: float) -> None:
+def wait_synced(access: Access, nodes: List[Node], deadline: float) -> None:
     """Until each node is Synced, wsrep_ready=ON and in the Primary component."""
     for node in nodes:
-        wait_ready(lab, node, deadline)
+        wait_ready(access, node, deadline)
 
 
-def wait_ready(lab: LabView, node: Node, deadline: float) -> None:
+def wait_ready(access: Access, node: Node, deadline: float) -> None:
     """Until node is ready (`is_ready`); a timeout names the state it was last seen in."""
     seen = {"wsrep_local_state_comment": "unreachable"}
 
     def ready() -> bool:
-        if lab.pid(node.index) is None:
+        if access.pid(node) is None:
             raise LabError(f"node {node.index} ({node.address}) exited while starting", tail(node.log))
-        status = galera_status(lab, node)
+        status = galera_status(access, node)
         seen.update(status or {})
         return status is not None and is_ready(status)
 
@@ -263,13 +287,13 @@ def wait_ready(lab: LabView, node: Node, deadline: float) -> None:
         raise LabError(f"{e.message} (state: {state})", e.log_tail) from None
 
 
-def wait_evicted(lab: LabView, node: Node, live: List[Node], deadline: float) -> None:
+def wait_evicted(access: Access, node: Node, live: List[Node], deadline: float) -> None:
     """Wait until the survivors drop node's old incarnation, which can take ~6 s after a
     kill -9 (Galera's suspect timeout); joining before that is refused."""
 
     def evicted() -> bool:
         for other in live:
-            status = galera_status(lab, other)
+            status = galera_status(access, other)
             if status is not None:
                 members = status.get("wsrep_incoming_addresses", "").split(",")
                 return node.address not in members
@@ -278,13 +302,13 @@ def wait_evicted(lab: LabView, node: Node, live: List[Node], deadline: float) ->
     wait_until(evicted, remaining(deadline), f"the cluster to drop the old incarnation of node {node.index}")
 
 
-def restore_quorum(lab: LabView, live: List[Node], deadline: float) -> None:
+def restore_quorum(access: Access, live: List[Node], deadline: float) -> None:
     """Survivors that lost their majority (two of four members crashed, say) wait in a
     non-Primary component for good, and no crashed node can join them. Promote the most
     advanced survivor to Primary (pc.bootstrap), as an operator would."""
     settle = time.monotonic() + 3  # judge the component only once its view has settled
     while True:
-        statuses = {n.index: galera_status(lab, n) or {} for n in live}
+        statuses = {n.index: galera_status(access, n) or {} for n in live}
         if any(s.get("wsrep_cluster_status") == "Primary" for s in statuses.values()):
             return
         if time.monotonic() >= settle:
@@ -292,9 +316,9 @@ def restore_quorum(lab: LabView, live: List[Node], deadline: float) -> None:
         time.sleep(POLL_INTERVAL)
 
     leader = promotion_choice(live, statuses)
-    lab.sql(leader.index, "SET GLOBAL wsrep_provider_options='pc.bootstrap=YES'")
+    access.sql(leader, "SET GLOBAL wsrep_provider_options='pc.bootstrap=YES'")
     wait_until(
-        lambda: (galera_status(lab, leader) or {}).get("wsrep_cluster_status") == "Primary",
+        lambda: (galera_status(access, leader) or {}).get("wsrep_cluster_status") == "Primary",
         remaining(deadline),
         f"node {leader.index} to form a Primary component",
         leader.log,

@@ -29,27 +29,31 @@ The modules, each holding one thing:
 
     lab.py        Lab: the orchestration (up, down, crash, freeze, stop, start, partition...)
     view.py       LabView, Lab's base: the description and read-only queries (status, sql)
+                  and RowCount; it owns no schedule
     layout.py     the directory, the nodes' addresses and ports, the files (pure)
-    config.py     my.cnf, the setup SQL, garbd's arguments, the credentials (pure)
+    config.py     my.cnf, the setup SQL, garbd's arguments, the Account (pure)
     procs.py      the tools, starting and finding processes, lab.json's pids, waiting
     launch.py     starting a node's mariadbd (its directory, install-db) and garbd
-    galera.py     Galera's state, positions, and which node bootstraps or is promoted
+    galera.py     Galera's state, positions, and which node bootstraps or is promoted; its
+                  queries and waits take an Access (network, login, pids), not the lab
     netns.py      the netns lab's network: bridge, namespaces, veths, partitions
-    schedule.py   Step, Scheduled, RowCount: operations in the background
+    schedule.py   Step, Scheduled: operations in the background, on any `Operations`
     tls.py        the private CA and certificates of `up --tls`
     cli.py        `multimaster lab ...`
 
-Standard library only, and from the rest of the package only the course's facts
-(multimaster/coursedata.py, plain data): no module here imports the native extension or the
-package root, so the lab runs before the extension is built. Python runs
-`multimaster/__init__.py` first on `import multimaster.lab`; it loads the extension only when
-one of its names is first used.
+Standard library only: no module here imports the library (`multimaster`) or the course, so
+the lab runs before the extension is built. The database, user, password and table its setup
+creates are parameters (`Lab(database=, user=, password=, table=)`, default a `lab` database
+and user and no table); the course is one caller, passing its own
+(multimaster_lab/coursedata.py). No module here imports one that imports it back: the view
+asks Galera's state through galera.py, which takes an `Access`, not the view; schedules
+belong to `Lab`, and schedule.py knows it only as the `Operations` it calls.
 """
 
 from __future__ import annotations
 
 from .cli import main
-from .config import CLUSTER_NAME, DB_NAME, DB_PASSWORD, DB_USER, GALERA_PROVIDER, RUN_USER, SETUP_SQL
+from .config import CLUSTER_NAME, DB_NAME, DB_PASSWORD, DB_USER, GALERA_PROVIDER, RUN_USER, Account, Table, setup_sql
 from .errors import LabError
 from .galera import Position
 from .lab import Lab
@@ -75,9 +79,9 @@ from .netns import (
     netns_unavailable,
 )
 from .procs import APT_PACKAGES, LOG_TAIL_LINES, POLL_INTERVAL, STOP_GRACE
-from .procs import check_installed as _check_installed  # noqa: F401 - tests/conftest.py asks the lab
-from .schedule import ACTIONS, CONDITION_POLL, RowCount, Scheduled, Step, When
-from .view import Credentials, LabView
+from .procs import check_installed as _check_installed  # noqa: F401 - tests/support/labs.py asks the lab
+from .schedule import ACTIONS, CONDITION_POLL, Operations, Scheduled, Step, When
+from .view import Credentials, LabView, RowCount
 
 __all__ = [
     # The lab and what it hands out
@@ -85,6 +89,9 @@ __all__ = [
     "LabView",
     "LabError",
     "Credentials",
+    "Account",
+    "Table",
+    "Operations",
     "Node",
     "NetLayout",
     "Position",
@@ -102,7 +109,7 @@ __all__ = [
     "DB_NAME",
     "DB_USER",
     "DB_PASSWORD",
-    "SETUP_SQL",
+    "setup_sql",
     "CLUSTER_NAME",
     "GALERA_PROVIDER",
     "RUN_USER",

@@ -1,11 +1,13 @@
-"""`multimaster lab ...`: the lab from a shell. `main(argv)` is what `multimaster lab` runs."""
+"""`multimaster lab ...`: the lab from a shell. `main(argv, **account)` is what `multimaster lab`
+runs, with the course's account (multimaster_lab/cli.py); `up` creates it, the other commands
+read it back from lab.json."""
 
 from __future__ import annotations
 
 import argparse
 import shlex
 import sys
-from typing import List
+from typing import Any, List
 
 from .errors import LabError
 from .lab import Lab
@@ -98,8 +100,9 @@ def print_status(lab: Lab) -> None:
         )
 
 
-def lab_to_bring_up(args: argparse.Namespace) -> Lab:
-    """`up` alone restarts the lab that is there; `up N` (or --hosts) asks for that size."""
+def lab_to_bring_up(args: argparse.Namespace, account: Any) -> Lab:
+    """`up` alone restarts the lab that is there; `up N` (or --hosts) asks for that size, with
+    `account` (Lab's database, user, password, table)."""
     base_dir = getattr(args, "dir", None)
     known = (lab_dir(base_dir) / "lab.json").exists()
     hosts = [h.strip() for h in args.hosts.split(",")] if args.hosts else None
@@ -114,6 +117,7 @@ def lab_to_bring_up(args: argparse.Namespace) -> Lab:
             netns=netns,
             subnet=args.subnet,
             tls=args.tls,
+            **account,
         )
     lab = Lab.load(base_dir)
     if netns and (
@@ -125,10 +129,10 @@ def lab_to_bring_up(args: argparse.Namespace) -> Lab:
     return lab
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, account: Any) -> int:
     base_dir = getattr(args, "dir", None)
     if args.command == "up":
-        lab = lab_to_bring_up(args)
+        lab = lab_to_bring_up(args, account)
         lab.up()
         print_env(lab)
         return 0
@@ -151,14 +155,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: List[str]) -> int:
-    """`multimaster lab` with argv (without the program name); returns the exit status."""
+def main(argv: List[str], **account: Any) -> int:
+    """`multimaster lab` with argv (without the program name); returns the exit status.
+    `account`: what `up` creates (Lab's database, user, password, table; default the lab's)."""
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as e:  # argparse exits on --help and on usage errors
         return int(e.code or 0)
     try:
-        return run(args)
+        return run(args, account)
     except LabError as e:
         print(f"multimaster lab: {e.message}", file=sys.stderr)
         if e.log_tail:

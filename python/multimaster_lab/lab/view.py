@@ -1,6 +1,7 @@
 """LabView: what a lab is and what it shows, without changing it. Its nodes, addresses, files
-and credentials (described by the constructor, or read back from lab.json by `load`), and
-questions to the running processes: pids, each node's Galera state, SQL.
+and account (described by the constructor, or read back from lab.json by `load`), and
+questions to the running processes: pids, each node's Galera state, SQL, and `RowCount`, the
+condition a schedule can wait for. It owns no schedule and no lock: `Lab` (lab.py) does.
 
 `Lab` (lab.py) adds everything that changes the lab. Constructing a LabView starts nothing and
 needs neither root nor a MariaDB install, so the description is tested on any machine.
@@ -8,13 +9,11 @@ needs neither root nor a MariaDB install, so the description is tested on any ma
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Optional, Tuple, Type, TypedDict, TypeVar
+from typing import Dict, List, Optional, Tuple, Type, TypedDict, TypeVar, Union
 
-from ..coursedata import QUALIFIED_TABLE
 from . import galera, netns
-from .config import DB_NAME, DB_PASSWORD, DB_USER
+from .config import DB_NAME, DB_PASSWORD, DB_USER, Account, Table
 from .errors import LabError
 from .layout import (
     ARBITRATOR_PORT_OFFSET,
@@ -32,11 +31,7 @@ from .layout import (
 )
 from .netns import ARBITRATOR_HOST_NUMBER, NetLayout
 from .procs import ProcessBook, check_ports_free
-from .schedule import RowCount
 from .tls import FILES as TLS_FILES
-
-if TYPE_CHECKING:
-    from .schedule import Scheduled
 
 V = TypeVar("V", bound="LabView")
 
@@ -68,6 +63,10 @@ class LabView:
         netns: bool = False,
         subnet: Optional[str] = None,
         tls: bool = False,
+        database: str = DB_NAME,
+        user: str = DB_USER,
+        password: str = DB_PASSWORD,
+        table: Optional[Union[Table, Tuple[str, str]]] = None,
     ) -> None:
         """Describe a lab; nothing is started until `up()`.
 
@@ -81,7 +80,12 @@ class LabView:
         at least a /24 (default 10.213.<k>.0/24, k derived from base_dir).
         tls: the nodes require TLS (require_secure_transport=ON), with a private CA and
         X.509 v3 certificates naming the nodes' IP addresses (`tls_files`, `credentials()`).
+        database, user, password: what the lab's setup creates and `credentials()` hands out
+        (user with every privilege); table: a `Table(name, definition)` created in database,
+        the default of `count_rows` and `when_rows`. The course passes its own
+        (multimaster_lab.coursedata.LAB).
         """
+        self.account = Account(database, user, password, Table(*table) if table is not None else None)
         self.base_dir = lab_dir(base_dir)
         self.tls = tls
         self.arbitrator = arbitrator
@@ -105,9 +109,7 @@ class LabView:
             self.arbitrator_port = GALERA_PORT
         check_layout(self.nodes, self.arbitrator_host, self.arbitrator_port)
         self._book = ProcessBook(self.base_dir)
-        # Serializes node operations of this object: scheduled ones run in other threads.
-        self._lock = threading.RLock()
-        self._schedules: List[Scheduled] = []
+        self._access = galera.Access(self.net, self.account, self._book)
 
     @classmethod
     def load(cls: Type[V], base_dir: Optional[str] = None) -> V:
@@ -119,6 +121,8 @@ class LabView:
         addresses = state["addresses"]
         net = state.get("netns")
         tls = bool(state.get("tls"))
+        account = Account.from_record(state.get("account"))
+        login = dict(database=account.database, user=account.user, password=account.password, table=account.table)
         if net:
             port = int(addresses[0].rpartition(":")[2])
             return cls(
@@ -129,8 +133,9 @@ class LabView:
                 netns=True,
                 subnet=net["subnet"],
                 tls=tls,
+                **login,
             )
-        return cls(len(addresses), str(path), addresses, arbitrator=state["arbitrator"], tls=tls)
+        return cls(len(addresses), str(path), addresses, arbitrator=state["arbitrator"], tls=tls, **login)
 
     def __repr__(self) -> str:
         net = f"; netns, subnet {self.net.subnet}" if self.net else ""
@@ -177,7 +182,7 @@ class LabView:
         In a netns lab state, cluster_size and ready are the node's own view, asked from inside
         its namespace: a partitioned node still answers, as (after Galera's suspect timeout)
         "Initialized"/non-Primary, not ready."""
-        return [galera.node_status(self, node) for node in self.nodes]
+        return [galera.node_status(self._access, node) for node in self.nodes]
 
     def partitioned(self, i: int) -> Optional[str]:
         """Node i's partition: "full", "one-way", or None (always None without netns)."""
@@ -189,14 +194,15 @@ class LabView:
         """The course's environment variables for this lab (AURORA_NODE1..., DB_NAME,
         DB_USER, MYSQL_PWD): what `eval "$(multimaster lab env)"` sets. Holds the password."""
         variables = {f"AURORA_NODE{n.index}": n.host if n.port == 3306 else n.address for n in self.nodes}
-        variables.update(DB_NAME=DB_NAME, DB_USER=DB_USER, MYSQL_PWD=DB_PASSWORD)
+        variables.update(DB_NAME=self.account.database, DB_USER=self.account.user, MYSQL_PWD=self.account.password)
         return variables
 
     def credentials(self) -> Credentials:
         """database, user and password of the lab (and for a TLS lab ssl_mode VERIFY_IDENTITY
         with its CA), as keyword arguments: `MultiMaster(lab.addresses, **lab.credentials())`.
         Holds the password."""
-        found: Credentials = {"database": DB_NAME, "user": DB_USER, "password": DB_PASSWORD}
+        account = self.account
+        found: Credentials = {"database": account.database, "user": account.user, "password": account.password}
         if self.tls:
             found["ssl_mode"] = "VERIFY_IDENTITY"
             found["ssl_ca"] = str(self.tls_files["ca"])
@@ -211,17 +217,18 @@ class LabView:
         return self._book.live("garbd")
 
     def sql(self, i: int, statement: str, timeout: float = 10) -> List[Tuple[Optional[str], ...]]:
-        """Run `statement` on node i as the lab's admin user over TCP; rows as strings.
+        """Run `statement` on node i as the lab's user over TCP; rows as strings.
 
         SQL NULL comes back as None. A server error raises LabError carrying its message
         (e.g. "ERROR 1047 (08S01): WSREP has not yet prepared node for application use").
         """
-        return galera.sql(self._node(i), self.net, statement, timeout)
+        return galera.sql(self._access, self._node(i), statement, timeout)
 
-    def count_rows(self, table: str = QUALIFIED_TABLE) -> int:
-        """Rows in `table` (`name` or `db.name`), on the first running node that answers
-        within a second; 0 if none does (every node down, the table not there yet)."""
-        galera.check_table_name(table)
+    def count_rows(self, table: Optional[str] = None) -> int:
+        """Rows in `table` (`name` or `db.name`; default the lab's table), on the first running
+        node that answers within a second; 0 if none does (every node down, the table not
+        there yet)."""
+        table = self._table_name(table)
         for node in self.nodes:
             if self.pid(node.index) is None:
                 continue
@@ -232,10 +239,18 @@ class LabView:
                 continue
         return 0
 
-    def when_rows(self, rows: int, table: str = QUALIFIED_TABLE) -> RowCount:
-        """A condition for `after=`: true once `table` holds at least `rows` rows, so that a
-        scheduled crash follows the insert loop's progress rather than the clock."""
-        return RowCount(self, rows, table)
+    def when_rows(self, rows: int, table: Optional[str] = None) -> RowCount:
+        """A condition for `after=`: true once `table` (default the lab's table) holds at least
+        `rows` rows, so that a scheduled crash follows the insert loop's progress rather than
+        the clock."""
+        return RowCount(self, rows, self._table_name(table))
+
+    def _table_name(self, table: Optional[str]) -> str:
+        found = table or self.account.qualified_table
+        if found is None:
+            raise LabError("name a table: this lab was given none (Lab(table=...))")
+        galera.check_table_name(found)
+        return found
 
     # ----------------------------------------------------------------------------------------
     # For Lab and its helpers
@@ -277,3 +292,21 @@ class LabView:
     def _check_arbitrator_port(self) -> None:
         if self.net is None:
             check_ports_free(self.arbitrator_host, [(self.arbitrator_port, "Galera")], "the arbitrator")
+
+
+class RowCount:
+    """A condition for `after=`: true once `table` holds at least `rows` rows, counted by
+    `Lab.count_rows` (on the first running node that answers). Made by `Lab.when_rows`."""
+
+    def __init__(self, lab: LabView, rows: int, table: str) -> None:
+        galera.check_table_name(table)
+        self.lab, self.rows, self.table = lab, int(rows), table
+
+    def __call__(self) -> bool:
+        return self.lab.count_rows(self.table) >= self.rows
+
+    def __str__(self) -> str:
+        return f"{self.table} holds {self.rows} rows"
+
+    def __repr__(self) -> str:
+        return f"<RowCount: {self}>"

@@ -20,9 +20,9 @@ import threading
 import time
 from typing import List, Optional
 
-from multimaster import course
-from multimaster.coursedata import QUALIFIED_TABLE
-from multimaster.lab import Lab, LabError
+from multimaster_lab import course
+from multimaster_lab.coursedata import LAB, QUALIFIED_TABLE
+from multimaster_lab.lab import Lab, LabError
 
 
 def watch_count(lab: Lab, stop: threading.Event) -> None:
@@ -109,7 +109,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     hosts = [h.strip() for h in args.hosts.split(",")] if args.hosts else None
     try:
-        lab = Lab(nodes=2, base_dir=args.dir, hosts=hosts)
+        lab = Lab(nodes=2, base_dir=args.dir, hosts=hosts, **LAB)
     except LabError as e:
         print(f"multimaster demo: {e}", file=sys.stderr)
         return 2

@@ -28,15 +28,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
     if command == "lab":
-        from multimaster import lab
+        from multimaster_lab import lab
+        from multimaster_lab.coursedata import LAB
 
-        return lab.main(rest)
+        return lab.main(rest, **LAB)  # the course's lab: its database, user and table
     if command == "demo":
-        from multimaster import demo
+        from multimaster_lab import demo
 
         return demo.main(rest)
     if command == "notebook":
-        from multimaster import notebook
+        from multimaster_lab import notebook
 
         return notebook.main(rest)
     print(f"multimaster: unknown command {command!r}\n{USAGE}", file=sys.stderr)

@@ -5,7 +5,7 @@ given in ``AURORA_NODE1``, ``AURORA_NODE2`` (``AURORA_NODE3`` ... when set), alt
 them like the course's ``x % 2``, failing over when a node dies and taking it back when it
 returns. It ends by counting the rows and exits 0 only when every row exists exactly once.
 
-Run it as ``insert-test`` or ``python -m multimaster.course``.
+Run it as ``insert-test`` or ``python -m multimaster_lab.course``.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import List, Mapping, Optional, Sequence, Tuple, Union
 
 from multimaster import MultiMaster, parse_address, parse_url
-from multimaster.coursedata import COLUMNS, CREATE_TABLE, DATABASE, PASSWORD, TABLE, USER, course_row
 from multimaster.exceptions import AllNodesDownError, Error
+from multimaster_lab.coursedata import COLUMNS, CREATE_TABLE, DATABASE, PASSWORD, TABLE, USER, course_row
 
 PROG = "insert-test"
 DEFAULTS = {"DB_NAME": DATABASE, "DB_USER": USER, "MYSQL_PWD": PASSWORD}

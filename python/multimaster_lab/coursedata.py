@@ -1,14 +1,17 @@
 """The course's facts, each written once: its database and credentials, its table (name,
 columns, definition) and its row.
 
-Plain data, importing nothing from the rest of the package: the lab (which runs before the
-native extension is built) creates the database, user and table from here, and the insert
-script, the demo, the notebook and the tests read the same names from here.
+Plain data, importing nothing but the lab's `Table`: the course's callers of the lab (the
+`multimaster lab` command, the demo, the notebook, the tests) hand the lab `LAB`, so that it
+creates this database, user and table; the insert script, the demo, the notebook and the tests
+read the same names from here. The lab itself never imports this module.
 """
 
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import Any, Dict, List, Tuple
+
+from multimaster_lab.lab.config import Table
 
 #: The course's database, user and password: the lab creates them, `insert-test` defaults to
 #: them (DB_NAME, DB_USER, MYSQL_PWD).
@@ -25,6 +28,9 @@ COLUMNS = ["title", "instructor", "duration", "created", "url"]
 DEFINITION = "title VARCHAR(40), instructor VARCHAR(40), duration INT, created DATE, url VARCHAR(100)"
 #: The course's DDL, for ``.format(table=...)``.
 CREATE_TABLE = "CREATE TABLE IF NOT EXISTS {table} (" + DEFINITION + ")"
+
+#: What the course asks of a lab: ``Lab(..., **LAB)`` creates its database, user and table.
+LAB: Dict[str, Any] = {"database": DATABASE, "user": USER, "password": PASSWORD, "table": Table(TABLE, DEFINITION)}
 
 Row = Tuple[str, str, int, str, str]
 

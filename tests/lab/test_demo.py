@@ -15,9 +15,10 @@ from typing import Iterator, List
 
 import pytest
 
-from multimaster.lab import STOP_GRACE, Lab
+from multimaster_lab.lab import STOP_GRACE, Lab
 
-from conftest import FAILURE_DETECTION, GALERA_PAUSE, SLACK, lab_processes, wait_for
+from support.bounds import FAILURE_DETECTION, GALERA_PAUSE, SLACK, wait_for
+from support.labs import lab_processes
 
 DEMO_HOSTS = os.environ.get("MULTIMASTER_TEST_DEMO_HOSTS", "127.0.62.1,127.0.62.2")
 DEMO_DIR = os.environ.get("MULTIMASTER_TEST_DEMO_DIR", "/tmp/multimaster-pytest-demo")

@@ -13,8 +13,9 @@ from urllib.parse import quote
 import pytest
 
 import multimaster
+from multimaster_lab.coursedata import DATABASE, PASSWORD, USER
 
-from conftest import DATABASE, PASSWORD, USER, count_titles
+from support.labs import count_titles
 
 
 def url_of(cluster, password: str = PASSWORD, query: str = "") -> str:
@@ -124,7 +125,7 @@ def insert_test(env_vars: dict, *args: str) -> subprocess.CompletedProcess:
     }
     env.update(env_vars)
     return subprocess.run(
-        [sys.executable, "-m", "multimaster.course", *args], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "multimaster_lab.course", *args], env=env, capture_output=True, text=True, timeout=120
     )
 
 

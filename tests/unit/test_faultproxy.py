@@ -1,6 +1,6 @@
 """Self-test of tests/faultproxy.py against a tiny fake MySQL server (no database).
 
-Deliberately uses no fixture from conftest.py: everything here is local, and every
+Deliberately uses no fixture from tests/support: everything here is local, and every
 blocking call is bounded by a socket timeout so a broken proxy fails, not hangs.
 """
 
@@ -13,7 +13,7 @@ from typing import Iterator, Optional
 
 import pytest
 
-from faultproxy import FaultProxy
+from support.faultproxy import FaultProxy
 
 TIMEOUT = 3.0  # upper bound for any single blocking socket operation in these tests
 

@@ -12,8 +12,10 @@ import pytest
 
 import multimaster
 from multimaster import MultiMaster
+from multimaster_lab.coursedata import COLUMNS, DATABASE, PASSWORD, USER, course_rows
 
-from conftest import COLUMNS, DATABASE, PASSWORD, SLACK, USER, count_titles, course_rows, report_of, wait_for
+from support.bounds import SLACK, wait_for
+from support.labs import count_titles, report_of
 
 
 def node_names(mm: MultiMaster, n: int) -> list:

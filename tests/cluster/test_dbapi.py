@@ -16,9 +16,10 @@ import pytest
 
 import multimaster
 from multimaster import dbapi
+from multimaster_lab.coursedata import COLUMNS, DATABASE, PASSWORD, USER, course_rows
 
-from conftest import COLUMNS, DATABASE, PASSWORD, USER, count_titles, course_rows
-from faultproxy import FaultProxy
+from support.faultproxy import FaultProxy
+from support.labs import count_titles
 
 try:
     import dbapi20

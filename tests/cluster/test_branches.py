@@ -18,9 +18,10 @@ from typing import Callable, Iterator, List
 import pytest
 
 import multimaster
+from multimaster_lab.coursedata import DATABASE
 
-from conftest import DATABASE, wait_for
-from faultproxy import FaultProxy
+from support.bounds import wait_for
+from support.faultproxy import FaultProxy
 
 _names = itertools.count()
 

@@ -25,23 +25,12 @@ import time
 import pytest
 
 import multimaster
+from multimaster_lab.coursedata import COLUMNS, DATABASE, course_rows
 
-from conftest import (
-    COLUMNS,
-    CTRL_C_BOUND,
-    CTRL_C_PRELUDE,
-    DATABASE,
-    SLACK,
-    Call,
-    Child,
-    LockHolder,
-    count_titles,
-    course_rows,
-    node_events,
-    report_of,
-    running,
-    wait_for,
-)
+from support.bounds import SLACK, wait_for
+from support.interrupt import CTRL_C_BOUND, CTRL_C_PRELUDE, Child
+from support.labs import count_titles, node_events, report_of, running
+from support.threads import Call, LockHolder
 
 FD = 1.0  # failure_detection here: short, so that "longer than failure detection" stays short
 CONNECT = 1.0  # make_mm's connect_timeout
@@ -131,7 +120,7 @@ def _connections(cluster, i: int) -> int:
 
 SUSPENDED_SCRIPT = """
 import json, sys, multimaster
-from multimaster.coursedata import DATABASE, PASSWORD, USER
+from multimaster_lab.coursedata import DATABASE, PASSWORD, USER
 mm = multimaster.MultiMaster(sys.argv[1].split(","), DATABASE, USER, PASSWORD, connect_timeout=1.0,
                              failure_detection=float(sys.argv[2]))
 print("ready", flush=True)
@@ -308,7 +297,7 @@ SLOW_SCRIPT = (
     CTRL_C_PRELUDE
     + """
 import json
-from multimaster.coursedata import DATABASE, PASSWORD, USER
+from multimaster_lab.coursedata import DATABASE, PASSWORD, USER
 nodes, table, call, release = sys.argv[1].split(","), sys.argv[2], sys.argv[3], sys.argv[4]
 mm = multimaster.MultiMaster(nodes, DATABASE, USER, PASSWORD, connect_timeout=1.0, failure_detection=1.0)
 calls = {

@@ -1,4 +1,4 @@
-"""The local Galera lab (multimaster.lab): its pure parts on any machine, then the lab itself
+"""The local Galera lab (multimaster_lab.lab): its pure parts on any machine, then the lab itself
 against real mariadbd and garbd processes.
 
 The first tests need neither root nor a MariaDB install: the layout, my.cnf, the parsing of
@@ -25,10 +25,10 @@ from typing import Iterator, Set
 
 import pytest
 
-from multimaster.coursedata import DATABASE, PASSWORD, QUALIFIED_TABLE, USER
-from multimaster.lab import Lab, LabError, Position, main
-from multimaster.lab.config import garbd_args, my_cnf
-from multimaster.lab.galera import (
+from multimaster_lab.coursedata import DATABASE, PASSWORD, QUALIFIED_TABLE, USER
+from multimaster_lab.lab import Lab, LabError, Position, main
+from multimaster_lab.lab.config import garbd_args, my_cnf
+from multimaster_lab.lab.galera import (
     bootstrap_choice,
     client_error,
     client_rows,
@@ -38,9 +38,9 @@ from multimaster.lab.galera import (
     read_grastate,
     recovered_position,
 )
-from multimaster.lab.netns import parse_routes
+from multimaster_lab.lab.netns import parse_routes
 
-from conftest import lab_processes, needs_lab
+from support.labs import lab_processes, needs_lab
 
 HOSTS = ["127.0.20.1", "127.0.20.2"]
 UUID = "6a2c1e3e-94f1-11ee-8e2f-9b3c4b5a6d7e"
@@ -60,7 +60,7 @@ def lab_dir() -> Iterator[str]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-# Not conftest's session `lab`: this module crashes, restarts and downs a cluster of its own.
+# Not support.labs' session `lab`: this module crashes, restarts and downs a cluster of its own.
 @pytest.fixture(scope="module")
 def module_lab(lab_dir: str) -> Iterator[Lab]:
     lab = Lab(2, base_dir=lab_dir, hosts=HOSTS)
@@ -73,7 +73,7 @@ def module_lab(lab_dir: str) -> Iterator[Lab]:
 @pytest.fixture
 def cluster(module_lab: Lab) -> Lab:
     """The module's lab, healthy whatever the previous test left behind (in this module it
-    replaces conftest's `cluster`, which heals the shared session lab)."""
+    replaces support.labs' `cluster`, which heals the shared session lab)."""
     module_lab.up(timeout=120)
     return module_lab
 

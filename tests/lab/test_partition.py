@@ -40,27 +40,22 @@ from typing import TYPE_CHECKING, Any, Iterator, List, Optional
 import pytest
 
 from multimaster import MultiMaster
-from multimaster.lab import Lab, LabError, _check_installed, main, netns_unavailable
+from multimaster_lab.coursedata import DATABASE, PASSWORD, USER
+from multimaster_lab.lab import Lab, LabError, _check_installed, main, netns_unavailable
 
-from conftest import (
-    COURSE_DDL,
-    DATABASE,
+from support.bounds import (
     FAILURE_DETECTION,
     GALERA_PAUSE,
     LAB_WAIT,
-    PASSWORD,
     SLACK,
-    USER,
-    Writer,
-    count_titles,
     detect_bound,
-    lab_processes,
     liveness_bound,
     max_gap,
-    node_downs,
     rejoin_bound,
     wait_for,
 )
+from support.labs import COURSE_DDL, count_titles, lab_processes, node_downs, running_lab
+from support.threads import Writer
 
 if TYPE_CHECKING:
     from multimaster._native import Event
@@ -68,9 +63,9 @@ if TYPE_CHECKING:
 LAB_DIR = os.environ.get("MULTIMASTER_TEST_NETNS_DIR", "/tmp/mm-lab-netns")
 # Default: 10.213.<k>.0/24, k derived from LAB_DIR.
 SUBNET = os.environ.get("MULTIMASTER_TEST_NETNS_SUBNET") or None
-CONNECT = 1.0  # connect_timeout of the instances here (conftest's make_mm uses the same)
+CONNECT = 1.0  # connect_timeout of the instances here (support.labs' make_mm uses the same)
 BACKOFF_CAP = 1.0  # so a node back in the cluster is probed again within a second
-INTERVAL = 0.1  # the insert loop's pause between rows (conftest.Writer's default)
+INTERVAL = 0.1  # the insert loop's pause between rows (support.threads.Writer's default)
 SHORT_CUT = 2.5  # below Galera's suspect timeout (evs.suspect_timeout = 5 s): no eviction
 # For the short cut: a failure detection that outlasts it (and the liveness check under way at
 # the heal), so that node 1 is slow during the cut, not dead.
@@ -88,7 +83,7 @@ class LateDuplicate(AssertionError):
 
 
 class CuttingWriter(Writer):
-    """conftest's insert loop, able to cut a node off right after a row written through a given
+    """support.threads' insert loop, able to cut a node off right after a row written through a given
     node (from `on_row`, in the loop's own thread, so the next statement is sent into the cut)."""
 
     def __init__(self, mm: MultiMaster, table: str, lab: Lab) -> None:
@@ -189,17 +184,8 @@ def netlab() -> Iterator[Lab]:
         _check_installed()  # the lab's own check: mariadbd, garbd, rsync...
     except LabError as e:
         pytest.skip(f"the lab cannot run here: {e}")
-    try:  # what a killed earlier run left: processes, lab.json...
-        Lab.load(LAB_DIR).down()
-    except LabError:
-        pass
-    lab = Lab(2, base_dir=LAB_DIR, netns=True, subnet=SUBNET)
-    try:
-        lab.down()  # ...and namespaces, veths, bridge found by name even without lab.json
-        lab.up()
+    with running_lab(2, base_dir=LAB_DIR, netns=True, subnet=SUBNET) as lab:
         yield lab
-    finally:
-        lab.down()
 
 
 @pytest.fixture

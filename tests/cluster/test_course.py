@@ -10,7 +10,11 @@ import time
 
 import pytest
 
-from conftest import DATABASE, LAB_WAIT, Child, count_titles, detect_bound, rejoin_bound, wait_for
+from multimaster_lab.coursedata import DATABASE
+
+from support.bounds import LAB_WAIT, detect_bound, rejoin_bound, wait_for
+from support.interrupt import Child
+from support.labs import count_titles
 
 TIMEOUT = 240
 
@@ -19,7 +23,11 @@ def insert_test(env_vars: dict, *args: str, timeout: float = TIMEOUT) -> subproc
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AURORA_NODE", "MYSQL_PWD", "DB_"))}
     env.update(env_vars)
     return subprocess.run(
-        [sys.executable, "-m", "multimaster.course", *args], env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "multimaster_lab.course", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -42,7 +50,7 @@ def test_course_demo_with_each_node_crashed_and_restarted(cluster, table):
     both faults, however slow the machine. Every row exists exactly once."""
     count = 100
     child = Child(
-        [sys.executable, "-m", "multimaster.course", "--count", str(count), "--interval", "0.1", "--table", table],
+        [sys.executable, "-m", "multimaster_lab.course", "--count", str(count), "--interval", "0.1", "--table", table],
         env={**os.environ, **cluster.env()},
     )
 
@@ -145,7 +153,7 @@ def test_create_table_option(cluster):
 
 
 def test_nodes_from_environment():
-    from multimaster.course import UsageError, nodes_from_env
+    from multimaster_lab.course import UsageError, nodes_from_env
 
     env = {
         "AURORA_NODE1": "127.0.40.1",
@@ -173,7 +181,7 @@ def test_progress_draws_a_live_line_on_a_terminal(cluster, table):
             [
                 sys.executable,
                 "-m",
-                "multimaster.course",
+                "multimaster_lab.course",
                 "--count",
                 "12",
                 "--interval",

@@ -8,8 +8,10 @@ import threading
 import pytest
 
 import multimaster
+from multimaster_lab.coursedata import COLUMNS, DATABASE, course_rows
 
-from conftest import COLUMNS, DATABASE, count_titles, course_rows, wait_for
+from support.bounds import wait_for
+from support.labs import count_titles
 
 
 @pytest.fixture

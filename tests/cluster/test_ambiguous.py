@@ -30,20 +30,12 @@ import time
 import pytest
 
 import multimaster
+from multimaster_lab.coursedata import COLUMNS, DATABASE, course_rows
 
-from conftest import (
-    COLUMNS,
-    DATABASE,
-    SLACK,
-    Call,
-    count_titles,
-    course_rows,
-    liveness_bound,
-    node_downs,
-    report_of,
-    wait_for,
-)
-from faultproxy import FaultProxy
+from support.bounds import SLACK, liveness_bound, wait_for
+from support.faultproxy import FaultProxy
+from support.labs import count_titles, node_downs, report_of
+from support.threads import Call
 
 # The key check's SQL (src/core/cluster.rs, KeyCheck::sql): `SELECT COUNT(*) FROM <table> WHERE
 # <column> = ?`. It is sent as a prepared statement, so this text travels only in the

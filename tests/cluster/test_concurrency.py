@@ -10,18 +10,11 @@ import time
 import pytest
 
 import multimaster
+from multimaster_lab.coursedata import COLUMNS, DATABASE, course_rows
 
-from conftest import (
-    COLUMNS,
-    CTRL_C_PRELUDE,
-    DATABASE,
-    count_titles,
-    course_rows,
-    interrupt,
-    node_downs,
-    report_of,
-)
-from faultproxy import FaultProxy
+from support.faultproxy import FaultProxy
+from support.interrupt import CTRL_C_PRELUDE, interrupt
+from support.labs import count_titles, node_downs, report_of
 
 ROWS = 2000
 
@@ -174,7 +167,7 @@ def test_bad_concurrency_and_batch_are_refused_before_anything_is_sent(make_mm, 
 CONCURRENT_SCRIPT = (
     CTRL_C_PRELUDE
     + """
-from multimaster.coursedata import COLUMNS, DATABASE, PASSWORD, USER, course_rows
+from multimaster_lab.coursedata import COLUMNS, DATABASE, PASSWORD, USER, course_rows
 mm = multimaster.MultiMaster(sys.argv[1].split(","), DATABASE, USER, PASSWORD)
 try:
     mm.insert_many(sys.argv[2], COLUMNS, course_rows(400),

@@ -5,62 +5,21 @@ flight on it; it is then skipped, and rejoins once it answers again."""
 
 from __future__ import annotations
 
-import threading
 import time
-from typing import List, Optional
 
-from conftest import (
+from support.bounds import (
     FAILURE_DETECTION,
     GALERA_PAUSE,
     SLACK,
-    Call,
-    Writer,
-    count_titles,
     detect_bound,
     liveness_bound,
     max_gap,
-    node_downs,
     rejoin_bound,
-    running,
     wait_for,
 )
-from faultproxy import FaultProxy
-
-
-class Reader:
-    """`SELECT 1` in a loop on a thread, `interval` apart, until stop(); `times` holds when each
-    read returned (time.monotonic()). Reads alternate between the nodes (parity)."""
-
-    def __init__(self, mm, interval: float) -> None:
-        self.mm, self.interval = mm, interval
-        self.times: List[float] = []
-        self.error: Optional[BaseException] = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="reader", daemon=True)
-
-    def start(self) -> Reader:
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        try:
-            while not self._stop.is_set():
-                assert self.mm.query("SELECT 1") == [(1,)]
-                self.times.append(time.monotonic())
-                time.sleep(self.interval)
-        except BaseException as e:  # asserted by wait_reads() and stop()
-            self.error = e
-
-    def wait_reads(self, more: int, what: str, timeout: float = 60) -> None:
-        target = len(self.times) + more
-        wait_for(lambda: len(self.times) >= target or self.error is not None, timeout, what)
-        assert self.error is None, repr(self.error)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(60)
-        assert not self._thread.is_alive(), "the read loop did not stop"
-        assert self.error is None, repr(self.error)
+from support.faultproxy import FaultProxy
+from support.labs import count_titles, node_downs, running
+from support.threads import Call, Reader, Writer
 
 
 def test_blackholed_node_costs_one_failure_detection(make_mm, cluster):

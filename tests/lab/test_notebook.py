@@ -28,10 +28,11 @@ from typing import Any, Iterator, List
 
 import pytest
 
-from multimaster.lab import Lab, LabError
-from multimaster.notebook import write
+from multimaster_lab.coursedata import PASSWORD
+from multimaster_lab.lab import Lab, LabError
+from multimaster_lab.notebook import write
 
-from conftest import PASSWORD, lab_processes, needs_lab
+from support.labs import lab_processes, needs_lab
 
 nbformat = pytest.importorskip("nbformat", reason="nbformat is not installed: pip install -e '.[test]'")
 nbclient = pytest.importorskip("nbclient", reason="nbclient is not installed: pip install -e '.[test]'")

@@ -16,10 +16,10 @@ from typing import Iterator
 
 import pytest
 
-from multimaster.coursedata import DATABASE, QUALIFIED_TABLE
-from multimaster.lab import Lab, LabError, Step, lab_hosts
+from multimaster_lab.coursedata import DATABASE, QUALIFIED_TABLE
+from multimaster_lab.lab import Lab, LabError, Step, lab_hosts
 
-from conftest import lab_processes, needs_lab, ready, running_lab
+from support.labs import lab_processes, needs_lab, ready, running_lab
 
 HOSTS = os.environ.get("MULTIMASTER_TEST_SCHEDULE_HOSTS", "127.0.44.1,127.0.44.2").split(",")
 LAB_DIR = os.environ.get("MULTIMASTER_TEST_SCHEDULE_DIR", "/tmp/mm-lab-h4")

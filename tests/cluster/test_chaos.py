@@ -13,23 +13,12 @@ from typing import Any, Dict
 import pytest
 
 import multimaster
-from multimaster.lab import Lab
+from multimaster_lab.coursedata import COLUMNS, DATABASE, PASSWORD, USER, course_rows
+from multimaster_lab.lab import Lab
 
-from conftest import (
-    COLUMNS,
-    COURSE_DDL,
-    DATABASE,
-    LAB3_DIR,
-    LAB3_HOSTS,
-    PASSWORD,
-    USER,
-    course_rows,
-    heal,
-    rejoin_bound,
-    running_lab,
-    wait_for,
-)
-from faultproxy import FaultProxy
+from support.bounds import rejoin_bound, wait_for
+from support.faultproxy import FaultProxy
+from support.labs import COURSE_DDL, LAB3_DIR, LAB3_HOSTS, heal, running_lab
 
 BATCH = 250
 MIN_ROWS = 2000

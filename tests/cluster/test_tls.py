@@ -13,22 +13,14 @@ from typing import Iterator
 import pytest
 
 import multimaster
-from multimaster import labtls
-from multimaster.lab import Lab
+from multimaster_lab.coursedata import DATABASE, PASSWORD, USER
+from multimaster_lab.lab import Lab
+from multimaster_lab.lab import tls as labtls
 
-from conftest import (
-    COURSE_DDL,
-    DATABASE,
-    PASSWORD,
-    SLACK,
-    USER,
-    Writer,
-    count_titles,
-    crash_and_rejoin_each,
-    needs_lab,
-    running_lab,
-)
-from faultproxy import FaultProxy
+from support.bounds import SLACK
+from support.faultproxy import FaultProxy
+from support.labs import COURSE_DDL, count_titles, needs_lab, running_lab
+from support.threads import Writer, crash_and_rejoin_each
 
 TLS_DIR = os.environ.get("MULTIMASTER_TEST_TLS_DIR", "/tmp/multimaster-pytest-tls")
 TLS_HOSTS = os.environ.get("MULTIMASTER_TEST_TLS_HOSTS", "127.0.70.1,127.0.70.2").split(",")

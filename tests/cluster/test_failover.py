@@ -11,23 +11,12 @@ import time
 import pytest
 
 import multimaster
+from multimaster_lab.coursedata import COLUMNS, course_rows
 
-from conftest import (
-    COLUMNS,
-    CTRL_C_BOUND,
-    CTRL_C_PRELUDE,
-    SLACK,
-    Call,
-    Child,
-    Writer,
-    count_titles,
-    course_rows,
-    crash_and_rejoin_each,
-    interrupt,
-    node_downs,
-    running,
-    wait_for,
-)
+from support.bounds import SLACK, wait_for
+from support.interrupt import CTRL_C_BOUND, CTRL_C_PRELUDE, Child, interrupt
+from support.labs import count_titles, node_downs, running
+from support.threads import Call, Writer, crash_and_rejoin_each
 
 
 def test_insert_many_survives_each_node_crashed(make_mm, table, cluster, caplog):
@@ -115,14 +104,14 @@ def _works(mm) -> bool:
 # --- Ctrl-C ------------------------------------------------------------------------------
 # README: insert_many stops within half a second on Ctrl-C; execute, query and transaction
 # stop as quickly while they wait for a node (and while a statement runs: tests/test_slow.py).
-# The latency is measured inside the child, from the moment SIGINT arrived (conftest's
+# The latency is measured inside the child, from the moment SIGINT arrived (support.interrupt's
 # CTRL_C_PRELUDE). Each interrupted wait would otherwise last seconds (interval=5, or
 # failover_timeout=60), so a loop that noticed Ctrl-C only when its sleep or wait ended fails.
 
 INSERT_SCRIPT = (
     CTRL_C_PRELUDE
     + """
-from multimaster.coursedata import COLUMNS, DATABASE, PASSWORD, USER, course_rows
+from multimaster_lab.coursedata import COLUMNS, DATABASE, PASSWORD, USER, course_rows
 mm = multimaster.MultiMaster(sys.argv[1].split(","), DATABASE, USER, PASSWORD, failover_timeout=60)
 try:
     mm.insert_many(sys.argv[2], COLUMNS, course_rows(1000),
@@ -172,11 +161,12 @@ def test_ctrl_c_stops_a_call_waiting_for_a_live_node(call):
 
 
 def test_insert_test_interrupted_exits_130_keeping_rows(cluster, table):
-    """insert-test (python -m multimaster.course) on SIGINT: exit 130, says how many rows it
+    """insert-test (python -m multimaster_lab.course) on SIGINT: exit 130, says how many rows it
     wrote, and exactly those rows exist."""
     env = {**os.environ, **cluster.env()}
     child = Child(
-        [sys.executable, "-m", "multimaster.course", "--count", "1000", "--interval", "5", "--table", table], env=env
+        [sys.executable, "-m", "multimaster_lab.course", "--count", "1000", "--interval", "5", "--table", table],
+        env=env,
     )
     try:
         child.wait_line(lambda text: text.startswith("Title0: 1 record inserted successfully"), 60, "the first row")

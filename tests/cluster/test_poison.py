@@ -9,9 +9,10 @@ import time
 import pytest
 
 import multimaster
-from multimaster.coursedata import titled_row
+from multimaster_lab.coursedata import COLUMNS, DATABASE, course_rows, titled_row
 
-from conftest import COLUMNS, DATABASE, SLACK, course_rows, report_of
+from support.bounds import SLACK
+from support.labs import report_of
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """`make bench` cannot rot: the bench (tests/bench, `python -m bench`) runs here with --smoke
-(tiny counts, one round, one failover run of each kind, no assertion on speed) and must exit 0 having printed every table
-and every row, each with a figure.
+(tiny counts, one round, one failover run of each kind, no assertion on speed) and must exit 0
+having printed every table and every row, each with a figure.
 
 The bench brings up a lab of its own; this run gives it addresses and a directory of its own
 (127.0.66.x, and 127.0.67.x for the --tls lab, not the bench's 127.0.60.x and 127.0.61.x), so

@@ -28,7 +28,8 @@ class Operations(Protocol):
     """What a schedule needs of the lab: its node operations, and the lock that runs them one
     at a time (`Lab`)."""
 
-    _lock: ContextManager[Any]
+    @property
+    def _lock(self) -> ContextManager[Any]: ...
 
     def crash(self, i: int) -> Any: ...
     def freeze(self, i: int) -> Any: ...

@@ -122,7 +122,6 @@ class LabView:
         net = state.get("netns")
         tls = bool(state.get("tls"))
         account = Account.from_record(state.get("account"))
-        login = dict(database=account.database, user=account.user, password=account.password, table=account.table)
         if net:
             port = int(addresses[0].rpartition(":")[2])
             return cls(
@@ -133,9 +132,22 @@ class LabView:
                 netns=True,
                 subnet=net["subnet"],
                 tls=tls,
-                **login,
+                database=account.database,
+                user=account.user,
+                password=account.password,
+                table=account.table,
             )
-        return cls(len(addresses), str(path), addresses, arbitrator=state["arbitrator"], tls=tls, **login)
+        return cls(
+            len(addresses),
+            str(path),
+            addresses,
+            arbitrator=state["arbitrator"],
+            tls=tls,
+            database=account.database,
+            user=account.user,
+            password=account.password,
+            table=account.table,
+        )
 
     def __repr__(self) -> str:
         net = f"; netns, subnet {self.net.subnet}" if self.net else ""

@@ -22,6 +22,7 @@ pytest_plugins = [
     "support.threads",
     "support.interrupt",
     "support.faultproxy",
+    "support.scripts",
 ]
 
 HERE = Path(__file__).parent

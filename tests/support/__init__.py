@@ -8,4 +8,5 @@
                    Reader
     interrupt.py   the Ctrl-C harness (interrupt, CTRL_C_PRELUDE) and Child
     faultproxy.py  the fault-injecting MySQL proxy
+    scripts.py     insert-test in a child process, an option file written
 """

@@ -4,7 +4,7 @@ The notebook tells the course's story and runs it for real on the local lab: bri
 up, connect, schedule node 1 and later node 2 to be crashed with kill -9 and restarted in the
 middle of the run, insert the rows with a live view, then show the report and its failover
 timeline, the events and the stats, check the count (every row exactly once) and bring the lab
-down. `make test` executes it headless (tests/test_notebook.py) and checks its saved outputs.
+down. `make test` executes it headless (tests/lab/test_notebook.py) and checks its saved outputs.
 
 The file is nbformat 4 JSON written with the standard library, so the package needs nothing
 more to write it; running it needs Jupyter (`pip install 'multimaster[notebook]'`). No cell

@@ -1,4 +1,4 @@
-//! The bare baseline of `make bench` (tests/bench.py): the course's insert loop written
+//! The bare baseline of `make bench` (tests/bench): the course's insert loop written
 //! directly on the `mysql` crate, with nothing of multimaster in it. One TCP connection,
 //! autocommit, one prepared statement, one row per statement, the same statement and row as
 //! the Python clients of the bench:

@@ -26,7 +26,7 @@ FAILOVER_BEFORE = 0.5  # seconds of rows before the crash (the crash condition i
 FAILOVER_AFTER = 1.5  # seconds of rows after it, at the fastest the pacing allows
 STALL_TARGET = 0.050  # the target: stall <= floor + 50 ms
 
-# Row labels, in the order printed: tests/test_bench_smoke.py checks each appears.
+# Row labels, in the order printed: tests/cluster/test_bench_smoke.py checks each appears.
 SEQ = "insert_many, sequential"
 SEQ_BOTH = "insert_many, sequential, both nodes"
 BARE = "bare Rust mysql loop"

@@ -1,6 +1,6 @@
 """insert_many through every master at once (issue 9): `concurrency=N` statements in flight,
 `batch=K` rows per multi-row INSERT, and each row still written exactly once. Every test counts
-what is in the table afterwards; the fault tests use the proxy of tests/faultproxy.py to lose a
+what is in the table afterwards; the fault tests use the proxy of tests/support/faultproxy.py to lose a
 batch's connection on purpose (`crash=True`: the node dies with it, as kill -9 would)."""
 
 from __future__ import annotations

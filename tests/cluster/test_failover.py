@@ -103,7 +103,7 @@ def _works(mm) -> bool:
 
 # --- Ctrl-C ------------------------------------------------------------------------------
 # README: insert_many stops within half a second on Ctrl-C; execute, query and transaction
-# stop as quickly while they wait for a node (and while a statement runs: tests/test_slow.py).
+# stop as quickly while they wait for a node (and while a statement runs: tests/cluster/test_slow.py).
 # The latency is measured inside the child, from the moment SIGINT arrived (support.interrupt's
 # CTRL_C_PRELUDE). Each interrupted wait would otherwise last seconds (interval=5, or
 # failover_timeout=60), so a loop that noticed Ctrl-C only when its sleep or wait ended fails.

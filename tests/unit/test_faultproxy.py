@@ -1,4 +1,4 @@
-"""Self-test of tests/faultproxy.py against a tiny fake MySQL server (no database).
+"""Self-test of tests/support/faultproxy.py against a tiny fake MySQL server (no database).
 
 Deliberately uses no fixture from tests/support: everything here is local, and every
 blocking call is bounded by a socket timeout so a broken proxy fails, not hangs.

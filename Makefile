@@ -1,6 +1,6 @@
 # make demo   the course demo on a local Galera cluster (installs what it needs)
 # make test   cargo test + pytest against a real local cluster (installs what it needs)
-# make bench  multimaster beside bare clients on a local cluster (tests/bench.py; BENCH_ARGS=--tls ...)
+# make bench  multimaster beside bare clients on a local cluster (tests/bench; BENCH_ARGS=--tls ...)
 
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -78,7 +78,7 @@ ruff: deps
 	$(VENV)/bin/ruff check python tests
 	$(VENV)/bin/ruff format --check python tests
 
-# python/multimaster and tests/ ([tool.mypy] files): the stubs are read, nothing is built.
+# python/multimaster, python/multimaster_lab and tests/ ([tool.mypy] files): the stubs are read, nothing is built.
 mypy: deps
 	$(PY) -m mypy
 
@@ -86,13 +86,13 @@ stubtest: build
 	$(PY) -m mypy.stubtest multimaster._native --allowlist .ci/stubtest-allowlist
 
 # The bench extra is installed a requirement at a time: one that cannot be installed here
-# (mysql-connector-python has no wheel for every platform) is reported, and tests/bench.py
+# (mysql-connector-python has no wheel for every platform) is reported, and the bench
 # skips its column saying why. The stamp is only left once everything installed.
 BENCH_ARGS ?=
 
 bench: build bench-deps
 	cargo build --release --example bare_loop
-	$(PY) tests/bench.py $(BENCH_ARGS)
+	cd tests && $(abspath $(PY)) -m bench $(BENCH_ARGS)
 
 bench-deps: $(VENV)/.bench-deps
 
@@ -100,7 +100,7 @@ $(VENV)/.bench-deps: $(VENV)/.deps pyproject.toml
 	$(PY) -c "$$READ_REQUIREMENTS" bench > $(VENV)/bench-requirements.txt
 	ok=1; while read -r requirement; do \
 		$(PY) -m pip install -q "$$requirement" || { ok=0; \
-			echo "make bench: could not install $$requirement; tests/bench.py skips what needs it" >&2; }; \
+			echo "make bench: could not install $$requirement; the bench skips what needs it" >&2; }; \
 	done < $(VENV)/bench-requirements.txt; \
 	if [ $$ok = 1 ]; then touch $@; fi
 

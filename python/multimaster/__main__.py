@@ -1,5 +1,0 @@
-import sys
-
-from multimaster.cli import main
-
-sys.exit(main())

@@ -200,3 +200,15 @@ def test_cli_refusals_need_no_lab(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--dir", "/nonexistent/multimaster-lab", "up", "--netns", "--hosts", "127.0.0.1"]) == 1
     assert "--hosts is for a loopback lab" in capsys.readouterr().err
     assert main(["--dir", "/nonexistent/multimaster-lab", "crash"]) == 2  # argparse: I is missing
+
+
+def test_lab_json_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    """lab.json holds the lab account's password: mode 0600, also over a leftover temp file."""
+    from multimaster_lab.lab.procs import write_json
+
+    path = tmp_path / "lab.json"
+    path.with_suffix(".tmp").write_text("stale")
+    path.with_suffix(".tmp").chmod(0o644)
+    write_json(path, {"account": {"password": PASSWORD}})
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert json.loads(path.read_text()) == {"account": {"password": PASSWORD}}

@@ -158,9 +158,13 @@ def read_json(path: Path) -> Optional[Dict[str, Any]]:
 
 
 def write_json(path: Path, data: Dict[str, Any]) -> None:
-    # Write-then-rename: a reader in another process never sees half a file.
+    # Write-then-rename: a reader in another process never sees half a file. Owner-only: lab.json
+    # holds the lab account's password (a later `status` or `env` logs in with it).
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a leftover .tmp keeps its mode through O_TRUNC
+    with os.fdopen(fd, "w") as out:
+        out.write(json.dumps(data, indent=2) + "\n")
     os.replace(tmp, path)
 
 

@@ -20,7 +20,7 @@ from typing import Iterator, Set
 import pytest
 
 from multimaster_lab.coursedata import QUALIFIED_TABLE
-from multimaster_lab.lab import Lab, LabError, main
+from multimaster_lab.lab import Lab, LabError, Scheduled, main
 
 from support.labs import lab_processes, needs_lab
 
@@ -132,7 +132,8 @@ def test_up_replicates_and_is_idempotent(cluster: Lab) -> None:
 
 @needs_lab
 def test_crash_leaves_survivor_writable_and_start_rejoins_by_ist(cluster: Lab) -> None:
-    cluster.crash(1)
+    crashed = cluster.crash(1)  # done before it returns: the same handle as crash(1, after=...)
+    assert isinstance(crashed, Scheduled) and crashed.ok and crashed.states == ["done"]
     assert cluster.pid(1) is None
     # Galera's suspect timeout holds writes for ~6 s; the arbitrator keeps node 2 Primary.
     insert_within(cluster, 2, "while-1-down-a", seconds=15)

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from multimaster_lab.coursedata import DATABASE, QUALIFIED_TABLE
-from multimaster_lab.lab import Lab, LabError, Step, lab_hosts
+from multimaster_lab.lab import Lab, LabError, Scheduled, Step, lab_hosts
 
 # Descriptions only: no lab is started here.
 HOSTS = ["127.0.44.1", "127.0.44.2"]
@@ -69,6 +69,20 @@ def test_a_failing_step_is_raised_kept_and_printed(capsys: pytest.CaptureFixture
     assert handle.states == ["failed", "skipped"]
     assert "the condition broke" in repr(handle)
     assert "scheduled crash of node 1 failed: the condition broke" in capsys.readouterr().err
+
+
+def test_an_operation_now_fails_in_the_caller_with_the_same_handle_type(capsys: pytest.CaptureFixture[str]) -> None:
+    """`freeze(1)` with no lab running raises its error in the caller (no stderr line: the
+    caller has it); with after= the same error ends a background Scheduled."""
+    lab = Lab(2, base_dir="/tmp/mm-lab-h4-unused", hosts=HOSTS)
+    with pytest.raises(LabError, match="node 1"):
+        lab.freeze(1)
+    assert capsys.readouterr().err == ""
+    later = lab.freeze(1, after=0.0)
+    assert isinstance(later, Scheduled)
+    with pytest.raises(LabError, match="node 1"):
+        later.wait(10)
+    assert later.states == ["failed"]
 
 
 def test_wait_times_out_and_cancel_drops_pending_steps() -> None:

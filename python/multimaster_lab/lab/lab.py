@@ -13,7 +13,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from typing import Any, Dict, List, Optional, overload
+from typing import Any, Dict, List, Optional, Tuple
 
 from . import galera, netns
 from .config import setup_sql
@@ -95,7 +95,7 @@ class Lab(LabView):
             # the whole lab back to healthy.
             self._net_up()
             for node in self.nodes:
-                self.start(node.index, timeout=remaining(deadline))
+                self._start(node.index, timeout=remaining(deadline))
             ensure_arbitrator(self)
         galera.wait_synced(self._access, self.nodes, deadline)
         galera.wait_members(self._access, self.nodes, len(self.nodes) + (1 if self.arbitrator else 0), deadline)
@@ -113,137 +113,54 @@ class Lab(LabView):
             remove_files(self.base_dir)
 
     # ----------------------------------------------------------------------------------------
-    # One node: now, or with after= in the background (a Scheduled)
+    # One node: now, or with after= in the background. Either way the call returns a Scheduled:
+    # done already (its error raised) when called without after= or a follow-up, else running.
 
-    @overload
-    def crash(self, i: int) -> None: ...
-    @overload
-    def crash(self, i: int, *, after: When, restart_after: Optional[float] = None) -> Scheduled: ...
-    @overload
-    def crash(self, i: int, *, after: Optional[When] = None, restart_after: float) -> Scheduled: ...
-
-    def crash(
-        self, i: int, *, after: Optional[When] = None, restart_after: Optional[float] = None
-    ) -> Optional[Scheduled]:
+    def crash(self, i: int, *, after: Optional[When] = None, restart_after: Optional[float] = None) -> Scheduled:
         """kill -9 node i (1-based). A node already down stays down.
 
         With `after` (seconds from now, or a condition such as `lab.when_rows(20)`) and/or
         `restart_after` (seconds after the crash to start it again), it happens in the
-        background instead and a `Scheduled` handle is returned at once.
+        background instead and the returned `Scheduled` is still running.
         """
-        if after is not None or restart_after is not None:
-            return self._then(Step("crash", i, after or 0.0), "start", restart_after)
-        with self._lock:
-            pid = self.pid(i)
-            if pid is not None:
-                send_signal(pid, signal.SIGKILL)
-                wait_until(lambda: self.pid(i) is None, 10, f"node {i} to die after kill -9")
-        return None
+        return self._act(Step("crash", i, after or 0.0), after, ("start", restart_after))
 
-    @overload
-    def freeze(self, i: int) -> None: ...
-    @overload
-    def freeze(self, i: int, *, after: When, thaw_after: Optional[float] = None) -> Scheduled: ...
-    @overload
-    def freeze(self, i: int, *, after: Optional[When] = None, thaw_after: float) -> Scheduled: ...
-
-    def freeze(
-        self, i: int, *, after: Optional[When] = None, thaw_after: Optional[float] = None
-    ) -> Optional[Scheduled]:
+    def freeze(self, i: int, *, after: Optional[When] = None, thaw_after: Optional[float] = None) -> Scheduled:
         """SIGSTOP node i: its sockets stay open but it answers nothing, like a hung server.
 
         With `after` and/or `thaw_after` (seconds after the freeze to SIGCONT it), in the
-        background: returns a `Scheduled`.
+        background.
         """
-        if after is not None or thaw_after is not None:
-            return self._then(Step("freeze", i, after or 0.0), "thaw", thaw_after)
-        with self._lock:
-            send_signal(self._require_pid(i), signal.SIGSTOP)
-        return None
+        return self._act(Step("freeze", i, after or 0.0), after, ("thaw", thaw_after))
 
-    @overload
-    def thaw(self, i: int) -> None: ...
-    @overload
-    def thaw(self, i: int, *, after: When) -> Scheduled: ...
-
-    def thaw(self, i: int, *, after: Optional[When] = None) -> Optional[Scheduled]:
+    def thaw(self, i: int, *, after: Optional[When] = None) -> Scheduled:
         """SIGCONT a frozen node i. If the cluster evicted it meanwhile, it does not rejoin by
-        itself: `restart` it. With `after`, in the background: returns a `Scheduled`."""
-        if after is not None:
-            return self.schedule(Step("thaw", i, after))
-        with self._lock:
-            send_signal(self._require_pid(i), signal.SIGCONT)
-        return None
+        itself: `restart` it. With `after`, in the background."""
+        return self._act(Step("thaw", i, after or 0.0), after)
 
-    @overload
-    def stop(self, i: int, timeout: float = 60) -> None: ...
-    @overload
-    def stop(self, i: int, timeout: float = 60, *, after: When) -> Scheduled: ...
-
-    def stop(self, i: int, timeout: float = 60, *, after: Optional[When] = None) -> Optional[Scheduled]:
+    def stop(self, i: int, timeout: float = 60, *, after: Optional[When] = None) -> Scheduled:
         """Shut node i down cleanly (it leaves the cluster and records its position).
 
-        With `after`, in the background (with the default timeout): returns a `Scheduled`.
+        With `after`, in the background (with the default timeout).
         """
-        if after is not None:
-            return self.schedule(Step("stop", i, after))
-        with self._lock:
-            pid = self.pid(i)
-            if pid is None:
-                return None
-            send_signal(pid, signal.SIGCONT)  # a frozen node cannot act on SIGTERM
-            send_signal(pid, signal.SIGTERM)
-            node = self._node(i)
-            wait_until(lambda: self.pid(i) is None, timeout, f"node {i} to shut down", node.log)
-        return None
+        return self._act(Step("stop", i, after or 0.0), after, timeout=timeout)
 
-    @overload
-    def start(self, i: int, timeout: float = 90) -> None: ...
-    @overload
-    def start(self, i: int, timeout: float = 90, *, after: When) -> Scheduled: ...
-
-    def start(self, i: int, timeout: float = 90, *, after: Optional[When] = None) -> Optional[Scheduled]:
+    def start(self, i: int, timeout: float = 90, *, after: Optional[When] = None) -> Scheduled:
         """(Re)start node i after a crash or stop, catching up by IST; no-op if it runs (a
-        frozen node is thawed). Returns once the node is Synced.
+        frozen node is thawed). Done once the node is Synced.
 
-        With `after`, in the background (with the default timeout): returns a `Scheduled`.
+        With `after`, in the background (with the default timeout).
         """
-        if after is not None:
-            return self.schedule(Step("start", i, after))
-        with self._lock:
-            self._start(i, timeout)
-        return None
+        return self._act(Step("start", i, after or 0.0), after, timeout=timeout)
 
-    @overload
-    def restart(self, i: int, timeout: float = 150) -> None: ...
-    @overload
-    def restart(self, i: int, timeout: float = 150, *, after: When) -> Scheduled: ...
-
-    def restart(self, i: int, timeout: float = 150, *, after: Optional[When] = None) -> Optional[Scheduled]:
-        """`stop` node i cleanly, then `start` it; returns once it is Synced again (within
-        `timeout` seconds in all). With `after`, in the background: returns a `Scheduled`."""
-        if after is not None:
-            return self.schedule(Step("restart", i, after))
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            self.stop(i, timeout=min(60.0, timeout))
-            self.start(i, timeout=max(1.0, remaining(deadline)))
-        return None
-
-    @overload
-    def partition(self, i: int, one_way: bool = False) -> None: ...
-    @overload
-    def partition(
-        self, i: int, one_way: bool = False, *, after: When, heal_after: Optional[float] = None
-    ) -> Scheduled: ...
-    @overload
-    def partition(
-        self, i: int, one_way: bool = False, *, after: Optional[When] = None, heal_after: float
-    ) -> Scheduled: ...
+    def restart(self, i: int, timeout: float = 150, *, after: Optional[When] = None) -> Scheduled:
+        """`stop` node i cleanly, then `start` it; done once it is Synced again (within
+        `timeout` seconds in all). With `after`, in the background."""
+        return self._act(Step("restart", i, after or 0.0), after, timeout=timeout)
 
     def partition(
         self, i: int, one_way: bool = False, *, after: Optional[When] = None, heal_after: Optional[float] = None
-    ) -> Optional[Scheduled]:
+    ) -> Scheduled:
         """Cut node i off the network (a netns lab only); `heal(i)` undoes it.
 
         Full (default): node i's veth is set down on the bridge side, so every packet to or
@@ -257,31 +174,68 @@ class Lab(LabView):
         cluster. Needs `nft` (apt-get install nftables).
 
         With `after` and/or `heal_after` (seconds after the partition to heal it), in the
-        background: returns a `Scheduled`.
+        background.
         """
         action = "partition_one_way" if one_way else "partition"
-        if after is not None or heal_after is not None:
-            return self._then(Step(action, i, after or 0.0), "heal", heal_after)
-        with self._lock:
-            net = self._require_netns("partition")
-            netns.cut(net, self._node(i).name, i, one_way)
-        return None
+        return self._act(Step(action, i, after or 0.0), after, ("heal", heal_after))
 
-    @overload
-    def heal(self, i: int) -> None: ...
-    @overload
-    def heal(self, i: int, *, after: When) -> Scheduled: ...
-
-    def heal(self, i: int, *, after: Optional[When] = None) -> Optional[Scheduled]:
+    def heal(self, i: int, *, after: Optional[When] = None) -> Scheduled:
         """End node i's partition, full or one-way (a netns lab only); no-op if it has none.
-        Returns at once: Galera merges the node back by itself (with IST if it missed
-        writes), which `status()` shows as Synced again. With `after`, in the background."""
-        if after is not None:
-            return self.schedule(Step("heal", i, after))
-        with self._lock:
-            net = self._require_netns("heal")
-            netns.heal(net, self._node(i).name)
-        return None
+        Done at once: Galera merges the node back by itself (with IST if it missed writes),
+        which `status()` shows as Synced again. With `after`, in the background."""
+        return self._act(Step("heal", i, after or 0.0), after)
+
+    def _act(
+        self,
+        first: Step,
+        after: Optional[When],
+        then: Tuple[str, Optional[float]] = ("", None),
+        timeout: Optional[float] = None,
+    ) -> Scheduled:
+        """`first`, then (if its delay is given) the `then` action on the same node that many
+        seconds later: in the calling thread when neither is deferred, else in the background.
+        `timeout` is for the one-step form only (a scheduled step uses the default)."""
+        action, delay = then
+        steps = [first] if delay is None else [first, Step(action, first.node, delay)]
+        if after is None and delay is None:
+            return Scheduled(self, steps, timeout=timeout).run_here()
+        return self.schedule(*steps)
+
+    # The operations themselves, as schedule.perform runs them (under the lab's lock).
+
+    def _crash(self, i: int) -> None:
+        pid = self.pid(i)
+        if pid is not None:
+            send_signal(pid, signal.SIGKILL)
+            wait_until(lambda: self.pid(i) is None, 10, f"node {i} to die after kill -9")
+
+    def _freeze(self, i: int) -> None:
+        send_signal(self._require_pid(i), signal.SIGSTOP)
+
+    def _thaw(self, i: int) -> None:
+        send_signal(self._require_pid(i), signal.SIGCONT)
+
+    def _stop(self, i: int, timeout: float = 60) -> None:
+        pid = self.pid(i)
+        if pid is None:
+            return
+        send_signal(pid, signal.SIGCONT)  # a frozen node cannot act on SIGTERM
+        send_signal(pid, signal.SIGTERM)
+        node = self._node(i)
+        wait_until(lambda: self.pid(i) is None, timeout, f"node {i} to shut down", node.log)
+
+    def _restart(self, i: int, timeout: float = 150) -> None:
+        deadline = time.monotonic() + timeout
+        self._stop(i, timeout=min(60.0, timeout))
+        self._start(i, timeout=max(1.0, remaining(deadline)))
+
+    def _partition(self, i: int, one_way: bool = False) -> None:
+        net = self._require_netns("partition")
+        netns.cut(net, self._node(i).name, i, one_way)
+
+    def _heal(self, i: int) -> None:
+        net = self._require_netns("heal")
+        netns.heal(net, self._node(i).name)
 
     # ----------------------------------------------------------------------------------------
     # Scheduling (schedule.py): node operations in the background, so a notebook cell can set
@@ -321,12 +275,6 @@ class Lab(LabView):
         under way finishes first (waited for up to `timeout` s)."""
         cancel_all(self._schedules, timeout)
 
-    def _then(self, first: Step, action: str, delay: Optional[float]) -> Scheduled:
-        """`first`, then (if `delay` is given) `action` on the same node `delay` s later."""
-        if delay is None:
-            return self.schedule(first)
-        return self.schedule(first, Step(action, first.node, delay))
-
     # ----------------------------------------------------------------------------------------
     # Creating the cluster, and starting nodes: what starts when, from which position (the
     # processes themselves are started by launch.py)
@@ -360,7 +308,7 @@ class Lab(LabView):
         galera.wait_synced(self._access, rest, deadline)
         self._write_state(created=True)
 
-    def _start(self, i: int, timeout: float) -> None:
+    def _start(self, i: int, timeout: float = 90) -> None:
         node = self._node(i)
         deadline = time.monotonic() + timeout
         pid = self.pid(i)

@@ -31,27 +31,27 @@ class Operations(Protocol):
     @property
     def _lock(self) -> ContextManager[Any]: ...
 
-    def crash(self, i: int) -> Any: ...
-    def freeze(self, i: int) -> Any: ...
-    def thaw(self, i: int) -> Any: ...
-    def stop(self, i: int) -> Any: ...
-    def start(self, i: int) -> Any: ...
-    def restart(self, i: int) -> Any: ...
-    def partition(self, i: int, one_way: bool = False) -> Any: ...
-    def heal(self, i: int) -> Any: ...
+    def _crash(self, i: int) -> None: ...
+    def _freeze(self, i: int) -> None: ...
+    def _thaw(self, i: int) -> None: ...
+    def _stop(self, i: int, timeout: float = ...) -> None: ...
+    def _start(self, i: int, timeout: float = ...) -> None: ...
+    def _restart(self, i: int, timeout: float = ...) -> None: ...
+    def _partition(self, i: int, one_way: bool = False) -> None: ...
+    def _heal(self, i: int) -> None: ...
 
 
 # Each action: the lab's method that does it, and that method's keyword arguments.
 PERFORM: Dict[str, Tuple[str, Dict[str, Any]]] = {
-    "crash": ("crash", {}),
-    "freeze": ("freeze", {}),
-    "thaw": ("thaw", {}),
-    "stop": ("stop", {}),
-    "start": ("start", {}),
-    "restart": ("restart", {}),
-    "partition": ("partition", {}),
-    "partition_one_way": ("partition", {"one_way": True}),
-    "heal": ("heal", {}),
+    "crash": ("_crash", {}),
+    "freeze": ("_freeze", {}),
+    "thaw": ("_thaw", {}),
+    "stop": ("_stop", {}),
+    "start": ("_start", {}),
+    "restart": ("_restart", {}),
+    "partition": ("_partition", {}),
+    "partition_one_way": ("_partition", {"one_way": True}),
+    "heal": ("_heal", {}),
 }
 ACTIONS = tuple(PERFORM)
 CONDITION_POLL = 0.25  # seconds between two checks of a condition
@@ -87,20 +87,23 @@ def _describe(after: When) -> str:
     return f"when {getattr(after, '__name__', None) or after}"
 
 
-def perform(lab: Operations, step: Step) -> None:
-    """The action of a scheduled step, done now in the calling (background) thread."""
+def perform(lab: Operations, step: Step, timeout: Optional[float] = None) -> None:
+    """The action of a step, done now in the calling thread; `timeout` for those that take one."""
     method, options = PERFORM[step.action]
-    getattr(lab, method)(step.node, **options)
+    getattr(lab, method)(step.node, **options, **({} if timeout is None else {"timeout": timeout}))
 
 
 class Scheduled:
     """Steps running in a background thread, made by `Lab.schedule` (or `crash(..., after=)`
-    and the like). Look at it (its repr lists each step, when it ran and how it went), wait
-    for it (`wait()` raises the error of a failed step), or `cancel()` it."""
+    and the like), or already run in the caller's (`crash(i)`: `run_here`). Look at it (its
+    repr lists each step, when it ran and how it went), wait for it (`wait()` raises the error
+    of a failed step), or `cancel()` it."""
 
-    def __init__(self, lab: Operations, steps: Sequence[Step]) -> None:
+    def __init__(self, lab: Operations, steps: Sequence[Step], timeout: Optional[float] = None) -> None:
         self.lab = lab
         self.steps: Tuple[Step, ...] = tuple(steps)
+        self._timeout = timeout  # for the step's action, where it takes one
+        self._here = False  # run in the caller's thread, not the background one
         self.error: Optional[BaseException] = None
         # Per step: pending, waiting, running, done, failed, cancelled, skipped.
         self._states = ["pending"] * len(self.steps)
@@ -113,10 +116,17 @@ class Scheduled:
     def _begin(self) -> None:
         self._thread.start()
 
+    def run_here(self) -> Scheduled:
+        """Run the steps now in the calling thread; return the finished handle, or raise the
+        error of the step that failed."""
+        self._here = True
+        self._run()
+        return self.wait()
+
     @property
     def done(self) -> bool:
         """Finished: every step done, or one failed, or cancelled."""
-        return self._thread.ident is not None and not self._thread.is_alive()
+        return self._here or (self._thread.ident is not None and not self._thread.is_alive())
 
     @property
     def ok(self) -> bool:
@@ -141,7 +151,8 @@ class Scheduled:
     def wait(self, timeout: Optional[float] = None) -> Scheduled:
         """Wait until the schedule ends; return it. Raises the error of a failed step, and
         TimeoutError if it is still running after `timeout` seconds."""
-        self._thread.join(timeout)
+        if not self._here:
+            self._thread.join(timeout)
         if self._thread.is_alive():
             running = [str(s) for s, st in zip(self.steps, self._states) if st in ("waiting", "running")]
             raise TimeoutError(f"schedule still running after {timeout:g} s" + (f" ({running[0]})" if running else ""))
@@ -152,7 +163,7 @@ class Scheduled:
     def cancel(self, wait: bool = True, timeout: float = 180) -> None:
         """Drop the steps not started yet; with `wait`, let a step under way finish first."""
         self._cancel.set()
-        if wait and self._thread is not threading.current_thread():
+        if wait and not self._here and self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
     def _note(self, text: str) -> None:
@@ -190,7 +201,7 @@ class Scheduled:
         self._ran_at[k] = time.time()
         self._note(f"{step.action} node {step.node} ({_describe(step.after)})")
         started = time.monotonic()
-        perform(self.lab, step)
+        perform(self.lab, step, self._timeout)
         self._took[k] = time.monotonic() - started
         self._states[k] = "done"
         self._note(f"{step.action} node {step.node}: done in {self._took[k]:.1f} s")
@@ -201,6 +212,8 @@ class Scheduled:
         self._note(f"{step.action} node {step.node} failed: {e}")
         for rest in range(k + 1, len(self.steps)):
             self._states[rest] = "skipped"
+        if self._here:  # raised to the caller by run_here
+            return
         try:
             print(
                 f"multimaster lab: scheduled {step.action} of node {step.node} failed: {e}", file=sys.stderr, flush=True
@@ -209,7 +222,7 @@ class Scheduled:
             pass
 
     def __repr__(self) -> str:
-        if not self._thread.is_alive() and self._thread.ident is not None:
+        if self.done:
             overall = "failed" if self.error else "cancelled" if self._cancel.is_set() and not self.ok else "done"
         else:
             overall = "cancelling" if self._cancel.is_set() else "running"
@@ -233,5 +246,5 @@ def cancel_all(handles: List[Scheduled], timeout: float) -> None:
         handle._cancel.set()
     deadline = time.monotonic() + timeout
     for handle in pending:
-        if handle._thread is not threading.current_thread():
+        if handle._thread.ident is not None and handle._thread is not threading.current_thread():
             handle._thread.join(remaining(deadline))

@@ -32,7 +32,7 @@ from bench.baselines import (
     threads_case,
 )
 from bench.failover import Stall, failover_run
-from bench.figures import Admin, Case, Figures, Skip, rows_for
+from bench.figures import Admin, Case, Figures, Skip, login, rows_for
 from bench.labels import (
     BARE,
     BATCH,
@@ -148,15 +148,7 @@ def main(argv: List[str]) -> int:
         creds = lab.credentials()
 
         def connect(i: int) -> Any:
-            node = lab.nodes[(i - 1) % 2]
-            conn = pymysql.connect(
-                host=node.host,
-                port=node.port,
-                user=creds["user"],
-                password=creds["password"],
-                database=creds["database"],
-                autocommit=True,
-            )
+            conn = pymysql.connect(**login(lab, (i - 1) % 2 + 1))
             closers.append(conn.close)
             return conn
 

@@ -16,7 +16,7 @@ from multimaster import MultiMaster
 from multimaster_lab.coursedata import COLUMNS
 from multimaster_lab.lab import Lab
 
-from bench.figures import Case, Figures, Skip, client_cpu, machine_cpu, rows_for, server_cpu
+from bench.figures import Case, Figures, Skip, client_cpu, login, machine_cpu, rows_for, server_cpu
 from bench.labels import INSERT, REPO, TABLE
 
 
@@ -152,17 +152,8 @@ def connector_connect(lab: Lab, i: int) -> Tuple[Any, str]:
         import mysql.connector  # type: ignore[import-not-found]
     except ImportError as e:
         return None, f"mysql-connector-python is not installed ({e}; `make bench` installs the bench extra)"
-    node = lab.nodes[i - 1]
-    creds = lab.credentials()
     try:
-        conn = mysql.connector.connect(
-            host=node.host,
-            port=node.port,
-            user=creds["user"],
-            password=creds["password"],
-            database=creds["database"],
-            autocommit=True,
-        )
+        conn = mysql.connector.connect(**login(lab, i))
     except Exception as e:
         return None, f"mysql-connector-python could not connect: {e}"
     return conn, ""

@@ -13,7 +13,7 @@ from multimaster import MultiMaster
 from multimaster_lab.coursedata import COLUMNS, titled_row
 from multimaster_lab.lab import Lab
 
-from bench.figures import Admin, Skip, rows_for
+from bench.figures import Admin, Skip, login, rows_for
 from bench.labels import FAILOVER_INTERVAL, FAILOVER_TABLE, FLOOR_TABLE, FO_CONC, INSERT
 
 
@@ -41,16 +41,7 @@ class FloorWriter:
     varies by a few hundred ms from one crash to the next)."""
 
     def __init__(self, lab: Lab, tag: str) -> None:
-        node = lab.nodes[1]
-        creds = lab.credentials()
-        self.conn = pymysql.connect(
-            host=node.host,
-            port=node.port,
-            user=creds["user"],
-            password=creds["password"],
-            database=creds["database"],
-            autocommit=True,
-        )
+        self.conn = pymysql.connect(**login(lab, 2))
         self.tag = tag
         self.times: List[float] = []
         self.error: Optional[BaseException] = None

@@ -67,24 +67,29 @@ def client_cpu() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
+def login(lab: Lab, i: int) -> Dict[str, Any]:
+    """How a plain client (PyMySQL, mysql-connector-python) logs in to node i of the lab, in
+    autocommit like every baseline (and with the lab's CA checked where the lab has TLS)."""
+    node = lab.nodes[i - 1]
+    creds = lab.credentials()
+    ssl = {"ssl_ca": creds["ssl_ca"], "ssl_verify_identity": True} if lab.tls else {}
+    return dict(
+        host=node.host,
+        port=node.port,
+        user=creds["user"],
+        password=creds["password"],
+        database=creds["database"],
+        autocommit=True,
+        **ssl,
+    )
+
+
 class Admin:
     """A plain connection to one node for setting up and auditing (never timed); reconnects
     after its node was restarted."""
 
     def __init__(self, lab: Lab, i: int) -> None:
-        node = lab.nodes[i - 1]
-        creds = lab.credentials()
-        ssl = {"ssl_ca": creds["ssl_ca"], "ssl_verify_identity": True} if lab.tls else {}
-        self.connect = lambda: pymysql.connect(
-            host=node.host,
-            port=node.port,
-            user=creds["user"],
-            password=creds["password"],
-            database=creds["database"],
-            autocommit=True,
-            connect_timeout=5,
-            **ssl,
-        )
+        self.connect = lambda: pymysql.connect(**login(lab, i), connect_timeout=5)
         self.conn: Optional[pymysql.connections.Connection] = None
 
     def sql(self, statement: str) -> List[Tuple[Any, ...]]:

@@ -15,20 +15,9 @@ from multimaster_lab.coursedata import DATABASE
 from support.bounds import LAB_WAIT, detect_bound, rejoin_bound, wait_for
 from support.interrupt import Child
 from support.labs import count_titles
+from support.scripts import insert_test
 
 TIMEOUT = 240
-
-
-def insert_test(env_vars: dict, *args: str, timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AURORA_NODE", "MYSQL_PWD", "DB_"))}
-    env.update(env_vars)
-    return subprocess.run(
-        [sys.executable, "-m", "multimaster_lab.course", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def test_course_rows_exactly_once(cluster, table):

@@ -1,4 +1,5 @@
-"""What the settings tests run and write: insert-test in a child process, and an option file."""
+"""What the course and settings tests run and write: insert-test in a child process, and an
+option file."""
 
 from __future__ import annotations
 
@@ -7,13 +8,18 @@ import subprocess
 import sys
 
 
-def insert_test(env_vars: dict, *args: str) -> subprocess.CompletedProcess:
+def insert_test(env_vars: dict, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    """insert-test with `env_vars` and none of the course's variables from this environment."""
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("AURORA_NODE", "MYSQL_PWD", "DB_", "MULTIMASTER_URL"))
     }
     env.update(env_vars)
     return subprocess.run(
-        [sys.executable, "-m", "multimaster_lab.course", *args], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "multimaster_lab.course", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 

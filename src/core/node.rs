@@ -2,7 +2,7 @@
 //! and counters.
 
 use std::sync::atomic::AtomicU64;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mysql::{Conn, Error as DbError, MySqlError, Opts, OptsBuilder};
@@ -40,8 +40,9 @@ struct State {
     reconnects: u64,
     last_error: Option<String>,
     flavour: Option<Flavour>,
-    /// The server process the pooled connections belong to.
-    incarnation: Option<Incarnation>,
+    /// The server process the pooled connections belong to: shared, since every statement's
+    /// `Session` names it (a clone is a reference count, not its Galera UUID copied).
+    incarnation: Option<Arc<Incarnation>>,
 }
 
 /// How fencing a lost session ended.

@@ -1,6 +1,7 @@
 //! Reaching a node apart from its pooled connections, over one monitor connection: liveness
 //! checks, killing a statement, fencing a lost session, asking about cluster members.
 
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -134,7 +135,7 @@ impl Node {
     }
 
     /// The process the pooled connections belong to, as last seen.
-    pub fn incarnation(&self) -> Option<Incarnation> {
+    pub fn incarnation(&self) -> Option<Arc<Incarnation>> {
         lock(&self.state).incarnation.clone()
     }
 }

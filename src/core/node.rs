@@ -85,8 +85,12 @@ pub struct Node {
     /// The failure-detection time: bounds a stale connection's ping and a liveness check's query.
     detection: Duration,
     life: Mutex<Life>,
-    /// A connection kept for liveness checks and kills, apart from the pool.
+    /// A connection kept for liveness checks and cluster questions, apart from the pool.
     monitor: Mutex<Option<Conn>>,
+    /// A connection kept for `KILL QUERY` alone: a check holds `monitor` through a connect
+    /// that a silent node makes last 1.5 × `connect_timeout`, and a kill for a timeout or
+    /// Ctrl-C must not wait behind it.
+    killer: Mutex<Option<Conn>>,
     backoff: Backoff,
     state: Mutex<State>,
     idle: Mutex<Vec<(Conn, Instant)>>,
@@ -134,6 +138,7 @@ impl Node {
             detection: cfg.failure_detection,
             life: Mutex::new(Life::default()),
             monitor: Mutex::new(None),
+            killer: Mutex::new(None),
             backoff: cfg.backoff,
             state: Mutex::new(State::default()),
             idle: Mutex::new(Vec::new()),
@@ -154,10 +159,12 @@ impl Node {
         }
     }
 
-    /// Drops the idle connections and the monitor connection (the instance is closing).
+    /// Drops the idle connections and the monitor and kill connections (the instance is
+    /// closing).
     pub fn drop_idle(&self) {
         lock(&self.idle).clear();
         lock(&self.monitor).take();
+        lock(&self.killer).take();
     }
 
     pub fn flavour(&self) -> Flavour {

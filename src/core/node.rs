@@ -2,7 +2,7 @@
 //! and counters.
 
 use std::sync::atomic::AtomicU64;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mysql::{Conn, Error as DbError, MySqlError, Opts, OptsBuilder};
@@ -40,8 +40,9 @@ struct State {
     reconnects: u64,
     last_error: Option<String>,
     flavour: Option<Flavour>,
-    /// The server process the pooled connections belong to.
-    incarnation: Option<Incarnation>,
+    /// The server process the pooled connections belong to: shared, since every statement's
+    /// `Session` names it (a clone is a reference count, not its Galera UUID copied).
+    incarnation: Option<Arc<Incarnation>>,
 }
 
 /// How fencing a lost session ended.
@@ -84,8 +85,12 @@ pub struct Node {
     /// The failure-detection time: bounds a stale connection's ping and a liveness check's query.
     detection: Duration,
     life: Mutex<Life>,
-    /// A connection kept for liveness checks and kills, apart from the pool.
+    /// A connection kept for liveness checks and cluster questions, apart from the pool.
     monitor: Mutex<Option<Conn>>,
+    /// A connection kept for `KILL QUERY` alone: a check holds `monitor` through a connect
+    /// that a silent node makes last 1.5 × `connect_timeout`, and a kill for a timeout or
+    /// Ctrl-C must not wait behind it.
+    killer: Mutex<Option<Conn>>,
     backoff: Backoff,
     state: Mutex<State>,
     idle: Mutex<Vec<(Conn, Instant)>>,
@@ -133,6 +138,7 @@ impl Node {
             detection: cfg.failure_detection,
             life: Mutex::new(Life::default()),
             monitor: Mutex::new(None),
+            killer: Mutex::new(None),
             backoff: cfg.backoff,
             state: Mutex::new(State::default()),
             idle: Mutex::new(Vec::new()),
@@ -153,10 +159,12 @@ impl Node {
         }
     }
 
-    /// Drops the idle connections and the monitor connection (the instance is closing).
+    /// Drops the idle connections and the monitor and kill connections (the instance is
+    /// closing).
     pub fn drop_idle(&self) {
         lock(&self.idle).clear();
         lock(&self.monitor).take();
+        lock(&self.killer).take();
     }
 
     pub fn flavour(&self) -> Flavour {

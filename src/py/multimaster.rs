@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -39,17 +39,6 @@ pub struct PyMultiMaster {
     workers: Mutex<Vec<JoinHandle<()>>>,
 }
 
-/// The statement time limit of a call (see `Config::statement_limit`).
-fn statement_limit(
-    cluster: &Cluster,
-    per_call: Option<f64>,
-    default: Option<Duration>,
-) -> Result<Option<Duration>, Error> {
-    let cfg = cluster.config();
-    cfg.statement_limit(per_call, default)
-        .map_err(Error::Config)
-}
-
 /// Where the nodes come from: a connection URL or addresses as text, or a list of addresses.
 fn parse_nodes(nodes: &Bound<'_, PyAny>) -> PyResult<Layer> {
     let config_error = |e: String| PyErr::from(PyMmError::from(Error::Config(e)));
@@ -75,8 +64,11 @@ impl PyMultiMaster {
         idempotent: bool,
         statement_timeout: Option<f64>,
     ) -> PyResult<(u64, Option<u64>)> {
-        let limit =
-            statement_limit(&self.cluster, statement_timeout, None).map_err(PyMmError::from)?;
+        let limit = self
+            .cluster
+            .config()
+            .statement_limit(statement_timeout, None)
+            .map_err(|e| PyMmError::from(Error::Config(e)))?;
         let params = to_params(params)?;
         let key = key.map(to_key).transpose()?;
         let write = match (&key, idempotent) {
@@ -104,8 +96,11 @@ impl PyMultiMaster {
         causal: bool,
         statement_timeout: Option<f64>,
     ) -> PyResult<(Bound<'py, PyList>, Option<Bound<'py, PyList>>)> {
-        let limit =
-            statement_limit(&self.cluster, statement_timeout, None).map_err(PyMmError::from)?;
+        let limit = self
+            .cluster
+            .config()
+            .statement_limit(statement_timeout, None)
+            .map_err(|e| PyMmError::from(Error::Config(e)))?;
         let params = to_params(params)?;
         let (cancel, interrupt) = sigint::aware(limit);
         let out = py
@@ -337,8 +332,11 @@ impl PyMultiMaster {
         concurrency: usize,
         batch: usize,
     ) -> PyResult<PyReport> {
-        let limit = statement_limit(&self.cluster, statement_timeout, Some(INSERT_LIMIT))
-            .map_err(PyMmError::from)?;
+        let limit = self
+            .cluster
+            .config()
+            .statement_limit(statement_timeout, Some(INSERT_LIMIT))
+            .map_err(|e| PyMmError::from(Error::Config(e)))?;
         let rows: Vec<Vec<mysql::Value>> = rows
             .try_iter()?
             .map(|r| to_row(&r?))
@@ -394,8 +392,11 @@ impl PyMultiMaster {
         attempts: u32,
         statement_timeout: Option<f64>,
     ) -> PyResult<PyTxResult> {
-        let limit =
-            statement_limit(&self.cluster, statement_timeout, None).map_err(PyMmError::from)?;
+        let limit = self
+            .cluster
+            .config()
+            .statement_limit(statement_timeout, None)
+            .map_err(|e| PyMmError::from(Error::Config(e)))?;
         let (cancel, interrupt) = sigint::aware(limit);
         let mut run_body = |tx: &Tx| -> Result<Py<PyAny>, PyMmError> {
             Python::attach(|py| {

@@ -27,7 +27,7 @@ impl Cluster {
         cancel: &Cancel,
     ) -> Result<&'static str> {
         let node = &self.inner.nodes[idx];
-        let (incarnation, session) = (session.incarnation.as_ref(), session.id);
+        let (incarnation, session) = (session.incarnation.as_deref(), session.id);
         let deadline = Instant::now() + self.inner.cfg.failover_timeout;
         loop {
             let fence = node.fence(session, incarnation);

@@ -11,7 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::core::cancel::Cancel;
-use crate::core::failure::liveness::{judge, Action, Ended, InFlight, Watch};
+use crate::core::failure::liveness::{judge, Action, Answer, Ended, InFlight, Watch};
 use crate::core::node::sock;
 use crate::core::node::Node;
 use crate::core::sync::lock;
@@ -117,6 +117,8 @@ fn run(shared: Weak<Shared>, nodes: Weak<Vec<Arc<Node>>>, detection: Duration) {
     let mut idle_since = Instant::now();
     let mut last_tick = Instant::now();
     let mut watched_since = last_tick;
+    // Kept from tick to tick: a tick that decides nothing allocates nothing.
+    let mut todo: Vec<Todo> = Vec::new();
     loop {
         let (Some(shared), Some(nodes)) = (shared.upgrade(), nodes.upgrade()) else {
             return;
@@ -124,13 +126,20 @@ fn run(shared: Weak<Shared>, nodes: Weak<Vec<Arc<Node>>>, detection: Duration) {
         if shared.stopped.load(Ordering::SeqCst) {
             return;
         }
-        let flights: Vec<Arc<Flight>> = lock(&shared.flights).clone();
+        let flights = lock(&shared.flights);
         let now = Instant::now();
         if now.duration_since(last_tick) > STALL {
             watched_since = now;
         }
         last_tick = now;
-        if flights.is_empty() {
+        todo.extend(
+            flights
+                .iter()
+                .filter_map(|f| judge_flight(f, &nodes, now, watched_since, detection)),
+        );
+        let idle = flights.is_empty();
+        drop(flights);
+        if idle {
             if now.duration_since(idle_since) >= IDLE {
                 park(&shared);
                 idle_since = Instant::now();
@@ -140,8 +149,8 @@ fn run(shared: Weak<Shared>, nodes: Weak<Vec<Arc<Node>>>, detection: Duration) {
         } else {
             idle_since = now;
         }
-        for f in &flights {
-            tend(f, &nodes, now, watched_since, detection);
+        for t in todo.drain(..) {
+            act(t, &nodes, now);
         }
         drop((shared, nodes));
         thread::sleep(TICK);
@@ -158,18 +167,25 @@ fn park(shared: &Shared) {
     shared.parked.store(false, Ordering::Release);
 }
 
-fn tend(
+/// What a tick decided for one statement, done once the flights' lock is released: starting a
+/// thread (a check, a kill) there would hold up every statement's `fly` and `land`.
+enum Todo {
+    Check(usize),
+    Kill { node: usize, session: u32 },
+    Abandon(Arc<Flight>, Ended),
+}
+
+/// Judges one statement (under the flights' lock, so it cannot land meanwhile); `None`: wait.
+fn judge_flight(
     f: &Arc<Flight>,
     nodes: &[Arc<Node>],
     now: Instant,
     watched_since: Instant,
     detection: Duration,
-) {
-    let Some(node) = nodes.get(f.node) else {
-        return;
-    };
+) -> Option<Todo> {
+    let node = nodes.get(f.node)?;
     let mut watch = lock(&f.watch);
-    let Some(w) = *watch else { return };
+    let w = (*watch)?;
     let state = InFlight {
         started: f.started,
         watched_since,
@@ -178,34 +194,53 @@ fn tend(
         watch: w,
     };
     match judge(now, &state, &node.life(), detection) {
-        Action::Wait => {}
-        Action::Check => {
+        Action::Wait => None,
+        Action::Check => Some(Todo::Check(f.node)),
+        Action::Kill(ending) => {
+            // Marked before the kill is sent: a statement that lands first is then known to be
+            // under a kill, and its connection is not used again (the late `KILL QUERY` would
+            // stop its next statement).
+            *watch = Some(Watch::Killing { ending, since: now });
+            Some(Todo::Kill {
+                node: f.node,
+                session: f.session,
+            })
+        }
+        Action::Abandon(ending) => Some(Todo::Abandon(Arc::clone(f), ending)),
+    }
+}
+
+fn act(todo: Todo, nodes: &[Arc<Node>], now: Instant) {
+    match todo {
+        Todo::Check(idx) => {
+            let node = &nodes[idx];
             if node.begin_check(now) {
-                let node = Arc::clone(node);
                 let spawned = thread::Builder::new()
                     .name(format!("multimaster-check-{}", node.name))
                     .spawn({
-                        let node = Arc::clone(&node);
+                        let node = Arc::clone(node);
                         move || node.end_check(node.check())
                     });
                 if spawned.is_err() {
-                    node.end_check(crate::core::failure::liveness::Answer::NoAnswer);
+                    node.end_check(Answer::NoAnswer);
                 }
             }
         }
-        Action::Kill(ending) => {
-            *watch = Some(Watch::Killing { ending, since: now });
-            let node = Arc::clone(node);
-            let session = f.session;
+        Todo::Kill { node, session } => {
+            let node = Arc::clone(&nodes[node]);
             let _ = thread::Builder::new()
                 .name(format!("multimaster-kill-{}", node.name))
                 .spawn(move || node.kill_query(session));
         }
-        Action::Abandon(ending) => {
-            // Under the flight's lock: the statement's thread cannot have closed the
-            // connection (and let its descriptor be reused) while this runs.
-            sock::abort(f.fd);
-            *watch = Some(Watch::Abandoned(ending));
+        Todo::Abandon(f, ending) => {
+            // Under the flight's lock, and only while it has not landed: the statement's thread
+            // cannot have closed the connection (and let its descriptor be reused). One that
+            // landed since the judgement ended by itself.
+            let mut watch = lock(&f.watch);
+            if watch.is_some() {
+                sock::abort(f.fd);
+                *watch = Some(Watch::Abandoned(ending));
+            }
         }
     }
 }

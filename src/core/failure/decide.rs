@@ -69,13 +69,7 @@ impl KeyCheck {
 
     /// The keys, each once: what the check must find all of, or none of.
     pub(crate) fn distinct(&self) -> u64 {
-        let mut seen: Vec<&Value> = Vec::with_capacity(self.values.len());
-        for v in &self.values {
-            if !seen.contains(&v) {
-                seen.push(v);
-            }
-        }
-        seen.len() as u64
+        distinct::first_of_each(&self.values).count() as u64
     }
 }
 
@@ -208,6 +202,8 @@ pub(crate) fn server_error(node: &str, e: &DbError, kind: Kind) -> Error {
         },
     }
 }
+
+mod distinct;
 
 #[cfg(test)]
 pub(crate) mod tests;

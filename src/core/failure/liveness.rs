@@ -2,6 +2,7 @@
 //! semantics"): a statement may be slow, a node that answers a liveness check on a separate
 //! connection is alive. These are the pure decisions; `watchdog.rs` applies them.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long a statement killed for Ctrl-C may take to return before its connection is cut:
@@ -171,7 +172,7 @@ mod tests;
 #[derive(Clone, Debug)]
 pub struct Session {
     pub id: u32,
-    pub incarnation: Option<Incarnation>,
+    pub incarnation: Option<Arc<Incarnation>>,
 }
 
 /// Which server process answered: its Galera member id where there is one (new with every

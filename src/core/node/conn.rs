@@ -3,7 +3,7 @@
 
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Instant;
 
@@ -85,7 +85,7 @@ impl Node {
         sock::set_read_timeout(conn.as_raw_fd(), None).map_err(DbError::IoError)?;
         let mut st = lock(&self.state);
         st.flavour = Some(found.flavour);
-        st.incarnation = Some(found.incarnation);
+        st.incarnation = Some(Arc::new(found.incarnation));
         self.max_packet.store(found.max_packet, Ordering::Relaxed);
         Ok(conn)
     }

@@ -1,6 +1,8 @@
-//! Reaching a node apart from its pooled connections, over one monitor connection: liveness
-//! checks, killing a statement, fencing a lost session, asking about cluster members.
+//! Reaching a node apart from its pooled connections: liveness checks and questions about
+//! cluster members over the monitor connection, killing a statement over a connection of its
+//! own, fencing a lost session over a new one.
 
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -45,17 +47,20 @@ impl Node {
         }
     }
 
-    /// Stops the statement running in session `connection_id`, over the monitor connection
-    /// (the session's own connection is busy with it). Best effort: the watchdog cuts the
-    /// connection if the statement does not end soon after.
+    /// Stops the statement running in session `connection_id`, over the kill connection (the
+    /// session's own connection is busy with it, and the monitor connection may be held by a
+    /// check). Best effort: the watchdog cuts the connection if the statement does not end
+    /// soon after.
     pub fn kill_query(&self, connection_id: u32) {
-        self.on_monitor(|conn| conn.query_drop(format!("KILL QUERY {connection_id}")));
+        self.kept(&self.killer, |conn| {
+            conn.query_drop(format!("KILL QUERY {connection_id}"))
+        });
     }
 
     /// Galera: whether this node's view of the cluster has the member `uuid`; `None` when it
     /// cannot tell (unreachable, or no members table before MariaDB 10.4).
     pub fn has_member(&self, uuid: &str) -> Option<bool> {
-        self.on_monitor(|conn| {
+        self.kept(&self.monitor, |conn| {
             conn.exec_first::<u64, _, _>(
                 "SELECT COUNT(*) FROM mysql.wsrep_cluster_members WHERE node_uuid = ?",
                 (uuid,),
@@ -65,22 +70,15 @@ impl Node {
         .map(|n| n > 0)
     }
 
-    /// Runs `f` on the monitor connection (opened if needed; its queries are bounded by the
-    /// failure-detection time); `None` when the node cannot be reached or `f` fails.
-    fn on_monitor<T>(&self, f: impl Fn(&mut Conn) -> Result<T, DbError>) -> Option<T> {
-        let mut mon = lock(&self.monitor);
-        for _ in 0..2 {
-            if mon.is_none() {
-                *mon = Some(self.open().ok()?.0);
-            }
-            let conn = mon.as_mut()?;
-            match f(conn) {
-                Ok(v) => return Some(v),
-                Err(DbError::MySqlError(_)) => return None,
-                Err(_) => *mon = None,
-            }
-        }
-        None
+    /// Runs `f` on the connection kept in `slot` (the monitor or the kill connection), opened
+    /// if needed: the connect is bounded as a whole (see `open`), its queries by the
+    /// failure-detection time. `None` when the node cannot be reached or `f` fails.
+    fn kept<T>(
+        &self,
+        slot: &Mutex<Option<Conn>>,
+        f: impl Fn(&mut Conn) -> Result<T, DbError>,
+    ) -> Option<T> {
+        reuse_or_reopen(&mut lock(slot), || self.open().ok().map(|(c, _)| c), f)
     }
 
     /// One liveness check: the monitor connection's ping, or a new connection and a trivial
@@ -134,7 +132,106 @@ impl Node {
     }
 
     /// The process the pooled connections belong to, as last seen.
-    pub fn incarnation(&self) -> Option<Incarnation> {
+    pub fn incarnation(&self) -> Option<Arc<Incarnation>> {
         lock(&self.state).incarnation.clone()
+    }
+}
+
+/// Runs `f` on the connection in `slot`, opening one if there is none. A kept connection that
+/// fails other than by a server error may have gone stale while it sat unused (the node
+/// restarted, or dropped it): it is dropped and `f` runs once more on a new one. A server error
+/// is `f`'s answer, not the connection's fault: not retried, the connection kept.
+fn reuse_or_reopen<C, T>(
+    slot: &mut Option<C>,
+    mut open: impl FnMut() -> Option<C>,
+    f: impl Fn(&mut C) -> Result<T, DbError>,
+) -> Option<T> {
+    for _ in 0..2 {
+        if slot.is_none() {
+            *slot = Some(open()?);
+        }
+        match f(slot.as_mut()?) {
+            Ok(v) => return Some(v),
+            Err(DbError::MySqlError(_)) => return None,
+            Err(_) => *slot = None,
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::io;
+
+    use super::*;
+
+    /// A connection, known by its number: 100 + n for the n-th one opened.
+    struct Fake(u32);
+
+    fn broken() -> DbError {
+        DbError::IoError(io::Error::new(io::ErrorKind::BrokenPipe, "gone"))
+    }
+
+    fn refused_by_server() -> DbError {
+        DbError::MySqlError(MySqlError {
+            state: "HY000".into(),
+            code: 1094,
+            message: "Unknown thread id".into(),
+        })
+    }
+
+    /// Runs `answer` through `reuse_or_reopen`; returns its result and how many were opened.
+    fn run(
+        slot: &mut Option<Fake>,
+        reachable: bool,
+        answer: impl Fn(u32) -> Result<u32, DbError>,
+    ) -> (Option<u32>, u32) {
+        let opened = Cell::new(0);
+        let open = || {
+            opened.set(opened.get() + 1);
+            reachable.then(|| Fake(100 + opened.get()))
+        };
+        let got = reuse_or_reopen(slot, open, |c: &mut Fake| answer(c.0));
+        (got, opened.get())
+    }
+
+    #[test]
+    fn opens_once_then_reuses() {
+        let mut slot = None;
+        assert_eq!(run(&mut slot, true, Ok), (Some(101), 1));
+        assert_eq!(run(&mut slot, true, Ok), (Some(101), 0));
+    }
+
+    #[test]
+    fn a_stale_connection_is_replaced_once() {
+        let mut slot = Some(Fake(1));
+        let stale = |id| if id == 1 { Err(broken()) } else { Ok(id) };
+        assert_eq!(run(&mut slot, true, stale), (Some(101), 1));
+        assert_eq!(slot.as_ref().map(|c| c.0), Some(101));
+    }
+
+    #[test]
+    fn a_server_error_is_the_answer_and_keeps_the_connection() {
+        let mut slot = Some(Fake(1));
+        assert_eq!(
+            run(&mut slot, true, |_| Err(refused_by_server())),
+            (None, 0)
+        );
+        assert_eq!(slot.as_ref().map(|c| c.0), Some(1));
+    }
+
+    #[test]
+    fn gives_up_after_a_new_connection_fails_too() {
+        let mut slot = Some(Fake(1));
+        assert_eq!(run(&mut slot, true, |_| Err(broken())), (None, 1));
+        assert!(slot.is_none());
+    }
+
+    #[test]
+    fn an_unreachable_node_gives_none() {
+        let mut slot = None;
+        assert_eq!(run(&mut slot, false, Ok), (None, 1));
+        assert!(slot.is_none());
     }
 }

@@ -5,11 +5,11 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use mysql::{Conn, Error as DbError, MySqlError, Opts, OptsBuilder};
+use mysql::{Conn, Opts, OptsBuilder};
 
 use crate::core::events::NodeStats;
 use crate::core::failure::backoff::{jitter, Backoff};
-use crate::core::failure::fault::describe;
+use crate::core::failure::fault::{describe, NodeError};
 use crate::core::failure::liveness::{Incarnation, Life};
 use crate::core::node::flavour::Flavour;
 use crate::core::settings::address::Endpoint;
@@ -93,16 +93,6 @@ pub struct Node {
     max_packet: AtomicU64,
     /// Connections are plain TCP (ssl_mode DISABLED).
     plain: bool,
-}
-
-/// A server error made up by the client, so that "not ready" takes the same path as the
-/// server's own 1047.
-pub fn not_ready_error(detail: &str) -> DbError {
-    DbError::MySqlError(MySqlError {
-        state: "08S01".into(),
-        code: 1047,
-        message: format!("node not ready: {detail}"),
-    })
 }
 
 impl Node {
@@ -189,7 +179,7 @@ impl Node {
         was_down
     }
 
-    pub fn record_statement(&self, error: Option<&DbError>) {
+    pub fn record_statement(&self, error: Option<&NodeError>) {
         let mut st = lock(&self.state);
         st.statements += 1;
         if let Some(e) = error {

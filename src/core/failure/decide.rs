@@ -160,7 +160,7 @@ pub struct Failure {
 }
 
 impl Failure {
-    /// `e` on node's connect (`Phase::Connect`) or statement, ended as `ended`.
+    /// What `e` on a connect (`Phase::Connect`) or a statement, ended as `ended`, tells.
     pub fn of(phase: Phase, e: &NodeError, ended: Ended) -> Self {
         Failure {
             phase,

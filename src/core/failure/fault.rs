@@ -120,6 +120,7 @@ pub enum Kind {
 }
 
 const ER_DUP_ENTRY: u16 = 1062;
+const ER_ACCESS_DENIED: u16 = 1045;
 /// The server's answer to a statement stopped by `KILL QUERY`.
 const ER_QUERY_INTERRUPTED: u16 = 1317;
 /// MySQL's code for a packet over `max_allowed_packet` (ER_NET_PACKET_TOO_LARGE).
@@ -251,6 +252,20 @@ fn classify_driver(err: &DbError, phase: Phase) -> Fault {
 /// server that speaks no TLS) arrives as an IO error carrying rustls' own error.
 fn is_tls_refusal(e: &std::io::Error) -> bool {
     e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>())
+}
+
+/// A refused plain (non-TLS) login, with a hint: a server that requires TLS refuses it with
+/// 1045 "Access denied", the same words as a wrong password (measured on MariaDB with
+/// require_secure_transport=ON).
+pub fn plain_login_hint(err: DbError) -> DbError {
+    match err {
+        DbError::MySqlError(mut m) if m.code == ER_ACCESS_DENIED => {
+            m.message
+                .push_str(" (with ssl_mode DISABLED: the server may require TLS)");
+            DbError::MySqlError(m)
+        }
+        other => other,
+    }
 }
 
 /// Nothing listens at the address: the server process is gone (not frozen, not cut off).

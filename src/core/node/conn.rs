@@ -11,7 +11,7 @@ use mysql::prelude::Queryable;
 use mysql::{Conn, DriverError, Error as DbError, Params};
 
 use super::{Node, MAX_IDLE, STALE_AFTER};
-use crate::core::failure::fault::{NodeError, Refusal};
+use crate::core::failure::fault::{plain_login_hint, NodeError, Refusal};
 use crate::core::failure::liveness::Incarnation;
 use crate::core::node::flavour::{galera_ready, Flavour, DETECT_SQL, STATUS_SQL};
 use crate::core::node::{packet, sock};
@@ -108,20 +108,7 @@ impl Node {
         // The handshake and two small queries: allow a little beyond the TCP connect itself.
         rx.recv_timeout(self.connect_timeout + self.connect_timeout / 2)
             .unwrap_or(Err(DbError::DriverError(DriverError::ConnectTimeout)))
-            .map_err(|e| self.hint(e))
-    }
-
-    /// A server that requires TLS refuses a plain login with 1045 "Access denied", the same
-    /// words as a wrong password (measured on MariaDB with require_secure_transport=ON).
-    fn hint(&self, e: DbError) -> DbError {
-        match e {
-            DbError::MySqlError(mut m) if self.plain && m.code == 1045 => {
-                m.message
-                    .push_str(" (with ssl_mode DISABLED: the server may require TLS)");
-                DbError::MySqlError(m)
-            }
-            other => other,
-        }
+            .map_err(|e| if self.plain { plain_login_hint(e) } else { e })
     }
 
     /// The node's `max_allowed_packet`, as read at connect (0 before the first connect).

@@ -1,31 +1,27 @@
 //! The failover-aware set of nodes: runs each statement on a live node by the balancing
-//! policy (the loop and its decisions are in `request.rs`), probes down nodes in the
-//! background, fences lost sessions and checks keys.
+//! policy (the loop is `cluster/run.rs`, its decisions `failure/decide.rs`), probes down nodes
+//! in the background, fences lost sessions and checks keys.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
 
 use mysql::prelude::Queryable;
-use mysql::{Conn, Error as DbError, Params};
+use mysql::{Conn, Params};
 
 use crate::core::cancel::Cancel;
+use crate::core::cluster::run::{conn, timed_out, Backend, LeasedOp};
 use crate::core::cluster::watchdog::Watchdog;
 use crate::core::error::{Error, Result};
 use crate::core::events::{Event, EventKind, EventLog, NodeStats};
 pub use crate::core::failure::decide::{IfLost, KeyCheck, Outcome};
 use crate::core::failure::fault::describe;
-use crate::core::logs::{self, log_debug};
+use crate::core::logs::log_debug;
 pub(crate) use crate::core::node::exec::{exec_on, rows_on};
 pub use crate::core::node::exec::{Exec, Rows};
 use crate::core::node::Node;
 use crate::core::settings::config::Config;
 use crate::core::sync::lock;
-
-/// A statement run on a leased connection of a node, which it may take out of the lease to keep.
-pub(crate) type LeasedOp<'a, T> =
-    dyn FnMut(&Arc<Node>, &mut Option<Conn>) -> std::result::Result<T, DbError> + 'a;
 
 struct Inner {
     cfg: Config,
@@ -75,6 +71,11 @@ impl Cluster {
 
     pub fn config(&self) -> &Config {
         &self.inner.cfg
+    }
+
+    /// Node `idx`, for work that stays on it (a transaction's attempt).
+    pub(crate) fn node(&self, idx: usize) -> Arc<Node> {
+        Arc::clone(&self.inner.nodes[idx])
     }
 
     pub fn node_names(&self) -> Vec<String> {
@@ -128,25 +129,17 @@ impl Cluster {
         request: Option<u64>,
         cancel: &Cancel,
     ) -> Result<Outcome<Exec>> {
-        let out = self.run(sql, write, request, cancel, &mut |node, conn| {
-            node.check_size(sql, params)?;
-            exec_on(conn, sql, params)
+        let nodes = &self.inner.nodes;
+        let out = self.run(sql, write, request, cancel, &mut |idx, lease| {
+            nodes[idx].check_size(sql, params)?;
+            Ok(exec_on(conn(lease)?, sql, params)?)
         })?;
         // Killed for its time limit yet answered OK: a write that changed rows had committed
         // before the kill arrived, and stands; anything else (`DO SLEEP(60)`) timed out.
         let changed = out.value.as_ref().is_some_and(|e| e.affected > 0);
         match out.killed_after {
-            Some(elapsed) if !changed => Err(self.timed_out(out.node, sql, elapsed, cancel)),
+            Some(elapsed) if !changed => Err(timed_out(self.name(out.node), sql, elapsed, cancel)),
             _ => Ok(out),
-        }
-    }
-
-    fn timed_out(&self, idx: usize, sql: &str, elapsed: Duration, cancel: &Cancel) -> Error {
-        Error::TimedOut {
-            node: self.inner.nodes[idx].name.clone(),
-            statement: sql.to_owned(),
-            elapsed,
-            limit: cancel.limit().unwrap_or_default(),
         }
     }
 
@@ -160,11 +153,13 @@ impl Cluster {
         causal: bool,
         cancel: &Cancel,
     ) -> Result<Outcome<Rows>> {
-        let out = self.run_leased(sql, IfLost::RunAgain, None, cancel, &mut |node, lease| {
-            let conn = lease.as_mut().ok_or_else(DbError::server_disconnected)?;
+        let nodes = &self.inner.nodes;
+        let out = self.run(sql, IfLost::RunAgain, None, cancel, &mut |idx, lease| {
+            let node = &nodes[idx];
             node.check_size(sql, params)?;
+            let conn = conn(lease)?;
             let Some((on, off)) = causal.then(|| node.flavour().causal_read()).flatten() else {
-                return rows_on(conn, sql, params);
+                return Ok(rows_on(conn, sql, params)?);
             };
             conn.query_drop(on)?;
             let rows = rows_on(conn, sql, params);
@@ -174,12 +169,12 @@ impl Cluster {
             if conn.query_drop(off).is_err() {
                 lease.take();
             }
-            rows
+            Ok(rows?)
         })?;
         // Killed for its time limit yet answered (`SELECT SLEEP(60)` returns 1 when killed):
         // rows from an interrupted read are not the read's answer.
         match out.killed_after {
-            Some(elapsed) => Err(self.timed_out(out.node, sql, elapsed, cancel)),
+            Some(elapsed) => Err(timed_out(self.name(out.node), sql, elapsed, cancel)),
             None => Ok(out),
         }
     }
@@ -192,56 +187,24 @@ impl Cluster {
         Ok(first.and_then(|row| row.get::<u64, _>(0)).unwrap_or(0))
     }
 
-    /// The request loop: tries nodes in the policy's order for this request, classifies each
-    /// failure once, and waits (without spinning) for a node to come back when none is live.
-    pub fn run<T>(
+    /// The request loop (`cluster/run.rs`) on these nodes: `op` runs on a leased connection
+    /// of the node it is given, and may take the connection out of the lease to keep it (a
+    /// transaction does; it is then not returned to the pool). `request` fixes the balancing
+    /// slot; `None` takes the next one of this instance.
+    pub(crate) fn run<T>(
         &self,
         sql: &str,
         write: IfLost<'_>,
         request: Option<u64>,
         cancel: &Cancel,
-        op: &mut dyn FnMut(&Node, &mut Conn) -> std::result::Result<T, DbError>,
-    ) -> Result<Outcome<T>> {
-        self.run_leased(
-            sql,
-            write,
-            request,
-            cancel,
-            &mut |node, lease| match lease {
-                Some(conn) => op(node, conn),
-                None => Err(DbError::server_disconnected()),
-            },
-        )
-    }
-
-    /// [`run`](Self::run) for an `op` that may keep the connection (a transaction does): it
-    /// takes it out of `lease`, and it is then not returned to the pool.
-    pub(crate) fn run_leased<T>(
-        &self,
-        sql: &str,
-        write: IfLost<'_>,
-        request: Option<u64>,
-        cancel: &Cancel,
-        op: &mut LeasedOp<'_, T>,
+        op: &mut LeasedOp<'_, Conn, T>,
     ) -> Result<Outcome<T>> {
         let request = request.unwrap_or_else(|| self.inner.next.fetch_add(1, Ordering::Relaxed));
-        let nodes = &self.inner.nodes;
-        run::run(self, sql, write, request, cancel, &mut |idx, lease| {
+        let (cfg, nodes) = (&self.inner.cfg, &self.inner.nodes);
+        run::run(self, cfg, sql, write, request, cancel, &mut |idx, lease| {
             log_debug(|| format!("{}: {}", nodes[idx].name, sql));
-            op(&nodes[idx], lease)
+            op(idx, lease)
         })
-    }
-
-    /// Takes a node that failed under a statement out of rotation for a backoff period.
-    pub(crate) fn mark_failed(&self, node: &Node, e: &DbError) {
-        self.mark_failed_for(node, describe(e));
-    }
-
-    fn mark_failed_for(&self, node: &Node, reason: String) {
-        node.record_failover();
-        if node.mark_down(&reason) {
-            self.note(EventKind::NodeDown, &node.name, reason);
-        }
     }
 
     /// One reconnect attempt for a down node, off the request path: a dead or frozen node
@@ -261,7 +224,8 @@ impl Cluster {
                     Ok(conn) => {
                         node.checkin(conn);
                         if node.mark_up() {
-                            this.note(EventKind::NodeUp, &node.name, "reconnected");
+                            let up = "reconnected".into();
+                            this.note(EventKind::NodeUp, &node.name, up);
                         }
                     }
                     Err(e) => {
@@ -278,47 +242,6 @@ impl Cluster {
                 node.mark_down(&format!("cannot start a probe thread: {e}"));
             }
         }
-    }
-}
-
-impl Cluster {
-    fn down_detail(&self) -> String {
-        let parts: Vec<String> = self
-            .inner
-            .nodes
-            .iter()
-            .map(|n| {
-                let s = n.stats();
-                format!(
-                    "{} {} ({})",
-                    s.address,
-                    s.state,
-                    s.last_error.as_deref().unwrap_or("no error")
-                )
-            })
-            .collect();
-        parts.join("; ")
-    }
-
-    /// Records an event and logs it: failures at WARNING, recoveries and retries at INFO.
-    pub(crate) fn note(&self, kind: EventKind, node: &str, detail: impl Into<String>) {
-        let detail = detail.into();
-        if !logs::quiet() {
-            let level = match kind {
-                EventKind::NodeDown | EventKind::Ambiguous => log::Level::Warn,
-                _ => log::Level::Info,
-            };
-            let what = match kind {
-                EventKind::NodeDown => "down",
-                EventKind::NodeUp => "back up",
-                EventKind::Failover => "took over",
-                EventKind::Retry => "retry",
-                EventKind::Ambiguous => "outcome unknown",
-                EventKind::AmbiguousResolved => "outcome resolved",
-            };
-            log::log!(target: "multimaster", level, "node {node} {what}: {detail}");
-        }
-        self.inner.events.push(kind, node, detail);
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::core::failure::fault::Kind;
+use crate::core::failure::fault::{Kind, Refusal};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
@@ -28,6 +28,11 @@ pub enum Error {
         message: String,
         kind: Kind,
     },
+
+    /// Refused by the library before it was sent (too large for the node): shown with the
+    /// code of the server's own refusal.
+    #[error("{node}: ({}) {refusal}", refusal.code())]
+    Refused { node: String, refusal: Refusal },
 
     /// A driver-side failure that is not about connectivity (bad parameters, bad values).
     #[error("{node}: {message}")]
@@ -134,6 +139,7 @@ impl Error {
         match self {
             Error::Server { node, .. }
             | Error::Driver { node, .. }
+            | Error::Refused { node, .. }
             | Error::Ambiguous { node, .. }
             | Error::Lost { node, .. }
             | Error::TimedOut { node, .. }
@@ -150,6 +156,7 @@ impl Error {
         match self {
             Error::Server { code, .. } | Error::RetriesExhausted { code, .. } => Some(*code),
             Error::AllNodesDown { code, .. } => *code,
+            Error::Refused { refusal, .. } => Some(refusal.code()),
             // CR_SERVER_LOST, as the MySQL client reports a connection lost mid-query.
             Error::Broken { .. } => Some(2013),
             Error::Row { source, .. } => source.code(),

@@ -5,11 +5,11 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mysql::{Conn, Error as DbError, MySqlError, Opts, OptsBuilder};
+use mysql::{Conn, Opts, OptsBuilder};
 
 use crate::core::events::NodeStats;
 use crate::core::failure::backoff::{jitter, Backoff};
-use crate::core::failure::fault::describe;
+use crate::core::failure::fault::{describe, NodeError};
 use crate::core::failure::liveness::{Incarnation, Life};
 use crate::core::node::flavour::Flavour;
 use crate::core::settings::address::Endpoint;
@@ -100,16 +100,6 @@ pub struct Node {
     plain: bool,
 }
 
-/// A server error made up by the client, so that "not ready" takes the same path as the
-/// server's own 1047.
-pub fn not_ready_error(detail: &str) -> DbError {
-    DbError::MySqlError(MySqlError {
-        state: "08S01".into(),
-        code: 1047,
-        message: format!("node not ready: {detail}"),
-    })
-}
-
 impl Node {
     pub fn new(endpoint: Endpoint, cfg: &Config) -> Self {
         let opts = OptsBuilder::new()
@@ -197,7 +187,7 @@ impl Node {
         was_down
     }
 
-    pub fn record_statement(&self, error: Option<&DbError>) {
+    pub fn record_statement(&self, error: Option<&NodeError>) {
         let mut st = lock(&self.state);
         st.statements += 1;
         if let Some(e) = error {

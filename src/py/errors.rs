@@ -97,6 +97,11 @@ fn make(py: Python<'_>, e: &Error) -> PyResult<PyErr> {
             class_of(py, *kind)
         }
         Error::Driver { kind, .. } => class_of(py, *kind),
+        // As the server's own refusal of the same (1153): an OperationalError.
+        Error::Refused { refusal, .. } => {
+            kwargs.set_item("sqlstate", refusal.state())?;
+            OperationalError::type_object(py)
+        }
         Error::AllNodesDown { waited, .. } => {
             kwargs.set_item("waited", waited.as_secs_f64())?;
             AllNodesDownError::type_object(py)

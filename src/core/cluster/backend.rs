@@ -1,83 +1,63 @@
-//! The real nodes behind the request loop (`request/run.rs`): each statement watched by the
-//! watchdog, liveness asked on a separate connection, lost writes fenced and checked.
+//! The real nodes behind the request loop (`run.rs`): each statement watched by the watchdog,
+//! liveness asked on a separate connection, lost writes fenced and checked.
 
 use std::os::fd::AsRawFd;
-use std::sync::Arc;
 use std::time::Instant;
 
-use mysql::{Conn, Error as DbError};
+use mysql::Conn;
 
 use super::Cluster;
 use crate::core::cancel::Cancel;
-use crate::core::cluster::run::{Backend, LeasedOp as Op};
+use crate::core::cluster::run::{Backend, LeasedOp};
 use crate::core::error::{Error, Result};
 use crate::core::events::EventKind;
 use crate::core::failure::decide::KeyCheck;
+use crate::core::failure::fault::NodeError;
 use crate::core::failure::liveness::{Ended, Liveness, Session};
-use crate::core::node::{Claim, Node};
-use crate::core::settings::config::Config;
+use crate::core::logs;
+use crate::core::node::Claim;
 
 impl Cluster {
-    /// Runs `f`, a statement on `conn` of node `idx`, under the watchdog's eye.
-    pub(crate) fn watch<R>(
-        &self,
-        idx: usize,
-        conn: &mut Conn,
-        cancel: &Cancel,
-        f: impl FnOnce(&mut Conn) -> R,
-    ) -> (R, Ended) {
-        let wd = &self.inner.watchdog;
-        let (fd, session) = (conn.as_raw_fd(), conn.connection_id());
-        let flight = wd.fly(idx, fd, session, cancel.limit(), cancel);
-        let result = f(conn);
-        (result, wd.land(&flight))
-    }
-
-    /// The index of one of this cluster's nodes.
-    pub(crate) fn index(&self, node: &Arc<Node>) -> usize {
-        let mut nodes = self.inner.nodes.iter();
-        nodes.position(|n| Arc::ptr_eq(n, node)).unwrap_or(0)
+    /// What identifies `conn`'s server session on node `idx`, to fence it after a lost reply.
+    pub(crate) fn session(&self, idx: usize, conn: &Conn) -> Session {
+        Session {
+            id: conn.connection_id(),
+            incarnation: self.inner.nodes[idx].incarnation(),
+        }
     }
 }
 
-/// The request loop runs on the real nodes through this (see `request.rs`).
+/// The request loop, and a transaction's statements, run on the real nodes through this.
 impl Backend for Cluster {
     type Conn = Conn;
-
-    fn config(&self) -> &Config {
-        &self.inner.cfg
-    }
 
     fn name(&self, idx: usize) -> &str {
         &self.inner.nodes[idx].name
     }
 
-    fn is_closed(&self) -> bool {
-        Cluster::is_closed(self)
+    fn claim(&self, idx: usize) -> Result<bool> {
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        let node = &self.inner.nodes[idx];
+        match node.claim(Instant::now()) {
+            Claim::Use => Ok(true),
+            Claim::Probe => {
+                self.probe(node);
+                Ok(false)
+            }
+            Claim::Skip => Ok(false),
+        }
     }
 
-    fn claim(&self, idx: usize) -> Claim {
-        self.inner.nodes[idx].claim(Instant::now())
-    }
-
-    fn probe(&self, idx: usize) {
-        Cluster::probe(self, &self.inner.nodes[idx]);
-    }
-
-    fn checkout(&self, idx: usize) -> std::result::Result<Conn, DbError> {
-        self.inner.nodes[idx].checkout()
+    fn checkout(&self, idx: usize) -> std::result::Result<(Conn, Session), NodeError> {
+        let conn = self.inner.nodes[idx].checkout()?;
+        let session = self.session(idx, &conn);
+        Ok((conn, session))
     }
 
     fn checkin(&self, idx: usize, conn: Conn) {
         self.inner.nodes[idx].checkin(conn);
-    }
-
-    type Session = Session;
-    fn session(&self, idx: usize, conn: &Conn) -> Session {
-        Session {
-            id: conn.connection_id(),
-            incarnation: self.inner.nodes[idx].incarnation(),
-        }
     }
 
     fn watched<T>(
@@ -85,8 +65,8 @@ impl Backend for Cluster {
         idx: usize,
         lease: &mut Option<Conn>,
         cancel: &Cancel,
-        op: &mut Op<'_, Conn, T>,
-    ) -> (std::result::Result<T, DbError>, Ended) {
+        op: &mut LeasedOp<'_, Conn, T>,
+    ) -> (std::result::Result<T, NodeError>, Ended) {
         let Some(conn) = lease.as_ref() else {
             return (op(idx, lease), Ended::Itself);
         };
@@ -96,22 +76,25 @@ impl Backend for Cluster {
         let result = op(idx, lease);
         let ended = wd.land(&flight);
         if ended != Ended::Itself {
-            // Killed or cut: a late KILL QUERY must not hit this connection's next statement.
             lease.take();
         }
         (result, ended)
+    }
+
+    fn record_statement(&self, idx: usize, error: Option<&NodeError>) {
+        self.inner.nodes[idx].record_statement(error);
     }
 
     fn liveness(&self, idx: usize) -> Liveness {
         Liveness::from(self.inner.nodes[idx].check())
     }
 
-    fn record_statement(&self, idx: usize, error: Option<&DbError>) {
-        self.inner.nodes[idx].record_statement(error);
-    }
-
     fn node_failed(&self, idx: usize, reason: String) {
-        self.mark_failed_for(&self.inner.nodes[idx], reason);
+        let node = &self.inner.nodes[idx];
+        node.record_failover();
+        if node.mark_down(&reason) {
+            self.note(EventKind::NodeDown, &node.name, reason);
+        }
     }
 
     /// Fences the session that sent the lost write, then asks the cluster (causally) whether
@@ -160,11 +143,41 @@ impl Backend for Cluster {
         Ok(committed)
     }
 
-    fn note(&self, kind: EventKind, idx: usize, detail: String) {
-        Cluster::note(self, kind, &self.inner.nodes[idx].name, detail);
+    /// Records an event and logs it: failures at WARNING, recoveries and retries at INFO.
+    fn note(&self, kind: EventKind, node: &str, detail: String) {
+        if !logs::quiet() {
+            let level = match kind {
+                EventKind::NodeDown | EventKind::Ambiguous => log::Level::Warn,
+                _ => log::Level::Info,
+            };
+            let what = match kind {
+                EventKind::NodeDown => "down",
+                EventKind::NodeUp => "back up",
+                EventKind::Failover => "took over",
+                EventKind::Retry => "retry",
+                EventKind::Ambiguous => "outcome unknown",
+                EventKind::AmbiguousResolved => "outcome resolved",
+            };
+            log::log!(target: "multimaster", level, "node {node} {what}: {detail}");
+        }
+        self.inner.events.push(kind, node, detail);
     }
 
     fn down_detail(&self) -> String {
-        Cluster::down_detail(self)
+        let parts: Vec<String> = self
+            .inner
+            .nodes
+            .iter()
+            .map(|n| {
+                let s = n.stats();
+                format!(
+                    "{} {} ({})",
+                    s.address,
+                    s.state,
+                    s.last_error.as_deref().unwrap_or("no error")
+                )
+            })
+            .collect();
+        parts.join("; ")
     }
 }

@@ -1,4 +1,6 @@
-//! The loop that applies [`decide`] over the nodes a [`Backend`] offers, one try at a time.
+//! The loop that applies the decisions of `failure/decide.rs`: [`run`] tries a statement on
+//! its own over the nodes a [`Backend`] offers; a transaction's statements and COMMIT, on their
+//! one node, share its pieces ([`Backend::watched`], [`decide_after`], [`Sent::error`]).
 
 use std::time::{Duration, Instant};
 
@@ -8,82 +10,182 @@ use crate::core::cancel::Cancel;
 use crate::core::error::{Error, Result};
 use crate::core::events::EventKind;
 use crate::core::failure::backoff::jitter;
-use crate::core::failure::decide::KeyCheck;
-use crate::core::failure::decide::{
-    decide, server_error, Failure, History, IfLost, Outcome, Step, Took,
+use crate::core::failure::decide::{self, Failure, History, IfLost, KeyCheck, Outcome, Step, Took};
+use crate::core::failure::fault::{
+    code, describe, keeps_connection, message, server_words, Kind, NodeError, Phase,
 };
-use crate::core::failure::fault::{classify, code, describe, message, Fault, Phase};
-use crate::core::failure::liveness::{Ended, Liveness};
-use crate::core::node::Claim;
+use crate::core::failure::liveness::{Ended, Liveness, Session};
 use crate::core::settings::config::Config;
 
 /// How often a caller with no live node looks again (nodes come back through probes).
 const IDLE_POLL: Duration = Duration::from_millis(25);
 
-/// The nodes the loop runs on: real ones (`Cluster`) or scripted ones (the tests).
+/// What the loop needs from the nodes: real ones (`Cluster`) or scripted ones (the tests).
 pub(crate) trait Backend {
     type Conn;
-    fn config(&self) -> &Config;
     fn name(&self, idx: usize) -> &str;
-    fn is_closed(&self) -> bool;
-    fn claim(&self, idx: usize) -> Claim;
-    /// Starts the one reconnect attempt the claim granted, off the request path.
-    fn probe(&self, idx: usize);
-    /// A connection; an error here means nothing was sent.
-    fn checkout(&self, idx: usize) -> std::result::Result<Self::Conn, DbError>;
+    /// Whether the loop may use node `idx` now. A down node whose backoff has passed gets its
+    /// one reconnect attempt, started off the request path, and is skipped meanwhile. `Closed`
+    /// once the instance is closed.
+    fn claim(&self, idx: usize) -> Result<bool>;
+    /// A connection and its server session (to fence after a lost reply); an error here means
+    /// nothing was sent.
+    fn checkout(&self, idx: usize) -> std::result::Result<(Self::Conn, Session), NodeError>;
     fn checkin(&self, idx: usize, conn: Self::Conn);
-    /// What identifies the connection's server session, to fence it after a lost reply.
-    type Session;
-    fn session(&self, idx: usize, conn: &Self::Conn) -> Self::Session;
     /// Runs `op` on the node's leased connection while the watchdog watches it (liveness,
     /// `cancel` and its statement time limit); says how it ended. A connection the watchdog
-    /// acted on is dropped.
+    /// acted on is dropped: a late `KILL QUERY` must not hit its next statement.
     fn watched<T>(
         &self,
         idx: usize,
         lease: &mut Option<Self::Conn>,
         cancel: &Cancel,
         op: &mut LeasedOp<'_, Self::Conn, T>,
-    ) -> (std::result::Result<T, DbError>, Ended);
+    ) -> (std::result::Result<T, NodeError>, Ended);
+    /// Counts a statement (and its error) in the node's statistics.
+    fn record_statement(&self, idx: usize, error: Option<&NodeError>);
     /// Asks the node on a separate connection whether it still answers.
     fn liveness(&self, idx: usize) -> Liveness;
-    fn record_statement(&self, idx: usize, error: Option<&DbError>);
     /// Takes the node out of rotation for a backoff period; `reason` is for events and stats.
     fn node_failed(&self, idx: usize, reason: String);
     /// Fences `session` on the node, then asks the cluster whether `key` exists.
     fn resolve_lost(
         &self,
         idx: usize,
-        session: &Self::Session,
+        session: &Session,
         key: &KeyCheck,
         cancel: &Cancel,
     ) -> Result<bool>;
-    fn note(&self, kind: EventKind, idx: usize, detail: String);
+    /// Records an event about node `node` (by name) and logs it.
+    fn note(&self, kind: EventKind, node: &str, detail: String);
     /// Per node, its state and last error: for `AllNodesDown`.
     fn down_detail(&self) -> String;
 }
 
-/// A statement run on a leased connection, which it may take out of the lease to keep.
+/// A statement run on node `idx`'s leased connection, which it may take out of the lease to
+/// keep (a transaction keeps it).
 pub(crate) type LeasedOp<'a, C, T> =
-    dyn FnMut(usize, &mut Option<C>) -> std::result::Result<T, DbError> + 'a;
+    dyn FnMut(usize, &mut Option<C>) -> std::result::Result<T, NodeError> + 'a;
 
-/// Runs `op` on a live node in the policy's order for `request`, applying [`decide`] to every
-/// failure, and waits (without spinning) for a node to come back when none is live.
+/// The leased connection; gone when the watchdog dropped it.
+pub(crate) fn conn<C>(lease: &mut Option<C>) -> std::result::Result<&mut C, NodeError> {
+    lease
+        .as_mut()
+        .ok_or_else(|| DbError::server_disconnected().into())
+}
+
+/// Decides with `decision` what a statement that failed on node `idx` (or that the watchdog
+/// stopped) means, asking the node whether it still answers when the decision needs to know.
+pub(crate) fn decide_after<B: Backend>(
+    b: &B,
+    idx: usize,
+    e: &NodeError,
+    ended: Ended,
+    decision: impl Fn(&Failure) -> Step,
+) -> (Failure, Step) {
+    let mut failure = Failure::of(Phase::Statement, e, ended);
+    let mut step = decision(&failure);
+    if step == Step::AskNode {
+        failure.node = b.liveness(idx);
+        step = decision(&failure);
+    }
+    (failure, step)
+}
+
+/// Why a node goes down after `e`: what happened, not the cut connection's own error.
+pub(crate) fn why_down(e: &NodeError, ended: Ended, detection: Duration) -> String {
+    match ended {
+        Ended::NodeDead => format!(
+            "no answer to liveness checks for {:.1} s",
+            detection.as_secs_f64()
+        ),
+        _ => describe(e),
+    }
+}
+
+/// One statement sent on one node, as the errors that end it name it.
+pub(crate) struct Sent<'a> {
+    pub node: &'a str,
+    pub sql: &'a str,
+    pub at: Instant,
+    pub cancel: &'a Cancel,
+}
+
+impl Sent<'_> {
+    /// The error `step` ends the statement with, where every loop ends it the same way.
+    pub(crate) fn error(&self, step: Step, e: &NodeError) -> Error {
+        let (node, statement) = (self.node.to_owned(), self.sql.to_owned());
+        match step {
+            Step::Raise(kind) => raise(self.node, e, kind),
+            Step::TimedOut => timed_out(self.node, self.sql, self.at.elapsed(), self.cancel),
+            Step::Interrupted => Error::Interrupted,
+            Step::Broken => Error::Broken {
+                node,
+                statement,
+                cause: describe(e),
+            },
+            Step::Ambiguous => Error::Ambiguous {
+                node,
+                statement,
+                cause: describe(e),
+            },
+            other => Error::Internal(format!("{other:?} does not end a statement ({node})")),
+        }
+    }
+}
+
+/// A failed try as the core's error, raised as `kind`.
+pub(crate) fn raise(node: &str, e: &NodeError, kind: Kind) -> Error {
+    let node = node.to_owned();
+    if let NodeError::Refused(refusal) = e {
+        let refusal = refusal.clone();
+        return Error::Refused { node, refusal };
+    }
+    match server_words(e) {
+        Some((code, state, message)) => Error::Server {
+            node,
+            code,
+            state: state.to_owned(),
+            message: message.to_owned(),
+            kind,
+        },
+        None => Error::Driver {
+            node,
+            message: describe(e),
+            kind,
+        },
+    }
+}
+
+/// A statement killed for its time limit.
+pub(crate) fn timed_out(node: &str, sql: &str, elapsed: Duration, cancel: &Cancel) -> Error {
+    Error::TimedOut {
+        node: node.to_owned(),
+        statement: sql.to_owned(),
+        elapsed,
+        limit: cancel.limit().unwrap_or_default(),
+    }
+}
+
+/// Runs `op` on a live node in the policy's order for `request`, applying
+/// [`decide::statement`] to every failure, and waits (without spinning) for a node to come
+/// back when none is live.
 pub(crate) fn run<B: Backend, T>(
     b: &B,
+    cfg: &Config,
     sql: &str,
     write: IfLost<'_>,
     request: u64,
     cancel: &Cancel,
     op: &mut LeasedOp<'_, B::Conn, T>,
 ) -> Result<Outcome<T>> {
-    let cfg = b.config();
     let nodes = cfg.endpoints.len();
     let started = Instant::now();
     let deadline = started + cfg.failover_timeout;
     let first_choice = cfg.policy.order(request, nodes).next().unwrap_or(0);
     let mut r = Request {
         b,
+        cfg,
         sql,
         write,
         cancel,
@@ -101,19 +203,15 @@ pub(crate) fn run<B: Backend, T>(
         },
     };
     'request: loop {
-        if b.is_closed() {
-            return Err(Error::Closed);
-        }
         cancel.check()?;
         for idx in cfg.policy.order(request, nodes) {
-            match b.claim(idx) {
-                Claim::Skip => continue,
-                Claim::Probe => b.probe(idx),
-                Claim::Use => match r.attempt(idx, op)? {
-                    Flow::Done => return Ok(finish(b, r.out, idx)),
-                    Flow::Again => continue 'request,
-                    Flow::Next => {}
-                },
+            if !b.claim(idx)? {
+                continue;
+            }
+            match r.attempt(idx, op)? {
+                Flow::Done => return Ok(finish(b, r.out, idx)),
+                Flow::Again => continue 'request,
+                Flow::Next => {}
             }
         }
         // No node ran it this round: every node is down or backing off.
@@ -146,6 +244,7 @@ enum Flow {
 /// One request's state across its tries.
 struct Request<'a, B: Backend, T> {
     b: &'a B,
+    cfg: &'a Config,
     sql: &'a str,
     write: IfLost<'a>,
     cancel: &'a Cancel,
@@ -159,25 +258,18 @@ impl<B: Backend, T> Request<'_, B, T> {
     /// One try on node `idx`: a connection, the statement under the watchdog, the outcome.
     fn attempt(&mut self, idx: usize, op: &mut LeasedOp<'_, B::Conn, T>) -> Result<Flow> {
         let b = self.b;
-        let conn = match b.checkout(idx) {
+        let (conn, session) = match b.checkout(idx) {
             Ok(c) => c,
             Err(e) => {
                 self.last = Some((idx, code(&e)));
-                let f = Failure {
-                    phase: Phase::Connect,
-                    fault: classify(&e, Phase::Connect),
-                    code: code(&e),
-                    ended: Ended::Itself,
-                    node: Liveness::Unknown,
-                };
-                if let Step::Raise(kind) = decide(&f, &self.write, &History::default()) {
-                    return Err(server_error(b.name(idx), &e, kind));
+                let f = Failure::of(Phase::Connect, &e, Ended::Itself);
+                if let Step::Raise(kind) = decide::statement(&f, &self.write, &History::default()) {
+                    return Err(raise(b.name(idx), &e, kind));
                 }
                 self.failed(idx, describe(&e));
                 return Ok(Flow::Next);
             }
         };
-        let session = b.session(idx, &conn);
         let mut lease = Some(conn);
         let sent = Instant::now();
         let (result, ended) = b.watched(idx, &mut lease, self.cancel, op);
@@ -192,69 +284,35 @@ impl<B: Backend, T> Request<'_, B, T> {
                 Ok(Flow::Done)
             }
             Err(e) => {
-                // A server error leaves the connection usable; anything else does not.
-                if let Some(conn) = lease.filter(|_| matches!(e, DbError::MySqlError(_))) {
+                if let Some(conn) = lease.filter(|_| keeps_connection(&e)) {
                     b.checkin(idx, conn);
                 }
-                self.after(idx, &e, ended, session, sent)
+                self.after(idx, &e, ended, &session, sent)
             }
         }
     }
 
-    /// Applies [`decide`] to a statement that failed on node `idx`.
-    /// What happened to the statement that failed on node `idx`: its fault, and (for a lost
-    /// connection the watchdog did not cut) whether the node still answers.
-    fn failure(&self, idx: usize, e: &DbError, ended: Ended) -> Failure {
-        let fault = classify(e, Phase::Statement);
-        let node = match ended {
-            Ended::NodeDead => Liveness::Dead,
-            Ended::Itself if fault == Fault::Lost => self.b.liveness(idx),
-            _ => Liveness::Unknown,
-        };
-        Failure {
-            phase: Phase::Statement,
-            fault,
-            code: code(e),
-            ended,
-            node,
-        }
-    }
-
-    /// Applies [`decide`] to a statement that failed on node `idx`.
+    /// Applies [`decide::statement`] to a statement that failed on node `idx`.
     fn after(
         &mut self,
         idx: usize,
-        e: &DbError,
+        e: &NodeError,
         ended: Ended,
-        session: B::Session,
-        sent: Instant,
+        session: &Session,
+        at: Instant,
     ) -> Result<Flow> {
         let b = self.b;
         self.last = Some((idx, code(e)));
-        let failure = self.failure(idx, e, ended);
-        let dead = failure.node == Liveness::Dead;
-        // Why the node goes down: what happened, not the cut connection's own error.
-        let why = || match ended {
-            Ended::NodeDead => format!(
-                "no answer to liveness checks for {:.1} s",
-                b.config().failure_detection.as_secs_f64()
-            ),
-            _ => describe(e),
-        };
         self.history.retries = self.out.took.retries;
-        let name = b.name(idx).to_owned();
-        match decide(&failure, &self.write, &self.history) {
-            Step::TimedOut => Err(Error::TimedOut {
-                node: name,
-                statement: self.sql.to_owned(),
-                elapsed: sent.elapsed(),
-                limit: self.cancel.limit().unwrap_or_default(),
-            }),
-            Step::Interrupted => Err(Error::Interrupted),
-            Step::Broken => Err(self.broken(idx, e)),
-            Step::Raise(kind) => Err(server_error(&name, e, kind)),
+        let (write, history) = (&self.write, &self.history);
+        let (failure, step) =
+            decide_after(b, idx, e, ended, |f| decide::statement(f, write, history));
+        let dead = failure.node == Liveness::Dead;
+        let why = || why_down(e, ended, self.cfg.failure_detection);
+        let name = b.name(idx);
+        match step {
             Step::GiveUp => Err(Error::RetriesExhausted {
-                node: name,
+                node: name.to_owned(),
                 attempts: self.out.took.retries + 1,
                 code: code(e).unwrap_or(0),
                 message: message(e),
@@ -262,42 +320,53 @@ impl<B: Backend, T> Request<'_, B, T> {
             Step::Committed => {
                 self.out.took.resolved = true;
                 let detail = "duplicate key on the retry: the lost write had committed";
-                b.note(EventKind::AmbiguousResolved, idx, detail.into());
+                b.note(EventKind::AmbiguousResolved, name, detail.into());
                 Ok(Flow::Done)
             }
             Step::Retry { same_node } => {
                 self.out.took.retries += 1;
-                b.note(EventKind::Retry, idx, describe(e));
+                b.note(EventKind::Retry, name, describe(e));
                 if same_node {
-                    let delay = b.config().backoff.delay(self.out.took.retries, jitter());
+                    let delay = self.cfg.backoff.delay(self.out.took.retries, jitter());
                     self.cancel.sleep(delay)?;
                     return Ok(Flow::Again);
                 }
-                self.failed(idx, why());
+                let why = why();
+                self.failed(idx, why);
                 Ok(Flow::Next)
             }
             Step::NextNode => {
-                self.failed(idx, why());
+                let why = why();
+                self.failed(idx, why);
                 Ok(Flow::Next)
-            }
-            Step::Ambiguous => {
-                if dead {
-                    self.failed(idx, why());
-                }
-                let sql = self.sql;
-                b.note(EventKind::Ambiguous, idx, format!("{sql}: {}", describe(e)));
-                Err(Error::Ambiguous {
-                    node: name,
-                    statement: sql.to_owned(),
-                    cause: describe(e),
-                })
             }
             Step::CheckKey { write_again } => {
                 if dead {
-                    self.failed(idx, why());
+                    let why = why();
+                    self.failed(idx, why);
                 }
-                self.check_key(idx, e, &session, write_again)
+                self.check_key(idx, e, session, write_again, at)
             }
+            raised => {
+                if raised == Step::Ambiguous {
+                    if dead {
+                        let why = why();
+                        self.failed(idx, why);
+                    }
+                    let detail = format!("{}: {}", self.sql, describe(e));
+                    b.note(EventKind::Ambiguous, name, detail);
+                }
+                Err(self.sent(idx, at).error(raised, e))
+            }
+        }
+    }
+
+    fn sent(&self, idx: usize, at: Instant) -> Sent<'_> {
+        Sent {
+            node: self.b.name(idx),
+            sql: self.sql,
+            at,
+            cancel: self.cancel,
         }
     }
 
@@ -307,12 +376,13 @@ impl<B: Backend, T> Request<'_, B, T> {
     fn check_key(
         &mut self,
         idx: usize,
-        e: &DbError,
-        session: &B::Session,
+        e: &NodeError,
+        session: &Session,
         write_again: bool,
+        at: Instant,
     ) -> Result<Flow> {
         let IfLost::CheckKey(key) = self.write else {
-            unreachable!("decide() checks keys of keyed writes only")
+            unreachable!("decide::statement checks keys of keyed writes only")
         };
         self.history.was_ambiguous = true;
         if self.b.resolve_lost(idx, session, key, self.cancel)? {
@@ -322,15 +392,7 @@ impl<B: Backend, T> Request<'_, B, T> {
         if write_again {
             Ok(Flow::Next)
         } else {
-            Err(self.broken(idx, e))
-        }
-    }
-
-    fn broken(&self, idx: usize, e: &DbError) -> Error {
-        Error::Broken {
-            node: self.b.name(idx).to_owned(),
-            statement: self.sql.to_owned(),
-            cause: describe(e),
+            Err(self.sent(idx, at).error(Step::Broken, e))
         }
     }
 
@@ -347,7 +409,7 @@ fn finish<B: Backend, T>(b: &B, mut out: Outcome<T>, idx: usize) -> Outcome<T> {
     out.took.rerouted = idx != first_choice;
     if let Some(from) = out.failed_on.filter(|&f| f != idx) {
         let detail = format!("statement failed over from {}", b.name(from));
-        b.note(EventKind::Failover, idx, detail);
+        b.note(EventKind::Failover, b.name(idx), detail);
     }
     out
 }

@@ -1,13 +1,15 @@
-//! The request loop: what to do after each outcome of a statement on a node (a pure decision,
-//! [`decide`]), and the loop that applies it over the nodes a [`Backend`] offers (`run.rs`). The
-//! backend is the seam: `Cluster` runs it on real nodes, the unit tests on scripted outcomes.
+//! What to do after each outcome of a statement on a node: the README's "Failure semantics"
+//! table, as three pure decisions side by side — a statement on its own ([`statement`], an
+//! autocommit statement or a transaction's START), a statement inside a transaction
+//! ([`in_transaction`]), and a transaction's COMMIT ([`commit`]). The pieces in `cluster/run.rs`
+//! apply them: the request loop over the nodes, and a transaction's statements and COMMIT on
+//! its one node.
 
 use std::time::Duration;
 
-use mysql::{Error as DbError, Value};
+use mysql::Value;
 
-use crate::core::error::Error;
-use crate::core::failure::fault::{describe, Fault, Kind, Phase, ER_DUP_ENTRY};
+use crate::core::failure::fault::{classify, said, Fault, Kind, NodeError, Phase, Said, Unfit};
 use crate::core::failure::liveness::{Ended, Liveness};
 use crate::core::sql::{quote_ident, quote_table};
 
@@ -103,10 +105,11 @@ pub struct Outcome<T> {
     pub(crate) failed_on: Option<usize>,
 }
 
-/// What the loop does after a statement (or a connect) failed on a node.
+/// What to do after a failed try (or one the watchdog stopped).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
-    /// The statement or the credentials are wrong: raise as this class, no failover.
+    /// The statement or the credentials are wrong: raise as this class, no failover (inside a
+    /// transaction the attempt stays open for the body to decide; a COMMIT is rolled back).
     Raise(Kind),
     /// A duplicate key after an earlier lost reply: that write had committed. Success.
     Committed,
@@ -116,7 +119,14 @@ pub enum Step {
     GiveUp,
     /// Not sent, or a reply lost on a statement safe to repeat: take the node out, try the next.
     NextNode,
-    /// A reply lost on a write nothing can check: raise `Ambiguous`.
+    /// The transaction's attempt is over, rolled back: run it again from START on a live node,
+    /// after taking this node out when `node_down`.
+    Replay { node_down: bool },
+    /// The connection died after sending: ask the node, on a separate connection, whether it
+    /// still answers, then decide again with its answer.
+    AskNode,
+    /// A reply lost on a write nothing can check: raise `Ambiguous` (a COMMIT: after fencing
+    /// its session, unless the caller's check settles it).
     Ambiguous,
     /// A reply lost on a keyed write: fence the session, check the key; if it is absent, write
     /// again on another node, or (when the node is alive and the statement broke its own
@@ -135,11 +145,44 @@ pub enum Step {
 pub struct Failure {
     pub phase: Phase,
     pub fault: Fault,
-    pub code: Option<u16>,
+    /// What the server's words say beyond the fault (a duplicate key, a kill).
+    pub said: Said,
     /// Whether the watchdog ended the statement (timeout, Ctrl-C, a silent node).
     pub ended: Ended,
-    /// The node's liveness answer after a lost connection (`Unknown` when not asked).
+    /// The node's answer after a lost connection (`Unknown` until [`Step::AskNode`] asked it).
     pub node: Liveness,
+}
+
+impl Failure {
+    /// What `e` on a connect (`Phase::Connect`) or a statement, ended as `ended`, tells.
+    pub fn of(phase: Phase, e: &NodeError, ended: Ended) -> Self {
+        Failure {
+            phase,
+            fault: classify(e, phase),
+            said: said(e),
+            ended,
+            // Cut by the watchdog because the node went silent: nothing to ask.
+            node: match ended {
+                Ended::NodeDead => Liveness::Dead,
+                _ => Liveness::Unknown,
+            },
+        }
+    }
+
+    /// The watchdog stopped it, and its own error (if any) did not come first.
+    fn stopped(&self) -> Option<Step> {
+        match self.ended {
+            Ended::Interrupted => Some(Step::Interrupted),
+            // The kill's own error (or none): a refusal or a fatal error raised first stands.
+            Ended::TimedOut
+                if !matches!(self.fault, Fault::Fatal(_) | Fault::Refused(_))
+                    || self.said == Said::Killed =>
+            {
+                Some(Step::TimedOut)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// What the request went through before this try.
@@ -151,55 +194,66 @@ pub struct History {
     pub max_retries: u32,
 }
 
-/// The decision after a failed try of `write`.
-pub fn decide(f: &Failure, write: &IfLost<'_>, h: &History) -> Step {
-    match f.ended {
-        Ended::Interrupted => return Step::Interrupted,
-        // The kill's own error (or none): anything else the statement raised first stands.
-        Ended::TimedOut
-            if !matches!(f.fault, Fault::Fatal(_)) || f.code == Some(ER_QUERY_INTERRUPTED) =>
-        {
-            return Step::TimedOut
-        }
-        _ => {}
+/// A statement on its own: an autocommit statement (`write` says what a lost reply allows), or
+/// a transaction's START.
+pub fn statement(f: &Failure, write: &IfLost<'_>, h: &History) -> Step {
+    if let Some(stopped) = f.stopped() {
+        return stopped;
     }
     match (f.phase, f.fault) {
-        (_, Fault::Fatal(_)) if h.was_ambiguous && f.code == Some(ER_DUP_ENTRY) => Step::Committed,
+        (_, Fault::Fatal(_)) if h.was_ambiguous && f.said == Said::Duplicate => Step::Committed,
         (_, Fault::Fatal(kind)) => Step::Raise(kind),
+        // Every node would refuse it as this one did.
+        (_, Fault::Refused(Unfit::Statement)) => Step::Raise(Kind::Operational),
         // Before the statement was sent anything else means this node cannot serve now.
-        (Phase::Connect, _) | (Phase::Statement, Fault::Unreachable) => Step::NextNode,
+        (Phase::Connect, _)
+        | (Phase::Statement, Fault::Unreachable | Fault::Refused(Unfit::Node)) => Step::NextNode,
         (Phase::Statement, Fault::Retry { .. }) if h.retries >= h.max_retries => Step::GiveUp,
         (Phase::Statement, Fault::Retry { same_node }) => Step::Retry { same_node },
         (Phase::Statement, Fault::Lost) => match (f.node, write) {
+            (Liveness::Unknown, _) => Step::AskNode,
             // The node answers: the statement broke its own connection. Never carry it on.
             (Liveness::Alive, IfLost::RunAgain) => Step::Broken,
             (Liveness::Alive, IfLost::Raise) => Step::Ambiguous,
             (Liveness::Alive, IfLost::CheckKey(_)) => Step::CheckKey { write_again: false },
-            (_, IfLost::RunAgain) => Step::NextNode,
-            (_, IfLost::Raise) => Step::Ambiguous,
-            (_, IfLost::CheckKey(_)) => Step::CheckKey { write_again: true },
+            (Liveness::Dead, IfLost::RunAgain) => Step::NextNode,
+            (Liveness::Dead, IfLost::Raise) => Step::Ambiguous,
+            (Liveness::Dead, IfLost::CheckKey(_)) => Step::CheckKey { write_again: true },
         },
     }
 }
 
-/// The server's answer to a statement stopped by `KILL QUERY`.
-const ER_QUERY_INTERRUPTED: u16 = 1317;
+/// A statement inside a transaction, before COMMIT: whatever interrupts the attempt rolls it
+/// back, so it is replayed whole rather than the statement retried.
+pub fn in_transaction(f: &Failure) -> Step {
+    match (f.ended, f.fault) {
+        // Stopped by the watchdog, whatever the statement answered: the attempt ends.
+        (Ended::Interrupted, _) => Step::Interrupted,
+        (Ended::TimedOut, _) => Step::TimedOut,
+        (Ended::NodeDead, _) => Step::Replay { node_down: true },
+        (Ended::Itself, Fault::Fatal(kind)) => Step::Raise(kind),
+        (Ended::Itself, Fault::Refused(Unfit::Statement)) => Step::Raise(Kind::Operational),
+        (Ended::Itself, Fault::Retry { .. } | Fault::Refused(Unfit::Node)) => {
+            Step::Replay { node_down: false }
+        }
+        // The connection died before COMMIT, so the server rolls back.
+        (Ended::Itself, Fault::Lost | Fault::Unreachable) => match f.node {
+            Liveness::Unknown => Step::AskNode,
+            // The node answers: the statement broke it; a replay would break it again.
+            Liveness::Alive => Step::Broken,
+            Liveness::Dead => Step::Replay { node_down: true },
+        },
+    }
+}
 
-/// A driver or server error as the core's error, with the PEP 249 class decided.
-pub(crate) fn server_error(node: &str, e: &DbError, kind: Kind) -> Error {
-    match e {
-        DbError::MySqlError(m) => Error::Server {
-            node: node.to_owned(),
-            code: m.code,
-            state: m.state.clone(),
-            message: m.message.clone(),
-            kind,
-        },
-        other => Error::Driver {
-            node: node.to_owned(),
-            message: describe(other),
-            kind,
-        },
+/// A transaction's COMMIT (never stopped by the watchdog's time limit or Ctrl-C: that would
+/// only make it ambiguous). A refusal can be replayed; a lost reply may have committed.
+pub fn commit(f: &Failure) -> Step {
+    match f.fault {
+        Fault::Retry { .. } | Fault::Refused(Unfit::Node) => Step::Replay { node_down: false },
+        Fault::Fatal(kind) => Step::Raise(kind),
+        Fault::Refused(Unfit::Statement) => Step::Raise(Kind::Operational),
+        Fault::Lost | Fault::Unreachable => Step::Ambiguous,
     }
 }
 

@@ -1,8 +1,88 @@
 //! Error classification: every failure on a node maps to what is safe to do next
-//! (the README's "Failure semantics"). This is the only place that looks at driver errors and codes.
+//! (the README's "Failure semantics"). This is the only place that looks at driver errors and
+//! codes, and at the server's words (its messages); the refusals the library decides itself are
+//! typed ([`Refusal`]), never made-up server errors.
+
+use std::fmt;
 
 use mysql::{DriverError, Error as DbError};
 use mysql_common::proto::codec::error::PacketCodecError;
+
+/// Why one try on a node failed: the driver's (or the server's) error, or the library's own
+/// refusal before anything was sent.
+#[derive(Debug)]
+pub enum NodeError {
+    Driver(DbError),
+    Refused(Refusal),
+}
+
+impl From<DbError> for NodeError {
+    fn from(e: DbError) -> Self {
+        NodeError::Driver(e)
+    }
+}
+
+impl From<Refusal> for NodeError {
+    fn from(r: Refusal) -> Self {
+        NodeError::Refused(r)
+    }
+}
+
+/// What the library refuses by itself, before sending anything.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The statement is larger than the node's `max_allowed_packet` (read at connect): the
+    /// server would drop the connection, which looks like a dead node (see `node/packet.rs`).
+    PacketTooLarge { size: u64, limit: u64 },
+    /// A Galera node that accepts connections a second or so before it can run queries;
+    /// `detail` is its `wsrep_*` state.
+    NotReady { detail: String },
+}
+
+impl Refusal {
+    /// The server's code for the same refusal, which users see as `errno`: code written for the
+    /// server's own 1153 (a packet too large) or 1047 (not ready) handles these alike.
+    pub fn code(&self) -> u16 {
+        match self {
+            Refusal::PacketTooLarge { .. } => ER_NET_PACKET_TOO_LARGE,
+            Refusal::NotReady { .. } => ER_NOT_READY,
+        }
+    }
+
+    /// The SQLSTATE of the server's refusal: both are connection exceptions.
+    pub fn state(&self) -> &'static str {
+        "08S01"
+    }
+
+    fn unfit(&self) -> Unfit {
+        match self {
+            Refusal::PacketTooLarge { .. } => Unfit::Statement,
+            Refusal::NotReady { .. } => Unfit::Node,
+        }
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::PacketTooLarge { size, limit } => write!(
+                f,
+                "statement of {size} bytes is larger than the node's max_allowed_packet \
+                 ({limit} bytes): not sent"
+            ),
+            Refusal::NotReady { detail } => write!(f, "node not ready: {detail}"),
+        }
+    }
+}
+
+/// What the library found unfit when it refused before sending.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unfit {
+    /// The statement: every node would refuse it the same way.
+    Statement,
+    /// The node, for now: another node can take it.
+    Node,
+}
 
 /// When the error happened: before the statement left the client, or after.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,6 +103,8 @@ pub enum Fault {
     Retry { same_node: bool },
     /// The statement (or the credentials) are wrong: raise at once, no failover.
     Fatal(Kind),
+    /// Refused by the library before sending ([`Refusal`]): nothing was sent.
+    Refused(Unfit),
 }
 
 /// PEP 249 exception class a fatal error maps to.
@@ -37,7 +119,54 @@ pub enum Kind {
     NotSupported,
 }
 
-pub const ER_DUP_ENTRY: u16 = 1062;
+const ER_DUP_ENTRY: u16 = 1062;
+const ER_ACCESS_DENIED: u16 = 1045;
+/// The server's answer to a statement stopped by `KILL QUERY`.
+const ER_QUERY_INTERRUPTED: u16 = 1317;
+/// MySQL's code for a packet over `max_allowed_packet` (ER_NET_PACKET_TOO_LARGE).
+const ER_NET_PACKET_TOO_LARGE: u16 = 1153;
+/// Galera's "WSREP has not yet prepared node for application use".
+const ER_NOT_READY: u16 = 1047;
+
+/// What the decisions need of the server's words beyond the class of its error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Said {
+    /// A duplicate key: after an earlier lost reply, that write had committed.
+    Duplicate,
+    /// The statement was stopped by `KILL QUERY` (the watchdog's, for a time limit).
+    Killed,
+    Other,
+}
+
+/// [`Said`] of a server error code.
+pub fn said_code(code: Option<u16>) -> Said {
+    match code {
+        Some(ER_DUP_ENTRY) => Said::Duplicate,
+        Some(ER_QUERY_INTERRUPTED) => Said::Killed,
+        _ => Said::Other,
+    }
+}
+
+pub fn said(err: &NodeError) -> Said {
+    said_code(code(err))
+}
+
+/// N of "... at row N" in a server's refusal of a multi-row statement (1-based, within the
+/// statement).
+pub fn at_row(message: &str) -> Option<usize> {
+    let rest = &message[message.rfind("at row ")? + "at row ".len()..];
+    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+    digits.parse().ok()
+}
+
+/// X of a duplicate key's "Duplicate entry 'X' for key ...".
+pub fn duplicate_entry(code: u16, message: &str) -> Option<&str> {
+    if code != ER_DUP_ENTRY {
+        return None;
+    }
+    let start = message.find("Duplicate entry '")? + "Duplicate entry '".len();
+    Some(&message[start..start + message[start..].rfind("' for key")?])
+}
 
 /// Server error codes that mean "not applied, try again": conflicts and lock waits retry on
 /// the same node; a node that is shutting down, read-only or outside the Primary component
@@ -73,7 +202,14 @@ pub fn kind_of(code: u16, state: &str) -> Kind {
     }
 }
 
-pub fn classify(err: &DbError, phase: Phase) -> Fault {
+pub fn classify(err: &NodeError, phase: Phase) -> Fault {
+    match err {
+        NodeError::Driver(e) => classify_driver(e, phase),
+        NodeError::Refused(r) => Fault::Refused(r.unfit()),
+    }
+}
+
+fn classify_driver(err: &DbError, phase: Phase) -> Fault {
     let io = match phase {
         Phase::Connect => Fault::Unreachable,
         Phase::Statement => Fault::Lost,
@@ -118,6 +254,20 @@ fn is_tls_refusal(e: &std::io::Error) -> bool {
     e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>())
 }
 
+/// A refused plain (non-TLS) login, with a hint: a server that requires TLS refuses it with
+/// 1045 "Access denied", the same words as a wrong password (measured on MariaDB with
+/// require_secure_transport=ON).
+pub fn plain_login_hint(err: DbError) -> DbError {
+    match err {
+        DbError::MySqlError(mut m) if m.code == ER_ACCESS_DENIED => {
+            m.message
+                .push_str(" (with ssl_mode DISABLED: the server may require TLS)");
+            DbError::MySqlError(m)
+        }
+        other => other,
+    }
+}
+
 /// Nothing listens at the address: the server process is gone (not frozen, not cut off).
 pub fn refused(err: &DbError) -> bool {
     match err {
@@ -129,24 +279,48 @@ pub fn refused(err: &DbError) -> bool {
     }
 }
 
-/// The server's error code, where there is one.
-pub fn code(err: &DbError) -> Option<u16> {
+/// The server's error code (or, for a refusal, the code of the server's own), where there is
+/// one.
+pub fn code(err: &NodeError) -> Option<u16> {
     match err {
-        DbError::MySqlError(e) => Some(e.code),
+        NodeError::Driver(DbError::MySqlError(e)) => Some(e.code),
+        NodeError::Refused(r) => Some(r.code()),
+        NodeError::Driver(_) => None,
+    }
+}
+
+/// A server error's code, SQLSTATE and words, for the core's error.
+pub fn server_words(err: &NodeError) -> Option<(u16, &str, &str)> {
+    match err {
+        NodeError::Driver(DbError::MySqlError(e)) => Some((e.code, &e.state, &e.message)),
         _ => None,
     }
 }
 
 /// The server's own words, without the code; other errors as [`describe`] puts them.
-pub fn message(err: &DbError) -> String {
+pub fn message(err: &NodeError) -> String {
     match err {
-        DbError::MySqlError(e) => e.message.clone(),
+        NodeError::Driver(DbError::MySqlError(e)) => e.message.clone(),
+        NodeError::Refused(r) => r.to_string(),
         other => describe(other),
     }
 }
 
-/// A driver error as one line, without the driver's `MySqlError { ... }` wrapping.
-pub fn describe(err: &DbError) -> String {
+/// A server error leaves the connection usable; after anything else the driver's connection
+/// is in an unknown state (a refusal sent nothing: the connection is untouched).
+pub fn keeps_connection(err: &NodeError) -> bool {
+    matches!(
+        err,
+        NodeError::Driver(DbError::MySqlError(_)) | NodeError::Refused(_)
+    )
+}
+
+/// An error as one line, without the driver's `MySqlError { ... }` wrapping.
+pub fn describe(err: &NodeError) -> String {
+    let err = match err {
+        NodeError::Driver(e) => e,
+        NodeError::Refused(r) => return format!("({}) {r}", r.code()),
+    };
     match err {
         DbError::MySqlError(e) => format!("({}) {}", e.code, e.message),
         DbError::IoError(e) => format!("connection error: {e}"),
@@ -161,6 +335,7 @@ pub fn describe(err: &DbError) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::classify_driver as classify;
     use super::*;
     use mysql::MySqlError;
     use std::io;
@@ -264,10 +439,53 @@ mod tests {
     }
 
     #[test]
+    fn refusals_are_their_own_class_with_the_servers_code() {
+        let big = NodeError::from(Refusal::PacketTooLarge {
+            size: 2000,
+            limit: 1024,
+        });
+        let not_ready = NodeError::from(Refusal::NotReady {
+            detail: "wsrep_ready=OFF".into(),
+        });
+        for phase in [Phase::Connect, Phase::Statement] {
+            let statement = Fault::Refused(Unfit::Statement);
+            assert_eq!(super::classify(&big, phase), statement);
+            let node = Fault::Refused(Unfit::Node);
+            assert_eq!(super::classify(&not_ready, phase), node);
+        }
+        assert_eq!((code(&big), code(&not_ready)), (Some(1153), Some(1047)));
+        assert_eq!(
+            describe(&big),
+            "(1153) statement of 2000 bytes is larger than the node's max_allowed_packet \
+             (1024 bytes): not sent"
+        );
+        assert_eq!(
+            describe(&not_ready),
+            "(1047) node not ready: wsrep_ready=OFF"
+        );
+        assert!(keeps_connection(&big) && server_words(&big).is_none());
+    }
+
+    #[test]
+    fn the_row_a_server_names() {
+        assert_eq!(
+            at_row("Data too long for column 'title' at row 12"),
+            Some(12)
+        );
+        assert_eq!(at_row("Column 'title' cannot be null"), None);
+        let dup = "Duplicate entry 'T2' for key 'PRIMARY'";
+        assert_eq!(duplicate_entry(1062, dup), Some("T2"));
+        assert_eq!(duplicate_entry(1406, dup), None);
+        assert_eq!(said_code(Some(1062)), Said::Duplicate);
+        assert_eq!(said_code(Some(1317)), Said::Killed);
+        assert_eq!(said_code(None), Said::Other);
+    }
+
+    #[test]
     fn describe_is_one_line() {
-        assert_eq!(describe(&server(1064, "42000")), "(1064) m");
-        assert_eq!(code(&server(1064, "42000")), Some(1064));
-        assert_eq!(code(&io_err(io::ErrorKind::BrokenPipe)), None);
+        assert_eq!(describe(&server(1064, "42000").into()), "(1064) m");
+        assert_eq!(code(&server(1064, "42000").into()), Some(1064));
+        assert_eq!(code(&io_err(io::ErrorKind::BrokenPipe).into()), None);
     }
 
     #[test]

@@ -10,7 +10,8 @@ use std::time::Instant;
 use mysql::prelude::Queryable;
 use mysql::{Conn, DriverError, Error as DbError, Params};
 
-use super::{not_ready_error, Node, MAX_IDLE, STALE_AFTER};
+use super::{Node, MAX_IDLE, STALE_AFTER};
+use crate::core::failure::fault::{plain_login_hint, NodeError, Refusal};
 use crate::core::failure::liveness::Incarnation;
 use crate::core::node::flavour::{galera_ready, Flavour, DETECT_SQL, STATUS_SQL};
 use crate::core::node::{packet, sock};
@@ -28,7 +29,7 @@ pub(super) struct Detected {
 impl Node {
     /// An idle connection, pinged first if it sat unused long enough to have gone stale,
     /// or a new one. Errors here happen before any statement was sent.
-    pub fn checkout(&self) -> Result<Conn, DbError> {
+    pub fn checkout(&self) -> Result<Conn, NodeError> {
         loop {
             let Some((mut conn, since)) = lock(&self.idle).pop() else {
                 return self.connect();
@@ -45,10 +46,8 @@ impl Node {
                     "no answer to a ping for {:.1} s",
                     self.detection.as_secs_f64()
                 );
-                return Err(DbError::IoError(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    silent,
-                )));
+                let silent = std::io::Error::new(std::io::ErrorKind::TimedOut, silent);
+                return Err(DbError::IoError(silent).into());
             }
         }
     }
@@ -77,10 +76,10 @@ impl Node {
 
     /// A new pooled connection: the node's engine, packet limit and process are recorded,
     /// and the connection waits for replies as long as a statement needs.
-    fn connect(&self) -> Result<Conn, DbError> {
+    fn connect(&self) -> Result<Conn, NodeError> {
         let (conn, found) = self.open()?;
         if let Some(detail) = found.not_ready {
-            return Err(not_ready_error(&detail));
+            return Err(Refusal::NotReady { detail }.into());
         }
         sock::set_read_timeout(conn.as_raw_fd(), None).map_err(DbError::IoError)?;
         let mut st = lock(&self.state);
@@ -109,20 +108,7 @@ impl Node {
         // The handshake and two small queries: allow a little beyond the TCP connect itself.
         rx.recv_timeout(self.connect_timeout + self.connect_timeout / 2)
             .unwrap_or(Err(DbError::DriverError(DriverError::ConnectTimeout)))
-            .map_err(|e| self.hint(e))
-    }
-
-    /// A server that requires TLS refuses a plain login with 1045 "Access denied", the same
-    /// words as a wrong password (measured on MariaDB with require_secure_transport=ON).
-    fn hint(&self, e: DbError) -> DbError {
-        match e {
-            DbError::MySqlError(mut m) if self.plain && m.code == 1045 => {
-                m.message
-                    .push_str(" (with ssl_mode DISABLED: the server may require TLS)");
-                DbError::MySqlError(m)
-            }
-            other => other,
-        }
+            .map_err(|e| if self.plain { plain_login_hint(e) } else { e })
     }
 
     /// The node's `max_allowed_packet`, as read at connect (0 before the first connect).
@@ -131,7 +117,7 @@ impl Node {
     }
 
     /// Refuses, before it is sent, a statement larger than the node accepts (see `packet.rs`).
-    pub fn check_size(&self, sql: &str, params: &Params) -> Result<(), DbError> {
+    pub fn check_size(&self, sql: &str, params: &Params) -> Result<(), Refusal> {
         packet::check(sql, params, self.max_packet.load(Ordering::Relaxed))
     }
 }

@@ -2,10 +2,9 @@
 //! it is sent: a server that gets a packet over its `max_allowed_packet` drops the connection,
 //! which would look like a dead node and send the same poison to the next one.
 
-use mysql::{Error as DbError, MySqlError, Params, Value};
+use mysql::{Params, Value};
 
-/// MySQL's own code for a packet over `max_allowed_packet` (ER_NET_PACKET_TOO_LARGE).
-pub const ER_NET_PACKET_TOO_LARGE: u16 = 1153;
+use crate::core::failure::fault::Refusal;
 
 /// The largest packet the statement needs: the SQL text (COM_QUERY, or COM_STMT_PREPARE), or
 /// the execution with its parameters (COM_STMT_EXECUTE), whichever is larger.
@@ -43,35 +42,20 @@ fn lenenc(len: u64) -> u64 {
     }
 }
 
-/// The words that end the refusal below: the statement was never sent.
-const NOT_SENT: &str = "not sent";
-
-/// This error is the refusal below (nothing was sent), not the server's own.
-pub fn refused_before_sending(code: u16, message: &str) -> bool {
-    code == ER_NET_PACKET_TOO_LARGE && message.ends_with(NOT_SENT)
-}
-
-/// The statement is refused with MySQL's own code for it when it is over `limit` (0: the
-/// limit is not known yet), so it takes the path of the server's refusal: raised, no failover.
-pub fn check(sql: &str, params: &Params, limit: u64) -> Result<(), DbError> {
+/// Refuses a statement over `limit` (0: the limit is not known yet). Nothing is sent, so
+/// the refusal is raised at once (see `failure/decide.rs`), neither failed over nor ambiguous.
+pub fn check(sql: &str, params: &Params, limit: u64) -> Result<(), Refusal> {
     let size = wire_size(sql, params);
     if limit == 0 || size <= limit {
         return Ok(());
     }
-    Err(DbError::MySqlError(MySqlError {
-        state: "08S01".into(),
-        code: ER_NET_PACKET_TOO_LARGE,
-        message: format!(
-            "statement of {size} bytes is larger than the node's max_allowed_packet \
-             ({limit} bytes): {NOT_SENT}"
-        ),
-    }))
+    Err(Refusal::PacketTooLarge { size, limit })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::failure::fault::{classify, Fault, Kind, Phase};
+    use crate::core::failure::fault::{classify, Fault, Phase, Unfit};
 
     #[test]
     fn text_statements_count_their_sql() {
@@ -96,7 +80,7 @@ mod tests {
     }
 
     #[test]
-    fn oversize_is_refused_as_the_server_would_and_raised_without_failover() {
+    fn oversize_is_refused_before_sending_as_the_statements_fault() {
         let p = Params::Positional(vec![Value::Bytes(vec![0; 2000])]);
         assert!(
             check("INSERT INTO t VALUES (?)", &p, 0).is_ok(),
@@ -109,8 +93,8 @@ mod tests {
             "{e}"
         );
         assert_eq!(
-            classify(&e, Phase::Statement),
-            Fault::Fatal(Kind::Operational)
+            classify(&e.into(), Phase::Statement),
+            Fault::Refused(Unfit::Statement)
         );
     }
 }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::core::failure::fault::Refusal;
 use crate::core::settings::config::Secret;
 
 const BASE: Duration = Duration::from_millis(100);
@@ -77,7 +78,10 @@ fn mark_down_and_up_report_transitions_and_count_reconnects() {
 fn statements_and_errors_are_counted() {
     let n = node();
     n.record_statement(None);
-    n.record_statement(Some(&not_ready_error("joining")));
+    let not_ready = Refusal::NotReady {
+        detail: "joining".into(),
+    };
+    n.record_statement(Some(&not_ready.into()));
     n.record_failover();
     let s = n.stats();
     assert_eq!((s.statements, s.errors, s.failovers), (2, 1, 1));

@@ -12,7 +12,8 @@ use crate::core::cancel::Cancel;
 use crate::core::cluster::{Cluster, IfLost, KeyCheck};
 use crate::core::error::{Error, Result};
 use crate::core::failure::decide::Took;
-use crate::core::node::packet::{refused_before_sending, wire_size};
+use crate::core::failure::fault::{at_row, duplicate_entry, Refusal};
+use crate::core::node::packet::wire_size;
 use crate::core::sql::{insert_row, insert_rows};
 use crate::core::sync::lock;
 use crate::core::work::timeline::Timeline;
@@ -288,11 +289,10 @@ impl Run<'_, '_> {
             Ok(out) => self.record(range, out.node, out.took),
             // The first statement can go before any node's packet limit is known: the node
             // refused it before it was sent, so its halves are safe to send.
-            Err(Error::Server { code, message, .. })
-                if rows.len() > 1 && refused_before_sending(code, &message) =>
-            {
-                halves(self)
-            }
+            Err(Error::Refused {
+                refusal: Refusal::PacketTooLarge { .. },
+                ..
+            }) if rows.len() > 1 => halves(self),
             Err(e) => Err(row_error(e, range, rows, self.batch.key)),
         }
     }
@@ -325,24 +325,24 @@ impl Run<'_, '_> {
     }
 }
 
-/// A row the server refused, with its index in the rows given: the statement's own row for one
-/// row; for several, the row the server names ("at row N"), or the one holding a duplicate
-/// entry. Other errors are the run's, not a row's.
+/// A row refused (by the server, or before sending), with its index in the rows given: the
+/// statement's own row for one row; for several, the row the server names ("at row N"), or the
+/// one holding a duplicate entry. Other errors are the run's, not a row's.
 fn row_error(e: Error, range: Range<usize>, rows: &[Vec<Value>], key: Option<usize>) -> Error {
-    let Error::Server { message, code, .. } = &e else {
-        return e;
+    let named = match &e {
+        Error::Server { message, code, .. } => Some((*code, message.as_str())),
+        Error::Refused { .. } => None,
+        _ => return e,
     };
     let index = if rows.len() == 1 {
         Some(0)
     } else {
-        at_row(message)
-            .filter(|&n| (1..=rows.len()).contains(&n))
-            .map(|n| n - 1)
-            .or_else(|| {
-                (*code == crate::core::failure::fault::ER_DUP_ENTRY)
-                    .then(|| duplicate(message, rows, key))
-                    .flatten()
-            })
+        named.and_then(|(code, message)| {
+            at_row(message)
+                .filter(|&n| (1..=rows.len()).contains(&n))
+                .map(|n| n - 1)
+                .or_else(|| duplicate(duplicate_entry(code, message)?, rows, key))
+        })
     };
     Error::Row {
         index: index.map(|i| range.start + i),
@@ -352,17 +352,9 @@ fn row_error(e: Error, range: Range<usize>, rows: &[Vec<Value>], key: Option<usi
     }
 }
 
-/// N of "... at row N" in a server message (1-based, within the statement).
-fn at_row(message: &str) -> Option<usize> {
-    let rest = &message[message.rfind("at row ")? + "at row ".len()..];
-    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-    digits.parse().ok()
-}
-
-/// The row holding the value of "Duplicate entry 'X' for key ...": the key column first.
-fn duplicate(message: &str, rows: &[Vec<Value>], key: Option<usize>) -> Option<usize> {
-    let start = message.find("Duplicate entry '")? + "Duplicate entry '".len();
-    let entry = &message[start..start + message[start..].rfind("' for key")?];
+/// The row holding `entry`, a duplicate key's value as the server wrote it: the key column
+/// first.
+fn duplicate(entry: &str, rows: &[Vec<Value>], key: Option<usize>) -> Option<usize> {
     let text = |v: &Value| match v {
         Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
         Value::Int(i) => Some(i.to_string()),

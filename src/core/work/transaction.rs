@@ -2,18 +2,21 @@
 //! interrupts them before COMMIT (a conflict, a lost connection).
 
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use mysql::prelude::Queryable;
 use mysql::{Conn, Error as DbError, Params, Row};
 
 use crate::core::cancel::Cancel;
+use crate::core::cluster::run::{conn, decide_after, raise, why_down, Backend, Sent};
 use crate::core::cluster::{exec_on, rows_on, Cluster, Exec, IfLost};
 use crate::core::error::{Error, Result};
 use crate::core::events::EventKind;
 use crate::core::failure::backoff::{jitter, Backoff};
-use crate::core::failure::decide::server_error;
-use crate::core::failure::fault::{classify, describe, Fault, Kind, Phase};
-use crate::core::failure::liveness::{Ended, Liveness, Session};
+use crate::core::failure::decide::{self, Step};
+use crate::core::failure::fault::{describe, Kind};
+use crate::core::failure::liveness::{Ended, Session};
+use crate::core::logs::log_debug;
 use crate::core::node::Node;
 use crate::core::sync::lock;
 
@@ -48,63 +51,16 @@ pub(crate) enum Commit {
     Fatal(Error),
 }
 
-/// What a failed statement inside a transaction means for the attempt.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Interrupt {
-    /// The statement is wrong: raise it; the transaction stays open for the body to decide.
-    Raise(Kind),
-    /// The server rolled the attempt back or cannot serve it: replay on a live node.
-    Replay,
-    /// The connection died before COMMIT, so the server rolls back: take the node out and
-    /// replay.
-    Lost,
-    /// The connection died but its node still answers: the statement broke it (rolled back);
-    /// a replay would break it again, so raise.
-    Broken,
-    /// Killed for `statement_timeout`, whatever it answered: the attempt ends, rolled back.
-    TimedOut,
-    /// Stopped by Ctrl-C, whatever it answered: the attempt ends and never reaches COMMIT.
-    Stopped,
-}
-
-/// What a failed (or stopped) statement means for its attempt: `ended` says whether the
-/// watchdog stopped it, `node` whether its node still answers after a lost connection.
-pub(crate) fn on_statement_error(fault: Fault, ended: Ended, node: Liveness) -> Interrupt {
-    match (ended, fault) {
-        (Ended::Interrupted, _) => Interrupt::Stopped,
-        (Ended::TimedOut, _) => Interrupt::TimedOut,
-        (Ended::NodeDead, _) => Interrupt::Lost,
-        (Ended::Itself, Fault::Fatal(kind)) => Interrupt::Raise(kind),
-        (Ended::Itself, Fault::Retry { .. }) => Interrupt::Replay,
-        (Ended::Itself, Fault::Lost | Fault::Unreachable) if node == Liveness::Alive => {
-            Interrupt::Broken
-        }
-        (Ended::Itself, Fault::Lost | Fault::Unreachable) => Interrupt::Lost,
-    }
-}
-
-/// What a failed COMMIT means: a refusal can be replayed, a lost reply is ambiguous.
-pub(crate) fn on_commit_error(fault: Fault) -> CommitError {
-    match fault {
-        Fault::Retry { .. } => CommitError::Replay,
-        Fault::Fatal(kind) => CommitError::Fatal(kind),
-        Fault::Lost | Fault::Unreachable => CommitError::Ambiguous,
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum CommitError {
-    Replay,
-    Fatal(Kind),
-    Ambiguous,
-}
-
 /// A committed transaction: the body's value and what it took.
 #[derive(Debug)]
 pub struct TxDone<T> {
     pub value: T,
     pub attempts: u32,
     pub node: String,
+}
+
+fn over() -> Error {
+    Error::Misuse("the transaction is over".into())
 }
 
 impl Tx {
@@ -126,167 +82,156 @@ impl Tx {
         })
     }
 
+    /// Runs a statement of the attempt on its connection, watched like any other, and applies
+    /// [`decide::in_transaction`] to its failure.
     fn statement<T>(
         &self,
         sql: &str,
         params: &Params,
-        f: impl FnOnce(&mut Conn) -> std::result::Result<T, DbError>,
+        f: impl Fn(&mut Conn) -> std::result::Result<T, DbError>,
     ) -> Result<T> {
         self.cancel.check()?;
         let mut st = self.lock();
         if let Some(e) = &st.interrupted {
             return Err(e.clone());
         }
-        let node = Arc::clone(&st.node);
-        let idx = st.idx;
-        let Some(conn) = st.conn.as_mut() else {
-            return Err(Error::Misuse("the transaction is over".into()));
-        };
-        crate::core::logs::log_debug(|| format!("{} (transaction): {sql}", node.name));
-        let sent = std::time::Instant::now();
-        let (result, ended) = match node.check_size(sql, params) {
-            Err(e) => (Err(e), Ended::Itself),
-            Ok(()) => self.cluster.watch(idx, conn, &self.cancel, f),
-        };
-        node.record_statement(result.as_ref().err());
+        if st.conn.is_none() {
+            return Err(over());
+        }
+        let (node, idx, b) = (Arc::clone(&st.node), st.idx, &self.cluster);
+        log_debug(|| format!("{} (transaction): {sql}", node.name));
+        let at = Instant::now();
+        let (result, ended) = b.watched(idx, &mut st.conn, &self.cancel, &mut |_, lease| {
+            node.check_size(sql, params)?;
+            Ok(f(conn(lease)?)?)
+        });
+        b.record_statement(idx, result.as_ref().err());
         let e = match (result, ended) {
-            (Ok(v), Ended::Itself | Ended::NodeDead) => return Ok(v),
-            (Ok(_), _) => DbError::server_disconnected(),
+            (Ok(v), Ended::Itself) => return Ok(v),
+            // The watchdog acted on it, whatever it answered: judged by how it was ended (its
+            // connection is gone, so the attempt cannot reach COMMIT).
+            (Ok(_), _) => DbError::server_disconnected().into(),
             (Err(e), _) => e,
         };
-        let fault = classify(&e, Phase::Statement);
-        // Only a lost connection asks the node whether it still answers.
-        let lost = ended == Ended::Itself && matches!(fault, Fault::Lost | Fault::Unreachable);
-        let alive = if lost {
-            Liveness::from(node.check())
-        } else {
-            Liveness::Unknown
-        };
-        let (name, cause) = (node.name.clone(), describe(&e));
-        let err = match on_statement_error(fault, ended, alive) {
-            Interrupt::Raise(kind) => return Err(server_error(&name, &e, kind)),
-            Interrupt::Replay => server_error(&name, &e, Kind::Operational),
-            Interrupt::Stopped => {
+        let (_, step) = decide_after(b, idx, &e, ended, decide::in_transaction);
+        let err = match step {
+            // The statement is wrong: the attempt stays open for the body to decide.
+            Step::Raise(_) => return Err(self.sent(&node, sql, at).error(step, &e)),
+            Step::Replay { node_down: false } => raise(&node.name, &e, Kind::Operational),
+            Step::Replay { node_down: true } => {
                 st.conn = None;
-                return Err(Error::Interrupted);
+                let detection = b.config().failure_detection;
+                b.node_failed(idx, why_down(&e, ended, detection));
+                let (node, cause) = (node.name.clone(), describe(&e));
+                Error::Lost { node, cause }
             }
-            Interrupt::TimedOut => {
+            ended => {
                 st.conn = None;
-                let limit = self.cancel.limit().unwrap_or_default();
-                let (statement, elapsed) = (sql.to_owned(), sent.elapsed());
-                return Err(Error::TimedOut {
-                    node: name,
-                    statement,
-                    elapsed,
-                    limit,
-                });
-            }
-            Interrupt::Broken => {
-                st.conn = None;
-                let statement = sql.to_owned();
-                return Err(Error::Broken {
-                    node: name,
-                    statement,
-                    cause,
-                });
-            }
-            Interrupt::Lost => {
-                st.conn = None;
-                self.cluster.mark_failed(&node, &e);
-                Error::Lost { node: name, cause }
+                return Err(self.sent(&node, sql, at).error(ended, &e));
             }
         };
         st.interrupted = Some(err.clone());
         Err(err)
     }
 
+    fn sent<'a>(&'a self, node: &'a Node, sql: &'a str, at: Instant) -> Sent<'a> {
+        Sent {
+            node: &node.name,
+            sql,
+            at,
+            cancel: &self.cancel,
+        }
+    }
+
     /// Ends the attempt without committing; the connection goes back to the pool if it is
     /// still sound.
     fn rollback(&self) {
         let mut st = self.lock();
-        if let Some(mut conn) = st.conn.take() {
-            // Watched like any statement (a frozen node would hold it forever), but neither
-            // Ctrl-C nor a time limit stops the clean-up.
-            let rollback = |c: &mut Conn| c.query_drop("ROLLBACK");
-            let (result, ended) = self
-                .cluster
-                .watch(st.idx, &mut conn, &Cancel::new(), rollback);
-            if result.is_ok() && ended == Ended::Itself {
-                st.node.checkin(conn);
-            }
-        }
+        rollback(&self.cluster, &mut st);
     }
 
+    /// Applies [`decide::commit`] to the attempt's COMMIT.
     fn commit(&self) -> Commit {
         let mut st = self.lock();
-        let node = Arc::clone(&st.node);
-        let Some(mut conn) = st.conn.take() else {
-            return Commit::Fatal(Error::Misuse("the transaction is over".into()));
-        };
+        if st.conn.is_none() {
+            return Commit::Fatal(over());
+        }
+        let (node, idx, b) = (Arc::clone(&st.node), st.idx, &self.cluster);
         // No time limit and no Ctrl-C for COMMIT: stopping it would only make it ambiguous.
-        let commit = |c: &mut Conn| c.query_drop("COMMIT");
-        let (result, _) = self
-            .cluster
-            .watch(st.idx, &mut conn, &Cancel::new(), commit);
-        node.record_statement(result.as_ref().err());
+        let (never, at) = (Cancel::new(), Instant::now());
+        let (result, ended) = b.watched(idx, &mut st.conn, &never, &mut |_, lease| {
+            Ok(conn(lease)?.query_drop("COMMIT")?)
+        });
+        b.record_statement(idx, result.as_ref().err());
         let Err(e) = result else {
-            node.checkin(conn);
+            node.checkin_some(st.conn.take());
             return Commit::Done;
         };
-        match on_commit_error(classify(&e, Phase::Statement)) {
-            CommitError::Replay => {
-                let _ = conn.query_drop("ROLLBACK");
-                node.checkin(conn);
-                Commit::Replay(server_error(&node.name, &e, Kind::Operational))
+        let (_, step) = decide_after(b, idx, &e, ended, decide::commit);
+        let sent = Sent {
+            node: &node.name,
+            sql: "COMMIT",
+            at,
+            cancel: &never,
+        };
+        match step {
+            Step::Replay { .. } => {
+                rollback(b, &mut st);
+                Commit::Replay(raise(&node.name, &e, Kind::Operational))
             }
-            CommitError::Fatal(kind) => {
-                let _ = conn.query_drop("ROLLBACK");
-                node.checkin(conn);
-                Commit::Fatal(server_error(&node.name, &e, kind))
-            }
-            CommitError::Ambiguous => {
-                drop(conn);
-                self.cluster.mark_failed(&node, &e);
+            Step::Ambiguous => {
+                st.conn = None;
+                b.node_failed(idx, describe(&e));
                 // The check (if any) must not run while the COMMIT could still land.
-                if let Err(e) = self.cluster.fence(st.idx, &st.session, &self.cancel) {
+                if let Err(e) = b.fence(idx, &st.session, &self.cancel) {
                     return Commit::Ambiguous(e);
                 }
-                Commit::Ambiguous(Error::Ambiguous {
-                    node: node.name.clone(),
-                    statement: "COMMIT".into(),
-                    cause: describe(&e),
-                })
+                Commit::Ambiguous(sent.error(step, &e))
+            }
+            raised => {
+                rollback(b, &mut st);
+                Commit::Fatal(sent.error(raised, &e))
             }
         }
     }
 }
 
+/// Rolls the attempt back on its connection, if it still has one: watched like any statement (a
+/// frozen node would hold it forever), but neither Ctrl-C nor a time limit stops the clean-up.
+/// The connection goes back to the pool if it is still sound.
+fn rollback(b: &Cluster, st: &mut State) {
+    if st.conn.is_none() {
+        return;
+    }
+    let (result, ended) = b.watched(st.idx, &mut st.conn, &Cancel::new(), &mut |_, lease| {
+        Ok(conn(lease)?.query_drop("ROLLBACK")?)
+    });
+    let conn = st.conn.take();
+    if result.is_ok() && ended == Ended::Itself {
+        st.node.checkin_some(conn);
+    }
+}
+
 impl Cluster {
+    /// Starts an attempt: START TRANSACTION is a statement on its own, run by the request
+    /// loop, which leaves the attempt its connection.
     fn begin(&self, attempt: u32, cancel: &Cancel) -> Result<Tx> {
-        let out = self.run_leased(
-            "START TRANSACTION",
-            IfLost::RunAgain,
-            None,
-            cancel,
-            &mut |node, lease| {
-                let conn = lease.as_mut().ok_or_else(DbError::server_disconnected)?;
-                conn.query_drop("START TRANSACTION")?;
-                let session = Session {
-                    id: conn.connection_id(),
-                    incarnation: node.incarnation(),
-                };
-                Ok((Arc::clone(node), lease.take(), session))
-            },
-        )?;
-        let (node, conn, session) = out
+        let start = "START TRANSACTION";
+        let out = self.run(start, IfLost::RunAgain, None, cancel, &mut |idx, lease| {
+            let conn = conn(lease)?;
+            conn.query_drop(start)?;
+            let session = self.session(idx, conn);
+            Ok((idx, lease.take(), session))
+        })?;
+        let (idx, conn, session) = out
             .value
             .ok_or_else(|| Error::Internal("a transaction began without its connection".into()))?;
         Ok(Tx {
             cluster: self.clone(),
             cancel: cancel.clone(),
             state: Arc::new(Mutex::new(State {
-                idx: self.index(&node),
-                node,
+                node: self.node(idx),
+                idx,
                 conn,
                 session,
                 interrupted: None,
@@ -343,7 +288,7 @@ impl Attempts for Cluster {
         tx.node()
     }
     fn note(&self, kind: EventKind, node: &str, detail: String) {
-        Cluster::note(self, kind, node, detail);
+        Backend::note(self, kind, node, detail);
     }
     fn backoff(&self) -> Backoff {
         self.config().backoff

@@ -6,8 +6,7 @@ use crate::core::error::Result;
 use crate::core::events::EventKind;
 use crate::core::failure::decide::tests::key;
 use crate::core::failure::decide::*;
-use crate::core::failure::fault::Kind;
-use crate::core::node::Claim;
+use crate::core::failure::fault::{Kind, Refusal};
 use crate::core::settings::address::Endpoint;
 use crate::core::settings::config::Config;
 use crate::core::settings::config::Secret;
@@ -19,23 +18,24 @@ use std::time::{Duration, Instant};
 
 // --- the loop, on scripted nodes ---------------------------------------------------------
 
-fn lost() -> DbError {
-    DbError::IoError(io::Error::from(io::ErrorKind::BrokenPipe))
+fn lost() -> NodeError {
+    DbError::IoError(io::Error::from(io::ErrorKind::BrokenPipe)).into()
 }
 
-fn refused() -> DbError {
-    DbError::IoError(io::Error::from(io::ErrorKind::ConnectionRefused))
+fn refused() -> NodeError {
+    DbError::IoError(io::Error::from(io::ErrorKind::ConnectionRefused)).into()
 }
 
-fn server(code: u16, state: &str) -> DbError {
+fn server(code: u16, state: &str) -> NodeError {
     DbError::MySqlError(MySqlError {
         state: state.into(),
         code,
         message: format!("error {code}"),
     })
+    .into()
 }
 
-type Scripted = std::result::Result<u32, DbError>;
+type Scripted = std::result::Result<u32, NodeError>;
 
 /// Nodes whose connects, statements and key checks answer from a script; every call the
 /// loop makes is written to `log` ("stmt 0", "down 1", "check 0", ...).
@@ -50,7 +50,7 @@ struct Script {
     /// Liveness answers after lost connections, in order (then: dead).
     answers: RefCell<VecDeque<Liveness>>,
     log: RefCell<Vec<String>>,
-    events: RefCell<Vec<(EventKind, usize)>>,
+    events: RefCell<Vec<(EventKind, String)>>,
 }
 
 impl Script {
@@ -122,6 +122,7 @@ impl Script {
     fn run_with(&self, write: IfLost<'_>, request: u64, cancel: &Cancel) -> Result<Outcome<u32>> {
         run(
             self,
+            &self.cfg,
             "INSERT",
             write,
             request,
@@ -137,33 +138,26 @@ impl Script {
 
 impl Backend for Script {
     type Conn = u32;
-    fn config(&self) -> &Config {
-        &self.cfg
-    }
     fn name(&self, idx: usize) -> &str {
         ["n0", "n1", "n2", "n3"][idx]
     }
-    fn is_closed(&self) -> bool {
-        false
+    fn claim(&self, idx: usize) -> Result<bool> {
+        Ok(self.up.borrow()[idx])
     }
-    fn claim(&self, idx: usize) -> Claim {
-        if self.up.borrow()[idx] {
-            Claim::Use
-        } else {
-            Claim::Skip
-        }
-    }
-    fn probe(&self, _idx: usize) {}
-    fn checkout(&self, idx: usize) -> std::result::Result<u32, DbError> {
+    fn checkout(&self, idx: usize) -> std::result::Result<(u32, Session), NodeError> {
         let next = self.connects.borrow_mut()[idx].pop_front();
-        next.unwrap_or(Ok(100 + idx as u32))
+        let conn = next.unwrap_or(Ok(100 + idx as u32))?;
+        let incarnation = None;
+        Ok((
+            conn,
+            Session {
+                id: conn,
+                incarnation,
+            },
+        ))
     }
     fn checkin(&self, idx: usize, _conn: u32) {
         self.log.borrow_mut().push(format!("checkin {idx}"));
-    }
-    type Session = u32;
-    fn session(&self, _idx: usize, conn: &u32) -> u32 {
-        *conn
     }
     fn watched<T>(
         &self,
@@ -171,7 +165,7 @@ impl Backend for Script {
         lease: &mut Option<u32>,
         _cancel: &Cancel,
         op: &mut LeasedOp<'_, u32, T>,
-    ) -> (std::result::Result<T, DbError>, Ended) {
+    ) -> (std::result::Result<T, NodeError>, Ended) {
         let result = op(idx, lease);
         let ended = self
             .endings
@@ -183,6 +177,7 @@ impl Backend for Script {
         }
         (result, ended)
     }
+    fn record_statement(&self, _idx: usize, _error: Option<&NodeError>) {}
     fn liveness(&self, idx: usize) -> Liveness {
         let answer = self.answers.borrow_mut().pop_front();
         let answer = answer.unwrap_or(Liveness::Dead);
@@ -191,20 +186,25 @@ impl Backend for Script {
             .push(format!("alive? {idx}: {answer:?}"));
         answer
     }
-    fn record_statement(&self, _idx: usize, _error: Option<&DbError>) {}
     fn node_failed(&self, idx: usize, _reason: String) {
         self.up.borrow_mut()[idx] = false;
         self.log.borrow_mut().push(format!("down {idx}"));
     }
-    fn resolve_lost(&self, idx: usize, session: &u32, _k: &KeyCheck, _c: &Cancel) -> Result<bool> {
+    fn resolve_lost(
+        &self,
+        idx: usize,
+        session: &Session,
+        _k: &KeyCheck,
+        _c: &Cancel,
+    ) -> Result<bool> {
         self.log
             .borrow_mut()
-            .push(format!("check {idx} fencing {session}"));
+            .push(format!("check {idx} fencing {}", session.id));
         let next = self.checks.borrow_mut().pop_front();
         next.expect("an unscripted key check")
     }
-    fn note(&self, kind: EventKind, idx: usize, _detail: String) {
-        self.events.borrow_mut().push((kind, idx));
+    fn note(&self, kind: EventKind, node: &str, _detail: String) {
+        self.events.borrow_mut().push((kind, node.into()));
     }
     fn down_detail(&self) -> String {
         "scripted".into()
@@ -525,4 +525,46 @@ fn cancelled_while_waiting_for_a_node() {
         s.run_with(IfLost::RunAgain, 0, &cancel),
         Err(Error::Interrupted)
     ));
+}
+
+#[test]
+fn a_statement_refused_before_sending_raises_and_keeps_node_and_connection() {
+    let big = Refusal::PacketTooLarge {
+        size: 2000,
+        limit: 1024,
+    };
+    for write in [IfLost::RunAgain, IfLost::Raise] {
+        let s = Script::new(2).statements(0, vec![Err(big.clone().into())]);
+        let e = s.run(write, 0).unwrap_err();
+        assert!(
+            matches!(&e, Error::Refused { node, refusal } if node == "n0" && *refusal == big),
+            "{e:?}"
+        );
+        assert_eq!(e.code(), Some(1153));
+        assert_eq!(s.log(), ["stmt 0", "checkin 0"], "not sent: nothing asked");
+    }
+}
+
+#[test]
+fn a_node_not_ready_is_skipped_and_named_with_1047() {
+    let not_ready = || {
+        let detail = "wsrep_ready=OFF".into();
+        Err(Refusal::NotReady { detail }.into())
+    };
+    let s = Script::new(2).connects(0, vec![not_ready()]);
+    let out = s.run(IfLost::Raise, 0).unwrap();
+    assert_eq!((out.node, out.took.failovers), (1, 1));
+    assert_eq!(s.log(), ["down 0", "stmt 1", "checkin 1"]);
+    let s = Script::new(1).connects(0, vec![not_ready()]);
+    let e = s.run(IfLost::Raise, 0).unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            Error::AllNodesDown {
+                code: Some(1047),
+                ..
+            }
+        ),
+        "{e:?}"
+    );
 }

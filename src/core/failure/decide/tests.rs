@@ -1,10 +1,12 @@
-//! `decide`, class by class, write kind by write kind, liveness answer by liveness answer.
+//! The three decisions, class by class, write kind by write kind, liveness answer by liveness
+//! answer.
 
 use super::*;
+use crate::core::failure::fault::said_code;
 
-// --- the decision, class by class -------------------------------------------------------
+// --- a statement on its own, class by class ----------------------------------------------
 
-/// `decide` with its inputs spelled out, for tables.
+/// [`statement`] with its inputs spelled out, for tables.
 #[allow(clippy::too_many_arguments)]
 fn d(
     phase: Phase,
@@ -20,7 +22,7 @@ fn d(
     let f = Failure {
         phase,
         fault,
-        code,
+        said: said_code(code),
         ended,
         node,
     };
@@ -29,7 +31,7 @@ fn d(
         retries,
         max_retries,
     };
-    decide(&f, write, &h)
+    statement(&f, write, &h)
 }
 
 pub(crate) fn key() -> KeyCheck {
@@ -37,7 +39,7 @@ pub(crate) fn key() -> KeyCheck {
 }
 
 #[test]
-fn decide_covers_every_class_and_write_kind() {
+fn a_statement_covers_every_class_and_write_kind() {
     use Fault::*;
     let k = key();
     let writes = [
@@ -92,6 +94,14 @@ fn decide_covers_every_class_and_write_kind() {
             ),
             (Fatal(Kind::Integrity), Some(1062), true, 0, Step::Committed),
             (
+                Refused(Unfit::Statement),
+                Some(1153),
+                true,
+                0,
+                Step::Raise(Kind::Operational),
+            ),
+            (Refused(Unfit::Node), Some(1047), false, 0, Step::NextNode),
+            (
                 Fatal(Kind::Data),
                 Some(1406),
                 true,
@@ -103,6 +113,8 @@ fn decide_covers_every_class_and_write_kind() {
             // Only a lost connection asks the node; a dead answer is the one that fails over
             // (the live answers are in the next test).
             let answers: &[Liveness] = if fault == Lost {
+                let ask = d(st, fault, code, w, ambiguous, retries, 10, I, U);
+                assert_eq!(ask, Step::AskNode, "{name}: asked before deciding");
                 &[Liveness::Dead]
             } else {
                 &[Liveness::Unknown, Liveness::Alive, Liveness::Dead]
@@ -119,7 +131,7 @@ const I: Ended = Ended::Itself;
 const U: Liveness = Liveness::Unknown;
 
 #[test]
-fn decide_after_a_lost_connection_follows_the_liveness_answer() {
+fn a_statement_after_a_lost_connection_follows_the_liveness_answer() {
     let k = key();
     let st = Phase::Statement;
     let cases = [
@@ -158,7 +170,7 @@ fn decide_after_a_lost_connection_follows_the_liveness_answer() {
 }
 
 #[test]
-fn decide_after_the_watchdog_stopped_a_statement() {
+fn a_statement_the_watchdog_stopped() {
     let k = key();
     let st = Phase::Statement;
     let killed = Fault::Fatal(Kind::Operational);
@@ -168,11 +180,16 @@ fn decide_after_the_watchdog_stopped_a_statement() {
             d(st, killed, Some(1317), &w, false, 0, 10, timed_out, U),
             Step::TimedOut
         );
-        // The statement's own error came first: it stands.
+        // The statement's own error (or the library's refusal) came first: it stands.
         let dup = Fault::Fatal(Kind::Integrity);
         assert_eq!(
             d(st, dup, Some(1062), &w, false, 0, 10, timed_out, U),
             Step::Raise(Kind::Integrity)
+        );
+        let big = Fault::Refused(Unfit::Statement);
+        assert_eq!(
+            d(st, big, Some(1153), &w, false, 0, 10, timed_out, U),
+            Step::Raise(Kind::Operational)
         );
         for fault in [killed, Fault::Lost, Fault::Retry { same_node: true }] {
             let ended = Ended::Interrupted;
@@ -185,7 +202,7 @@ fn decide_after_the_watchdog_stopped_a_statement() {
 }
 
 #[test]
-fn decide_before_sending_never_checks_or_retries() {
+fn a_statement_before_sending_never_checks_or_retries() {
     let k = key();
     for w in [IfLost::RunAgain, IfLost::CheckKey(&k), IfLost::Raise] {
         let c = Phase::Connect;
@@ -193,16 +210,88 @@ fn decide_before_sending_never_checks_or_retries() {
             d(c, Fault::Unreachable, None, &w, false, 0, 0, I, U),
             Step::NextNode
         );
-        // A restarted Galera node refuses with 1047 until it is ready: skip it, no retry.
-        let not_ready = Fault::Retry { same_node: false };
-        assert_eq!(
-            d(c, not_ready, Some(1047), &w, false, 0, 0, I, U),
-            Step::NextNode
-        );
+        // A restarted Galera node refuses with 1047 until it is ready (or the library finds
+        // it not ready): skip it, no retry.
+        for not_ready in [
+            Fault::Retry { same_node: false },
+            Fault::Refused(Unfit::Node),
+        ] {
+            assert_eq!(
+                d(c, not_ready, Some(1047), &w, false, 0, 0, I, U),
+                Step::NextNode
+            );
+        }
         let denied = Fault::Fatal(Kind::Operational);
         assert_eq!(
             d(c, denied, Some(1045), &w, false, 0, 0, I, U),
             Step::Raise(Kind::Operational)
         );
     }
+}
+
+// --- a statement inside a transaction ------------------------------------------------------
+
+/// [`in_transaction`] of a statement error.
+fn tx(fault: Fault, ended: Ended, node: Liveness) -> Step {
+    let said = Said::Other;
+    let phase = Phase::Statement;
+    in_transaction(&Failure {
+        phase,
+        fault,
+        said,
+        ended,
+        node,
+    })
+}
+
+#[test]
+fn statement_errors_inside_a_transaction() {
+    let (itself, unknown) = (Ended::Itself, Liveness::Unknown);
+    let fatal = Fault::Fatal(Kind::Data);
+    assert_eq!(tx(fatal, itself, unknown), Step::Raise(Kind::Data));
+    let big = Fault::Refused(Unfit::Statement);
+    assert_eq!(tx(big, itself, unknown), Step::Raise(Kind::Operational));
+    let replay = Step::Replay { node_down: false };
+    let conflict = Fault::Retry { same_node: true };
+    assert_eq!(tx(conflict, itself, unknown), replay);
+    assert_eq!(tx(Fault::Refused(Unfit::Node), itself, unknown), replay);
+    let lost_it = Step::Replay { node_down: true };
+    for lost in [Fault::Lost, Fault::Unreachable] {
+        assert_eq!(tx(lost, itself, unknown), Step::AskNode);
+        assert_eq!(tx(lost, itself, Liveness::Dead), lost_it);
+        assert_eq!(tx(lost, itself, Liveness::Alive), Step::Broken);
+        // Cut by the watchdog: the node is dead, whatever the socket said.
+        assert_eq!(tx(lost, Ended::NodeDead, Liveness::Dead), lost_it);
+    }
+    // Stopped by the watchdog, whatever the statement answered.
+    for fault in [fatal, conflict, Fault::Lost] {
+        assert_eq!(tx(fault, Ended::TimedOut, unknown), Step::TimedOut);
+        assert_eq!(tx(fault, Ended::Interrupted, unknown), Step::Interrupted);
+    }
+}
+
+// --- COMMIT --------------------------------------------------------------------------------
+
+#[test]
+fn commit_errors() {
+    let commit_of = |fault| {
+        let phase = Phase::Statement;
+        let (said, ended, node) = (Said::Other, Ended::Itself, Liveness::Unknown);
+        commit(&Failure {
+            phase,
+            fault,
+            said,
+            ended,
+            node,
+        })
+    };
+    let replay = Step::Replay { node_down: false };
+    assert_eq!(commit_of(Fault::Retry { same_node: true }), replay);
+    assert_eq!(commit_of(Fault::Refused(Unfit::Node)), replay);
+    let fatal = Fault::Fatal(Kind::Integrity);
+    assert_eq!(commit_of(fatal), Step::Raise(Kind::Integrity));
+    // A COMMIT whose reply is lost may have committed: never replayed blindly, and its node is
+    // not asked (the answer would change nothing).
+    assert_eq!(commit_of(Fault::Lost), Step::Ambiguous);
+    assert_eq!(commit_of(Fault::Unreachable), Step::Ambiguous);
 }

@@ -2,47 +2,6 @@ use super::*;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 
-#[test]
-fn statement_errors_inside_a_transaction() {
-    let (itself, unknown) = (Ended::Itself, Liveness::Unknown);
-    let fatal = Fault::Fatal(Kind::Data);
-    assert_eq!(
-        on_statement_error(fatal, itself, unknown),
-        Interrupt::Raise(Kind::Data)
-    );
-    let conflict = Fault::Retry { same_node: true };
-    assert_eq!(
-        on_statement_error(conflict, itself, unknown),
-        Interrupt::Replay
-    );
-    for lost in [Fault::Lost, Fault::Unreachable] {
-        let dead = Liveness::Dead;
-        assert_eq!(on_statement_error(lost, itself, dead), Interrupt::Lost);
-        let alive = Liveness::Alive;
-        assert_eq!(on_statement_error(lost, itself, alive), Interrupt::Broken);
-        // Cut by the watchdog: the node is dead, whatever the socket said.
-        let cut = Ended::NodeDead;
-        assert_eq!(on_statement_error(lost, cut, unknown), Interrupt::Lost);
-    }
-    // Stopped by the watchdog, whatever the statement answered.
-    for fault in [fatal, conflict, Fault::Lost] {
-        let timed_out = on_statement_error(fault, Ended::TimedOut, unknown);
-        assert_eq!(timed_out, Interrupt::TimedOut);
-        let stopped = on_statement_error(fault, Ended::Interrupted, unknown);
-        assert_eq!(stopped, Interrupt::Stopped);
-    }
-}
-
-#[test]
-fn commit_errors() {
-    let conflict = Fault::Retry { same_node: true };
-    assert_eq!(on_commit_error(conflict), CommitError::Replay);
-    let fatal = Fault::Fatal(Kind::Integrity);
-    assert_eq!(on_commit_error(fatal), CommitError::Fatal(Kind::Integrity));
-    // A COMMIT whose reply is lost may have committed: never replayed blindly.
-    assert_eq!(on_commit_error(Fault::Lost), CommitError::Ambiguous);
-}
-
 /// Each attempt: was it interrupted, and how did its COMMIT end.
 enum Plan {
     Interrupted,

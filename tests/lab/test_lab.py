@@ -19,7 +19,7 @@ from typing import Iterator, Set
 
 import pytest
 
-from multimaster_lab.coursedata import QUALIFIED_TABLE
+from multimaster_lab.coursedata import LAB, QUALIFIED_TABLE
 from multimaster_lab.lab import Lab, LabError, Scheduled, main
 
 from support.labs import lab_processes, needs_lab
@@ -44,7 +44,7 @@ def lab_dir() -> Iterator[str]:
 # Not support.labs' session `lab`: this module crashes, restarts and downs a cluster of its own.
 @pytest.fixture(scope="module")
 def module_lab(lab_dir: str) -> Iterator[Lab]:
-    lab = Lab(2, base_dir=lab_dir, hosts=HOSTS)
+    lab = Lab(2, base_dir=lab_dir, hosts=HOSTS, **LAB)
     try:
         yield lab
     finally:
@@ -102,7 +102,7 @@ def test_port_taken_is_named_and_nothing_is_started() -> None:
     try:
         listener.bind(("127.0.21.2", 4567))
         listener.listen()
-        lab = Lab(2, base_dir=base_dir, hosts=["127.0.21.1", "127.0.21.2"])
+        lab = Lab(2, base_dir=base_dir, hosts=["127.0.21.1", "127.0.21.2"], **LAB)
         with pytest.raises(LabError, match="127.0.21.2:4567"):
             lab.up(timeout=30)
         assert not os.path.exists(os.path.join(base_dir, "lab.json"))
@@ -216,7 +216,7 @@ def test_start_restores_a_survivor_that_lost_its_majority() -> None:
     """Two nodes without an arbitrator: after a crash the survivor is non-Primary for good;
     `start` promotes it (pc.bootstrap) and the crashed node rejoins with every row."""
     path = _make_dir()
-    lab = Lab(2, base_dir=path, hosts=["127.0.23.1", "127.0.23.2"], arbitrator=False)
+    lab = Lab(2, base_dir=path, hosts=["127.0.23.1", "127.0.23.2"], arbitrator=False, **LAB)
     try:
         lab.up()
         insert(lab, 1, "before-crash")

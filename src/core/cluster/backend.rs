@@ -72,7 +72,7 @@ impl Backend for Cluster {
         };
         let wd = &self.inner.watchdog;
         let (fd, session) = (conn.as_raw_fd(), conn.connection_id());
-        let flight = wd.fly(idx, fd, session, cancel.limit(), cancel);
+        let flight = wd.fly(idx, fd, session, cancel);
         let result = op(idx, lease);
         let ended = wd.land(&flight);
         if ended != Ended::Itself {

@@ -69,21 +69,15 @@ impl Watchdog {
         Ok(Watchdog { shared })
     }
 
-    /// Registers a statement about to be sent on `fd` (session `session` of node `node`).
-    pub fn fly(
-        &self,
-        node: usize,
-        fd: RawFd,
-        session: u32,
-        limit: Option<Duration>,
-        cancel: &Cancel,
-    ) -> Arc<Flight> {
+    /// Registers a statement about to be sent on `fd` (session `session` of node `node`),
+    /// stopped by `cancel` and at its statement limit.
+    pub fn fly(&self, node: usize, fd: RawFd, session: u32, cancel: &Cancel) -> Arc<Flight> {
         let flight = Arc::new(Flight {
             node,
             fd,
             session,
             started: Instant::now(),
-            limit,
+            limit: cancel.limit(),
             cancel: cancel.clone(),
             watch: Mutex::new(Some(Watch::Running)),
         });

@@ -127,6 +127,8 @@ const ER_QUERY_INTERRUPTED: u16 = 1317;
 const ER_NET_PACKET_TOO_LARGE: u16 = 1153;
 /// Galera's "WSREP has not yet prepared node for application use".
 const ER_NOT_READY: u16 = 1047;
+/// `KILL` of a session that is not there ("Unknown thread id").
+const ER_NO_SUCH_THREAD: u16 = 1094;
 
 /// What the decisions need of the server's words beyond the class of its error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -266,6 +268,12 @@ pub fn plain_login_hint(err: DbError) -> DbError {
         }
         other => other,
     }
+}
+
+/// A `KILL` of a session that had already ended (1094, "Unknown thread id"): what the kill
+/// wanted is true.
+pub fn no_such_session(err: &DbError) -> bool {
+    matches!(err, DbError::MySqlError(m) if m.code == ER_NO_SUCH_THREAD)
 }
 
 /// Nothing listens at the address: the server process is gone (not frozen, not cut off).

@@ -7,10 +7,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use mysql::prelude::Queryable;
-use mysql::{Conn, Error as DbError, MySqlError};
+use mysql::{Conn, Error as DbError};
 
 use super::{Fence, Node};
-use crate::core::failure::fault::refused;
+use crate::core::failure::fault::{no_such_session, refused};
 use crate::core::failure::liveness::{Answer, Incarnation, Life};
 use crate::core::sync::lock;
 
@@ -29,8 +29,8 @@ impl Node {
             return Fence::ProcessGone;
         }
         match conn.query_drop(format!("KILL CONNECTION {connection_id}")) {
-            // 1094: no such session: it already ended.
-            Ok(()) | Err(DbError::MySqlError(MySqlError { code: 1094, .. })) => {}
+            Ok(()) => {}
+            Err(e) if no_such_session(&e) => {}
             Err(_) => return Fence::Unreachable,
         }
         let deadline = Instant::now() + self.detection;
@@ -163,6 +163,8 @@ fn reuse_or_reopen<C, T>(
 mod tests {
     use std::cell::Cell;
     use std::io;
+
+    use mysql::MySqlError;
 
     use super::*;
 

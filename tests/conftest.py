@@ -23,7 +23,7 @@ from multimaster.coursedata import COLUMNS, DATABASE, DEFINITION, PASSWORD, USER
 from multimaster.lab import Lab, LabError, _check_installed
 
 if TYPE_CHECKING:
-    from multimaster._native import Event, InsertReport
+    from multimaster import Event, InsertReport
 
 LAB_DIR = os.environ.get("MULTIMASTER_TEST_LAB_DIR", "/tmp/multimaster-pytest-lab")
 # Other addresses (MULTIMASTER_TEST_LAB_HOSTS=a,b) let two suites run side by side.

@@ -63,7 +63,7 @@ from conftest import (
 )
 
 if TYPE_CHECKING:
-    from multimaster._native import Event
+    from multimaster import Event
 
 LAB_DIR = os.environ.get("MULTIMASTER_TEST_NETNS_DIR", "/tmp/mm-lab-netns")
 # Default: 10.213.<k>.0/24, k derived from LAB_DIR.

@@ -6,16 +6,18 @@
 use std::path::{Path, PathBuf};
 
 use crate::core::settings::config::Secret;
+use crate::core::settings::error::SettingsError;
 use crate::core::settings::layer::{parse_hosts, Layer};
+use crate::core::settings::options;
 
 /// How deep `!include` may nest: a file including itself must end.
 const MAX_DEPTH: usize = 10;
 
 /// The layer a file gives for `group`; errors name the file and line.
-pub fn read(path: &Path, group: &str) -> Result<Layer, String> {
+pub fn read(path: &Path, group: &str) -> Result<Layer, SettingsError> {
     let mut pairs = Vec::new();
-    collect(path, group, 0, &mut pairs)?;
-    layer(&pairs).map_err(|e| format!("{}: {e}", path.display()))
+    collect(path, group, 0, &mut pairs).map_err(SettingsError::OptionFile)?;
+    layer(&pairs).map_err(|e| SettingsError::OptionFile(format!("{}: {e}", path.display())))
 }
 
 fn collect(
@@ -156,7 +158,10 @@ fn layer(pairs: &[(String, String)]) -> Result<Layer, String> {
             }
             "database" => l.database = Some(value.clone()),
             "ssl-mode" | "ssl-ca" | "ssl-cert" | "ssl-key" => {
-                l.options.push((name.replace('-', "_"), value.clone()))
+                let spec = options::find(&name.replace('-', "_")).map_err(|e| e.to_string())?;
+                l.options.retain(|s| s.spec != spec);
+                l.options
+                    .push(spec.parse(value).map_err(|e| e.to_string())?)
             }
             // Refused rather than ignored: the file asks for a TLS check this client does not
             // make, and a quietly weaker connection is worse than an error.
@@ -235,10 +240,8 @@ user = other
         let e = layer(&[("ssl-capath".into(), "/etc/ssl".into())]).unwrap_err();
         assert!(e.starts_with("ssl-capath is not supported"), "{e}");
         let l = layer(&[("ssl-mode".into(), "VERIFY_CA".into())]).unwrap();
-        assert_eq!(
-            l.options,
-            [("ssl_mode".to_string(), "VERIFY_CA".to_string())]
-        );
+        let mode = options::find("ssl_mode").unwrap();
+        assert_eq!(l.options, [mode.parse("VERIFY_CA").unwrap()]);
         let e = layer(&[("host".into(), "db1:x".into())]).unwrap_err();
         assert!(e.starts_with("host: bad node address"), "{e}");
     }
@@ -260,8 +263,11 @@ user = other
         assert_eq!(l.endpoints[0].to_string(), "h1:3306");
         assert!(read(&dir.join("loop.cnf"), "client")
             .unwrap_err()
+            .to_string()
             .contains("nested more than"));
-        let e = read(&dir.join("nope.cnf"), "client").unwrap_err();
+        let e = read(&dir.join("nope.cnf"), "client")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("cannot read option file"), "{e}");
         std::fs::remove_dir_all(dir).unwrap();
     }

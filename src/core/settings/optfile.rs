@@ -1,7 +1,8 @@
 //! MySQL option files (`~/.my.cnf`), read as the mysql client and PyMySQL read them: the
-//! `[client]` group's user, password, host, port, database and ssl-mode / ssl-ca / ssl-cert /
-//! ssl-key. `host` may list several nodes separated by commas (our extension); other clients'
-//! options are left alone, but TLS options this client cannot honour are refused.
+//! `[client]` group's user, password, host, port, database and the TLS options of the table
+//! (`options.rs`: ssl-mode, ssl-ca, ssl-cert, ssl-key). `host` may list several nodes
+//! separated by commas (our extension); other clients' options are left alone, but TLS
+//! options this client cannot honour are refused.
 
 use std::path::{Path, PathBuf};
 
@@ -136,6 +137,15 @@ fn unquote(v: &str) -> Result<String, String> {
     Ok(out)
 }
 
+/// The TLS options an option file may set, as it spells them: "ssl-mode, ssl-ca, ...".
+fn tls_options() -> String {
+    let names: Vec<String> = options::names()
+        .filter(|n| n.starts_with("ssl_"))
+        .map(|n| n.replace('_', "-"))
+        .collect();
+    names.join(", ")
+}
+
 /// The settings the pairs give; a later pair wins, as in the mysql client.
 fn layer(pairs: &[(String, String)]) -> Result<Layer, String> {
     let mut l = Layer::default();
@@ -157,18 +167,17 @@ fn layer(pairs: &[(String, String)]) -> Result<Layer, String> {
                 )
             }
             "database" => l.database = Some(value.clone()),
-            "ssl-mode" | "ssl-ca" | "ssl-cert" | "ssl-key" => {
-                let spec = options::find(&name.replace('-', "_")).map_err(|e| e.to_string())?;
+            // The TLS options of the table, spelled with dashes as the mysql client does.
+            n if n.starts_with("ssl") || n.starts_with("tls") => {
+                let spec = options::find(&n.replace('-', "_"))
+                    .ok()
+                    .filter(|s| s.name.starts_with("ssl_"))
+                    // Refused rather than ignored: the file asks for a TLS check this client
+                    // does not make, and a quietly weaker connection is worse than an error.
+                    .ok_or_else(|| format!("{n} is not supported ({} are)", tls_options()))?;
                 l.options.retain(|s| s.spec != spec);
                 l.options
                     .push(spec.parse(value).map_err(|e| e.to_string())?)
-            }
-            // Refused rather than ignored: the file asks for a TLS check this client does not
-            // make, and a quietly weaker connection is worse than an error.
-            n if n.starts_with("ssl") || n.starts_with("tls") => {
-                return Err(format!(
-                    "{n} is not supported (ssl-mode, ssl-ca, ssl-cert and ssl-key are)"
-                ))
             }
             _ => {} // another client's option
         }

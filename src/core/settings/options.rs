@@ -363,47 +363,37 @@ impl Setting {
     }
 }
 
+/// `fn name(self) -> Result<T, SettingsError>` for each variant that holds a `T` as is.
+macro_rules! extractors {
+    ($($name:ident -> $t:ty = $variant:ident;)*) => {$(
+        fn $name(self) -> Result<$t, SettingsError> {
+            match self {
+                OptionValue::$variant(v) => Ok(v),
+                v => Err(v.mismatch()),
+            }
+        }
+    )*};
+}
+
 impl OptionValue {
     fn mismatch(&self) -> SettingsError {
         // Values are made by `Spec`, by kind: a mismatch is a bug in the table.
         SettingsError::Refused(format!("internal: {self:?} does not fit this option"))
     }
-    fn seconds(self) -> Result<Duration, SettingsError> {
-        match self {
-            OptionValue::Seconds(d) => Ok(d),
-            v => Err(v.mismatch()),
-        }
+    extractors! {
+        seconds -> Duration = Seconds;
+        limit -> Option<Duration> = Limit;
+        policy -> Policy = Policy;
+        ssl_mode -> SslMode = SslMode;
+        path -> PathBuf = Path;
     }
-    fn limit(self) -> Result<Option<Duration>, SettingsError> {
-        match self {
-            OptionValue::Limit(d) => Ok(d),
-            v => Err(v.mismatch()),
-        }
-    }
+
     fn count<T: TryFrom<u64>>(self, name: &'static str) -> Result<T, SettingsError> {
         match self {
             OptionValue::Count(n) => T::try_from(n).map_err(|_| SettingsError::TooLarge {
                 name,
                 given: n.to_string(),
             }),
-            v => Err(v.mismatch()),
-        }
-    }
-    fn policy(self) -> Result<Policy, SettingsError> {
-        match self {
-            OptionValue::Policy(p) => Ok(p),
-            v => Err(v.mismatch()),
-        }
-    }
-    fn ssl_mode(self) -> Result<SslMode, SettingsError> {
-        match self {
-            OptionValue::SslMode(m) => Ok(m),
-            v => Err(v.mismatch()),
-        }
-    }
-    fn path(self) -> Result<PathBuf, SettingsError> {
-        match self {
-            OptionValue::Path(p) => Ok(p),
             v => Err(v.mismatch()),
         }
     }

@@ -49,7 +49,7 @@ def test_fence_kills_a_write_on_a_node_thawed_before_eviction(make_mm, table, cl
     insert = f"INSERT INTO {table} (title) VALUES ('fenced')"
     with LockHolder(cluster, 1, table) as holder:
         mm = make_mm(failure_detection=FD)  # its first request goes to node 1
-        call = Call(lambda: mm.execute(insert, key=(table, "title", "fenced"))).start()
+        call = Call(lambda: mm.execute(insert, key=(table, "title", "fenced")).rowcount).start()
         wait_for(
             lambda: running(cluster, 1, insert) or not call.running(), 30, "the INSERT to wait for the lock on node 1"
         )
@@ -92,7 +92,7 @@ def test_fence_on_a_dead_node_waits_for_its_process_or_its_eviction(make_mm, tab
     insert = f"INSERT INTO {table} (title) VALUES ('{how}')"
     with LockHolder(cluster, 1, table) as holder:
         mm = make_mm(failure_detection=FD)  # its first request goes to node 1
-        call = Call(lambda: mm.execute(insert, key=(table, "title", how))).start()
+        call = Call(lambda: mm.execute(insert, key=(table, "title", how)).rowcount).start()
         wait_for(
             lambda: running(cluster, 1, insert) or not call.running(), 30, "the INSERT to wait for the lock on node 1"
         )

@@ -97,7 +97,7 @@ def test_a_statement_longer_than_every_timeout_completes(make_mm, cluster, call)
     statement = f"SELECT SLEEP({LONG}) AS slow_{call}"
     run = {
         "query": lambda: mm.query(statement),
-        "execute": lambda: mm.execute(f"DO SLEEP({LONG}), 'slow_{call}'"),
+        "execute": lambda: mm.execute(f"DO SLEEP({LONG}), 'slow_{call}'").rowcount,
         "transaction": lambda: mm.transaction(lambda tx: tx.query(statement)).value,
     }[call]
     started = time.monotonic()

@@ -119,7 +119,7 @@ impl Config {
         if self.event_capacity == 0 {
             return Err(SettingsError::NoEvents);
         }
-        self.tls.validate().map_err(SettingsError::Tls)
+        self.tls.validate()
     }
 }
 

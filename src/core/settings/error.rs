@@ -3,6 +3,8 @@
 //! to Python once: `UnexpectedKeyword` and `WrongType` are `TypeError`s, the rest
 //! `InterfaceError`s. No variant holds a password.
 
+use std::path::PathBuf;
+
 use crate::core::settings::address::AddressError;
 
 /// For callers of the option this library had before liveness was judged apart from statements.
@@ -63,7 +65,22 @@ pub enum SettingsError {
     Zero(&'static str),
     #[error("event_capacity must be at least 1")]
     NoEvents,
-    /// The TLS settings do not fit together, or a file they name cannot be used.
-    #[error("{0}")]
-    Tls(String),
+    #[error("unknown ssl_mode {0:?}: expected DISABLED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY")]
+    UnknownSslMode(String),
+    #[error("ssl_cert and ssl_key go together: give both or neither")]
+    CertWithoutKey,
+    #[error("{0} is set but ssl_mode is DISABLED")]
+    TlsDisabled(&'static str),
+    #[error("{name}: cannot read {}: {reason}", path.display())]
+    Unreadable {
+        name: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
+    #[error("{name}: {} holds no PEM {what}", path.display())]
+    NoPem {
+        name: &'static str,
+        path: PathBuf,
+        what: &'static str,
+    },
 }

@@ -272,7 +272,7 @@ impl Spec {
                 OptionValue::Count(n)
             }
             Kind::Policy => OptionValue::Policy(t.parse().map_err(SettingsError::Refused)?),
-            Kind::SslMode => OptionValue::SslMode(t.parse().map_err(SettingsError::Refused)?),
+            Kind::SslMode => OptionValue::SslMode(t.parse()?),
             Kind::Path => OptionValue::Path(PathBuf::from(text)),
         };
         Ok(self.setting(value))

@@ -45,7 +45,8 @@ pub struct PyExecResult {
     pub rowcount: u64,
     /// The AUTO_INCREMENT id this statement generated, if any (None when its reply was lost).
     pub last_insert_id: Option<u64>,
-    /// The node that ran it, as `host:port`.
+    /// The node that answered, as `host:port` (for a write found committed by its key, the
+    /// node whose answer settled it).
     pub node: String,
     /// Retries after retryable server errors (a conflict, a node not ready).
     pub retries: u32,
@@ -145,9 +146,38 @@ fn explicit_layer(
     Ok(layer)
 }
 
+#[pymethods]
 impl PyNative {
-    /// The AUTO_INCREMENT id and the rows of a write under the exactly-once rules.
-    fn write(
+    /// See `multimaster.MultiMaster`: `options` are the table's (`options::OPTIONS`), by name.
+    #[new]
+    #[pyo3(signature = (nodes=None, database=None, user=None, password=None, *, read_default_file=None, **options))]
+    fn new(
+        nodes: Option<&Bound<'_, PyAny>>,
+        database: Option<String>,
+        user: Option<String>,
+        password: Option<String>,
+        read_default_file: Option<std::path::PathBuf>,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        let explicit = explicit_layer(user, password, database, options)?;
+        let nodes = nodes
+            .filter(|n| !n.is_none())
+            .map(parse_nodes)
+            .transpose()?;
+        let env = |k: &str| std::env::var(k).ok();
+        let cfg = settings::gather(explicit, nodes, read_default_file.as_deref(), env)
+            .map_err(settings_error)?;
+        let cluster = Cluster::new(cfg).map_err(PyMmError::from)?;
+        Ok(PyNative {
+            cluster,
+            workers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// One write (or any statement without a result set) under the exactly-once rules: what
+    /// it did.
+    #[pyo3(signature = (sql, params=None, *, key=None, idempotent=false, statement_timeout=None))]
+    fn execute(
         &self,
         py: Python<'_>,
         sql: &str,
@@ -182,49 +212,6 @@ impl PyNative {
             failovers: out.took.failovers,
             ambiguous_resolved: out.took.resolved,
         })
-    }
-}
-
-#[pymethods]
-impl PyNative {
-    /// See `multimaster.MultiMaster`: `options` are the table's (`options::OPTIONS`), by name.
-    #[new]
-    #[pyo3(signature = (nodes=None, database=None, user=None, password=None, *, read_default_file=None, **options))]
-    fn new(
-        nodes: Option<&Bound<'_, PyAny>>,
-        database: Option<String>,
-        user: Option<String>,
-        password: Option<String>,
-        read_default_file: Option<std::path::PathBuf>,
-        options: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<Self> {
-        let explicit = explicit_layer(user, password, database, options)?;
-        let nodes = nodes
-            .filter(|n| !n.is_none())
-            .map(parse_nodes)
-            .transpose()?;
-        let env = |k: &str| std::env::var(k).ok();
-        let cfg = settings::gather(explicit, nodes, read_default_file.as_deref(), env)
-            .map_err(settings_error)?;
-        let cluster = Cluster::new(cfg).map_err(PyMmError::from)?;
-        Ok(PyNative {
-            cluster,
-            workers: Mutex::new(Vec::new()),
-        })
-    }
-
-    /// One write (or any statement without a result set): what it did.
-    #[pyo3(signature = (sql, params=None, *, key=None, idempotent=false, statement_timeout=None))]
-    fn execute(
-        &self,
-        py: Python<'_>,
-        sql: &str,
-        params: Option<&Bound<'_, PyAny>>,
-        key: Option<&Bound<'_, PyAny>>,
-        idempotent: bool,
-        statement_timeout: Option<f64>,
-    ) -> PyResult<PyExecResult> {
-        self.write(py, sql, params, key, idempotent, statement_timeout)
     }
 
     /// A read on any live node: its rows as tuples, and its PEP 249 description (None for a

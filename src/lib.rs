@@ -14,15 +14,13 @@ mod _native {
     #[pymodule_export]
     use crate::py::_shutdown;
     #[pymodule_export]
-    use crate::py::multimaster::PyMultiMaster;
+    use crate::py::multimaster::{PyExecResult, PyNative};
     #[pymodule_export]
     use crate::py::parse_address;
     #[pymodule_export]
     use crate::py::parse_url;
     #[pymodule_export]
-    use crate::py::report::PyReport;
-    #[pymodule_export]
-    use crate::py::transaction::{PyTransaction, PyTxResult};
+    use crate::py::transaction::PyTransaction;
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -3,7 +3,8 @@
     from multimaster import MultiMaster
 
     with MultiMaster(["db1:3306", "db2"], database="demo", user="admin", password=pw) as mm:
-        mm.execute("INSERT INTO t (k, v) VALUES (?, ?)", ("a", 1), key=("t", "k", "a"))
+        done = mm.execute("INSERT INTO t (k, v) VALUES (?, ?)", ("a", 1), key=("t", "k", "a"))
+        done.rowcount, done.last_insert_id, done.node
         mm.query("SELECT COUNT(*) FROM t")
 
 Statements are balanced over the nodes; a failed node is skipped, probed with backoff and
@@ -15,117 +16,70 @@ connection for pandas, polars and other DB-API users (see ``multimaster.dbapi``)
 from __future__ import annotations
 
 import atexit
-import importlib
 import logging
-import sys
-from typing import TYPE_CHECKING, Any, List
 
 from multimaster import exceptions
+from multimaster._native import Transaction, __version__, _shutdown, parse_address, parse_url
+from multimaster.client import MultiMaster, Options
+
+# PEP 249: `multimaster` is itself a DB-API 2.0 module (see multimaster.dbapi).
+from multimaster.dbapi import (
+    BINARY,
+    DATETIME,
+    NUMBER,
+    ROWID,
+    STRING,
+    Binary,
+    Date,
+    DateFromTicks,
+    Time,
+    TimeFromTicks,
+    Timestamp,
+    TimestampFromTicks,
+    apilevel,
+    connect,
+    paramstyle,
+    threadsafety,
+)
 from multimaster.exceptions import *  # noqa: F403 - the PEP 249 classes
-
-if TYPE_CHECKING:
-    from multimaster._native import (  # noqa: F401
-        InsertReport,
-        MultiMaster,
-        Transaction,
-        TransactionResult,
-        __version__,
-        parse_address,
-        parse_url,
-    )
-
-    # PEP 249: `multimaster` is itself a DB-API 2.0 module (see multimaster.dbapi).
-    from multimaster.dbapi import (  # noqa: F401
-        BINARY,
-        DATETIME,
-        NUMBER,
-        ROWID,
-        STRING,
-        Binary,
-        Date,
-        DateFromTicks,
-        Time,
-        TimeFromTicks,
-        Timestamp,
-        TimestampFromTicks,
-        apilevel,
-        connect,
-        paramstyle,
-        threadsafety,
-    )
+from multimaster.records import Event, NodeStats
+from multimaster.results import ExecResult, InsertReport, TransactionResult
 
 __all__ = [
     "MultiMaster",
+    "Options",
+    "ExecResult",
     "InsertReport",
     "Transaction",
     "TransactionResult",
+    "NodeStats",
+    "Event",
     "parse_address",
     "parse_url",
     "connect",
+    "__version__",
+    "apilevel",
+    "threadsafety",
+    "paramstyle",
+    "BINARY",
+    "DATETIME",
+    "NUMBER",
+    "ROWID",
+    "STRING",
+    "Binary",
+    "Date",
+    "DateFromTicks",
+    "Time",
+    "TimeFromTicks",
+    "Timestamp",
+    "TimestampFromTicks",
     *exceptions.__all__,
 ]
-
-# The native extension and the DB-API module (which needs it) load on first use of one of their
-# names, not on `import multimaster`: importing a pure submodule (multimaster.lab,
-# multimaster.coursedata) runs this file first, and must work before the extension is built.
-_LAZY = {
-    "multimaster._native": (
-        "InsertReport",
-        "MultiMaster",
-        "Transaction",
-        "TransactionResult",
-        "__version__",
-        "parse_address",
-        "parse_url",
-    ),
-    "multimaster.dbapi": (
-        "BINARY",
-        "DATETIME",
-        "NUMBER",
-        "ROWID",
-        "STRING",
-        "Binary",
-        "Date",
-        "DateFromTicks",
-        "Time",
-        "TimeFromTicks",
-        "Timestamp",
-        "TimestampFromTicks",
-        "apilevel",
-        "connect",
-        "paramstyle",
-        "threadsafety",
-    ),
-}
-_LAZY_MODULE = {name: module for module, names in _LAZY.items() for name in names}
-
-# Hidden from type checkers, which see the imports above instead (and still flag a misspelt name).
-if not TYPE_CHECKING:
-
-    def __getattr__(name: str) -> Any:
-        module = _LAZY_MODULE.get(name)
-        if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(module), name)
-        globals()[name] = value  # resolved once: later lookups do not come back here
-        return value
-
-
-def __dir__() -> List[str]:
-    return sorted({*globals(), *_LAZY_MODULE})
-
 
 # A library logs but does not decide where logs go: without a handler configured by the
 # application, Python would print warnings to stderr.
 logging.getLogger("multimaster").addHandler(logging.NullHandler())
 
-
-def _shutdown() -> None:
-    # Background threads (node probes, an interrupted insert loop) must not log into an
-    # interpreter that is finalizing. Nothing to stop if the extension was never loaded.
-    native = sys.modules.get("multimaster._native")
-    if native is not None:
-        native._shutdown()
-
-
+# Background threads (node probes, an interrupted insert loop) must not log into an interpreter
+# that is finalizing.
 atexit.register(_shutdown)

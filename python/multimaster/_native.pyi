@@ -1,34 +1,29 @@
-"""Type stubs for the Rust extension `multimaster._native` (checked by mypy.stubtest)."""
+"""Type stubs for the Rust extension `multimaster._native` (checked by mypy.stubtest). The public
+face is `multimaster.MultiMaster` (`client.py`), which holds a `Native`."""
 
 import os
-from types import TracebackType
 from typing import (
     Any,
     Callable,
     Dict,
-    Generic,
     Iterable,
     List,
-    Literal,
     Mapping,
     Optional,
     Sequence,
     Tuple,
-    Type,
-    TypedDict,
     TypeVar,
     Union,
     final,
-    type_check_only,
 )
 
-from multimaster.display import Events, Stats, Timeline
+from multimaster.records import Event, NodeStats
 
 __all__ = [
-    "InsertReport",
-    "MultiMaster",
+    "ExecResult",
+    "Native",
+    "OPTIONS",
     "Transaction",
-    "TransactionResult",
     "parse_address",
     "parse_url",
     "__version__",
@@ -37,61 +32,29 @@ __all__ = [
 
 #: The crate's version (Cargo.toml), also `multimaster.__version__`.
 __version__: str
+#: The option names of the core's table (src/core/settings/options.rs), in its order.
+OPTIONS: Tuple[str, ...]
 
 _Params = Union[Sequence[Any], Mapping[str, Any], None]
-
-# The dicts of `stats()` and `events()` (built in src/py/display.rs). Types only: at runtime
-# they are plain dicts, so these names exist for type checkers alone.
-@type_check_only
-class NodeStats(TypedDict):
-    """One node in `MultiMaster.stats()`."""
-
-    address: str
-    #: "up", or "down" while the node is taken for dead (probed in the background).
-    state: str
-    statements: int
-    errors: int
-    failovers: int
-    reconnects: int
-    last_error: Optional[str]
-    #: The engine detected at connect ("galera", "aurora-mm", "group-replication", "mysql"),
-    #: None before the first connection.
-    flavour: Optional[str]
-
-@type_check_only
-class Event(TypedDict):
-    """One entry of `MultiMaster.events()`."""
-
-    #: When, in seconds since the epoch (`time.time()`).
-    time: float
-    #: "node_down", "node_up", "failover", "retry", "ambiguous" or "ambiguous_resolved".
-    kind: str
-    node: str
-    detail: str
+_T = TypeVar("_T")
+_Description = List[Tuple[str, int, None, int, None, int, bool]]
 
 @final
-class InsertReport:
-    """What `insert_many` did: rows written, where, and what it took."""
+class ExecResult:
+    """What one `execute` did."""
 
     @property
-    def rows(self) -> int: ...
+    def rowcount(self) -> int: ...
     @property
-    def per_node(self) -> Dict[str, int]: ...
+    def last_insert_id(self) -> Optional[int]: ...
+    @property
+    def node(self) -> str: ...
     @property
     def retries(self) -> int: ...
     @property
     def failovers(self) -> int: ...
     @property
-    def rerouted(self) -> int: ...
-    @property
-    def ambiguous_resolved(self) -> int: ...
-    @property
-    def elapsed(self) -> float: ...
-    @property
-    def timeline_data(self) -> Dict[str, Any]: ...
-    def timeline(self) -> Timeline: ...
-    def _repr_html_(self) -> str: ...
-    def _repr_pretty_(self, p: Any, cycle: bool) -> None: ...
+    def ambiguous_resolved(self) -> bool: ...
 
 @final
 class Transaction:
@@ -104,24 +67,9 @@ class Transaction:
     @property
     def attempt(self) -> int: ...
 
-_T = TypeVar("_T")
-
 @final
-class TransactionResult(Generic[_T]):
-    """A committed transaction: the body's value, the attempts it took, the node."""
-
-    @property
-    def value(self) -> _T: ...
-    @property
-    def attempts(self) -> int: ...
-    @property
-    def node(self) -> str: ...
-    def _repr_html_(self) -> str: ...
-    def _repr_pretty_(self, p: Any, cycle: bool) -> None: ...
-
-@final
-class MultiMaster:
-    """A set of writable nodes of one multi-master cluster."""
+class Native:
+    """The native half of `multimaster.MultiMaster`: one method per operation."""
 
     def __new__(
         cls,
@@ -130,24 +78,9 @@ class MultiMaster:
         user: Optional[str] = None,
         password: Optional[str] = None,
         *,
-        policy: Optional[Literal["parity", "sequential"]] = None,
-        connect_timeout: Optional[float] = None,
-        failure_detection: Optional[float] = None,
-        statement_timeout: Optional[float] = None,
-        write_timeout: Optional[float] = None,
-        failover_timeout: Optional[float] = None,
-        max_retries: Optional[int] = None,
-        backoff_base: Optional[float] = None,
-        backoff_cap: Optional[float] = None,
-        event_capacity: Optional[int] = None,
-        ssl_mode: Optional[str] = None,
-        ssl_ca: Union[str, os.PathLike[str], None] = None,
-        ssl_cert: Union[str, os.PathLike[str], None] = None,
-        ssl_key: Union[str, os.PathLike[str], None] = None,
         read_default_file: Union[str, os.PathLike[str], None] = None,
-    ) -> MultiMaster: ...
-    @classmethod
-    def from_url(cls, url: str, **overrides: Any) -> MultiMaster: ...
+        **options: Any,
+    ) -> Native: ...
     def execute(
         self,
         sql: str,
@@ -156,38 +89,24 @@ class MultiMaster:
         key: Optional[Tuple[str, str, Any]] = None,
         idempotent: bool = False,
         statement_timeout: Optional[float] = None,
-    ) -> int: ...
-    @property
-    def last_insert_id(self) -> Optional[int]: ...
+    ) -> ExecResult: ...
     def query(
         self, sql: str, params: _Params = None, *, causal: bool = False, statement_timeout: Optional[float] = None
-    ) -> List[Tuple[Any, ...]]: ...
-    def _query_described(
-        self, sql: str, params: _Params = None, *, causal: bool = False, statement_timeout: Optional[float] = None
-    ) -> Tuple[List[Tuple[Any, ...]], Optional[List[Tuple[str, int, None, int, None, int, bool]]]]: ...
-    def _execute_result(
-        self,
-        sql: str,
-        params: _Params = None,
-        *,
-        key: Optional[Tuple[str, str, Any]] = None,
-        idempotent: bool = False,
-        statement_timeout: Optional[float] = None,
-    ) -> Tuple[int, Optional[int]]: ...
+    ) -> Tuple[List[Tuple[Any, ...]], Optional[_Description]]: ...
     def insert_many(
         self,
         table: str,
         columns: Sequence[str],
         rows: Iterable[Sequence[Any]],
+        *,
         key: Optional[str] = None,
         interval: float = 0.0,
         on_row: Optional[Callable[[int, str, bool], object]] = None,
-        *,
-        progress: Union[bool, Callable[[Dict[str, Any]], object], None] = None,
+        progress: Optional[Callable[[Dict[str, Any]], object]] = None,
         statement_timeout: Optional[float] = None,
         concurrency: int = 1,
         batch: int = 1,
-    ) -> InsertReport: ...
+    ) -> Dict[str, Any]: ...
     def transaction(
         self,
         body: Callable[[Transaction], _T],
@@ -195,25 +114,20 @@ class MultiMaster:
         check: Optional[Callable[[], object]] = None,
         attempts: int = 5,
         statement_timeout: Optional[float] = None,
-    ) -> TransactionResult[_T]: ...
-    def stats(self) -> Stats: ...
-    def events(self) -> Events: ...
-    def _repr_html_(self) -> str: ...
-    def _repr_pretty_(self, p: Any, cycle: bool) -> None: ...
+    ) -> Tuple[_T, int, str]: ...
+    def stats(self) -> List[NodeStats]: ...
+    def events(self) -> List[Event]: ...
     @property
     def nodes(self) -> List[str]: ...
     @property
     def policy(self) -> str: ...
     @property
+    def user(self) -> str: ...
+    @property
+    def database(self) -> Optional[str]: ...
+    @property
     def closed(self) -> bool: ...
     def close(self) -> None: ...
-    def __enter__(self) -> MultiMaster: ...
-    def __exit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> Literal[False]: ...
 
 def parse_address(address: str) -> Tuple[str, int]: ...
 def parse_url(url: str) -> Dict[str, Any]: ...

@@ -54,7 +54,7 @@ import time
 from types import TracebackType
 from typing import Any, Iterator, List, Mapping, Optional, Sequence, Tuple, Type, Union
 
-from multimaster._native import MultiMaster
+from multimaster.client import MultiMaster
 from multimaster.exceptions import (  # noqa: F401 - PEP 249 wants them on the module
     DatabaseError,
     DataError,
@@ -263,13 +263,12 @@ class Cursor:
                     raise ProgrammingError(
                         "key= and idempotent= are for writes: a read is always retried on another node"
                     )
-                rows, description = mm._query_described(operation, parameters, causal=self.connection.causal_reads)
+                rows, description = mm._native.query(operation, parameters, causal=self.connection.causal_reads)
                 if description is not None:
                     self.description, self._rows, self.rowcount = description, rows, len(rows)
             else:
-                self.rowcount, self.lastrowid = mm._execute_result(
-                    operation, parameters, key=key, idempotent=idempotent
-                )
+                done = mm.execute(operation, parameters, key=key, idempotent=idempotent)
+                self.rowcount, self.lastrowid = done.rowcount, done.last_insert_id
         except TypeError as e:  # a parameter that cannot be bound, params given as a string
             raise ProgrammingError(str(e)) from e
         return self

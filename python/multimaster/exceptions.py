@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Optional
 
 if TYPE_CHECKING:
-    from multimaster._native import InsertReport
+    from multimaster.results import InsertReport
 
 __all__ = [
     "Error",

@@ -47,7 +47,7 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn new(cfg: Config) -> Result<Self> {
-        cfg.validate().map_err(Error::Config)?;
+        cfg.validate()?;
         let nodes: Arc<Vec<Arc<Node>>> = Arc::new(
             cfg.endpoints
                 .iter()

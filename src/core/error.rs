@@ -6,9 +6,13 @@ use crate::core::failure::fault::{Kind, Refusal};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
-    /// Bad arguments or settings, found before anything was sent.
+    /// Bad arguments, found before anything was sent.
     #[error("{0}")]
     Config(String),
+
+    /// Settings that are wrong or do not fit together (`settings::error`).
+    #[error(transparent)]
+    Settings(#[from] crate::core::settings::error::SettingsError),
 
     /// The library used out of order (a statement on a transaction that is over).
     #[error("{0}")]
@@ -175,13 +179,7 @@ pub fn describe_rows(index: Option<usize>, first: usize, last: usize) -> String 
 
 impl From<crate::core::settings::address::AddressError> for Error {
     fn from(e: crate::core::settings::address::AddressError) -> Self {
-        Error::Config(e.to_string())
-    }
-}
-
-impl From<crate::core::settings::url::UrlError> for Error {
-    fn from(e: crate::core::settings::url::UrlError) -> Self {
-        Error::Config(e.to_string())
+        Error::Settings(e.into())
     }
 }
 

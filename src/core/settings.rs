@@ -4,17 +4,20 @@
 
 pub mod address;
 pub mod config;
+pub mod error;
 pub mod layer;
 pub mod optfile;
+pub mod options;
 pub mod tls;
 pub mod url;
 
 use crate::core::settings::address::Endpoint;
 use crate::core::settings::config::{Config, Secret};
+use crate::core::settings::error::SettingsError;
 pub use crate::core::settings::layer::{parse_hosts, Layer};
 
 /// The settings, `layers` ordered from the highest precedence to the lowest.
-pub fn resolve(layers: Vec<Layer>) -> Result<Config, String> {
+pub fn resolve(layers: Vec<Layer>) -> Result<Config, SettingsError> {
     let mut endpoints = None;
     let (mut user, mut password, mut database) = (None, None, None);
     for layer in &layers {
@@ -25,15 +28,14 @@ pub fn resolve(layers: Vec<Layer>) -> Result<Config, String> {
         password = password.or_else(|| layer.password.clone());
         database = database.or_else(|| layer.database.clone());
     }
-    let endpoints =
-        endpoints.ok_or("no nodes: give their addresses, a URL, or a host in the option file")?;
-    let user = user.ok_or("user is required")?;
+    let endpoints = endpoints.ok_or(SettingsError::NoNodes)?;
+    let user = user.ok_or(SettingsError::NoUser)?;
     let mut cfg = Config::new(endpoints, user, password.unwrap_or_default());
     cfg.database = database.filter(|d| !d.is_empty());
     // Lowest precedence first, so that higher layers overwrite.
     for layer in layers.iter().rev() {
-        for (name, value) in &layer.options {
-            cfg.set(name, value)?;
+        for setting in &layer.options {
+            setting.apply(&mut cfg)?;
         }
     }
     Ok(cfg)
@@ -47,7 +49,7 @@ pub fn gather(
     nodes: Option<Layer>,
     option_file: Option<&std::path::Path>,
     var: impl Fn(&str) -> Option<String>,
-) -> Result<Config, String> {
+) -> Result<Config, SettingsError> {
     let mut layers = vec![explicit];
     layers.extend(nodes);
     if let Some(path) = option_file {
@@ -70,10 +72,9 @@ pub fn expand_home(path: &std::path::Path) -> std::path::PathBuf {
 
 /// The layer of a `nodes` argument given as text: a connection URL (which may also bring the
 /// user, password, database and options) or comma-separated addresses.
-pub fn from_text(text: &str) -> Result<Layer, String> {
+pub fn from_text(text: &str) -> Result<Layer, SettingsError> {
     if crate::core::settings::url::is_url(text) {
-        return crate::core::settings::url::parse(text, crate::core::settings::config::OPTIONS)
-            .map_err(|e| e.to_string());
+        return crate::core::settings::url::parse(text);
     }
     Ok(Layer {
         endpoints: parse_hosts(text, None)?,
@@ -82,10 +83,8 @@ pub fn from_text(text: &str) -> Result<Layer, String> {
 }
 
 /// The layer of a `nodes` argument given as a list of addresses.
-pub fn from_list(addresses: &[String]) -> Result<Layer, String> {
-    let endpoints = addresses
-        .iter()
-        .map(|a| a.parse::<Endpoint>().map_err(|e| e.to_string()));
+pub fn from_list(addresses: &[String]) -> Result<Layer, SettingsError> {
+    let endpoints = addresses.iter().map(|a| a.parse::<Endpoint>());
     Ok(Layer {
         endpoints: endpoints.collect::<Result<_, _>>()?,
         ..Layer::default()
@@ -93,13 +92,13 @@ pub fn from_list(addresses: &[String]) -> Result<Layer, String> {
 }
 
 /// The environment's layer, as the mysql client reads it: `MYSQL_PWD` and `MYSQL_HOST`.
-pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Layer, String> {
+pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Layer, SettingsError> {
     let mut layer = Layer {
         password: var("MYSQL_PWD").map(Secret::new),
         ..Layer::default()
     };
     if let Some(host) = var("MYSQL_HOST").filter(|h| !h.trim().is_empty()) {
-        layer.endpoints = parse_hosts(&host, None).map_err(|e| format!("MYSQL_HOST: {e}"))?;
+        layer.endpoints = parse_hosts(&host, None).map_err(SettingsError::EnvHost)?;
     }
     Ok(layer)
 }
@@ -121,7 +120,9 @@ mod tests {
         let list = from_list(&["db1".into(), "[::1]:3307".into()]).unwrap();
         assert_eq!(list.endpoints.len(), 2);
         assert!(from_list(&["db1:notaport".into()]).is_err());
-        let e = from_text("mysql://u:secret@db1?colour=red").unwrap_err();
+        let e = from_text("mysql://u:secret@db1?colour=red")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("colour") && !e.contains("secret"), "{e}");
     }
 
@@ -137,7 +138,7 @@ mod tests {
             database: None,
             options: opts
                 .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .map(|(k, v)| options::find(k).unwrap().parse(v).unwrap())
                 .collect(),
         }
     }
@@ -188,11 +189,12 @@ mod tests {
         );
         assert_eq!(
             resolve(vec![layer("h", None, None, &[])]).unwrap_err(),
-            "user is required"
+            SettingsError::NoUser
         );
-        assert!(resolve(vec![layer("", Some("u"), None, &[])])
-            .unwrap_err()
-            .starts_with("no nodes"));
+        assert_eq!(
+            resolve(vec![layer("", Some("u"), None, &[])]).unwrap_err(),
+            SettingsError::NoNodes
+        );
     }
 
     #[test]
@@ -205,7 +207,9 @@ mod tests {
         let l = from_env(env).unwrap();
         assert_eq!(l.password.as_ref().map(Secret::expose), Some("pw"));
         assert_eq!(l.endpoints.len(), 2);
-        let bad = from_env(|k| (k == "MYSQL_HOST").then(|| "db1:x".to_string())).unwrap_err();
+        let bad = from_env(|k| (k == "MYSQL_HOST").then(|| "db1:x".to_string()))
+            .unwrap_err()
+            .to_string();
         assert!(bad.starts_with("MYSQL_HOST: bad node address"), "{bad}");
     }
 

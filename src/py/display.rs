@@ -1,6 +1,6 @@
-//! The bridge to `multimaster.display`, where the HTML, SVG and progress views live (in Python,
-//! so they change without a rebuild): events and stats as dicts, rich reprs, and the live
-//! snapshots of an insert loop.
+//! What the Python views (`multimaster.display`) are drawn from: events and stats as dicts, and
+//! the live snapshots of an insert loop handed to the sink the Python class chose. The views
+//! themselves, and the reprs, are Python's: nothing here imports a Python module.
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -10,22 +10,6 @@ use pyo3::types::{PyDict, PyList};
 use crate::core::cluster::Cluster;
 use crate::core::events::{Event, NodeStats};
 use crate::core::work::insert::Progress;
-
-pub fn module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
-    py.import("multimaster.display")
-}
-
-/// `display.<func>(obj)` as a string: the rich reprs.
-pub fn render(py: Python<'_>, func: &str, obj: &Bound<'_, PyAny>) -> PyResult<String> {
-    module(py)?.call_method1(func, (obj,))?.extract()
-}
-
-/// IPython's pretty printer gets the text view.
-pub fn pretty(func: &str, obj: &Bound<'_, PyAny>, p: &Bound<'_, PyAny>) -> PyResult<()> {
-    let text = render(obj.py(), func, obj)?;
-    p.call_method1("text", (text,))?;
-    Ok(())
-}
 
 pub fn epoch(t: SystemTime) -> f64 {
     t.duration_since(UNIX_EPOCH)

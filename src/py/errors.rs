@@ -1,13 +1,14 @@
 //! Core errors -> the Python exceptions of `multimaster.exceptions` (defined in Python so
 //! users can catch and subclass them; looked up once here).
 
-use pyo3::exceptions::PyKeyboardInterrupt;
+use pyo3::exceptions::{PyKeyboardInterrupt, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyType};
 use pyo3::PyTypeInfo;
 
 use crate::core::error::{describe_rows, Error};
 use crate::core::failure::fault::Kind;
+use crate::core::settings::error::SettingsError;
 
 /// The pyo3-side error: either a core error still to be mapped, or a Python error already made
 /// (from a callback, or a conversion).
@@ -90,7 +91,13 @@ fn make(py: Python<'_>, e: &Error) -> PyResult<PyErr> {
             let pending = py.check_signals().err();
             return Ok(pending.unwrap_or_else(|| PyKeyboardInterrupt::new_err("interrupted")));
         }
-        Error::Config(_) | Error::Misuse(_) | Error::Closed => InterfaceError::type_object(py),
+        // A call Python itself would refuse: its own TypeError, without our attributes.
+        Error::Settings(SettingsError::UnexpectedKeyword(_) | SettingsError::WrongType { .. }) => {
+            return Ok(PyTypeError::new_err(e.to_string()))
+        }
+        Error::Config(_) | Error::Settings(_) | Error::Misuse(_) | Error::Closed => {
+            InterfaceError::type_object(py)
+        }
         Error::Internal(_) => InternalError::type_object(py),
         Error::Server { kind, state, .. } => {
             kwargs.set_item("sqlstate", state)?;

@@ -8,6 +8,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
 use crate::core::cancel::Cancel;
 use crate::core::cluster::Cluster;
@@ -17,7 +18,7 @@ use crate::core::work::insert::{insert_many, Batch, Progress, Report};
 
 use super::display::Live;
 use super::errors::{to_pyerr, PyMmError};
-use super::report::PyReport;
+use super::report::report_dict;
 
 /// How often a waiting caller looks for Ctrl-C while a worker thread runs the loop.
 const SIGNAL_POLL: Duration = Duration::from_millis(50);
@@ -110,14 +111,14 @@ fn run(cluster: &Cluster, job: &Job, cancel: &Cancel, counters: &Progress) -> Do
 impl Running {
     /// Waits for the loop's report, redrawing `live` and answering Ctrl-C meanwhile. A loop
     /// that outlives a Ctrl-C by more than a moment is left to end by itself in `workers`.
-    pub fn wait(
+    pub fn wait<'py>(
         self,
-        py: Python<'_>,
+        py: Python<'py>,
         cluster: &Cluster,
         mut live: Option<Live<'_>>,
         cancel: &Cancel,
         workers: &Mutex<Vec<JoinHandle<()>>>,
-    ) -> PyResult<PyReport> {
+    ) -> PyResult<Bound<'py, PyDict>> {
         let mut interrupted: Option<(PyErr, Instant)> = None;
         let mut shown = Instant::now();
         loop {
@@ -127,14 +128,14 @@ impl Running {
                     if let Some(live) = live.as_mut() {
                         live.show(py, true)?;
                     }
-                    let report = PyReport::new(py, &report, cluster)?;
+                    let report = report_dict(py, &report, cluster)?;
                     let err = match (interrupted, result) {
                         (Some((e, _)), _) => e,
                         (None, Ok(())) => return Ok(report),
                         (None, Err(e)) => PyErr::from(e),
                     };
                     // Rows written before the error stay written: say which.
-                    err.value(py).setattr("report", Py::new(py, report)?)?;
+                    err.value(py).setattr("report", report)?;
                     return Err(err);
                 }
                 Err(RecvTimeoutError::Disconnected) => {

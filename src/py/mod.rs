@@ -18,6 +18,9 @@ use pyo3::prelude::*;
 pub fn init_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // The one version: Cargo.toml's (pyproject takes it from there too).
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // The option names, in table order: `multimaster.client.Options` is checked against them.
+    let names: Vec<&str> = crate::core::settings::options::names().collect();
+    m.add("OPTIONS", pyo3::types::PyTuple::new(m.py(), names)?)?;
     let logger =
         pyo3_log::Logger::new(m.py(), pyo3_log::Caching::Loggers)?.filter(log::LevelFilter::Trace);
     // A second import (subinterpreters, reloads) finds a logger already set: keep it.
@@ -54,12 +57,13 @@ pub fn parse_address(address: &str) -> PyResult<(String, u16)> {
 }
 
 /// A connection URL's parts, without the password (only whether it has one): `nodes` as
-/// `host:port`, `user`, `database`, `password_set`, and `options` (name to text). Raises
+/// `host:port`, `user`, `database`, `password_set`, and `options` (name to value: seconds as a
+/// float, `None` for no limit, counts as ints, modes and paths as text). Raises
 /// `InterfaceError` naming the bad part.
 #[pyfunction]
 pub fn parse_url<'py>(py: Python<'py>, url: &str) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
-    use crate::core::settings::config::OPTIONS;
-    let u = crate::core::settings::url::parse(url, OPTIONS)
+    use crate::core::settings::options::OptionValue;
+    let u = crate::core::settings::url::parse(url)
         .map_err(|e| errors::PyMmError::from(crate::core::error::Error::from(e)))?;
     let d = pyo3::types::PyDict::new(py);
     let nodes: Vec<String> = u.endpoints.iter().map(|e| e.to_string()).collect();
@@ -68,8 +72,16 @@ pub fn parse_url<'py>(py: Python<'py>, url: &str) -> PyResult<Bound<'py, pyo3::t
     d.set_item("database", u.database)?;
     d.set_item("password_set", u.password.is_some())?;
     let options = pyo3::types::PyDict::new(py);
-    for (k, v) in &u.options {
-        options.set_item(k, v)?;
+    for s in &u.options {
+        let name = s.spec.name;
+        match &s.value {
+            OptionValue::Seconds(d) => options.set_item(name, d.as_secs_f64())?,
+            OptionValue::Limit(d) => options.set_item(name, d.map(|d| d.as_secs_f64()))?,
+            OptionValue::Count(n) => options.set_item(name, n)?,
+            OptionValue::Policy(p) => options.set_item(name, p.to_string())?,
+            OptionValue::SslMode(m) => options.set_item(name, m.to_string())?,
+            OptionValue::Path(p) => options.set_item(name, p.to_string_lossy())?,
+        }
     }
     d.set_item("options", options)?;
     Ok(d)

@@ -71,32 +71,3 @@ impl PyTransaction {
         )
     }
 }
-
-/// A committed transaction: the body's return value, the attempts it took, the node.
-#[pyclass(name = "TransactionResult", module = "multimaster", frozen, get_all)]
-pub struct PyTxResult {
-    pub value: Py<PyAny>,
-    pub attempts: u32,
-    pub node: String,
-}
-
-#[pymethods]
-impl PyTxResult {
-    fn _repr_html_(slf: &Bound<'_, Self>) -> PyResult<String> {
-        super::display::render(slf.py(), "txresult_html", slf.as_any())
-    }
-
-    fn _repr_pretty_(slf: &Bound<'_, Self>, p: &Bound<'_, PyAny>, cycle: bool) -> PyResult<()> {
-        let _ = cycle; // IPython's protocol; the text view holds no object that could recurse
-        super::display::pretty("txresult_text", slf.as_any(), p)
-    }
-
-    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        Ok(format!(
-            "TransactionResult(value={}, attempts={}, node={:?})",
-            self.value.bind(py).repr()?,
-            self.attempts,
-            self.node
-        ))
-    }
-}

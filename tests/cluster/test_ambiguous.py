@@ -149,7 +149,7 @@ def test_unkeyed_write_with_lost_reply_raises_ambiguous(make_mm, table, cluster,
 def test_idempotent_write_on_a_dead_node_is_retried(make_mm, table, cluster, proxy):
     mm = make_mm([proxy.endpoint, cluster.addresses[1]])
     proxy.drop_before_request(match=b"retry-me", crash=True)
-    assert mm.execute(f"INSERT INTO {table} (title) VALUES ('retry-me')", idempotent=True) == 1
+    assert mm.execute(f"INSERT INTO {table} (title) VALUES ('retry-me')", idempotent=True).rowcount == 1
     assert proxy.drops == 1
     assert count_titles(cluster, table) == (1, 1)
     assert node_downs(mm, proxy.endpoint) >= 1
@@ -159,7 +159,7 @@ def test_keyed_execute_with_lost_reply_on_a_live_node_returns_normally(make_mm, 
     """README: a statement whose connection a live node closed is checked by key, and found."""
     mm = make_mm([proxy.endpoint, cluster.addresses[1]])
     proxy.drop_after_request(match=b"keyed-1")
-    n = mm.execute(f"INSERT INTO {table} (title) VALUES (?)", ("keyed-1",), key=(table, "title", "keyed-1"))
+    n = mm.execute(f"INSERT INTO {table} (title) VALUES (?)", ("keyed-1",), key=(table, "title", "keyed-1")).rowcount
     assert proxy.drops == 1
     assert n == 1
     assert count_titles(cluster, table) == (1, 1)

@@ -74,9 +74,10 @@ def test_execute_returns_rows_affected_and_insert_id(make_mm, table):
     # node 2, and Galera applies it on node 1 asynchronously (the UPDATE could see no rows yet).
     mm = make_mm(policy="sequential")
     mm.execute(f"ALTER TABLE {table} ADD COLUMN id INT AUTO_INCREMENT PRIMARY KEY", idempotent=True)
-    assert mm.execute(f"INSERT INTO {table} (title) VALUES (?), (?)", ("a", "b"), idempotent=True) == 2
-    assert mm.last_insert_id is not None and mm.last_insert_id > 0
-    assert mm.execute(f"UPDATE {table} SET duration = 5", idempotent=True) == 2
+    done = mm.execute(f"INSERT INTO {table} (title) VALUES (?), (?)", ("a", "b"), idempotent=True)
+    assert done.rowcount == 2
+    assert done.last_insert_id is not None and done.last_insert_id > 0
+    assert mm.execute(f"UPDATE {table} SET duration = 5", idempotent=True).rowcount == 2
 
 
 def test_named_parameters(make_mm):

@@ -75,7 +75,7 @@ def test_duplicate_key_on_the_retry_means_the_lost_write_committed(make_mm, clus
     # statement that commits after its check); the write is then repeated (request 0: the
     # proxy first, then node 2) and the unique index on k refuses it with 1062, which can
     # only mean the lost write had committed.
-    n = mm.execute(sql, ("dup-1", "first"), key=(table, "v", "nowhere"))
+    n = mm.execute(sql, ("dup-1", "first"), key=(table, "v", "nowhere")).rowcount
     assert proxy.drops == 1
     assert n == 1
     assert causal_rows(cluster, 2, f"SELECT k, v FROM {DATABASE}.{table}") == [("dup-1", "first")]
@@ -132,7 +132,7 @@ def test_idempotent_write_with_reply_lost_after_commit_is_applied_once(make_mm, 
     proxy.drop_after_request(match=b"ON DUPLICATE KEY", crash=True)
     n = mm.execute(
         f"INSERT INTO {table} (k, v) VALUES (1, 5) ON DUPLICATE KEY UPDATE v = 5", idempotent=True
-    )  # request 0: the proxy first
+    ).rowcount  # request 0: the proxy first
     assert proxy.drops == 1
     # The retry found the row the lost write had inserted and changed nothing. (It runs on
     # node 2; should it meet the write being applied there, it gets a certification conflict,

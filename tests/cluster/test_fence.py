@@ -39,7 +39,7 @@ def held_insert(make_mm, table, cluster) -> Iterator[Callable[[str], Tuple[Any, 
             insert = f"INSERT INTO {table} (title) VALUES ('{title}')"
             holder = stack.enter_context(LockHolder(cluster, 1, table))
             mm = make_mm(failure_detection=FD)  # its first request goes to node 1
-            call = Call(lambda: mm.execute(insert, key=(table, "title", title))).start()
+            call = Call(lambda: mm.execute(insert, key=(table, "title", title)).rowcount).start()
             wait_for(
                 lambda: running(cluster, 1, insert) or not call.running(),
                 30,

@@ -44,7 +44,7 @@ def test_oversize_statement_is_refused_before_it_is_sent(make_mm, cluster, blobs
         assert e.value.errno == 1153, what
         assert f"larger than the node's max_allowed_packet ({limit} bytes)" in str(e.value), what
     # Just under the limit is written as usual.
-    assert mm.execute(insert, ("fits", b"y" * (limit // 2))) == 1
+    assert mm.execute(insert, ("fits", b"y" * (limit // 2))).rowcount == 1
     ((rows,),) = cluster.sql(1, f"SET SESSION wsrep_sync_wait=1; SELECT COUNT(*) FROM {DATABASE}.{blobs}")
     assert rows == "1"
     assert [e for e in mm.events() if e["kind"] in ("node_down", "ambiguous", "failover")] == []

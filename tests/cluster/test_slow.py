@@ -86,7 +86,7 @@ def test_a_statement_longer_than_every_timeout_completes(make_mm, cluster, call)
     statement = f"SELECT SLEEP({LONG}) AS slow_{call}"
     run = {
         "query": lambda: mm.query(statement),
-        "execute": lambda: mm.execute(f"DO SLEEP({LONG}), 'slow_{call}'"),
+        "execute": lambda: mm.execute(f"DO SLEEP({LONG}), 'slow_{call}'").rowcount,
         "transaction": lambda: mm.transaction(lambda tx: tx.query(statement)).value,
     }[call]
     started = time.monotonic()
@@ -215,7 +215,7 @@ def test_statement_timeout_per_call_overrides_the_instance(make_mm, cluster):
     longer = 2 * LIMIT + 0.5
     assert mm.query(f"SELECT SLEEP({longer})", statement_timeout=math.inf) == [(0,)]
     assert mm.query(f"SELECT SLEEP({longer})", statement_timeout=longer + 5) == [(0,)]
-    assert mm.execute(f"DO SLEEP({longer})", statement_timeout=math.inf) == 0
+    assert mm.execute(f"DO SLEEP({longer})", statement_timeout=math.inf).rowcount == 0
     assert mm.transaction(lambda tx: tx.query(f"SELECT SLEEP({longer})"), statement_timeout=math.inf).value == [(0,)]
     all_up_and_quiet(mm)
 

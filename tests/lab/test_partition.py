@@ -58,7 +58,7 @@ from support.labs import COURSE_DDL, count_titles, lab_processes, node_downs, ru
 from support.threads import Writer
 
 if TYPE_CHECKING:
-    from multimaster._native import Event
+    from multimaster import Event
 
 LAB_DIR = os.environ.get("MULTIMASTER_TEST_NETNS_DIR", "/tmp/mm-lab-netns")
 # Default: 10.213.<k>.0/24, k derived from LAB_DIR.

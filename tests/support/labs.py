@@ -19,7 +19,7 @@ from multimaster_lab.coursedata import DATABASE, DEFINITION, LAB, PASSWORD, USER
 from multimaster_lab.lab import Lab, LabError, _check_installed
 
 if TYPE_CHECKING:
-    from multimaster._native import Event, InsertReport
+    from multimaster import Event, InsertReport
 
 LAB_DIR = os.environ.get("MULTIMASTER_TEST_LAB_DIR", "/tmp/multimaster-pytest-lab")
 # Other addresses (MULTIMASTER_TEST_LAB_HOSTS=a,b) let two suites run side by side.

@@ -19,7 +19,7 @@ from support.bounds import LAB_WAIT, detect_bound, rejoin_bound, wait_for
 from support.labs import node_downs, running
 
 if TYPE_CHECKING:
-    from multimaster._native import InsertReport
+    from multimaster import InsertReport
 
 B = TypeVar("B", bound="Background")
 

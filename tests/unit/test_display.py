@@ -14,7 +14,7 @@ from multimaster import display
 from multimaster.display import Events, Stats, Timeline, progress_sink
 
 if TYPE_CHECKING:
-    from multimaster._native import Event, NodeStats
+    from multimaster import Event, NodeStats
 
 EVIL = "<script>alert(1)</script>"
 PASSWORD = "s3cret-never-shown"

@@ -52,6 +52,12 @@ def test_from_url_wants_a_url():
         multimaster.MultiMaster.from_url("127.0.0.1:3306", user="u")
 
 
+def test_the_keyword_options_are_the_cores_table():
+    """`multimaster.Options` (the typed keywords) names the options of the core's one table
+    (src/core/settings/options.rs), no more and no fewer."""
+    assert list(multimaster.Options.__annotations__) == list(multimaster._native.OPTIONS)
+
+
 def test_parse_url_hides_the_password():
     parts = multimaster.parse_url("mysql://u:p%40ss@h1,h2:3307/db?policy=parity")
     assert parts == {

@@ -1,8 +1,9 @@
-"""How multimaster looks in notebooks and terminals: escaped HTML tables and text for the native
-objects, the failover timeline as a self-contained SVG, and the live view of ``insert_many``.
+"""How multimaster looks in notebooks and terminals: escaped HTML tables and text for
+``MultiMaster`` and its results, the failover timeline as a self-contained SVG, and the live
+view of ``insert_many``.
 
-Pure Python and stdlib only, so the looks change without a rebuild; the Rust side
-(``src/py/display.rs``) calls the names below by name, as ``multimaster.display.<name>``.
+Pure Python and stdlib only, so the looks change without a rebuild; ``multimaster.client`` and
+``multimaster.results`` call them (the native code imports nothing from Python).
 Every value is HTML-escaped (server messages can hold anything), nothing here emits a script or
 does network I/O, and styles are inline with transparent backgrounds so they read in light and
 dark themes alike.

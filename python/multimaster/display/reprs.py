@@ -1,5 +1,6 @@
-"""The rich reprs of the native objects, called by name from `src/py/`: `MultiMaster` (its nodes
-as a stats table), `InsertReport` (rows per node, and the timeline) and `TransactionResult`."""
+"""The rich reprs of `MultiMaster` (its nodes as a stats table), `InsertReport` (rows per node,
+and the timeline) and `TransactionResult`, for the classes of `multimaster.client` and
+`multimaster.results`."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Sequence
 from .markup import _clock, _div, _e, _html_table, _kind_badge, _short, _state_badge, _text_table
 
 if TYPE_CHECKING:
-    from multimaster._native import Event, NodeStats
+    from multimaster.records import Event, NodeStats
 
 MAX_HTML_ROWS = 200  # an events ring holds up to 1000; the newest are the ones worth seeing
 

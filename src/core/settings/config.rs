@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::core::failure::backoff::Backoff;
 use crate::core::failure::policy::Policy;
 use crate::core::settings::address::Endpoint;
+use crate::core::settings::error::{SettingsError, LIMIT};
 use crate::core::settings::tls::Tls;
 
 /// A password that never prints: `Debug` and `Display` show `***`.
@@ -33,51 +34,18 @@ impl fmt::Display for Secret {
     }
 }
 
-/// The settings a caller may give by name: keyword arguments of `MultiMaster`, and the query
-/// keys of a connection URL. Their defaults are in [`Config::new`].
-pub const OPTIONS: &[&str] = &[
-    "policy",
-    "connect_timeout",
-    "failure_detection",
-    "statement_timeout",
-    "write_timeout",
-    "failover_timeout",
-    "max_retries",
-    "backoff_base",
-    "backoff_cap",
-    "event_capacity",
-    "ssl_mode",
-    "ssl_ca",
-    "ssl_cert",
-    "ssl_key",
-];
-
-/// For callers of the option this library had before liveness was judged apart from statements.
-pub const READ_TIMEOUT_GONE: &str = "read_timeout no longer exists: a node is judged dead by \
-     failure_detection (seconds without an answer to a liveness check), and a statement is \
-     limited by statement_timeout";
-
-/// A statement time limit from text: seconds, or `none`/`inf` for no limit.
-pub fn limit(name: &str, value: &str) -> Result<Option<Duration>, String> {
-    let v = value.trim();
-    if v.is_empty() || v.eq_ignore_ascii_case("none") {
-        return Ok(None);
-    }
-    match v.parse::<f64>() {
-        Ok(s) if s.is_infinite() && s > 0.0 => Ok(None),
-        Ok(s) if s > 0.0 => Ok(Duration::try_from_secs_f64(s).ok()),
-        _ => Err(format!(
-            "{name} must be a positive number of seconds, or none, not {value:?}"
-        )),
+/// A time limit in seconds: infinity is none; zero, negative or NaN is no limit at all
+/// (`None` here; the caller names the option).
+pub fn limit(seconds: f64) -> Option<Option<Duration>> {
+    match seconds {
+        s if s.is_infinite() && s > 0.0 => Some(None),
+        s if s > 0.0 => Some(Duration::try_from_secs_f64(s).ok()),
+        _ => None,
     }
 }
 
-/// A time in seconds given as a number (a keyword argument).
-pub fn seconds(name: &str, v: f64) -> Result<Duration, String> {
-    Duration::try_from_secs_f64(v)
-        .map_err(|_| format!("{name} must be a non-negative number of seconds, not {v}"))
-}
-
+/// Every setting of one MultiMaster. `Config::new` (in `options.rs`, beside the table whose
+/// defaults it applies) makes one.
 #[derive(Clone, Debug)]
 pub struct Config {
     pub endpoints: Vec<Endpoint>,
@@ -107,93 +75,36 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn new(endpoints: Vec<Endpoint>, user: impl Into<String>, password: Secret) -> Self {
-        Config {
-            endpoints,
-            database: None,
-            user: user.into(),
-            password,
-            connect_timeout: Duration::from_secs(2),
-            failure_detection: Duration::from_secs(3),
-            statement_timeout: None,
-            write_timeout: Duration::from_secs(10),
-            policy: Policy::Parity,
-            failover_timeout: Duration::from_secs(20),
-            backoff: Backoff::default(),
-            max_retries: 10,
-            event_capacity: 1000,
-            tls: Tls::default(),
-        }
-    }
-
-    /// Sets the option `name` (one of [`OPTIONS`]) from its text: a URL's query value, or a
-    /// keyword argument. The message names the option and what it expects.
-    pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
-        let seconds = || match value.trim().parse::<f64>() {
-            Ok(v) => seconds(name, v),
-            Err(_) => Err(format!(
-                "{name} must be a non-negative number of seconds, not {value:?}"
-            )),
-        };
-        let count = || {
-            value
-                .trim()
-                .parse::<u64>()
-                .map_err(|_| format!("{name} must be a whole number, not {value:?}"))
-        };
-        match name {
-            "policy" => self.policy = value.parse()?,
-            "connect_timeout" => self.connect_timeout = seconds()?,
-            "failure_detection" => self.failure_detection = seconds()?,
-            "statement_timeout" => self.statement_timeout = limit(name, value)?,
-            "read_timeout" => return Err(READ_TIMEOUT_GONE.into()),
-            "write_timeout" => self.write_timeout = seconds()?,
-            "failover_timeout" => self.failover_timeout = seconds()?,
-            "backoff_base" => self.backoff.base = seconds()?,
-            "backoff_cap" => self.backoff.cap = seconds()?,
-            "max_retries" => {
-                self.max_retries = u32::try_from(count()?)
-                    .map_err(|_| format!("max_retries is too large: {value}"))?
-            }
-            "event_capacity" => {
-                self.event_capacity = usize::try_from(count()?)
-                    .map_err(|_| format!("event_capacity is too large: {value}"))?
-            }
-            "ssl_mode" => self.tls.mode = Some(value.parse()?),
-            "ssl_ca" => self.tls.ca = Some(value.into()),
-            "ssl_cert" => self.tls.cert = Some(value.into()),
-            "ssl_key" => self.tls.key = Some(value.into()),
-            other => return Err(format!("unknown option {other:?}")),
-        }
-        Ok(())
-    }
-
     /// The statement time limit of one call: its own `statement_timeout` (infinity: none),
     /// else this instance's, else `default` (the insert loop's).
     pub fn statement_limit(
         &self,
         per_call: Option<f64>,
         default: Option<Duration>,
-    ) -> Result<Option<Duration>, String> {
+    ) -> Result<Option<Duration>, SettingsError> {
         match per_call {
             None => Ok(self.statement_timeout.or(default)),
-            Some(v) => limit("statement_timeout", &v.to_string()),
+            Some(v) => limit(v).ok_or_else(|| SettingsError::BadValue {
+                name: "statement_timeout",
+                expected: LIMIT,
+                given: v.to_string(),
+            }),
         }
     }
 
-    /// Checks the values a caller can get wrong; one message naming the setting.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks the values a caller can get wrong; one error naming the setting.
+    pub fn validate(&self) -> Result<(), SettingsError> {
         if self.endpoints.is_empty() {
-            return Err("at least one node address is required".into());
+            return Err(SettingsError::NoAddress);
         }
         let mut seen = std::collections::HashSet::new();
         for e in &self.endpoints {
             if !seen.insert(e) {
-                return Err(format!("node {e} is listed twice"));
+                return Err(SettingsError::ListedTwice(e.to_string()));
             }
         }
         if self.user.is_empty() {
-            return Err("user must not be empty".into());
+            return Err(SettingsError::EmptyUser);
         }
         for (name, d) in [
             ("connect_timeout", self.connect_timeout),
@@ -202,11 +113,11 @@ impl Config {
             ("failover_timeout", self.failover_timeout),
         ] {
             if d.is_zero() {
-                return Err(format!("{name} must be greater than 0"));
+                return Err(SettingsError::Zero(name));
             }
         }
         if self.event_capacity == 0 {
-            return Err("event_capacity must be at least 1".into());
+            return Err(SettingsError::NoEvents);
         }
         self.tls.validate()
     }

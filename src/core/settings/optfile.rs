@@ -1,21 +1,24 @@
 //! MySQL option files (`~/.my.cnf`), read as the mysql client and PyMySQL read them: the
-//! `[client]` group's user, password, host, port, database and ssl-mode / ssl-ca / ssl-cert /
-//! ssl-key. `host` may list several nodes separated by commas (our extension); other clients'
-//! options are left alone, but TLS options this client cannot honour are refused.
+//! `[client]` group's user, password, host, port, database and the TLS options of the table
+//! (`options.rs`: ssl-mode, ssl-ca, ssl-cert, ssl-key). `host` may list several nodes
+//! separated by commas (our extension); other clients' options are left alone, but TLS
+//! options this client cannot honour are refused.
 
 use std::path::{Path, PathBuf};
 
 use crate::core::settings::config::Secret;
+use crate::core::settings::error::SettingsError;
 use crate::core::settings::layer::{parse_hosts, Layer};
+use crate::core::settings::options;
 
 /// How deep `!include` may nest: a file including itself must end.
 const MAX_DEPTH: usize = 10;
 
 /// The layer a file gives for `group`; errors name the file and line.
-pub fn read(path: &Path, group: &str) -> Result<Layer, String> {
+pub fn read(path: &Path, group: &str) -> Result<Layer, SettingsError> {
     let mut pairs = Vec::new();
-    collect(path, group, 0, &mut pairs)?;
-    layer(&pairs).map_err(|e| format!("{}: {e}", path.display()))
+    collect(path, group, 0, &mut pairs).map_err(SettingsError::OptionFile)?;
+    layer(&pairs).map_err(|e| SettingsError::OptionFile(format!("{}: {e}", path.display())))
 }
 
 fn collect(
@@ -134,6 +137,15 @@ fn unquote(v: &str) -> Result<String, String> {
     Ok(out)
 }
 
+/// The TLS options an option file may set, as it spells them: "ssl-mode, ssl-ca, ...".
+fn tls_options() -> String {
+    let names: Vec<String> = options::names()
+        .filter(|n| n.starts_with("ssl_"))
+        .map(|n| n.replace('_', "-"))
+        .collect();
+    names.join(", ")
+}
+
 /// The settings the pairs give; a later pair wins, as in the mysql client.
 fn layer(pairs: &[(String, String)]) -> Result<Layer, String> {
     let mut l = Layer::default();
@@ -155,15 +167,17 @@ fn layer(pairs: &[(String, String)]) -> Result<Layer, String> {
                 )
             }
             "database" => l.database = Some(value.clone()),
-            "ssl-mode" | "ssl-ca" | "ssl-cert" | "ssl-key" => {
-                l.options.push((name.replace('-', "_"), value.clone()))
-            }
-            // Refused rather than ignored: the file asks for a TLS check this client does not
-            // make, and a quietly weaker connection is worse than an error.
+            // The TLS options of the table, spelled with dashes as the mysql client does.
             n if n.starts_with("ssl") || n.starts_with("tls") => {
-                return Err(format!(
-                    "{n} is not supported (ssl-mode, ssl-ca, ssl-cert and ssl-key are)"
-                ))
+                let spec = options::find(&n.replace('-', "_"))
+                    .ok()
+                    .filter(|s| s.name.starts_with("ssl_"))
+                    // Refused rather than ignored: the file asks for a TLS check this client
+                    // does not make, and a quietly weaker connection is worse than an error.
+                    .ok_or_else(|| format!("{n} is not supported ({} are)", tls_options()))?;
+                l.options.retain(|s| s.spec != spec);
+                l.options
+                    .push(spec.parse(value).map_err(|e| e.to_string())?)
             }
             _ => {} // another client's option
         }
@@ -235,10 +249,8 @@ user = other
         let e = layer(&[("ssl-capath".into(), "/etc/ssl".into())]).unwrap_err();
         assert!(e.starts_with("ssl-capath is not supported"), "{e}");
         let l = layer(&[("ssl-mode".into(), "VERIFY_CA".into())]).unwrap();
-        assert_eq!(
-            l.options,
-            [("ssl_mode".to_string(), "VERIFY_CA".to_string())]
-        );
+        let mode = options::find("ssl_mode").unwrap();
+        assert_eq!(l.options, [mode.parse("VERIFY_CA").unwrap()]);
         let e = layer(&[("host".into(), "db1:x".into())]).unwrap_err();
         assert!(e.starts_with("host: bad node address"), "{e}");
     }
@@ -260,8 +272,11 @@ user = other
         assert_eq!(l.endpoints[0].to_string(), "h1:3306");
         assert!(read(&dir.join("loop.cnf"), "client")
             .unwrap_err()
+            .to_string()
             .contains("nested more than"));
-        let e = read(&dir.join("nope.cnf"), "client").unwrap_err();
+        let e = read(&dir.join("nope.cnf"), "client")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("cannot read option file"), "{e}");
         std::fs::remove_dir_all(dir).unwrap();
     }

@@ -9,6 +9,8 @@ use std::str::FromStr;
 
 use mysql::{ClientIdentity, SslOpts};
 
+use crate::core::settings::error::SettingsError;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SslMode {
     /// Plain TCP: the password crosses the network in the clear.
@@ -22,16 +24,14 @@ pub enum SslMode {
 }
 
 impl FromStr for SslMode {
-    type Err = String;
+    type Err = SettingsError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim().to_ascii_uppercase().replace('-', "_").as_str() {
             "DISABLED" => Ok(SslMode::Disabled),
             "REQUIRED" => Ok(SslMode::Required),
             "VERIFY_CA" => Ok(SslMode::VerifyCa),
             "VERIFY_IDENTITY" => Ok(SslMode::VerifyIdentity),
-            _ => Err(format!(
-                "unknown ssl_mode {s:?}: expected DISABLED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY"
-            )),
+            _ => Err(SettingsError::UnknownSslMode(s.to_owned())),
         }
     }
 }
@@ -67,19 +67,19 @@ impl Tls {
 
     /// Catches what would otherwise surface at the first connect to every node: files that
     /// cannot be read or hold no PEM, a certificate without its key, TLS files with TLS off.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), SettingsError> {
         if self.cert.is_some() != self.key.is_some() {
-            return Err("ssl_cert and ssl_key go together: give both or neither".into());
+            return Err(SettingsError::CertWithoutKey);
         }
         let files = [
-            ("ssl_ca", &self.ca, "CERTIFICATE-----"),
-            ("ssl_cert", &self.cert, "CERTIFICATE-----"),
-            ("ssl_key", &self.key, "PRIVATE KEY-----"),
+            ("ssl_ca", &self.ca, "certificate"),
+            ("ssl_cert", &self.cert, "certificate"),
+            ("ssl_key", &self.key, "private key"),
         ];
         for (name, path, marker) in files {
             let Some(path) = path else { continue };
             if self.mode() == SslMode::Disabled {
-                return Err(format!("{name} is set but ssl_mode is DISABLED"));
+                return Err(SettingsError::TlsDisabled(name));
             }
             check_pem(name, path, marker)?;
         }
@@ -103,15 +103,20 @@ impl Tls {
     }
 }
 
-fn check_pem(name: &str, path: &Path, marker: &str) -> Result<(), String> {
-    let text =
-        std::fs::read(path).map_err(|e| format!("{name}: cannot read {}: {e}", path.display()))?;
-    if !String::from_utf8_lossy(&text).contains(marker) {
-        return Err(format!(
-            "{name}: {} holds no PEM {}",
-            path.display(),
-            marker.trim_end_matches('-').to_lowercase()
-        ));
+/// `what` ("certificate", "private key") as PEM armour ends it: "...CERTIFICATE-----".
+fn check_pem(name: &'static str, path: &Path, what: &'static str) -> Result<(), SettingsError> {
+    let text = std::fs::read(path).map_err(|e| SettingsError::Unreadable {
+        name,
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let marker = format!("{}-----", what.to_uppercase());
+    if !String::from_utf8_lossy(&text).contains(&marker) {
+        return Err(SettingsError::NoPem {
+            name,
+            path: path.to_path_buf(),
+            what,
+        });
     }
     Ok(())
 }
@@ -127,6 +132,7 @@ mod tests {
         assert!("PREFERRED"
             .parse::<SslMode>()
             .unwrap_err()
+            .to_string()
             .contains("unknown ssl_mode"));
         assert_eq!(SslMode::VerifyCa.to_string(), "VERIFY_CA");
     }
@@ -183,7 +189,7 @@ mod tests {
             ),
         ];
         for (tls, want) in cases {
-            let e = tls.validate().unwrap_err();
+            let e = tls.validate().unwrap_err().to_string();
             assert!(e.contains(want), "{e}");
         }
         std::fs::remove_dir_all(dir).unwrap();

@@ -2,25 +2,14 @@
 //! `mariadb://`, a `+driver` suffix (`mysql+pymysql://`), and SQLAlchemy's repeated `?host=`
 //! form. Errors name the offending part and never hold the password.
 
-use std::fmt;
-
 use crate::core::settings::address::Endpoint;
 use crate::core::settings::config::Secret;
+use crate::core::settings::error::SettingsError;
 use crate::core::settings::layer::Layer;
+use crate::core::settings::options;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UrlError(String);
-
-impl fmt::Display for UrlError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "bad connection URL: {}", self.0)
-    }
-}
-
-impl std::error::Error for UrlError {}
-
-fn bad(msg: impl Into<String>) -> UrlError {
-    UrlError(msg.into())
+fn bad(msg: impl Into<String>) -> SettingsError {
+    SettingsError::Url(msg.into())
 }
 
 /// Whether `text` is meant as a URL rather than a list of addresses.
@@ -28,8 +17,8 @@ pub fn is_url(text: &str) -> bool {
     text.trim_start().contains("://")
 }
 
-/// Parses `text`; `known` are the option names a query may set (besides `host`).
-pub fn parse(text: &str, known: &[&str]) -> Result<Layer, UrlError> {
+/// Parses `text`; its query may set `host` and the options of `options::OPTIONS`.
+pub fn parse(text: &str) -> Result<Layer, SettingsError> {
     let text = text.trim();
     let (scheme, rest) = text
         .split_once("://")
@@ -79,18 +68,20 @@ pub fn parse(text: &str, known: &[&str]) -> Result<Layer, UrlError> {
         let value = decode(value, &format!("option {key}"))?;
         if key == "host" {
             url.endpoints.push(endpoint(&value)?);
-        } else if key == "read_timeout" {
-            return Err(bad(crate::core::settings::config::READ_TIMEOUT_GONE));
-        } else if !known.contains(&key.as_str()) {
-            return Err(bad(format!(
-                "unknown option {key:?}: expected one of {}",
-                known.join(", ")
-            )));
-        } else if url.options.iter().any(|(k, _)| *k == key) {
-            return Err(bad(format!("option {key:?} given twice")));
-        } else {
-            url.options.push((key, value));
+            continue;
         }
+        let spec = options::find(&key).map_err(|e| match e {
+            SettingsError::UnknownOption(_) => bad(format!(
+                "unknown option {key:?}: expected one of {}",
+                options::names().collect::<Vec<_>>().join(", ")
+            )),
+            other => bad(other.to_string()),
+        })?;
+        if url.options.iter().any(|s| s.spec == spec) {
+            return Err(bad(format!("option {key:?} given twice")));
+        }
+        url.options
+            .push(spec.parse(&value).map_err(|e| bad(e.to_string()))?);
     }
     if url.endpoints.is_empty() {
         return Err(bad("no host: give host[:port] after '@', or ?host=..."));
@@ -98,14 +89,14 @@ pub fn parse(text: &str, known: &[&str]) -> Result<Layer, UrlError> {
     Ok(url)
 }
 
-fn endpoint(host: &str) -> Result<Endpoint, UrlError> {
+fn endpoint(host: &str) -> Result<Endpoint, SettingsError> {
     let host = decode(host, "host")?;
     host.parse::<Endpoint>()
         .map_err(|e| bad(format!("host {host:?}: {e}")))
 }
 
 /// Percent-decoding (`%40` is `@`); `+` stays a plus, as in URLs (not forms).
-fn decode(text: &str, what: &str) -> Result<String, UrlError> {
+fn decode(text: &str, what: &str) -> Result<String, SettingsError> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -129,8 +120,6 @@ fn decode(text: &str, what: &str) -> Result<String, UrlError> {
 mod tests {
     use super::*;
 
-    const KNOWN: &[&str] = &["policy", "connect_timeout", "ssl_mode"];
-
     fn hosts(u: &Layer) -> Vec<String> {
         u.endpoints.iter().map(|e| e.to_string()).collect()
     }
@@ -139,18 +128,18 @@ mod tests {
     fn full_form() {
         let u = parse(
             "mysql://admin:p%40ss%3Aw0rd@h1:3306,h2,[::1]:3307/demo?policy=parity&connect_timeout=1.5",
-            KNOWN,
         )
         .unwrap();
         assert_eq!(hosts(&u), ["h1:3306", "h2:3306", "[::1]:3307"]);
         assert_eq!(u.user.as_deref(), Some("admin"));
         assert_eq!(u.password.as_ref().map(Secret::expose), Some("p@ss:w0rd"));
         assert_eq!(u.database.as_deref(), Some("demo"));
+        let find = |n| options::find(n).unwrap();
         assert_eq!(
             u.options,
             [
-                ("policy".to_string(), "parity".to_string()),
-                ("connect_timeout".to_string(), "1.5".to_string())
+                find("policy").parse("parity").unwrap(),
+                find("connect_timeout").number(1.5).unwrap()
             ]
         );
         assert!(
@@ -190,7 +179,7 @@ mod tests {
             ("  mysql://u@h1  ", vec!["h1:3306"], Some("u"), None),
         ];
         for (text, want, user, db) in table {
-            let u = parse(text, KNOWN).unwrap_or_else(|e| panic!("{text}: {e}"));
+            let u = parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
             assert_eq!(hosts(&u), want, "{text}");
             assert_eq!(u.user.as_deref(), user, "{text}");
             assert_eq!(u.database.as_deref(), db, "{text}");
@@ -218,16 +207,20 @@ mod tests {
                 "option \"policy\": expected name=value",
             ),
             (
-                "mysql://h1?policy=a&policy=b",
+                "mysql://h1?policy=parity&policy=sequential",
                 "option \"policy\" given twice",
             ),
             ("mysql://h1/demo/x", "database \"demo/x\""),
             ("mysql://u%zz@h1", "user: bad percent-escape"),
             ("mysql://h1/demo#frag", "fragment"),
+            (
+                "mysql://h1?connect_timeout=soon",
+                "connect_timeout must be a non-negative number of seconds, not \"soon\"",
+            ),
             ("mysql://[::1/demo", "host \"[::1\""),
         ];
         for (text, want) in table {
-            let e = parse(text, KNOWN).unwrap_err().to_string();
+            let e = parse(text).unwrap_err().to_string();
             assert!(e.contains(want), "{text}: {e}");
             assert!(e.starts_with("bad connection URL: "), "{e}");
         }
@@ -242,7 +235,7 @@ mod tests {
             "mysql://admin:s3cret@/demo",
             "mysql://admin:s3cret@h1@h2:x",
         ] {
-            let e = parse(text, KNOWN).unwrap_err().to_string();
+            let e = parse(text).unwrap_err().to_string();
             assert!(!e.contains("s3cret"), "{text}: {e}");
         }
     }

@@ -18,6 +18,10 @@ from support.scripts import insert_test, write_cnf
         ("mysql://admin:s3cret@127.0.0.1/demo?colour=red", 'unknown option "colour"'),
         ("mysql://admin:s3cret@127.0.0.1/demo?connect_timeout=soon", "connect_timeout must be"),
         ("postgres://admin:s3cret@127.0.0.1/demo", 'scheme "postgres"'),
+        # An empty entry in the host list is a node left out, not a node to skip.
+        ("mysql://admin:s3cret@127.0.0.1:3306,/demo", "host 2 of the list is empty"),
+        ("mysql://admin:s3cret@,127.0.0.1/demo", "host 1 of the list is empty"),
+        ("mysql://admin:s3cret@127.0.0.1,,127.0.0.2/demo", "host 2 of the list is empty"),
     ],
 )
 def test_bad_urls_are_refused_naming_the_part_never_the_password(url, part):

@@ -57,8 +57,18 @@ pub fn parse(text: &str) -> Result<Layer, SettingsError> {
         return Err(bad(format!("database {path:?}: one name expected")));
     }
     url.database = Some(decode(path, "database")?).filter(|d| !d.is_empty());
-    for host in hosts.split(',').filter(|h| !h.is_empty()) {
-        url.endpoints.push(endpoint(host)?);
+    // An empty authority is SQLAlchemy's `mysql:///db?host=...`; an empty entry in a list is a
+    // node left out by mistake, refused as in a list or text of addresses (never dropped).
+    if !hosts.is_empty() {
+        for (n, host) in hosts.split(',').enumerate() {
+            if host.is_empty() {
+                return Err(bad(format!(
+                    "hosts {hosts:?}: host {} of the list is empty",
+                    n + 1
+                )));
+            }
+            url.endpoints.push(endpoint(host)?);
+        }
     }
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair
@@ -218,6 +228,20 @@ mod tests {
                 "connect_timeout must be a non-negative number of seconds, not \"soon\"",
             ),
             ("mysql://[::1/demo", "host \"[::1\""),
+            // A node left out of the list is refused, never silently dropped.
+            (
+                "mysql://u@db1:3306,/demo",
+                "hosts \"db1:3306,\": host 2 of the list is empty",
+            ),
+            (
+                "mysql://u@,db1/demo",
+                "hosts \",db1\": host 1 of the list is empty",
+            ),
+            (
+                "mysql://db1,,db2/demo",
+                "hosts \"db1,,db2\": host 2 of the list is empty",
+            ),
+            ("mysql://h1/demo?host=", "host \"\": bad node address"),
         ];
         for (text, want) in table {
             let e = parse(text).unwrap_err().to_string();
@@ -233,6 +257,7 @@ mod tests {
             "mysql://admin:s3cret%zz@h1/demo",
             "mysql://admin:s3cret@h1/demo?nope=1",
             "mysql://admin:s3cret@/demo",
+            "mysql://admin:s3cret@h1,/demo",
             "mysql://admin:s3cret@h1@h2:x",
         ] {
             let e = parse(text).unwrap_err().to_string();

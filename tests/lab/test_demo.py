@@ -50,15 +50,15 @@ def lab_dir() -> Iterator[str]:
 
 
 class Demo:
-    """`python -m multimaster demo` in its own session (as a terminal would run it), its output
-    collected line by line."""
+    """`python -m multimaster_lab demo` (the `multimaster demo` command) in its own session (as
+    a terminal would run it), its output collected line by line."""
 
     def __init__(self, lab_dir: str, count: int, interval: float) -> None:
         self.proc = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
-                "multimaster",
+                "multimaster_lab",
                 "demo",
                 "--count",
                 str(count),

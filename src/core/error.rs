@@ -130,6 +130,20 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// A DB-API transaction the database interrupted could not be replayed as the application
+    /// saw it (a statement answered differently, or the transaction outgrew its replay log):
+    /// it was rolled back, and the application may run it again.
+    #[error(
+        "{node}: the transaction was rolled back and not replayed: {why}{}; the application \
+         may retry it",
+        if statement.is_empty() { String::new() } else { format!(" (statement {statement:?})") }
+    )]
+    ReplayDiverged {
+        node: String,
+        statement: String,
+        why: String,
+    },
+
     /// The caller asked to stop (Ctrl-C).
     #[error("interrupted")]
     Interrupted,
@@ -149,6 +163,7 @@ impl Error {
             | Error::TimedOut { node, .. }
             | Error::Broken { node, .. }
             | Error::PartialBatch { node, .. }
+            | Error::ReplayDiverged { node, .. }
             | Error::RetriesExhausted { node, .. } => Some(node),
             Error::Row { source, .. } => source.node(),
             Error::AllNodesDown { node, .. } => node.as_deref(),

@@ -84,7 +84,7 @@ impl Tx {
 
     /// Runs a statement of the attempt on its connection, watched like any other, and applies
     /// [`decide::in_transaction`] to its failure.
-    fn statement<T>(
+    pub(crate) fn statement<T>(
         &self,
         sql: &str,
         params: &Params,
@@ -134,6 +134,17 @@ impl Tx {
         Err(err)
     }
 
+    /// Runs the next statements under `cancel`: a DB-API session's statements are separate
+    /// calls, each with its own Ctrl-C and time limit.
+    pub(crate) fn rearm(&mut self, cancel: &Cancel) {
+        self.cancel = cancel.clone();
+    }
+
+    /// Why the database interrupted this attempt, if it did (taken: asked once).
+    pub(crate) fn take_interrupted(&self) -> Option<Error> {
+        self.lock().interrupted.take()
+    }
+
     fn sent<'a>(&'a self, node: &'a Node, sql: &'a str, at: Instant) -> Sent<'a> {
         Sent {
             node: &node.name,
@@ -145,13 +156,13 @@ impl Tx {
 
     /// Ends the attempt without committing; the connection goes back to the pool if it is
     /// still sound.
-    fn rollback(&self) {
+    pub(crate) fn rollback(&self) {
         let mut st = self.lock();
         rollback(&self.cluster, &mut st);
     }
 
     /// Applies [`decide::commit`] to the attempt's COMMIT.
-    fn commit(&self) -> Commit {
+    pub(crate) fn commit(&self) -> Commit {
         let mut st = self.lock();
         if st.conn.is_none() {
             return Commit::Fatal(over());
@@ -215,11 +226,31 @@ fn rollback(b: &Cluster, st: &mut State) {
 impl Cluster {
     /// Starts an attempt: START TRANSACTION is a statement on its own, run by the request
     /// loop, which leaves the attempt its connection.
-    fn begin(&self, attempt: u32, cancel: &Cancel) -> Result<Tx> {
+    /// `request` fixes the balancing slot (a DB-API connection's own), `None` takes the next.
+    /// `causal`: START TRANSACTION waits until the node has applied every write committed
+    /// anywhere before it (Galera's `wsrep_sync_wait` covers BEGIN), so the transaction's
+    /// snapshot sees them, as on one server.
+    pub(crate) fn begin(
+        &self,
+        request: Option<u64>,
+        causal: bool,
+        attempt: u32,
+        cancel: &Cancel,
+    ) -> Result<Tx> {
         let start = "START TRANSACTION";
-        let out = self.run(start, IfLost::RunAgain, None, cancel, &mut |idx, lease| {
+        let out = self.run(start, IfLost::RunAgain, request, cancel, &mut |idx, lease| {
+            let sync = causal
+                .then(|| self.node(idx).flavour().causal_read())
+                .flatten();
             let conn = conn(lease)?;
+            if let Some((on, _)) = sync {
+                conn.query_drop(on)?;
+            }
             conn.query_drop(start)?;
+            if let Some((_, off)) = sync {
+                // Inside the transaction: later reads are its snapshot, no wait needed.
+                conn.query_drop(off)?;
+            }
             let session = self.session(idx, conn);
             Ok((idx, lease.take(), session))
         })?;
@@ -273,10 +304,10 @@ pub(crate) trait Attempts {
 impl Attempts for Cluster {
     type Tx = Tx;
     fn begin(&self, attempt: u32, cancel: &Cancel) -> Result<Tx> {
-        Cluster::begin(self, attempt, cancel)
+        Cluster::begin(self, None, false, attempt, cancel)
     }
     fn interrupted(&self, tx: &Tx) -> Option<Error> {
-        tx.lock().interrupted.take()
+        tx.take_interrupted()
     }
     fn rollback(&self, tx: &Tx) {
         tx.rollback();

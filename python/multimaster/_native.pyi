@@ -23,6 +23,7 @@ __all__ = [
     "ExecResult",
     "Native",
     "OPTIONS",
+    "Session",
     "Transaction",
     "parse_address",
     "parse_url",

@@ -162,7 +162,18 @@ _WORD = re.compile(r"[A-Za-z]*")
 _DML = re.compile(r"\b(?:INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
 # Statements the server runs with an implicit COMMIT before them (MariaDB's "Statements That
 # Cause an Implicit Commit"); CREATE TEMPORARY TABLE and DROP TEMPORARY TABLE do not.
-_COMMITS_BY_ITSELF = {"CREATE", "ALTER", "DROP", "RENAME", "TRUNCATE", "GRANT", "REVOKE", "ANALYZE", "OPTIMIZE", "REPAIR"}
+_COMMITS_BY_ITSELF = {
+    "CREATE",
+    "ALTER",
+    "DROP",
+    "RENAME",
+    "TRUNCATE",
+    "GRANT",
+    "REVOKE",
+    "ANALYZE",
+    "OPTIMIZE",
+    "REPAIR",
+}
 _TEMPORARY = re.compile(r"\s*(?:CREATE|DROP)\s+TEMPORARY\b", re.IGNORECASE)
 
 
@@ -193,9 +204,7 @@ class Connection:
     DataError, OperationalError, IntegrityError = DataError, OperationalError, IntegrityError
     InternalError, ProgrammingError, NotSupportedError = InternalError, ProgrammingError, NotSupportedError
 
-    def __init__(
-        self, mm: MultiMaster, *, owned: bool, causal_reads: bool = True, autocommit: bool = False
-    ) -> None:
+    def __init__(self, mm: MultiMaster, *, owned: bool, causal_reads: bool = True, autocommit: bool = False) -> None:
         self._mm, self._owned, self._closed = mm, owned, False
         self.causal_reads = causal_reads
         self._autocommit = bool(autocommit)
@@ -320,7 +329,9 @@ class Cursor:
                     raise ProgrammingError(
                         "key= and idempotent= are for autocommit writes: a transaction is replayed whole"
                     )
-                rows, description, rowcount, lastrowid = conn._session.execute(operation, parameters, causal=conn.causal_reads)
+                rows, description, rowcount, lastrowid = conn._session.execute(
+                    operation, parameters, causal=conn.causal_reads
+                )
                 if description is not None:
                     self.description, self._rows, self.rowcount = description, rows, len(rows)
                 else:

@@ -215,7 +215,10 @@ impl<T> Session<T> {
                 }
                 continue;
             }
-            let tx = self.tx.as_mut().expect("ensure() leaves a transaction open");
+            let tx = self
+                .tx
+                .as_mut()
+                .expect("ensure() leaves a transaction open");
             match p.run(tx, sql, params, cancel) {
                 Ok(answer) => {
                     self.log.record(sql, params, P::digest(&answer));

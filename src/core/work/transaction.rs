@@ -238,22 +238,28 @@ impl Cluster {
         cancel: &Cancel,
     ) -> Result<Tx> {
         let start = "START TRANSACTION";
-        let out = self.run(start, IfLost::RunAgain, request, cancel, &mut |idx, lease| {
-            let sync = causal
-                .then(|| self.node(idx).flavour().causal_read())
-                .flatten();
-            let conn = conn(lease)?;
-            if let Some((on, _)) = sync {
-                conn.query_drop(on)?;
-            }
-            conn.query_drop(start)?;
-            if let Some((_, off)) = sync {
-                // Inside the transaction: later reads are its snapshot, no wait needed.
-                conn.query_drop(off)?;
-            }
-            let session = self.session(idx, conn);
-            Ok((idx, lease.take(), session))
-        })?;
+        let out = self.run(
+            start,
+            IfLost::RunAgain,
+            request,
+            cancel,
+            &mut |idx, lease| {
+                let sync = causal
+                    .then(|| self.node(idx).flavour().causal_read())
+                    .flatten();
+                let conn = conn(lease)?;
+                if let Some((on, _)) = sync {
+                    conn.query_drop(on)?;
+                }
+                conn.query_drop(start)?;
+                if let Some((_, off)) = sync {
+                    // Inside the transaction: later reads are its snapshot, no wait needed.
+                    conn.query_drop(off)?;
+                }
+                let session = self.session(idx, conn);
+                Ok((idx, lease.take(), session))
+            },
+        )?;
         let (idx, conn, session) = out
             .value
             .ok_or_else(|| Error::Internal("a transaction began without its connection".into()))?;

@@ -53,7 +53,9 @@ impl Pinned for Script {
     type Tx = u32;
     type Answer = u64;
     fn begin(&self, slot: u64, _causal: bool, attempt: u32, _cancel: &Cancel) -> Result<u32> {
-        self.log.borrow_mut().push(format!("begin {attempt} slot {slot}"));
+        self.log
+            .borrow_mut()
+            .push(format!("begin {attempt} slot {slot}"));
         Ok(attempt)
     }
     fn run(&self, tx: &mut u32, sql: &str, _p: &Params, _c: &Cancel) -> Result<u64> {
@@ -78,7 +80,12 @@ impl Pinned for Script {
     }
     fn commit(&self, tx: &u32) -> Commit {
         self.log.borrow_mut().push(format!("commit {tx}"));
-        match self.commits.borrow_mut().pop_front().unwrap_or(Commits::Done) {
+        match self
+            .commits
+            .borrow_mut()
+            .pop_front()
+            .unwrap_or(Commits::Done)
+        {
             Commits::Done => Commit::Done,
             Commits::Replay => Commit::Replay(conflict()),
             Commits::Ambiguous => Commit::Ambiguous(Error::Ambiguous {
@@ -119,7 +126,12 @@ fn begins_at_the_first_statement_on_the_connections_slot_and_commits() {
 #[test]
 fn an_interrupted_statement_replays_the_log_then_runs_again() {
     let s = Script::new(
-        &[Says::Value(1), Says::Interrupt, Says::Value(1), Says::Value(2)],
+        &[
+            Says::Value(1),
+            Says::Interrupt,
+            Says::Value(1),
+            Says::Value(2),
+        ],
         &[],
     );
     let mut session = Session::new(0, 5);
@@ -127,7 +139,15 @@ fn an_interrupted_statement_replays_the_log_then_runs_again() {
     assert_eq!(run(&s, &mut session, "b").unwrap(), 2);
     assert_eq!(
         s.log(),
-        ["begin 1 slot 0", "1: a", "1: b", "rollback 1", "begin 2 slot 0", "2: a", "2: b"]
+        [
+            "begin 1 slot 0",
+            "1: a",
+            "1: b",
+            "rollback 1",
+            "begin 2 slot 0",
+            "2: a",
+            "2: b"
+        ]
     );
     assert_eq!(session.statements(), 2);
 }
@@ -162,7 +182,10 @@ fn its_own_error_leaves_the_transaction_open_and_out_of_the_log() {
     let s = Script::new(&[Says::Value(1), Says::Fatal, Says::Value(2)], &[]);
     let mut session = Session::new(0, 5);
     run(&s, &mut session, "a").unwrap();
-    assert!(matches!(run(&s, &mut session, "bad"), Err(Error::Misuse(_))));
+    assert!(matches!(
+        run(&s, &mut session, "bad"),
+        Err(Error::Misuse(_))
+    ));
     assert!(session.in_transaction());
     run(&s, &mut session, "c").unwrap();
     assert_eq!(session.statements(), 2);
@@ -176,7 +199,14 @@ fn a_commit_refused_replays_and_commits_again() {
     session.commit(&s, &Cancel::new()).unwrap();
     assert_eq!(
         s.log(),
-        ["begin 1 slot 0", "1: a", "commit 1", "begin 2 slot 0", "2: a", "commit 2"]
+        [
+            "begin 1 slot 0",
+            "1: a",
+            "commit 1",
+            "begin 2 slot 0",
+            "2: a",
+            "commit 2"
+        ]
     );
 }
 
@@ -195,7 +225,17 @@ fn interruptions_are_bounded_by_attempts() {
     let s = Script::new(&[Says::Interrupt; 10], &[]);
     let mut session = Session::new(0, 3);
     let e = run(&s, &mut session, "a").unwrap_err();
-    assert!(matches!(e, Error::RetriesExhausted { attempts: 3, code: 1213, .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            Error::RetriesExhausted {
+                attempts: 3,
+                code: 1213,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
 }
 
 #[test]

@@ -1,0 +1,179 @@
+"""Transactions through the DB-API (autocommit off, the default) against the real lab: a
+transaction interrupted by kill -9 between its statements is replayed on the survivor and
+commits once; a COMMIT whose reply is lost raises AmbiguousCommitError and is never repeated; a
+hot row updated from two connections pinned to two nodes ends with the exact count (its 1213
+conflicts replayed); a replay whose read differs raises TransactionReplayError and commits
+nothing; rollback after the node died raises nothing; autocommit=True is as before. Every test
+checks what is in the database afterwards."""
+
+from __future__ import annotations
+
+import threading
+from typing import Iterator, List
+
+import pytest
+
+import multimaster
+from multimaster_lab.coursedata import DATABASE
+
+from support.faultproxy import FaultProxy
+from support.labs import count_titles
+
+
+@pytest.fixture
+def hot(cluster) -> Iterator[str]:
+    """A one-row counter table (a primary key, so that Galera certifies by row)."""
+    name = f"hot_{threading.get_ident() % 100000}"
+    cluster.sql(1, f"DROP TABLE IF EXISTS {DATABASE}.{name}")
+    cluster.sql(1, f"CREATE TABLE {DATABASE}.{name} (id INT PRIMARY KEY, n INT NOT NULL)")
+    cluster.sql(1, f"INSERT INTO {DATABASE}.{name} VALUES (1, 0)")
+    yield name
+    try:
+        cluster.sql(2, f"DROP TABLE IF EXISTS {DATABASE}.{name}")
+    except Exception:
+        pass
+
+
+def counter(cluster, hot: str) -> int:
+    """The counter, read causally on a live node."""
+    for i in (1, 2):
+        if cluster.pid(i) is None:
+            continue
+        ((n,),) = cluster.sql(i, f"SET SESSION wsrep_sync_wait=1; SELECT n FROM {DATABASE}.{hot} WHERE id = 1")
+        return int(n)
+    raise AssertionError("no node could read the counter")
+
+
+def insert(cur, table: str, title: str) -> None:
+    cur.execute(f"INSERT INTO {table} (title) VALUES (?)", (title,))
+    assert cur.rowcount == 1
+
+
+def test_default_is_a_transaction_and_rollback_undoes_it(make_mm, table, cluster) -> None:
+    conn = multimaster.connect(make_mm())
+    assert conn.autocommit is False and not conn.in_transaction
+    cur = conn.cursor()
+    insert(cur, table, "rolled-back")
+    assert conn.in_transaction
+    assert count_titles(cluster, table) == (0, 0)  # not committed yet
+    conn.rollback()
+    assert not conn.in_transaction and count_titles(cluster, table) == (0, 0)
+    insert(cur, table, "kept")
+    cur.execute(f"SELECT title FROM {table}")
+    assert cur.fetchall() == [("kept",)]  # its own uncommitted row, in its session
+    conn.commit()
+    assert count_titles(cluster, table) == (1, 1)
+
+
+def test_autocommit_true_is_unchanged(make_mm, table, cluster) -> None:
+    conn = multimaster.connect(make_mm(), autocommit=True)
+    insert(conn.cursor(), table, "at-once")
+    assert not conn.in_transaction and count_titles(cluster, table) == (1, 1)
+    with pytest.raises(multimaster.NotSupportedError):
+        conn.rollback()
+    # Turning autocommit on commits the open transaction, as MySQL's SET autocommit=1 does.
+    off = multimaster.connect(make_mm())
+    insert(off.cursor(), table, "then-on")
+    off.autocommit = True
+    assert count_titles(cluster, table) == (2, 2)
+
+
+def test_kill_between_statements_replays_and_commits_once(make_mm, table, cluster) -> None:
+    conn = multimaster.connect(make_mm(policy="sequential"))  # pinned to node 1
+    cur = conn.cursor()
+    insert(cur, table, "a")
+    insert(cur, table, "b")
+    cluster.crash(1)
+    insert(cur, table, "c")  # node 1 is gone: replayed on node 2, then run there
+    conn.commit()
+    assert count_titles(cluster, table) == (3, 3)
+    retries = [e for e in conn.multimaster.events() if e["kind"] == "retry"]
+    assert any("transaction replayed" in e["detail"] for e in retries), retries
+
+
+def test_rollback_after_the_node_died_raises_nothing(make_mm, table, cluster) -> None:
+    conn = multimaster.connect(make_mm(policy="sequential"))
+    cur = conn.cursor()
+    insert(cur, table, "gone")
+    cluster.crash(1)
+    conn.rollback()  # the transaction died with its node: nothing to raise
+    assert not conn.in_transaction
+    insert(cur, table, "next")  # a new transaction, on node 2
+    conn.commit()
+    assert count_titles(cluster, table) == (1, 1)
+
+
+@pytest.fixture
+def proxy(cluster) -> Iterator[FaultProxy]:
+    host, port = cluster.addresses[0].split(":")
+    with FaultProxy((host, int(port))) as p:
+        yield p
+
+
+@pytest.mark.parametrize("applied", [True, False], ids=["reply-lost", "request-lost"])
+def test_lost_commit_is_ambiguous_and_never_repeated(make_mm, table, cluster, proxy, applied) -> None:
+    """Without a commit marker a lost COMMIT raises AmbiguousCommitError after the node's
+    session is fenced (its process gone: the proxy refuses), and nothing is replayed: the
+    rows are there once if the COMMIT reached the server, not at all if it did not."""
+    conn = multimaster.connect(make_mm([proxy.endpoint, cluster.addresses[1]], policy="sequential"))
+    cur = conn.cursor()
+    insert(cur, table, "x1")
+    insert(cur, table, "x2")
+    if applied:
+        proxy.drop_after_request(match=b"COMMIT", crash=True)
+    else:
+        proxy.drop_before_request(match=b"COMMIT", crash=True)
+    with pytest.raises(multimaster.AmbiguousCommitError) as e:
+        conn.commit()
+    assert proxy.drops == 1
+    assert e.value.statement == "COMMIT" and e.value.node == proxy.endpoint
+    assert not conn.in_transaction
+    assert count_titles(cluster, table) == ((2, 2) if applied else (0, 0))
+
+
+def test_hot_row_from_two_nodes_ends_with_the_exact_count(make_mm, hot, cluster) -> None:
+    """Two connections pinned to the two nodes (round robin: one slot each) add 1 to the same
+    row in transactions: Galera's certification aborts one side again and again (1213, at a
+    statement or at COMMIT), each is replayed, and no increment is lost or doubled."""
+    mm = make_mm()
+    conns = [multimaster.connect(mm), multimaster.connect(mm)]
+    each = 40
+    errors: List[BaseException] = []
+
+    def bump(conn) -> None:
+        try:
+            cur = conn.cursor()
+            for _ in range(each):
+                cur.execute(f"UPDATE {hot} SET n = n + 1 WHERE id = 1")
+                assert cur.rowcount == 1
+                conn.commit()
+        except BaseException as e:  # asserted below
+            errors.append(e)
+
+    threads = [threading.Thread(target=bump, args=(c,)) for c in conns]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not any(t.is_alive() for t in threads)
+    assert not errors, errors
+    assert counter(cluster, hot) == 2 * each
+    replays = [e for e in mm.events() if e["kind"] == "retry" and "transaction replayed" in e["detail"]]
+    assert replays, "no certification conflict happened: the test proved nothing"
+    assert all("1213" in e["detail"] or "conflict" in e["detail"].lower() for e in replays), replays
+
+
+def test_replay_whose_read_differs_raises_and_commits_nothing(make_mm, hot, cluster) -> None:
+    conn = multimaster.connect(make_mm(policy="sequential"))  # node 1
+    cur = conn.cursor()
+    read = f"SELECT n FROM {hot} WHERE id = 1"
+    assert cur.execute(read).fetchall() == [(0,)]
+    other = make_mm([cluster.addresses[1]])
+    other.execute(f"UPDATE {hot} SET n = 5 WHERE id = 1")  # committed through node 2
+    cluster.crash(1)
+    with pytest.raises(multimaster.TransactionReplayError) as e:
+        cur.execute(f"UPDATE {hot} SET n = n + 100 WHERE id = 1")
+    assert e.value.statement == read and "rolled back" in str(e.value)
+    assert isinstance(e.value, multimaster.OperationalError)
+    assert not conn.in_transaction
+    assert counter(cluster, hot) == 5  # the other writer's value; nothing of the transaction

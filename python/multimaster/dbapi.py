@@ -23,7 +23,10 @@ Where it differs from a one-server driver, on purpose:
   answers as it did (its rows, ``rowcount`` and ``lastrowid``, kept as digests); otherwise,
   or if the transaction outgrew the replay log (1,000 statements or 16 MiB of SQL and
   parameters), it raises ``TransactionReplayError``: rolled back, retry it yourself. A COMMIT
-  whose reply is lost raises ``AmbiguousCommitError`` (after the node's session is fenced).
+  whose reply is lost raises ``AmbiguousCommitError`` (after the node's session is fenced),
+  unless ``connect(..., commit_marker=True)``: then each transaction writes a row in
+  ``multimaster_commit_marker`` (created if missing, in the connection's database), and after
+  the fence a causal look-up says whether it committed (done) or not (replayed): never twice.
   ``rollback()`` never raises for a node that died: the transaction is gone. A statement
   that commits by itself in MySQL (CREATE, ALTER, DROP, RENAME, TRUNCATE, GRANT, REVOKE, and
   the like) first commits the open transaction, as the server would, then runs on its own.
@@ -204,12 +207,20 @@ class Connection:
     DataError, OperationalError, IntegrityError = DataError, OperationalError, IntegrityError
     InternalError, ProgrammingError, NotSupportedError = InternalError, ProgrammingError, NotSupportedError
 
-    def __init__(self, mm: MultiMaster, *, owned: bool, causal_reads: bool = True, autocommit: bool = False) -> None:
+    def __init__(
+        self,
+        mm: MultiMaster,
+        *,
+        owned: bool,
+        causal_reads: bool = True,
+        autocommit: bool = False,
+        commit_marker: bool = False,
+    ) -> None:
         self._mm, self._owned, self._closed = mm, owned, False
         self.causal_reads = causal_reads
         self._autocommit = bool(autocommit)
         # The connection's session: its balancing slot, open transaction and replay log.
-        self._session = mm._native.session()
+        self._session = mm._native.session(commit_marker=commit_marker)
 
     @property
     def multimaster(self) -> MultiMaster:
@@ -278,7 +289,7 @@ class Connection:
         """Rolls back an open transaction and closes the MultiMaster if connect() made it.
         Closing twice does nothing."""
         if not self._closed:
-            self._session.rollback()
+            self._session.close()
             self._closed = True
             if self._owned:
                 self._mm.close()
@@ -446,6 +457,7 @@ def connect(
     *,
     causal_reads: bool = True,
     autocommit: bool = False,
+    commit_marker: bool = False,
     **options: Any,
 ) -> Connection:
     """A PEP 249 connection. `nodes` is what MultiMaster takes (a list of addresses or a
@@ -453,10 +465,14 @@ def connect(
     closing the connection then leaves it open. `causal_reads=False` lets reads skip the
     wait for their node to catch up with the cluster. `autocommit=False` (the default, as PEP
     249 says) runs statements in transactions that ``commit()`` commits; `autocommit=True`
-    commits each statement by itself."""
+    commits each statement by itself. `commit_marker=True` writes a marker row in each
+    transaction (table ``multimaster_commit_marker``, created if missing) so that a COMMIT
+    whose reply is lost is settled: committed, or replayed, never twice."""
     if isinstance(nodes, MultiMaster):
         if database is not None or user is not None or password is not None or options:
             raise InterfaceError("connect(MultiMaster) takes no other connection settings")
-        return Connection(nodes, owned=False, causal_reads=causal_reads, autocommit=autocommit)
+        return Connection(
+            nodes, owned=False, causal_reads=causal_reads, autocommit=autocommit, commit_marker=commit_marker
+        )
     mm = MultiMaster(nodes, database, user, password, **options)
-    return Connection(mm, owned=True, causal_reads=causal_reads, autocommit=autocommit)
+    return Connection(mm, owned=True, causal_reads=causal_reads, autocommit=autocommit, commit_marker=commit_marker)

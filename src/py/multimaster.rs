@@ -345,9 +345,15 @@ impl PyNative {
     }
 
     /// A DB-API session (autocommit off): its transactions pinned to the node this
-    /// connection's balancing slot chooses, replayed up to `attempts` times.
-    #[pyo3(signature = (*, attempts=5, statement_timeout=None))]
-    fn session(&self, attempts: u32, statement_timeout: Option<f64>) -> PyResult<PySession> {
+    /// connection's balancing slot chooses, replayed up to `attempts` times; `commit_marker`
+    /// writes a marker row in each to settle a lost COMMIT reply.
+    #[pyo3(signature = (*, attempts=5, statement_timeout=None, commit_marker=false))]
+    fn session(
+        &self,
+        attempts: u32,
+        statement_timeout: Option<f64>,
+        commit_marker: bool,
+    ) -> PyResult<PySession> {
         let limit = self
             .cluster
             .config()
@@ -356,7 +362,10 @@ impl PyNative {
         let slot = self.cluster.next_slot();
         Ok(PySession {
             cluster: self.cluster.clone(),
-            session: Mutex::new(Session::new(slot, attempts)),
+            session: Mutex::new(match commit_marker {
+                true => Session::new(slot, attempts).with_marker(),
+                false => Session::new(slot, attempts),
+            }),
             limit,
         })
     }

@@ -84,6 +84,12 @@ impl PySession {
         py.detach(|| lock(&self.session).rollback(&self.cluster));
     }
 
+    /// Rolls back an open transaction and deletes the connection's last commit marker.
+    fn close(&self, py: Python<'_>) {
+        let cancel = crate::core::cancel::Cancel::new();
+        py.detach(|| lock(&self.session).close(&self.cluster, &cancel));
+    }
+
     /// Whether a statement began a transaction not yet committed or rolled back.
     #[getter]
     fn in_transaction(&self) -> bool {

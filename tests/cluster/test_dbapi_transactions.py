@@ -20,6 +20,9 @@ from support.faultproxy import FaultProxy
 from support.labs import count_titles
 
 
+MARKER = "multimaster_commit_marker"  # the table commit_marker=True writes (dbapi.connect)
+
+
 @pytest.fixture
 def hot(cluster) -> Iterator[str]:
     """A one-row counter table (a primary key, so that Galera certifies by row)."""
@@ -129,6 +132,39 @@ def test_lost_commit_is_ambiguous_and_never_repeated(make_mm, table, cluster, pr
     assert e.value.statement == "COMMIT" and e.value.node == proxy.endpoint
     assert not conn.in_transaction
     assert count_titles(cluster, table) == ((2, 2) if applied else (0, 0))
+
+
+def markers(cluster) -> int:
+    ((n,),) = cluster.sql(2, f"SET SESSION wsrep_sync_wait=1; SELECT COUNT(*) FROM {DATABASE}.{MARKER}")
+    return int(n)
+
+
+@pytest.mark.parametrize("applied", [True, False], ids=["reply-lost", "request-lost"])
+def test_lost_commit_with_a_marker_commits_exactly_once(make_mm, table, cluster, proxy, applied) -> None:
+    """With commit_marker=True the marker row written inside the transaction settles a lost
+    COMMIT after the fence: found, it had committed (done); absent, it had not (replayed on
+    node 2 and committed). Either way the rows are there once; close() deletes the marker."""
+    cluster.sql(2, f"DROP TABLE IF EXISTS {DATABASE}.{MARKER}")  # created again on first use
+    mm = make_mm([proxy.endpoint, cluster.addresses[1]], policy="sequential")
+    conn = multimaster.connect(mm, commit_marker=True)
+    cur = conn.cursor()
+    insert(cur, table, "m1")
+    insert(cur, table, "m2")
+    if applied:
+        proxy.drop_after_request(match=b"COMMIT", crash=True)
+    else:
+        proxy.drop_before_request(match=b"COMMIT", crash=True)
+    conn.commit()
+    assert proxy.drops == 1
+    assert count_titles(cluster, table) == (2, 2)
+    verdict = "found: committed" if applied else "absent: replaying"
+    resolved = [e["detail"] for e in mm.events() if e["kind"] == "ambiguous_resolved"]
+    assert any(verdict in d for d in resolved), resolved
+    insert(cur, table, "m3")  # a second transaction deletes the first one's marker
+    conn.commit()
+    assert markers(cluster) == 1
+    conn.close()
+    assert markers(cluster) == 0 and count_titles(cluster, table) == (3, 3)
 
 
 def test_hot_row_from_two_nodes_ends_with_the_exact_count(make_mm, hot, cluster) -> None:

@@ -14,7 +14,7 @@ use mysql::{Params, Value};
 
 use crate::core::cancel::Cancel;
 use crate::core::cluster::run::Backend;
-use crate::core::cluster::{rows_on, Cluster, Rows};
+use crate::core::cluster::{rows_on, Cluster, IfLost, Rows};
 use crate::core::error::{Error, Result};
 use crate::core::events::EventKind;
 use crate::core::failure::backoff::{jitter, Backoff};
@@ -140,6 +140,41 @@ pub(crate) trait Pinned {
     fn node(&self, tx: &Self::Tx) -> String;
     fn note(&self, kind: EventKind, node: &str, detail: String);
     fn backoff(&self) -> Backoff;
+    /// Runs an autocommit statement on any live node that may be repeated (the marker table's
+    /// `CREATE TABLE IF NOT EXISTS` and clean-up).
+    fn idempotent(&self, sql: &str, params: &Params, cancel: &Cancel) -> Result<()>;
+    /// Whether the commit marker `id` exists, read causally (after the fence).
+    fn marked(&self, id: &str, cancel: &Cancel) -> Result<bool>;
+}
+
+/// The table of commit markers, in the connection's database. A marker row is written inside
+/// each transaction, so it commits with it or not at all: after a lost COMMIT reply (and the
+/// fence), a causal look-up of its id says which.
+pub const MARKER_TABLE: &str = "multimaster_commit_marker";
+/// Markers older than this are deleted when a connection first uses the table: each
+/// connection deletes its own markers as it goes (see [`Marker`]), so only a client that died
+/// leaves any, and none is looked up after the call that wrote it.
+pub const MARKER_KEPT_HOURS: u32 = 24;
+
+/// A session's commit markers: the table made sure of once, this transaction's id, and the
+/// previous transaction's id, deleted inside the next transaction (no extra round trip of its
+/// own) or when the connection is closed.
+#[derive(Debug, Default)]
+pub struct Marker {
+    ready: bool,
+    id: Option<String>,
+    previous: Option<String>,
+}
+
+/// 32 hex digits, unique across clients: 64 random bits (std's per-process random keys) and
+/// the time in nanoseconds.
+fn marker_id() -> String {
+    use std::hash::BuildHasher;
+    let random = std::collections::hash_map::RandomState::new().hash_one(0u8);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    format!("{random:016x}{nanos:016x}")
 }
 
 /// A DB-API connection's transaction state: the open transaction (if a statement began one)
@@ -153,6 +188,9 @@ pub struct Session<T> {
     attempts: u32,
     /// Whether a transaction begins with a causal wait (the connection's `causal_reads`).
     pub causal: bool,
+    /// Commit markers (`commit_marker=True`): a lost COMMIT reply is settled by looking its
+    /// marker up; without them it raises `Ambiguous`.
+    marker: Option<Marker>,
 }
 
 /// Why a replay did not bring the transaction back to where the application left it.
@@ -179,6 +217,23 @@ impl<T> Session<T> {
             slot,
             attempts: attempts.max(1),
             causal: true,
+            marker: None,
+        }
+    }
+
+    /// With a commit marker in each transaction.
+    pub fn with_marker(mut self) -> Self {
+        self.marker = Some(Marker::default());
+        self
+    }
+
+    /// Deletes the last transaction's marker (when the connection is closed); errors are not
+    /// the application's: an old marker is cleaned up later anyway.
+    pub(crate) fn close<P: Pinned<Tx = T>>(&mut self, p: &P, cancel: &Cancel) {
+        self.rollback(p);
+        if let Some(previous) = self.marker.as_mut().and_then(|m| m.previous.take()) {
+            let sql = format!("DELETE FROM {MARKER_TABLE} WHERE id = ?");
+            let _ = p.idempotent(&sql, &Params::Positional(vec![previous.into()]), cancel);
         }
     }
 
@@ -261,7 +316,7 @@ impl<T> Session<T> {
             };
             match p.commit(tx) {
                 Commit::Done => {
-                    self.finish();
+                    self.committed();
                     return Ok(());
                 }
                 // Rolled back by the COMMIT's own failure: replayed below.
@@ -273,7 +328,28 @@ impl<T> Session<T> {
                     }
                     last = Some(e);
                 }
-                Commit::Ambiguous(e) | Commit::Fatal(e) => {
+                Commit::Ambiguous(e) => match self.settle(p, cancel) {
+                    Some(Ok(true)) => {
+                        let node = e.node().unwrap_or("?").to_owned();
+                        let why = "COMMIT lost, its marker found: committed".into();
+                        p.note(EventKind::AmbiguousResolved, &node, why);
+                        self.committed();
+                        return Ok(());
+                    }
+                    Some(Ok(false)) => {
+                        let node = e.node().unwrap_or("?").to_owned();
+                        let why = "COMMIT lost, its marker absent: replaying".into();
+                        p.note(EventKind::AmbiguousResolved, &node, why);
+                        self.tx = None;
+                        last = Some(e);
+                    }
+                    // No marker, or the look-up failed: it may have committed.
+                    Some(Err(_)) | None => {
+                        self.finish();
+                        return Err(e);
+                    }
+                },
+                Commit::Unsettled(e) | Commit::Fatal(e) => {
                     self.finish();
                     return Err(e);
                 }
@@ -289,11 +365,69 @@ impl<T> Session<T> {
             p.rollback(&tx);
         }
         self.log.clear();
+        if let Some(m) = self.marker.as_mut() {
+            // Rolled back: its marker (and the previous one's delete) never committed.
+            m.id = None;
+        }
     }
 
     fn finish(&mut self) {
         self.tx = None;
         self.log.clear();
+        if let Some(m) = self.marker.as_mut() {
+            // The next transaction gets its own id.
+            m.id = None;
+        }
+    }
+
+    /// Committed: its marker (and the previous one's delete) with it.
+    fn committed(&mut self) {
+        if let Some(m) = self.marker.as_mut() {
+            m.previous = m.id.take();
+        }
+        self.finish();
+    }
+
+    /// After a lost COMMIT reply, fenced: whether this transaction's marker is there. `None`
+    /// without markers.
+    fn settle<P: Pinned<Tx = T>>(&self, p: &P, cancel: &Cancel) -> Option<Result<bool>> {
+        let id = self.marker.as_ref()?.id.as_ref()?;
+        Some(p.marked(id, cancel))
+    }
+
+    /// Writes the marker row as the transaction's first statement (and deletes the previous
+    /// transaction's), creating the table the first time.
+    fn mark<P: Pinned<Tx = T>>(&mut self, p: &P, tx: &mut T, cancel: &Cancel) -> Result<()> {
+        let Some(m) = self.marker.as_mut() else {
+            return Ok(());
+        };
+        let id = m.id.get_or_insert_with(marker_id).clone();
+        let insert = format!("INSERT INTO {MARKER_TABLE} (id) VALUES (?)");
+        p.run(tx, &insert, &Params::Positional(vec![id.into()]), cancel)?;
+        if let Some(previous) = m.previous.clone() {
+            let delete = format!("DELETE FROM {MARKER_TABLE} WHERE id = ?");
+            p.run(tx, &delete, &Params::Positional(vec![previous.into()]), cancel)?;
+        }
+        Ok(())
+    }
+
+    /// The marker table, made sure of once per connection (outside any transaction: DDL
+    /// commits), with markers a dead client left deleted.
+    fn prepare<P: Pinned<Tx = T>>(&mut self, p: &P, cancel: &Cancel) -> Result<()> {
+        let Some(m) = self.marker.as_mut().filter(|m| !m.ready) else {
+            return Ok(());
+        };
+        let create = format!(
+            "CREATE TABLE IF NOT EXISTS {MARKER_TABLE} (id CHAR(32) NOT NULL PRIMARY KEY, \
+             at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)"
+        );
+        p.idempotent(&create, &Params::Empty, cancel)?;
+        let old = format!(
+            "DELETE FROM {MARKER_TABLE} WHERE at < NOW() - INTERVAL {MARKER_KEPT_HOURS} HOUR"
+        );
+        p.idempotent(&old, &Params::Empty, cancel)?;
+        m.ready = true;
+        Ok(())
     }
 
     /// Rolls back an interrupted attempt, keeping the log for its replay.
@@ -319,10 +453,19 @@ impl<T> Session<T> {
             let e = Error::Misuse("the transaction was interrupted".into());
             return Err(Replayed::Diverged(overflow(&e)));
         }
+        self.prepare(p, cancel).map_err(Replayed::Diverged)?;
         let mut tx = p
             .begin(self.slot, self.causal, attempt, cancel)
             .map_err(Replayed::Diverged)?;
         let node = p.node(&tx);
+        if let Err(e) = self.mark(p, &mut tx, cancel) {
+            let interrupted = p.interrupted(&tx);
+            p.rollback(&tx);
+            return Err(match interrupted {
+                Some(why) => Replayed::Interrupted(why),
+                None => Replayed::Diverged(e),
+            });
+        }
         let mut broke = None;
         for (i, logged) in self.log.entries.iter().enumerate() {
             let why = match p.run(&mut tx, &logged.sql, &logged.params, cancel) {
@@ -425,6 +568,17 @@ impl Pinned for Cluster {
     }
     fn backoff(&self) -> Backoff {
         self.config().backoff
+    }
+    fn idempotent(&self, sql: &str, params: &Params, cancel: &Cancel) -> Result<()> {
+        self.execute(sql, params, IfLost::RunAgain, None, cancel)
+            .map(drop)
+    }
+    fn marked(&self, id: &str, cancel: &Cancel) -> Result<bool> {
+        let sql = format!("SELECT COUNT(*) FROM {MARKER_TABLE} WHERE id = ?");
+        let params = Params::Positional(vec![id.into()]);
+        let out = self.query(&sql, &params, true, cancel)?;
+        let first = out.value.and_then(|r| r.rows.into_iter().next());
+        Ok(first.and_then(|row| row.get::<u64, _>(0)).unwrap_or(0) > 0)
     }
 }
 

@@ -46,8 +46,12 @@ pub(crate) enum Commit {
     Done,
     /// Refused and rolled back (a certification conflict): run the body again.
     Replay(Error),
-    /// The connection died during COMMIT: it may or may not have committed.
+    /// The connection died during COMMIT: it may or may not have committed. Its session is
+    /// fenced: it can no longer commit, so a check now answers for good.
     Ambiguous(Error),
+    /// The connection died during COMMIT and no fence held (or the wait was stopped): it may
+    /// still commit, so no check may run.
+    Unsettled(Error),
     Fatal(Error),
 }
 
@@ -195,7 +199,7 @@ impl Tx {
                 b.node_failed(idx, describe(&e));
                 // The check (if any) must not run while the COMMIT could still land.
                 if let Err(e) = b.fence(idx, &st.session, &self.cancel) {
-                    return Commit::Ambiguous(e);
+                    return Commit::Unsettled(e);
                 }
                 Commit::Ambiguous(sent.error(step, &e))
             }
@@ -378,7 +382,7 @@ pub(crate) fn replay<A: Attempts, T, E: From<Error>>(
         match a.commit(&tx) {
             Commit::Done => return Ok(done(value)),
             Commit::Replay(e) => last = Some(e),
-            Commit::Fatal(e) => return Err(e.into()),
+            Commit::Fatal(e) | Commit::Unsettled(e) => return Err(e.into()),
             Commit::Ambiguous(e) => {
                 let Some(check) = check.as_mut() else {
                     return Err(e.into());

@@ -30,6 +30,8 @@ fn conflict() -> Error {
 
 #[derive(Default)]
 struct Script {
+    /// What the commit marker look-up finds.
+    marked: bool,
     says: RefCell<VecDeque<Says>>,
     commits: RefCell<VecDeque<Commits>>,
     interrupted: RefCell<bool>,
@@ -59,6 +61,11 @@ impl Pinned for Script {
         Ok(attempt)
     }
     fn run(&self, tx: &mut u32, sql: &str, _p: &Params, _c: &Cancel) -> Result<u64> {
+        if sql.contains(MARKER_TABLE) {
+            let word = sql.split_whitespace().next().unwrap_or_default();
+            self.log.borrow_mut().push(format!("{tx}: {word} marker"));
+            return Ok(0);
+        }
         self.log.borrow_mut().push(format!("{tx}: {sql}"));
         match self.says.borrow_mut().pop_front().unwrap_or(Says::Value(0)) {
             Says::Value(v) => Ok(v),
@@ -99,6 +106,15 @@ impl Pinned for Script {
         "n0".into()
     }
     fn note(&self, _kind: EventKind, _node: &str, _detail: String) {}
+    fn idempotent(&self, sql: &str, _p: &Params, _c: &Cancel) -> Result<()> {
+        let word = sql.split_whitespace().next().unwrap_or_default();
+        self.log.borrow_mut().push(format!("autocommit {word}"));
+        Ok(())
+    }
+    fn marked(&self, _id: &str, _c: &Cancel) -> Result<bool> {
+        self.log.borrow_mut().push(format!("marked? {}", self.marked));
+        Ok(self.marked)
+    }
     fn backoff(&self) -> Backoff {
         Backoff {
             base: std::time::Duration::ZERO,
@@ -294,4 +310,60 @@ fn digests_tell_rows_counts_and_ids_apart() {
     assert_ne!(a, Digest::of(&[vec![Value::Int(2)]], 0, None));
     assert_ne!(a, Digest::of(&rows, 1, None));
     assert_ne!(a, Digest::of(&rows, 0, Some(5)));
+}
+
+#[test]
+fn a_lost_commit_whose_marker_is_found_committed_once() {
+    let s = Script {
+        marked: true,
+        ..Script::new(&[Says::Value(1)], &[Commits::Ambiguous])
+    };
+    let mut session = Session::new(0, 5).with_marker();
+    run(&s, &mut session, "a").unwrap();
+    session.commit(&s, &Cancel::new()).unwrap();
+    assert_eq!(
+        s.log(),
+        [
+            "autocommit CREATE",
+            "autocommit DELETE",
+            "begin 1 slot 0",
+            "1: INSERT marker",
+            "1: a",
+            "commit 1",
+            "marked? true"
+        ]
+    );
+    // The next transaction deletes this one's marker; the table is not made sure of again.
+    run(&s, &mut session, "b").unwrap();
+    assert_eq!(
+        s.log()[7..],
+        ["begin 1 slot 0", "1: INSERT marker", "1: DELETE marker", "1: b"]
+    );
+}
+
+#[test]
+fn a_lost_commit_whose_marker_is_absent_is_replayed_and_committed() {
+    let s = Script::new(&[Says::Value(1), Says::Value(1)], &[Commits::Ambiguous]);
+    let mut session = Session::new(0, 5).with_marker();
+    run(&s, &mut session, "a").unwrap();
+    session.commit(&s, &Cancel::new()).unwrap();
+    assert_eq!(
+        s.log()[5..],
+        [
+            "commit 1",
+            "marked? false",
+            "begin 2 slot 0",
+            "2: INSERT marker",
+            "2: a",
+            "commit 2"
+        ]
+    );
+}
+
+#[test]
+fn marker_ids_are_32_hex_digits_and_differ() {
+    let (a, b) = (marker_id(), marker_id());
+    assert_eq!(a.len(), 32);
+    assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+    assert_ne!(a, b);
 }

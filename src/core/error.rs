@@ -144,6 +144,15 @@ pub enum Error {
         why: String,
     },
 
+    /// A DB-API connection whose session held state that cannot be carried to another session
+    /// (a temporary table, a named lock) once the transaction that made it ended: closed, so
+    /// that pools discard it (raised as MySQL's "server has gone away", 2006).
+    #[error(
+        "the connection is closed: it held {why}, which cannot be carried to another session \
+         (MySQL server has gone away); open a new connection"
+    )]
+    Discarded { why: String },
+
     /// The caller asked to stop (Ctrl-C).
     #[error("interrupted")]
     Interrupted,
@@ -174,6 +183,8 @@ impl Error {
     pub fn code(&self) -> Option<u16> {
         match self {
             Error::Server { code, .. } | Error::RetriesExhausted { code, .. } => Some(*code),
+            // CR_SERVER_GONE_ERROR: what pools take for a connection to throw away.
+            Error::Discarded { .. } => Some(2006),
             Error::AllNodesDown { code, .. } => *code,
             Error::Refused { refusal, .. } => Some(refusal.code()),
             // CR_SERVER_LOST, as the MySQL client reports a connection lost mid-query.

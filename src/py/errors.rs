@@ -122,7 +122,7 @@ fn make(py: Python<'_>, e: &Error) -> PyResult<PyErr> {
             kwargs.set_item("attempts", attempts)?;
             OperationalError::type_object(py)
         }
-        Error::Lost { .. } => OperationalError::type_object(py),
+        Error::Lost { .. } | Error::Discarded { .. } => OperationalError::type_object(py),
         Error::ReplayDiverged { statement, .. } => {
             kwargs.set_item("statement", statement)?;
             TransactionReplayError::type_object(py)

@@ -19,7 +19,6 @@ from multimaster_lab.coursedata import DATABASE
 from support.faultproxy import FaultProxy
 from support.labs import count_titles
 
-
 MARKER = "multimaster_commit_marker"  # the table commit_marker=True writes (dbapi.connect)
 
 
@@ -213,3 +212,49 @@ def test_replay_whose_read_differs_raises_and_commits_nothing(make_mm, hot, clus
     assert isinstance(e.value, multimaster.OperationalError)
     assert not conn.in_transaction
     assert counter(cluster, hot) == 5  # the other writer's value; nothing of the transaction
+
+
+def test_session_state_survives_a_failover(make_mm, table, cluster) -> None:
+    """SET @v, SET SESSION sql_mode, the isolation level and USE are recorded and run again
+    before each transaction begins, so a transaction replayed on node 2 after node 1 died
+    sees them: the INSERT quoted in ANSI style fails without ANSI_QUOTES."""
+    other = "mm_session_other"
+    cluster.sql(1, f"CREATE DATABASE IF NOT EXISTS {other}")
+    conn = multimaster.connect(make_mm(policy="sequential"))  # node 1
+    cur = conn.cursor()
+    cur.execute("SET @v = 42")
+    cur.execute("SET SESSION sql_mode = 'ANSI_QUOTES'")
+    cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+    cur.execute(f"USE {other}")
+    state = "SELECT @v, @@SESSION.sql_mode, @@SESSION.tx_isolation, DATABASE()"
+    expected = ["42", "ANSI_QUOTES", "READ-COMMITTED", other]
+    assert [str(v) for v in cur.execute(state).fetchall()[0]] == expected
+    conn.commit()
+    cur.execute(f'INSERT INTO {DATABASE}.{table} ("title") VALUES (?)', ("q1",))
+    cluster.crash(1)
+    cur.execute(f"INSERT INTO {DATABASE}.{table} (\"title\") VALUES (CONCAT('v', @v))")  # replayed on node 2
+    assert [str(v) for v in cur.execute(state).fetchall()[0]] == expected
+    conn.commit()
+    assert count_titles(cluster, table) == (2, 2)
+    rows = cluster.sql(2, f"SET SESSION wsrep_sync_wait=1; SELECT title FROM {DATABASE}.{table} ORDER BY title")
+    assert [r[0] for r in rows] == ["q1", "v42"]
+    cluster.sql(2, f"DROP DATABASE IF EXISTS {other}")
+
+
+def test_state_that_cannot_move_closes_the_connection(make_mm, table, cluster) -> None:
+    """A temporary table lives in one server session: usable in its transaction, then the
+    connection's next use raises a disconnect error (2006), so that a pool throws it away."""
+    conn = multimaster.connect(make_mm())
+    cur = conn.cursor()
+    cur.execute("CREATE TEMPORARY TABLE scratch (a INT)")
+    cur.execute("INSERT INTO scratch VALUES (1)")
+    insert(cur, table, "with-temp")
+    assert cur.execute("SELECT COUNT(*) FROM scratch").fetchone() == (1,)
+    conn.commit()
+    assert count_titles(cluster, table) == (1, 1)
+    with pytest.raises(multimaster.OperationalError) as e:
+        cur.execute("SELECT 1")
+    assert e.value.errno == 2006 and "temporary table" in str(e.value)
+    conn.rollback()  # never raises
+    with pytest.raises(multimaster.InterfaceError):
+        multimaster.connect(make_mm()).cursor().execute("SET autocommit = 1")

@@ -20,6 +20,9 @@ use crate::core::events::EventKind;
 use crate::core::failure::backoff::{jitter, Backoff};
 use crate::core::work::transaction::{Commit, Tx};
 
+pub mod state;
+use state::State;
+
 /// At most this many statements are kept for a replay: a transaction longer than this is not
 /// replayed (an ORM flush of a few hundred rows fits; a bulk load belongs in `insert_many`).
 pub const REPLAY_STATEMENTS: usize = 1_000;
@@ -121,8 +124,16 @@ impl ReplayLog {
 pub(crate) trait Pinned {
     type Tx;
     type Answer;
-    /// Begins a transaction on a live node, chosen by the balancing policy for `slot`.
-    fn begin(&self, slot: u64, causal: bool, attempt: u32, cancel: &Cancel) -> Result<Self::Tx>;
+    /// Begins a transaction on a live node, chosen by the balancing policy for `slot`, after
+    /// running `prelude` (the connection's session state) on its session.
+    fn begin(
+        &self,
+        slot: u64,
+        causal: bool,
+        prelude: &[(String, Params)],
+        attempt: u32,
+        cancel: &Cancel,
+    ) -> Result<Self::Tx>;
     /// Runs one statement in it, under `cancel` (this call's Ctrl-C and time limit).
     fn run(
         &self,
@@ -132,6 +143,10 @@ pub(crate) trait Pinned {
         cancel: &Cancel,
     ) -> Result<Self::Answer>;
     fn digest(answer: &Self::Answer) -> Digest;
+    /// The answer of a statement only remembered (a `SET` between transactions).
+    fn nothing() -> Self::Answer;
+    /// Keeps the transaction's connection out of the pool: it holds session state.
+    fn discard(&self, tx: &Self::Tx);
     /// Why the database interrupted the transaction, if it did (taken: asked once).
     fn interrupted(&self, tx: &Self::Tx) -> Option<Error>;
     /// Never fails: a transaction whose node died is simply gone.
@@ -191,6 +206,15 @@ pub struct Session<T> {
     /// Commit markers (`commit_marker=True`): a lost COMMIT reply is settled by looking its
     /// marker up; without them it raises `Ambiguous`.
     marker: Option<Marker>,
+    /// Session state (`SET`, `USE`), run again before each START TRANSACTION: every
+    /// transaction begins on a pooled connection, possibly on another node after a failover.
+    state: Vec<(String, Params)>,
+    /// `SET TRANSACTION ...`: for the current transaction only (its replays too).
+    one_shot: Vec<(String, Params)>,
+    /// State made in the open transaction that cannot be carried (a temporary table).
+    stuck: Option<&'static str>,
+    /// Set once a transaction with stuck state ended: every later statement raises.
+    discarded: Option<String>,
 }
 
 /// Why a replay did not bring the transaction back to where the application left it.
@@ -218,6 +242,10 @@ impl<T> Session<T> {
             attempts: attempts.max(1),
             causal: true,
             marker: None,
+            state: Vec::new(),
+            one_shot: Vec::new(),
+            stuck: None,
+            discarded: None,
         }
     }
 
@@ -256,6 +284,71 @@ impl<T> Session<T> {
         params: &Params,
         cancel: &Cancel,
     ) -> Result<P::Answer> {
+        if let Some(why) = &self.discarded {
+            return Err(Error::Discarded { why: why.clone() });
+        }
+        let kind = state::of(sql);
+        match kind {
+            State::Refused(why) => return Err(Error::Misuse(why.into())),
+            // Between transactions: remembered, and applied by beginning one now (before its
+            // START TRANSACTION), which is also where the server checks it.
+            State::Carried { one_shot } if self.tx.is_none() => {
+                let entry = (sql.to_owned(), params.clone());
+                let kept = match one_shot {
+                    true => &mut self.one_shot,
+                    false => &mut self.state,
+                };
+                kept.retain(|e| e != &entry);
+                kept.push(entry.clone());
+                return match self.attempts_at(p, None, cancel) {
+                    // Checked: the server took it. No transaction is left open by a SET, as
+                    // on one server (a SET TRANSACTION after it must still be allowed).
+                    Ok(_) => {
+                        self.abandon(p);
+                        Ok(P::nothing())
+                    }
+                    Err(e) => {
+                        let kept = match one_shot {
+                            true => &mut self.one_shot,
+                            false => &mut self.state,
+                        };
+                        kept.retain(|e| e != &entry);
+                        Err(e)
+                    }
+                };
+            }
+            _ => {}
+        }
+        let answer = self
+            .attempts_at(p, Some((sql, params)), cancel)?
+            .expect("a statement's answer");
+        if let Some(tx) = self.tx.as_ref() {
+            match kind {
+                // Run inside the transaction (as on one server) and kept for the next ones.
+                State::Carried { one_shot: false } => {
+                    let entry = (sql.to_owned(), params.clone());
+                    self.state.retain(|e| e != &entry);
+                    self.state.push(entry);
+                    p.discard(tx);
+                }
+                State::Stuck(why) => {
+                    self.stuck = Some(why);
+                    p.discard(tx);
+                }
+                _ => {}
+            }
+        }
+        Ok(answer)
+    }
+
+    /// The attempts of one call: the transaction open (replayed if it was interrupted), then
+    /// `statement` run in it, if any.
+    fn attempts_at<P: Pinned<Tx = T>>(
+        &mut self,
+        p: &P,
+        statement: Option<(&str, &Params)>,
+        cancel: &Cancel,
+    ) -> Result<Option<P::Answer>> {
         let mut last: Option<Error> = None;
         for attempt in 1..=self.attempts {
             if let Some(e) = &last {
@@ -270,6 +363,9 @@ impl<T> Session<T> {
                 }
                 continue;
             }
+            let Some((sql, params)) = statement else {
+                return Ok(None);
+            };
             let tx = self
                 .tx
                 .as_mut()
@@ -277,7 +373,7 @@ impl<T> Session<T> {
             match p.run(tx, sql, params, cancel) {
                 Ok(answer) => {
                     self.log.record(sql, params, P::digest(&answer));
-                    return Ok(answer);
+                    return Ok(Some(answer));
                 }
                 Err(e) => match p.interrupted(tx) {
                     Some(why) => {
@@ -365,6 +461,7 @@ impl<T> Session<T> {
             p.rollback(&tx);
         }
         self.log.clear();
+        self.ended();
         if let Some(m) = self.marker.as_mut() {
             // Rolled back: its marker (and the previous one's delete) never committed.
             m.id = None;
@@ -374,9 +471,19 @@ impl<T> Session<T> {
     fn finish(&mut self) {
         self.tx = None;
         self.log.clear();
+        self.ended();
         if let Some(m) = self.marker.as_mut() {
             // The next transaction gets its own id.
             m.id = None;
+        }
+    }
+
+    /// The transaction is over: a one-shot setting with it; stuck state closes the connection
+    /// (its session, with the temporary table or lock, was not pooled and is gone).
+    fn ended(&mut self) {
+        self.one_shot.clear();
+        if let Some(why) = self.stuck.take() {
+            self.discarded = Some(why.to_owned());
         }
     }
 
@@ -406,7 +513,12 @@ impl<T> Session<T> {
         p.run(tx, &insert, &Params::Positional(vec![id.into()]), cancel)?;
         if let Some(previous) = m.previous.clone() {
             let delete = format!("DELETE FROM {MARKER_TABLE} WHERE id = ?");
-            p.run(tx, &delete, &Params::Positional(vec![previous.into()]), cancel)?;
+            p.run(
+                tx,
+                &delete,
+                &Params::Positional(vec![previous.into()]),
+                cancel,
+            )?;
         }
         Ok(())
     }
@@ -454,8 +566,10 @@ impl<T> Session<T> {
             return Err(Replayed::Diverged(overflow(&e)));
         }
         self.prepare(p, cancel).map_err(Replayed::Diverged)?;
+        let prelude: Vec<(String, Params)> =
+            self.state.iter().chain(&self.one_shot).cloned().collect();
         let mut tx = p
-            .begin(self.slot, self.causal, attempt, cancel)
+            .begin(self.slot, self.causal, &prelude, attempt, cancel)
             .map_err(Replayed::Diverged)?;
         let node = p.node(&tx);
         if let Err(e) = self.mark(p, &mut tx, cancel) {
@@ -533,8 +647,15 @@ pub struct Answer {
 impl Pinned for Cluster {
     type Tx = Tx;
     type Answer = Answer;
-    fn begin(&self, slot: u64, causal: bool, attempt: u32, cancel: &Cancel) -> Result<Tx> {
-        Cluster::begin(self, Some(slot), causal, attempt, cancel)
+    fn begin(
+        &self,
+        slot: u64,
+        causal: bool,
+        prelude: &[(String, Params)],
+        attempt: u32,
+        cancel: &Cancel,
+    ) -> Result<Tx> {
+        Cluster::begin(self, Some(slot), causal, prelude, attempt, cancel)
     }
     fn run(&self, tx: &mut Tx, sql: &str, params: &Params, cancel: &Cancel) -> Result<Answer> {
         tx.rearm(cancel);
@@ -550,6 +671,19 @@ impl Pinned for Cluster {
     fn digest(a: &Answer) -> Digest {
         let rows: Vec<Vec<Value>> = a.rows.rows.iter().map(|r| r.clone().unwrap()).collect();
         Digest::of(&rows, a.affected, a.last_insert_id)
+    }
+    fn nothing() -> Answer {
+        Answer {
+            rows: Rows {
+                columns: Vec::new(),
+                rows: Vec::new(),
+            },
+            affected: 0,
+            last_insert_id: None,
+        }
+    }
+    fn discard(&self, tx: &Tx) {
+        tx.discard();
     }
     fn interrupted(&self, tx: &Tx) -> Option<Error> {
         tx.take_interrupted()

@@ -28,6 +28,9 @@ struct State {
     session: Session,
     /// Set when the database interrupted this attempt in a way a replay can fix.
     interrupted: Option<Error>,
+    /// The session holds state of its own (a DB-API connection's settings, a temporary
+    /// table, a named lock): never handed to another caller through the pool.
+    discard: bool,
 }
 
 /// One attempt of a transaction: a handle the caller's code runs statements through.
@@ -144,6 +147,11 @@ impl Tx {
         self.cancel = cancel.clone();
     }
 
+    /// Keeps the connection out of the pool when the attempt ends: it holds session state.
+    pub(crate) fn discard(&self) {
+        self.lock().discard = true;
+    }
+
     /// Why the database interrupted this attempt, if it did (taken: asked once).
     pub(crate) fn take_interrupted(&self) -> Option<Error> {
         self.lock().interrupted.take()
@@ -179,7 +187,8 @@ impl Tx {
         });
         b.record_statement(idx, result.as_ref().err());
         let Err(e) = result else {
-            node.checkin_some(st.conn.take());
+            let conn = st.conn.take().filter(|_| !st.discard);
+            node.checkin_some(conn);
             return Commit::Done;
         };
         let (_, step) = decide_after(b, idx, &e, ended, decide::commit);
@@ -222,7 +231,7 @@ fn rollback(b: &Cluster, st: &mut State) {
         Ok(conn(lease)?.query_drop("ROLLBACK")?)
     });
     let conn = st.conn.take();
-    if result.is_ok() && ended == Ended::Itself {
+    if result.is_ok() && ended == Ended::Itself && !st.discard {
         st.node.checkin_some(conn);
     }
 }
@@ -234,10 +243,13 @@ impl Cluster {
     /// `causal`: START TRANSACTION waits until the node has applied every write committed
     /// anywhere before it (Galera's `wsrep_sync_wait` covers BEGIN), so the transaction's
     /// snapshot sees them, as on one server.
+    /// `prelude`: a DB-API connection's session state, run before START TRANSACTION (its
+    /// connection is then never pooled again).
     pub(crate) fn begin(
         &self,
         request: Option<u64>,
         causal: bool,
+        prelude: &[(String, Params)],
         attempt: u32,
         cancel: &Cancel,
     ) -> Result<Tx> {
@@ -252,6 +264,9 @@ impl Cluster {
                     .then(|| self.node(idx).flavour().causal_read())
                     .flatten();
                 let conn = conn(lease)?;
+                for (sql, params) in prelude {
+                    exec_on(conn, sql, params)?;
+                }
                 if let Some((on, _)) = sync {
                     conn.query_drop(on)?;
                 }
@@ -276,6 +291,7 @@ impl Cluster {
                 conn,
                 session,
                 interrupted: None,
+                discard: !prelude.is_empty(),
             })),
             attempt,
         })
@@ -314,7 +330,7 @@ pub(crate) trait Attempts {
 impl Attempts for Cluster {
     type Tx = Tx;
     fn begin(&self, attempt: u32, cancel: &Cancel) -> Result<Tx> {
-        Cluster::begin(self, None, false, attempt, cancel)
+        Cluster::begin(self, None, false, &[], attempt, cancel)
     }
     fn interrupted(&self, tx: &Tx) -> Option<Error> {
         tx.take_interrupted()

@@ -54,11 +54,27 @@ impl Script {
 impl Pinned for Script {
     type Tx = u32;
     type Answer = u64;
-    fn begin(&self, slot: u64, _causal: bool, attempt: u32, _cancel: &Cancel) -> Result<u32> {
+    fn begin(
+        &self,
+        slot: u64,
+        _causal: bool,
+        prelude: &[(String, Params)],
+        attempt: u32,
+        _cancel: &Cancel,
+    ) -> Result<u32> {
+        for (sql, _) in prelude {
+            self.log.borrow_mut().push(format!("prelude {sql}"));
+        }
         self.log
             .borrow_mut()
             .push(format!("begin {attempt} slot {slot}"));
         Ok(attempt)
+    }
+    fn nothing() -> u64 {
+        0
+    }
+    fn discard(&self, tx: &u32) {
+        self.log.borrow_mut().push(format!("discard {tx}"));
     }
     fn run(&self, tx: &mut u32, sql: &str, _p: &Params, _c: &Cancel) -> Result<u64> {
         if sql.contains(MARKER_TABLE) {
@@ -112,7 +128,9 @@ impl Pinned for Script {
         Ok(())
     }
     fn marked(&self, _id: &str, _c: &Cancel) -> Result<bool> {
-        self.log.borrow_mut().push(format!("marked? {}", self.marked));
+        self.log
+            .borrow_mut()
+            .push(format!("marked? {}", self.marked));
         Ok(self.marked)
     }
     fn backoff(&self) -> Backoff {
@@ -337,7 +355,12 @@ fn a_lost_commit_whose_marker_is_found_committed_once() {
     run(&s, &mut session, "b").unwrap();
     assert_eq!(
         s.log()[7..],
-        ["begin 1 slot 0", "1: INSERT marker", "1: DELETE marker", "1: b"]
+        [
+            "begin 1 slot 0",
+            "1: INSERT marker",
+            "1: DELETE marker",
+            "1: b"
+        ]
     );
 }
 
@@ -366,4 +389,103 @@ fn marker_ids_are_32_hex_digits_and_differ() {
     assert_eq!(a.len(), 32);
     assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
     assert_ne!(a, b);
+}
+
+#[test]
+fn session_state_is_applied_before_every_transaction_and_replay() {
+    let s = Script::new(
+        &[
+            Says::Value(1),
+            Says::Interrupt,
+            Says::Value(1),
+            Says::Value(2),
+        ],
+        &[],
+    );
+    let mut session = Session::new(0, 5);
+    // Between transactions: remembered, and checked by beginning one at once.
+    run(&s, &mut session, "SET @v = 1").unwrap();
+    run(
+        &s,
+        &mut session,
+        "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+    )
+    .unwrap();
+    run(&s, &mut session, "a").unwrap();
+    run(&s, &mut session, "b").unwrap(); // interrupted: replayed with the same state
+    session.commit(&s, &Cancel::new()).unwrap();
+    run(&s, &mut session, "c").unwrap(); // the one-shot setting is gone, @v is not
+    assert_eq!(
+        s.log(),
+        [
+            "prelude SET @v = 1",
+            "begin 1 slot 0",
+            "rollback 1",
+            "prelude SET @v = 1",
+            "prelude SET TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+            "begin 1 slot 0",
+            "rollback 1",
+            "prelude SET @v = 1",
+            "prelude SET TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+            "begin 1 slot 0",
+            "1: a",
+            "1: b",
+            "rollback 1",
+            "prelude SET @v = 1",
+            "prelude SET TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+            "begin 2 slot 0",
+            "2: a",
+            "2: b",
+            "commit 2",
+            "prelude SET @v = 1",
+            "begin 1 slot 0",
+            "1: c",
+        ]
+    );
+}
+
+#[test]
+fn state_set_inside_a_transaction_is_kept_for_the_next() {
+    let s = Script::new(&[Says::Value(1), Says::Value(0), Says::Value(2)], &[]);
+    let mut session = Session::new(0, 5);
+    run(&s, &mut session, "a").unwrap();
+    run(&s, &mut session, "USE other").unwrap();
+    session.commit(&s, &Cancel::new()).unwrap();
+    run(&s, &mut session, "b").unwrap();
+    assert_eq!(
+        s.log()[..7],
+        [
+            "begin 1 slot 0",
+            "1: a",
+            "1: USE other",
+            "discard 1",
+            "commit 1",
+            "prelude USE other",
+            "begin 1 slot 0"
+        ]
+    );
+}
+
+#[test]
+fn stuck_state_closes_the_connection_when_its_transaction_ends() {
+    let s = Script::new(&[Says::Value(0), Says::Value(1)], &[]);
+    let mut session = Session::new(0, 5);
+    run(&s, &mut session, "CREATE TEMPORARY TABLE t (a INT)").unwrap();
+    run(&s, &mut session, "SELECT * FROM t").unwrap(); // still in its transaction: fine
+    session.commit(&s, &Cancel::new()).unwrap();
+    let e = run(&s, &mut session, "SELECT 1").unwrap_err();
+    assert!(matches!(e, Error::Discarded { .. }), "{e:?}");
+    assert_eq!(e.code(), Some(2006));
+    assert!(e.to_string().contains("a temporary table"), "{e}");
+    session.rollback(&s); // never raises
+    assert!(run(&s, &mut session, "SELECT 1").is_err());
+}
+
+#[test]
+fn set_autocommit_is_refused_without_a_transaction() {
+    let s = Script::new(&[], &[]);
+    let mut session = Session::<u32>::new(0, 5);
+    let e = run(&s, &mut session, "SET autocommit = 1").unwrap_err();
+    assert!(matches!(e, Error::Misuse(_)), "{e:?}");
+    assert!(s.log().is_empty() && !session.in_transaction());
 }

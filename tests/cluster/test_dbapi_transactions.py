@@ -65,6 +65,11 @@ def test_default_is_a_transaction_and_rollback_undoes_it(make_mm, table, cluster
     assert cur.fetchall() == [("kept",)]  # its own uncommitted row, in its session
     conn.commit()
     assert count_titles(cluster, table) == (1, 1)
+    conn.ping()
+    assert conn.character_set_name() == "utf8mb4"
+    assert "MariaDB" in conn.get_server_info()
+    conn.close()
+    assert conn.closed
 
 
 def test_autocommit_true_is_unchanged(make_mm, table, cluster) -> None:
@@ -112,12 +117,24 @@ def proxy(cluster) -> Iterator[FaultProxy]:
         yield p
 
 
+def markers(cluster) -> int:
+    ((n,),) = cluster.sql(2, f"SET SESSION wsrep_sync_wait=1; SELECT COUNT(*) FROM {DATABASE}.{MARKER}")
+    return int(n)
+
+
+@pytest.mark.parametrize("marker", [False, True], ids=["no-marker", "marker"])
 @pytest.mark.parametrize("applied", [True, False], ids=["reply-lost", "request-lost"])
-def test_lost_commit_is_ambiguous_and_never_repeated(make_mm, table, cluster, proxy, applied) -> None:
-    """Without a commit marker a lost COMMIT raises AmbiguousCommitError after the node's
-    session is fenced (its process gone: the proxy refuses), and nothing is replayed: the
-    rows are there once if the COMMIT reached the server, not at all if it did not."""
-    conn = multimaster.connect(make_mm([proxy.endpoint, cluster.addresses[1]], policy="sequential"))
+def test_lost_commit_commits_once_or_is_ambiguous(make_mm, table, cluster, proxy, applied, marker) -> None:
+    """A COMMIT lost on its way (request-lost) or on its way back (reply-lost), node 1 gone
+    with it. Its session is fenced first (its process gone: the proxy refuses). Without a
+    marker: AmbiguousCommitError, nothing replayed, the rows there once or not at all. With
+    commit_marker=True the marker row written inside the transaction settles it: found, it
+    had committed (done); absent, it had not (replayed on node 2, committed). Either way the
+    rows are there once; the next transaction and close() delete the markers."""
+    if marker:
+        cluster.sql(2, f"DROP TABLE IF EXISTS {DATABASE}.{MARKER}")  # created again on first use
+    mm = make_mm([proxy.endpoint, cluster.addresses[1]], policy="sequential")
+    conn = multimaster.connect(mm, commit_marker=marker)
     cur = conn.cursor()
     insert(cur, table, "x1")
     insert(cur, table, "x2")
@@ -125,41 +142,21 @@ def test_lost_commit_is_ambiguous_and_never_repeated(make_mm, table, cluster, pr
         proxy.drop_after_request(match=b"COMMIT", crash=True)
     else:
         proxy.drop_before_request(match=b"COMMIT", crash=True)
-    with pytest.raises(multimaster.AmbiguousCommitError) as e:
-        conn.commit()
-    assert proxy.drops == 1
-    assert e.value.statement == "COMMIT" and e.value.node == proxy.endpoint
-    assert not conn.in_transaction
-    assert count_titles(cluster, table) == ((2, 2) if applied else (0, 0))
-
-
-def markers(cluster) -> int:
-    ((n,),) = cluster.sql(2, f"SET SESSION wsrep_sync_wait=1; SELECT COUNT(*) FROM {DATABASE}.{MARKER}")
-    return int(n)
-
-
-@pytest.mark.parametrize("applied", [True, False], ids=["reply-lost", "request-lost"])
-def test_lost_commit_with_a_marker_commits_exactly_once(make_mm, table, cluster, proxy, applied) -> None:
-    """With commit_marker=True the marker row written inside the transaction settles a lost
-    COMMIT after the fence: found, it had committed (done); absent, it had not (replayed on
-    node 2 and committed). Either way the rows are there once; close() deletes the marker."""
-    cluster.sql(2, f"DROP TABLE IF EXISTS {DATABASE}.{MARKER}")  # created again on first use
-    mm = make_mm([proxy.endpoint, cluster.addresses[1]], policy="sequential")
-    conn = multimaster.connect(mm, commit_marker=True)
-    cur = conn.cursor()
-    insert(cur, table, "m1")
-    insert(cur, table, "m2")
-    if applied:
-        proxy.drop_after_request(match=b"COMMIT", crash=True)
-    else:
-        proxy.drop_before_request(match=b"COMMIT", crash=True)
+    if not marker:
+        with pytest.raises(multimaster.AmbiguousCommitError) as e:
+            conn.commit()
+        assert proxy.drops == 1
+        assert e.value.statement == "COMMIT" and e.value.node == proxy.endpoint
+        assert not conn.in_transaction
+        assert count_titles(cluster, table) == ((2, 2) if applied else (0, 0))
+        return
     conn.commit()
-    assert proxy.drops == 1
+    assert proxy.drops == 1 and not conn.in_transaction
     assert count_titles(cluster, table) == (2, 2)
     verdict = "found: committed" if applied else "absent: replaying"
     resolved = [e["detail"] for e in mm.events() if e["kind"] == "ambiguous_resolved"]
     assert any(verdict in d for d in resolved), resolved
-    insert(cur, table, "m3")  # a second transaction deletes the first one's marker
+    insert(cur, table, "x3")  # a second transaction deletes the first one's marker
     conn.commit()
     assert markers(cluster) == 1
     conn.close()

@@ -13,12 +13,12 @@ use std::hash::{Hash, Hasher};
 use mysql::{Params, Value};
 
 use crate::core::cancel::Cancel;
-use crate::core::cluster::run::Backend;
 use crate::core::cluster::{rows_on, Cluster, IfLost, Rows};
 use crate::core::error::{Error, Result};
 use crate::core::events::EventKind;
-use crate::core::failure::backoff::{jitter, Backoff};
-use crate::core::work::transaction::{Commit, Tx};
+use crate::core::failure::backoff::jitter;
+use crate::core::failure::decide::KeyCheck;
+use crate::core::work::transaction::{Attempts, Commit, Tx};
 
 pub mod state;
 use state::State;
@@ -119,14 +119,14 @@ impl ReplayLog {
     }
 }
 
-/// What a session needs of a pinned transaction: the real one (`Cluster` and its `Tx`), or
-/// scripted ones in the tests.
-pub(crate) trait Pinned {
-    type Tx;
+/// What a session needs of a pinned transaction beyond what a transaction's replay needs
+/// ([`Attempts`]: its interruption, rollback, COMMIT, node, events, backoff): the real one
+/// (`Cluster` and its `Tx`), or scripted ones in the tests.
+pub(crate) trait Pinned: Attempts {
     type Answer;
     /// Begins a transaction on a live node, chosen by the balancing policy for `slot`, after
     /// running `prelude` (the connection's session state) on its session.
-    fn begin(
+    fn begin_at(
         &self,
         slot: u64,
         causal: bool,
@@ -147,14 +147,6 @@ pub(crate) trait Pinned {
     fn nothing() -> Self::Answer;
     /// Keeps the transaction's connection out of the pool: it holds session state.
     fn discard(&self, tx: &Self::Tx);
-    /// Why the database interrupted the transaction, if it did (taken: asked once).
-    fn interrupted(&self, tx: &Self::Tx) -> Option<Error>;
-    /// Never fails: a transaction whose node died is simply gone.
-    fn rollback(&self, tx: &Self::Tx);
-    fn commit(&self, tx: &Self::Tx) -> Commit;
-    fn node(&self, tx: &Self::Tx) -> String;
-    fn note(&self, kind: EventKind, node: &str, detail: String);
-    fn backoff(&self) -> Backoff;
     /// Runs an autocommit statement on any live node that may be repeated (the marker table's
     /// `CREATE TABLE IF NOT EXISTS` and clean-up).
     fn idempotent(&self, sql: &str, params: &Params, cancel: &Cancel) -> Result<()>;
@@ -569,7 +561,7 @@ impl<T> Session<T> {
         let prelude: Vec<(String, Params)> =
             self.state.iter().chain(&self.one_shot).cloned().collect();
         let mut tx = p
-            .begin(self.slot, self.causal, &prelude, attempt, cancel)
+            .begin_at(self.slot, self.causal, &prelude, attempt, cancel)
             .map_err(Replayed::Diverged)?;
         let node = p.node(&tx);
         if let Err(e) = self.mark(p, &mut tx, cancel) {
@@ -645,9 +637,8 @@ pub struct Answer {
 }
 
 impl Pinned for Cluster {
-    type Tx = Tx;
     type Answer = Answer;
-    fn begin(
+    fn begin_at(
         &self,
         slot: u64,
         causal: bool,
@@ -685,34 +676,14 @@ impl Pinned for Cluster {
     fn discard(&self, tx: &Tx) {
         tx.discard();
     }
-    fn interrupted(&self, tx: &Tx) -> Option<Error> {
-        tx.take_interrupted()
-    }
-    fn rollback(&self, tx: &Tx) {
-        tx.rollback();
-    }
-    fn commit(&self, tx: &Tx) -> Commit {
-        tx.commit()
-    }
-    fn node(&self, tx: &Tx) -> String {
-        tx.node()
-    }
-    fn note(&self, kind: EventKind, node: &str, detail: String) {
-        Backend::note(self, kind, node, detail);
-    }
-    fn backoff(&self) -> Backoff {
-        self.config().backoff
-    }
     fn idempotent(&self, sql: &str, params: &Params, cancel: &Cancel) -> Result<()> {
         self.execute(sql, params, IfLost::RunAgain, None, cancel)
             .map(drop)
     }
     fn marked(&self, id: &str, cancel: &Cancel) -> Result<bool> {
-        let sql = format!("SELECT COUNT(*) FROM {MARKER_TABLE} WHERE id = ?");
-        let params = Params::Positional(vec![id.into()]);
-        let out = self.query(&sql, &params, true, cancel)?;
-        let first = out.value.and_then(|r| r.rows.into_iter().next());
-        Ok(first.and_then(|row| row.get::<u64, _>(0)).unwrap_or(0) > 0)
+        // The keyed writes' causal look-up, on the marker's primary key.
+        let key = KeyCheck::one(MARKER_TABLE, "id", id.into());
+        Ok(self.count_key(&key, cancel)? > 0)
     }
 }
 

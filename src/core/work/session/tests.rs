@@ -2,6 +2,8 @@ use super::*;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 
+use crate::core::failure::backoff::Backoff;
+
 /// What a scripted statement answers: a value (its digest), an interruption of the attempt
 /// (a conflict, a dead node), or its own error.
 #[derive(Clone, Copy)]
@@ -52,9 +54,8 @@ impl Script {
 }
 
 impl Pinned for Script {
-    type Tx = u32;
     type Answer = u64;
-    fn begin(
+    fn begin_at(
         &self,
         slot: u64,
         _causal: bool,
@@ -95,6 +96,24 @@ impl Pinned for Script {
     fn digest(a: &u64) -> Digest {
         Digest(*a)
     }
+    fn idempotent(&self, sql: &str, _p: &Params, _c: &Cancel) -> Result<()> {
+        let word = sql.split_whitespace().next().unwrap_or_default();
+        self.log.borrow_mut().push(format!("autocommit {word}"));
+        Ok(())
+    }
+    fn marked(&self, _id: &str, _c: &Cancel) -> Result<bool> {
+        self.log
+            .borrow_mut()
+            .push(format!("marked? {}", self.marked));
+        Ok(self.marked)
+    }
+}
+
+impl Attempts for Script {
+    type Tx = u32;
+    fn begin(&self, attempt: u32, _cancel: &Cancel) -> Result<u32> {
+        unreachable!("a session begins with begin_at (attempt {attempt})")
+    }
     fn interrupted(&self, _tx: &u32) -> Option<Error> {
         std::mem::take(&mut *self.interrupted.borrow_mut()).then(conflict)
     }
@@ -122,17 +141,6 @@ impl Pinned for Script {
         "n0".into()
     }
     fn note(&self, _kind: EventKind, _node: &str, _detail: String) {}
-    fn idempotent(&self, sql: &str, _p: &Params, _c: &Cancel) -> Result<()> {
-        let word = sql.split_whitespace().next().unwrap_or_default();
-        self.log.borrow_mut().push(format!("autocommit {word}"));
-        Ok(())
-    }
-    fn marked(&self, _id: &str, _c: &Cancel) -> Result<bool> {
-        self.log
-            .borrow_mut()
-            .push(format!("marked? {}", self.marked));
-        Ok(self.marked)
-    }
     fn backoff(&self) -> Backoff {
         Backoff {
             base: std::time::Duration::ZERO,

@@ -18,7 +18,7 @@ use crate::core::error::{Error, Result};
 use crate::core::events::EventKind;
 use crate::core::failure::backoff::jitter;
 use crate::core::failure::decide::KeyCheck;
-use crate::core::work::transaction::{Attempts, Commit, Tx};
+use crate::core::work::transaction::{exhausted, Attempts, Commit, Tx};
 
 pub mod state;
 use state::State;
@@ -612,20 +612,6 @@ fn overflow(cause: &Error) -> Error {
             REPLAY_BYTES >> 20
         ),
     )
-}
-
-fn exhausted(last: Option<Error>, attempts: u32) -> Error {
-    let e = last.unwrap_or_else(|| Error::Internal("no attempt of the transaction ran".into()));
-    let message = match &e {
-        Error::Server { message, .. } => message.clone(),
-        other => other.to_string(),
-    };
-    Error::RetriesExhausted {
-        node: e.node().unwrap_or("?").to_owned(),
-        attempts,
-        code: e.code().unwrap_or(0),
-        message,
-    }
 }
 
 /// One statement's answer in a session: its result set (if it has one), row count and

@@ -417,18 +417,22 @@ pub(crate) fn replay<A: Attempts, T, E: From<Error>>(
             }
         }
     }
+    Err(exhausted(last, attempts.max(1)).into())
+}
+
+/// The error of a transaction interrupted on each of its `attempts`: the last interruption's.
+pub(crate) fn exhausted(last: Option<Error>, attempts: u32) -> Error {
     let e = last.unwrap_or_else(|| Error::Internal("no attempt of the transaction ran".into()));
     let message = match &e {
         Error::Server { message, .. } => message.clone(),
         other => other.to_string(),
     };
-    Err(Error::RetriesExhausted {
+    Error::RetriesExhausted {
         node: e.node().unwrap_or("?").to_owned(),
-        attempts: attempts.max(1),
+        attempts,
         code: e.code().unwrap_or(0),
         message,
     }
-    .into())
 }
 
 #[cfg(test)]

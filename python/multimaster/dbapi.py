@@ -30,8 +30,11 @@ Where it differs from a one-server driver, on purpose:
   ``rollback()`` never raises for a node that died: the transaction is gone. A statement
   that commits by itself in MySQL (CREATE, ALTER, DROP, RENAME, TRUNCATE, GRANT, REVOKE, and
   the like) first commits the open transaction, as the server would, then runs on its own.
-  Session state (``SET``, ``USE``, user variables, temporary tables) is not carried to another
-  node: keep it out of transactions that must survive a failover.
+  Session state (``SET SESSION``, ``SET NAMES``, ``SET @var``, the isolation level, ``USE``)
+  is recorded and run again before every transaction begins, on whichever node; state that
+  cannot move (a temporary table, ``GET_LOCK()``) works in its transaction, after which the
+  connection is closed: its next statement raises ``OperationalError`` 2006, so pools discard
+  it. ``SET autocommit`` is refused: set ``conn.autocommit``.
 - **Autocommit** (``connect(..., autocommit=True)`` or ``conn.autocommit = True``): every
   statement commits by itself and may run on another node, as before this release;
   ``rollback()`` then raises ``NotSupportedError``. No session: user variables,

@@ -16,6 +16,7 @@ import pytest
 import multimaster
 from multimaster_lab.coursedata import DATABASE
 
+from support.bounds import SLACK, wait_for
 from support.faultproxy import FaultProxy
 from support.labs import count_titles
 
@@ -238,20 +239,29 @@ def test_session_state_survives_a_failover(make_mm, table, cluster) -> None:
     cluster.sql(2, f"DROP DATABASE IF EXISTS {other}")
 
 
-def test_state_that_cannot_move_closes_the_connection(make_mm, table, cluster) -> None:
-    """A temporary table lives in one server session: usable in its transaction, then the
-    connection's next use raises a disconnect error (2006), so that a pool throws it away."""
-    conn = multimaster.connect(make_mm())
+@pytest.mark.parametrize(
+    "statement, named",
+    [
+        ("CREATE TEMPORARY TABLE scratch (a INT)", "a temporary table"),
+        ("SELECT GET_LOCK('mm_dbapi_lock', 5)", "GET_LOCK"),
+    ],
+    ids=["temporary-table", "get-lock"],
+)
+def test_state_that_cannot_move_closes_the_connection(make_mm, table, cluster, statement, named) -> None:
+    """A temporary table or a named lock lives in one server session: usable in its
+    transaction, then the connection's next use raises a disconnect error (2006), so that a
+    pool throws it away; its server session is closed, not pooled (the lock is released)."""
+    conn = multimaster.connect(make_mm(policy="sequential"))
     cur = conn.cursor()
-    cur.execute("CREATE TEMPORARY TABLE scratch (a INT)")
-    cur.execute("INSERT INTO scratch VALUES (1)")
-    insert(cur, table, "with-temp")
-    assert cur.execute("SELECT COUNT(*) FROM scratch").fetchone() == (1,)
+    cur.execute(statement)
+    insert(cur, table, "with-state")
     conn.commit()
     assert count_titles(cluster, table) == (1, 1)
     with pytest.raises(multimaster.OperationalError) as e:
         cur.execute("SELECT 1")
-    assert e.value.errno == 2006 and "temporary table" in str(e.value)
+    assert e.value.errno == 2006 and named in str(e.value)
     conn.rollback()  # never raises
+    free = "SELECT IS_FREE_LOCK('mm_dbapi_lock')"
+    wait_for(lambda: cluster.sql(1, free) == [("1",)], SLACK, "the named lock released with its session")
     with pytest.raises(multimaster.InterfaceError):
         multimaster.connect(make_mm()).cursor().execute("SET autocommit = 1")

@@ -265,3 +265,41 @@ def test_state_that_cannot_move_closes_the_connection(make_mm, table, cluster, s
     wait_for(lambda: cluster.sql(1, free) == [("1",)], SLACK, "the named lock released with its session")
     with pytest.raises(multimaster.InterfaceError):
         multimaster.connect(make_mm()).cursor().execute("SET autocommit = 1")
+
+
+def test_replay_with_another_generated_id_raises(make_mm, cluster) -> None:
+    """Each Galera node hands out its own AUTO_INCREMENT values: an INSERT replayed on node 2
+    generates another id than the lastrowid the application saw on node 1, so the replay
+    raises (naming that INSERT) rather than commit rows with ids the application never saw."""
+    name = f"{DATABASE}.auto_{threading.get_ident() % 100000}"
+    cluster.sql(1, f"DROP TABLE IF EXISTS {name}")
+    cluster.sql(1, f"CREATE TABLE {name} (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
+    try:
+        conn = multimaster.connect(make_mm(policy="sequential"))  # node 1
+        cur = conn.cursor()
+        sql = f"INSERT INTO {name} (v) VALUES (1)"
+        cur.execute(sql)
+        assert isinstance(cur.lastrowid, int) and cur.lastrowid > 0
+        cluster.crash(1)
+        with pytest.raises(multimaster.TransactionReplayError) as e:
+            cur.execute(f"INSERT INTO {name} (v) VALUES (2)")
+        assert e.value.statement == sql
+        ((rows,),) = cluster.sql(2, f"SET SESSION wsrep_sync_wait=1; SELECT COUNT(*) FROM {name}")
+        assert rows == "0"
+    finally:
+        cluster.sql(2, f"DROP TABLE IF EXISTS {name}")
+
+
+def test_a_transaction_past_the_replay_log_is_not_replayed(make_mm, table, cluster) -> None:
+    """1,000 statements are kept for a replay; the 1,001st turns replay off, so an interruption
+    after it raises TransactionReplayError (rolled back) instead of replaying part of it."""
+    conn = multimaster.connect(make_mm(policy="sequential"))  # node 1
+    cur = conn.cursor()
+    insert(cur, table, "long")
+    for _ in range(1000):
+        cur.execute("SELECT 1")
+    cluster.crash(1)
+    with pytest.raises(multimaster.TransactionReplayError) as e:
+        insert(cur, table, "after")
+    assert "outgrew the replay log" in str(e.value)
+    assert not conn.in_transaction and count_titles(cluster, table) == (0, 0)

@@ -363,7 +363,8 @@ impl PyNative {
         Ok(PySession {
             cluster: self.cluster.clone(),
             session: Mutex::new(match commit_marker {
-                true => Session::new(slot, attempts).with_marker(),
+                true => Session::new(slot, attempts)
+                    .with_marker(self.cluster.config().database.as_deref()),
                 false => Session::new(slot, attempts),
             }),
             limit,

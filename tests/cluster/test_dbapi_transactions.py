@@ -137,8 +137,12 @@ def test_lost_commit_commits_once_or_is_ambiguous(make_mm, table, cluster, proxy
     mm = make_mm([proxy.endpoint, cluster.addresses[1]], policy="sequential")
     conn = multimaster.connect(mm, commit_marker=marker)
     cur = conn.cursor()
-    insert(cur, table, "x1")
-    insert(cur, table, "x2")
+    # The marker stays in the connection's database whatever the session USEs.
+    cluster.sql(2, "CREATE DATABASE IF NOT EXISTS mm_marker_other")
+    cur.execute("USE mm_marker_other")
+    qualified = f"{DATABASE}.{table}"
+    insert(cur, qualified, "x1")
+    insert(cur, qualified, "x2")
     if applied:
         proxy.drop_after_request(match=b"COMMIT", crash=True)
     else:
@@ -157,7 +161,7 @@ def test_lost_commit_commits_once_or_is_ambiguous(make_mm, table, cluster, proxy
     verdict = "found: committed" if applied else "absent: replaying"
     resolved = [e["detail"] for e in mm.events() if e["kind"] == "ambiguous_resolved"]
     assert any(verdict in d for d in resolved), resolved
-    insert(cur, table, "x3")  # a second transaction deletes the first one's marker
+    insert(cur, qualified, "x3")  # a second transaction deletes the first one's marker
     conn.commit()
     assert markers(cluster) == 1
     conn.close()

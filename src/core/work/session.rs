@@ -18,6 +18,7 @@ use crate::core::error::{Error, Result};
 use crate::core::events::EventKind;
 use crate::core::failure::backoff::jitter;
 use crate::core::failure::decide::KeyCheck;
+use crate::core::sql::quote_table;
 use crate::core::work::transaction::{exhausted, Attempts, Commit, Tx};
 
 pub mod state;
@@ -150,8 +151,8 @@ pub(crate) trait Pinned: Attempts {
     /// Runs an autocommit statement on any live node that may be repeated (the marker table's
     /// `CREATE TABLE IF NOT EXISTS` and clean-up).
     fn idempotent(&self, sql: &str, params: &Params, cancel: &Cancel) -> Result<()>;
-    /// Whether the commit marker `id` exists, read causally (after the fence).
-    fn marked(&self, id: &str, cancel: &Cancel) -> Result<bool>;
+    /// Whether the commit marker `id` exists in `table`, read causally (after the fence).
+    fn marked(&self, table: &str, id: &str, cancel: &Cancel) -> Result<bool>;
 }
 
 /// The table of commit markers, in the connection's database. A marker row is written inside
@@ -168,6 +169,9 @@ pub const MARKER_KEPT_HOURS: u32 = 24;
 /// own) or when the connection is closed.
 #[derive(Debug, Default)]
 pub struct Marker {
+    /// `database.multimaster_commit_marker`, in the connection's configured database: a
+    /// `USE` in the session must not move it.
+    table: String,
     ready: bool,
     id: Option<String>,
     previous: Option<String>,
@@ -241,9 +245,16 @@ impl<T> Session<T> {
         }
     }
 
-    /// With a commit marker in each transaction.
-    pub fn with_marker(mut self) -> Self {
-        self.marker = Some(Marker::default());
+    /// With a commit marker in each transaction, in `database` (the connection's).
+    pub fn with_marker(mut self, database: Option<&str>) -> Self {
+        let table = match database {
+            Some(db) => format!("{db}.{MARKER_TABLE}"),
+            None => MARKER_TABLE.to_owned(),
+        };
+        self.marker = Some(Marker {
+            table,
+            ..Marker::default()
+        });
         self
     }
 
@@ -251,8 +262,11 @@ impl<T> Session<T> {
     /// the application's: an old marker is cleaned up later anyway.
     pub(crate) fn close<P: Pinned<Tx = T>>(&mut self, p: &P, cancel: &Cancel) {
         self.rollback(p);
-        if let Some(previous) = self.marker.as_mut().and_then(|m| m.previous.take()) {
-            let sql = format!("DELETE FROM {MARKER_TABLE} WHERE id = ?");
+        let Some(m) = self.marker.as_mut() else {
+            return;
+        };
+        if let Some(previous) = m.previous.take() {
+            let sql = format!("DELETE FROM {} WHERE id = ?", quote_table(&m.table));
             let _ = p.idempotent(&sql, &Params::Positional(vec![previous.into()]), cancel);
         }
     }
@@ -490,8 +504,8 @@ impl<T> Session<T> {
     /// After a lost COMMIT reply, fenced: whether this transaction's marker is there. `None`
     /// without markers.
     fn settle<P: Pinned<Tx = T>>(&self, p: &P, cancel: &Cancel) -> Option<Result<bool>> {
-        let id = self.marker.as_ref()?.id.as_ref()?;
-        Some(p.marked(id, cancel))
+        let m = self.marker.as_ref()?;
+        Some(p.marked(&m.table, m.id.as_ref()?, cancel))
     }
 
     /// Writes the marker row as the transaction's first statement (and deletes the previous
@@ -501,10 +515,11 @@ impl<T> Session<T> {
             return Ok(());
         };
         let id = m.id.get_or_insert_with(marker_id).clone();
-        let insert = format!("INSERT INTO {MARKER_TABLE} (id) VALUES (?)");
+        let table = quote_table(&m.table);
+        let insert = format!("INSERT INTO {table} (id) VALUES (?)");
         p.run(tx, &insert, &Params::Positional(vec![id.into()]), cancel)?;
         if let Some(previous) = m.previous.clone() {
-            let delete = format!("DELETE FROM {MARKER_TABLE} WHERE id = ?");
+            let delete = format!("DELETE FROM {table} WHERE id = ?");
             p.run(
                 tx,
                 &delete,
@@ -521,14 +536,14 @@ impl<T> Session<T> {
         let Some(m) = self.marker.as_mut().filter(|m| !m.ready) else {
             return Ok(());
         };
+        let table = quote_table(&m.table);
         let create = format!(
-            "CREATE TABLE IF NOT EXISTS {MARKER_TABLE} (id CHAR(32) NOT NULL PRIMARY KEY, \
+            "CREATE TABLE IF NOT EXISTS {table} (id CHAR(32) NOT NULL PRIMARY KEY, \
              at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)"
         );
         p.idempotent(&create, &Params::Empty, cancel)?;
-        let old = format!(
-            "DELETE FROM {MARKER_TABLE} WHERE at < NOW() - INTERVAL {MARKER_KEPT_HOURS} HOUR"
-        );
+        let old =
+            format!("DELETE FROM {table} WHERE at < NOW() - INTERVAL {MARKER_KEPT_HOURS} HOUR");
         p.idempotent(&old, &Params::Empty, cancel)?;
         m.ready = true;
         Ok(())
@@ -666,9 +681,9 @@ impl Pinned for Cluster {
         self.execute(sql, params, IfLost::RunAgain, None, cancel)
             .map(drop)
     }
-    fn marked(&self, id: &str, cancel: &Cancel) -> Result<bool> {
+    fn marked(&self, table: &str, id: &str, cancel: &Cancel) -> Result<bool> {
         // The keyed writes' causal look-up, on the marker's primary key.
-        let key = KeyCheck::one(MARKER_TABLE, "id", id.into());
+        let key = KeyCheck::one(table, "id", id.into());
         Ok(self.count_key(&key, cancel)? > 0)
     }
 }

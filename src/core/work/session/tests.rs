@@ -101,7 +101,7 @@ impl Pinned for Script {
         self.log.borrow_mut().push(format!("autocommit {word}"));
         Ok(())
     }
-    fn marked(&self, _id: &str, _c: &Cancel) -> Result<bool> {
+    fn marked(&self, _table: &str, _id: &str, _c: &Cancel) -> Result<bool> {
         self.log
             .borrow_mut()
             .push(format!("marked? {}", self.marked));
@@ -344,7 +344,7 @@ fn a_lost_commit_whose_marker_is_found_committed_once() {
         marked: true,
         ..Script::new(&[Says::Value(1)], &[Commits::Ambiguous])
     };
-    let mut session = Session::new(0, 5).with_marker();
+    let mut session = Session::new(0, 5).with_marker(Some("demo"));
     run(&s, &mut session, "a").unwrap();
     session.commit(&s, &Cancel::new()).unwrap();
     assert_eq!(
@@ -375,7 +375,7 @@ fn a_lost_commit_whose_marker_is_found_committed_once() {
 #[test]
 fn a_lost_commit_whose_marker_is_absent_is_replayed_and_committed() {
     let s = Script::new(&[Says::Value(1), Says::Value(1)], &[Commits::Ambiguous]);
-    let mut session = Session::new(0, 5).with_marker();
+    let mut session = Session::new(0, 5).with_marker(Some("demo"));
     run(&s, &mut session, "a").unwrap();
     session.commit(&s, &Cancel::new()).unwrap();
     assert_eq!(

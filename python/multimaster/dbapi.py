@@ -34,7 +34,9 @@ Where it differs from a one-server driver, on purpose:
   is recorded and run again before every transaction begins, on whichever node; state that
   cannot move (a temporary table, ``GET_LOCK()``) works in its transaction, after which the
   connection is closed: its next statement raises ``OperationalError`` 2006, so pools discard
-  it. ``SET autocommit`` is refused: set ``conn.autocommit``.
+  it. ``SET autocommit`` is refused: set ``conn.autocommit``. A bare ``COMMIT``,
+  ``ROLLBACK``, ``BEGIN`` or ``START TRANSACTION`` sent through a cursor does what
+  ``commit()``/``rollback()`` do (BEGIN commits what is open, as the server would).
 - **Autocommit** (``connect(..., autocommit=True)`` or ``conn.autocommit = True``): every
   statement commits by itself and may run on another node, as before this release;
   ``rollback()`` then raises ``NotSupportedError``. No session: user variables,
@@ -195,6 +197,28 @@ def returns_rows(sql: str) -> bool:
     return word in _READS
 
 
+_TRANSACTION_CONTROL = re.compile(
+    r"(?:(COMMIT)|(ROLLBACK)|(BEGIN|START\s+TRANSACTION))(?:\s+WORK)?\s*;?\s*$", re.IGNORECASE
+)
+
+
+def transaction_control(sql: str) -> Optional[str]:
+    """ "commit", "rollback" or "begin" for a bare COMMIT, ROLLBACK, BEGIN or START
+    TRANSACTION (the connection's own methods do these: sent as text they would end the
+    server's transaction behind the session's back); None for anything else (ROLLBACK TO a
+    savepoint included). START TRANSACTION with characteristics raises NotSupportedError."""
+    head = sql[_LEADING.match(sql).end() :]  # type: ignore[union-attr] # it matches ""
+    found = _TRANSACTION_CONTROL.match(head)
+    if found is None:
+        if re.match(r"START\s+TRANSACTION\b", head, re.IGNORECASE):
+            raise NotSupportedError(
+                "START TRANSACTION with characteristics: run SET TRANSACTION READ ONLY (or READ "
+                "WRITE, ISOLATION LEVEL ...) before the transaction's first statement instead"
+            )
+        return None
+    return ("commit", "rollback", "begin")[found.lastindex - 1]  # type: ignore[operator]
+
+
 def commits_by_itself(sql: str) -> bool:
     """Whether the server commits the open transaction before `sql` (DDL, GRANT...)."""
     head = sql[_LEADING.match(sql).end() :]  # type: ignore[union-attr] # it matches ""
@@ -338,6 +362,16 @@ class Cursor:
         self.description, self.rowcount, self.lastrowid, self._rows, self._pos = None, -1, None, None, 0
         conn = self.connection
         try:
+            control = None if conn._autocommit else transaction_control(operation)
+            if control is not None:
+                if key is not None or idempotent:
+                    raise ProgrammingError("key= and idempotent= are for autocommit writes")
+                if control == "rollback":
+                    conn._session.rollback()
+                else:  # COMMIT, and BEGIN, which commits what is open as the server does
+                    conn._session.commit()
+                self.rowcount = 0
+                return self
             if not conn._autocommit and not commits_by_itself(operation):
                 if key is not None or idempotent:
                     raise ProgrammingError(

@@ -66,6 +66,13 @@ def test_default_is_a_transaction_and_rollback_undoes_it(make_mm, table, cluster
     assert cur.fetchall() == [("kept",)]  # its own uncommitted row, in its session
     conn.commit()
     assert count_titles(cluster, table) == (1, 1)
+    # Sent as text, COMMIT and ROLLBACK do what the methods do: the session follows.
+    insert(cur, table, "text-rollback")
+    cur.execute("ROLLBACK")
+    assert not conn.in_transaction
+    insert(cur, table, "text-commit")
+    cur.execute("COMMIT")
+    assert not conn.in_transaction and count_titles(cluster, table) == (2, 2)
     conn.ping()
     assert conn.character_set_name() == "utf8mb4"
     assert "MariaDB" in conn.get_server_info()

@@ -32,6 +32,28 @@ def test_statements_that_commit_by_themselves(sql, commits) -> None:
     assert dbapi.commits_by_itself(sql) is commits
 
 
+@pytest.mark.parametrize(
+    "sql, control",
+    [
+        ("COMMIT", "commit"),
+        ("commit work;", "commit"),
+        (" /* c */ ROLLBACK", "rollback"),
+        ("BEGIN", "begin"),
+        ("START  TRANSACTION", "begin"),
+        ("ROLLBACK TO SAVEPOINT s", None),
+        ("SELECT 'COMMIT'", None),
+        ("", None),
+    ],
+)
+def test_transaction_control_statements(sql, control) -> None:
+    assert dbapi.transaction_control(sql) == control
+
+
+def test_start_transaction_with_characteristics_is_refused() -> None:
+    with pytest.raises(multimaster.NotSupportedError, match="SET TRANSACTION READ ONLY"):
+        dbapi.transaction_control("START TRANSACTION READ ONLY")
+
+
 def test_replay_error_is_an_operational_error() -> None:
     assert issubclass(multimaster.TransactionReplayError, multimaster.OperationalError)
     assert "TransactionReplayError" in multimaster.__all__

@@ -20,6 +20,8 @@ mod _native {
     #[pymodule_export]
     use crate::py::parse_url;
     #[pymodule_export]
+    use crate::py::session::PySession;
+    #[pymodule_export]
     use crate::py::transaction::PyTransaction;
 
     #[pymodule_init]

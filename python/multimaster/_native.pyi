@@ -23,6 +23,7 @@ __all__ = [
     "ExecResult",
     "Native",
     "OPTIONS",
+    "Session",
     "Transaction",
     "parse_address",
     "parse_url",
@@ -66,6 +67,19 @@ class Transaction:
     def node(self) -> str: ...
     @property
     def attempt(self) -> int: ...
+
+@final
+class Session:
+    """A DB-API connection's transaction (autocommit off), with its replay log."""
+
+    def execute(
+        self, sql: str, params: _Params = None, *, causal: bool = True
+    ) -> Tuple[List[Tuple[Any, ...]], Optional[_Description], int, Optional[int]]: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+    def close(self) -> None: ...
+    @property
+    def in_transaction(self) -> bool: ...
 
 @final
 class Native:
@@ -115,6 +129,9 @@ class Native:
         attempts: int = 5,
         statement_timeout: Optional[float] = None,
     ) -> Tuple[_T, int, str]: ...
+    def session(
+        self, *, attempts: int = 5, statement_timeout: Optional[float] = None, commit_marker: bool = False
+    ) -> Session: ...
     def stats(self) -> List[NodeStats]: ...
     def events(self) -> List[Event]: ...
     @property

@@ -14,14 +14,35 @@ options), or an existing ``MultiMaster``, which the connection then uses but nev
 
 Where it differs from a one-server driver, on purpose:
 
-- **Autocommit only.** Every statement commits by itself; ``commit()`` does nothing and
-  ``rollback()`` raises ``NotSupportedError``. Several statements that must commit together
-  belong in ``mm.transaction(...)`` (``conn.multimaster`` is the instance), which replays them
-  on another node after a conflict or a crash.
-- **No session.** Each statement may run on another node, so session state does not carry
-  over: user variables, ``LAST_INSERT_ID()`` in a later statement (use ``cursor.lastrowid``),
-  temporary tables, ``SET SESSION``.
-- **Reads and writes.** A statement that starts with SELECT, SHOW, WITH, DESCRIBE, DESC,
+- **Transactions, as PEP 249 says** (``autocommit`` off, the default). The first statement
+  begins a transaction on a live node chosen for this connection by the balancing policy (a
+  pool of connections spreads over the nodes); later statements run in it; ``commit()``
+  commits, ``rollback()`` rolls back. If the database interrupts it before COMMIT (its node
+  dies, a certification conflict 1213 at a statement or at COMMIT, 1047), it is rolled back
+  and **replayed** from its first statement on a live node, but only if every statement
+  answers as it did (its rows, ``rowcount`` and ``lastrowid``, kept as digests); otherwise,
+  or if the transaction outgrew the replay log (1,000 statements or 16 MiB of SQL and
+  parameters), it raises ``TransactionReplayError``: rolled back, retry it yourself. A COMMIT
+  whose reply is lost raises ``AmbiguousCommitError`` (after the node's session is fenced),
+  unless ``connect(..., commit_marker=True)``: then each transaction writes a row in
+  ``multimaster_commit_marker`` (created if missing, in the connection's database), and after
+  the fence a causal look-up says whether it committed (done) or not (replayed): never twice.
+  ``rollback()`` never raises for a node that died: the transaction is gone. A statement
+  that commits by itself in MySQL (CREATE, ALTER, DROP, RENAME, TRUNCATE, GRANT, REVOKE, and
+  the like) first commits the open transaction, as the server would, then runs on its own.
+  Session state (``SET SESSION``, ``SET NAMES``, ``SET @var``, the isolation level, ``USE``)
+  is recorded and run again before every transaction begins, on whichever node; state that
+  cannot move (a temporary table, ``GET_LOCK()``) works in its transaction, after which the
+  connection is closed: its next statement raises ``OperationalError`` 2006, so pools discard
+  it. ``SET autocommit`` is refused: set ``conn.autocommit``. A bare ``COMMIT``,
+  ``ROLLBACK``, ``BEGIN`` or ``START TRANSACTION`` sent through a cursor does what
+  ``commit()``/``rollback()`` do (BEGIN commits what is open, as the server would).
+- **Autocommit** (``connect(..., autocommit=True)`` or ``conn.autocommit = True``): every
+  statement commits by itself and may run on another node, as before this release;
+  ``rollback()`` then raises ``NotSupportedError``. No session: user variables,
+  ``LAST_INSERT_ID()`` in a later statement (use ``cursor.lastrowid``), temporary tables and
+  ``SET SESSION`` do not carry over.
+- **Reads and writes** (autocommit). A statement that starts with SELECT, SHOW, WITH, DESCRIBE, DESC,
   EXPLAIN, VALUES or ``(`` (after comments) is a read: it runs on any live node and is retried
   on another if its connection is lost. A WITH or EXPLAIN that names INSERT, UPDATE, DELETE or
   REPLACE anywhere, and every other statement, is a write and follows the exactly-once rules:
@@ -39,11 +60,11 @@ Where it differs from a one-server driver, on purpose:
   ``BINARY`` (their values still come back as ``str``); MySQL has no row-id type, so nothing equals
   ``ROWID``. TIME values come back as ``datetime.timedelta`` (they may exceed a day).
 
-``with connect(...) as conn`` closes the connection on exit (there is nothing to commit);
-``close()`` may be called twice, and a closed connection or cursor raises ``InterfaceError``.
-``threadsafety = 2``: threads may share the module and a connection (a connection holds no
-session, and ``MultiMaster`` is safe to share between threads), but not a cursor, which
-holds the result of its own last statement.
+``with connect(...) as conn`` closes the connection on exit (an open transaction is rolled
+back, as PEP 249 says of ``close()``); ``close()`` may be called twice, and a closed connection
+or cursor raises ``InterfaceError``. ``threadsafety = 2``: threads may share the module and a
+connection (``MultiMaster`` is safe to share between threads; a transaction's statements are
+run one at a time), but not a cursor, which holds the result of its own last statement.
 """
 
 from __future__ import annotations
@@ -147,6 +168,21 @@ _LEADING = re.compile(r"(?:\s+|--[^\n]*|#[^\n]*|/\*(?!!|M!)[\s\S]*?\*/)*")
 _READS = {"SELECT", "SHOW", "WITH", "DESCRIBE", "DESC", "EXPLAIN", "VALUES"}
 _WORD = re.compile(r"[A-Za-z]*")
 _DML = re.compile(r"\b(?:INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
+# Statements the server runs with an implicit COMMIT before them (MariaDB's "Statements That
+# Cause an Implicit Commit"); CREATE TEMPORARY TABLE and DROP TEMPORARY TABLE do not.
+_COMMITS_BY_ITSELF = {
+    "CREATE",
+    "ALTER",
+    "DROP",
+    "RENAME",
+    "TRUNCATE",
+    "GRANT",
+    "REVOKE",
+    "ANALYZE",
+    "OPTIMIZE",
+    "REPAIR",
+}
+_TEMPORARY = re.compile(r"\s*(?:CREATE|DROP)\s+TEMPORARY\b", re.IGNORECASE)
 
 
 def returns_rows(sql: str) -> bool:
@@ -161,16 +197,57 @@ def returns_rows(sql: str) -> bool:
     return word in _READS
 
 
+_TRANSACTION_CONTROL = re.compile(
+    r"(?:(COMMIT)|(ROLLBACK)|(BEGIN|START\s+TRANSACTION))(?:\s+WORK)?\s*;?\s*$", re.IGNORECASE
+)
+
+
+def transaction_control(sql: str) -> Optional[str]:
+    """ "commit", "rollback" or "begin" for a bare COMMIT, ROLLBACK, BEGIN or START
+    TRANSACTION (the connection's own methods do these: sent as text they would end the
+    server's transaction behind the session's back); None for anything else (ROLLBACK TO a
+    savepoint included). START TRANSACTION with characteristics raises NotSupportedError."""
+    head = sql[_LEADING.match(sql).end() :]  # type: ignore[union-attr] # it matches ""
+    found = _TRANSACTION_CONTROL.match(head)
+    if found is None:
+        if re.match(r"START\s+TRANSACTION\b", head, re.IGNORECASE):
+            raise NotSupportedError(
+                "START TRANSACTION with characteristics: run SET TRANSACTION READ ONLY (or READ "
+                "WRITE, ISOLATION LEVEL ...) before the transaction's first statement instead"
+            )
+        return None
+    return ("commit", "rollback", "begin")[found.lastindex - 1]  # type: ignore[operator]
+
+
+def commits_by_itself(sql: str) -> bool:
+    """Whether the server commits the open transaction before `sql` (DDL, GRANT...)."""
+    head = sql[_LEADING.match(sql).end() :]  # type: ignore[union-attr] # it matches ""
+    word = _WORD.match(head).group().upper()  # type: ignore[union-attr]
+    return word in _COMMITS_BY_ITSELF and not _TEMPORARY.match(head)
+
+
 class Connection:
-    """A PEP 249 connection: cursors over one MultiMaster, in autocommit."""
+    """A PEP 249 connection: cursors over one MultiMaster; transactions pinned to a node
+    (autocommit off, the default), or autocommit statement by statement."""
 
     Warning, Error, InterfaceError, DatabaseError = Warning, Error, InterfaceError, DatabaseError
     DataError, OperationalError, IntegrityError = DataError, OperationalError, IntegrityError
     InternalError, ProgrammingError, NotSupportedError = InternalError, ProgrammingError, NotSupportedError
 
-    def __init__(self, mm: MultiMaster, *, owned: bool, causal_reads: bool = True) -> None:
+    def __init__(
+        self,
+        mm: MultiMaster,
+        *,
+        owned: bool,
+        causal_reads: bool = True,
+        autocommit: bool = False,
+        commit_marker: bool = False,
+    ) -> None:
         self._mm, self._owned, self._closed = mm, owned, False
         self.causal_reads = causal_reads
+        self._autocommit = bool(autocommit)
+        # The connection's session: its balancing slot, open transaction and replay log.
+        self._session = mm._native.session(commit_marker=commit_marker)
 
     @property
     def multimaster(self) -> MultiMaster:
@@ -179,14 +256,20 @@ class Connection:
 
     @property
     def autocommit(self) -> bool:
-        return True
+        return self._autocommit
 
     @autocommit.setter
     def autocommit(self, value: bool) -> None:
-        if not value:
-            raise NotSupportedError(
-                "multimaster connections are autocommit only: use conn.multimaster.transaction(...)"
-            )
+        # Turning autocommit on commits the open transaction, as MySQL's SET autocommit=1 does.
+        self._check()
+        if value and not self._autocommit:
+            self._session.commit()
+        self._autocommit = bool(value)
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a statement began a transaction not yet committed or rolled back."""
+        return self._session.in_transaction
 
     @property
     def closed(self) -> bool:
@@ -202,19 +285,38 @@ class Connection:
         return Cursor(self)
 
     def commit(self) -> None:
-        """Nothing to do: every statement already committed (autocommit)."""
+        """Commits the open transaction (nothing to do without one, or in autocommit)."""
         self._check()
+        self._session.commit()
 
     def rollback(self) -> None:
+        """Rolls the open transaction back. Raises nothing when its node died: the transaction
+        is gone already. In autocommit there is nothing to roll back: NotSupportedError."""
         self._check()
-        raise NotSupportedError(
-            "multimaster connections are autocommit only: nothing to roll "
-            "back; use conn.multimaster.transaction(...) for transactions"
-        )
+        if self._autocommit and not self._session.in_transaction:
+            raise NotSupportedError(
+                "this connection is in autocommit: every statement already committed, nothing to roll back"
+            )
+        self._session.rollback()
+
+    def ping(self, reconnect: bool = True) -> None:
+        """Raises unless some node answers a statement (as ``SELECT 1``)."""
+        self._check()._native.query("SELECT 1")
+
+    def character_set_name(self) -> str:
+        """The connection's character set: multimaster talks utf8mb4 to every node."""
+        return "utf8mb4"
+
+    def get_server_info(self) -> str:
+        """The version of a live node's server, as ``SELECT VERSION()`` gives it."""
+        rows, _ = self._check()._native.query("SELECT VERSION()")
+        return str(rows[0][0])
 
     def close(self) -> None:
-        """Closes the MultiMaster if connect() made it. Closing twice does nothing."""
+        """Rolls back an open transaction and closes the MultiMaster if connect() made it.
+        Closing twice does nothing."""
         if not self._closed:
+            self._session.close()
             self._closed = True
             if self._owned:
                 self._mm.close()
@@ -254,16 +356,43 @@ class Cursor:
     ) -> Cursor:
         """Runs one statement. `key=(table, column, value)` names the row a write creates, so
         that a lost reply is resolved by looking it up; `idempotent=True` lets a write be
-        retried. Reads are always retried elsewhere and take neither."""
+        retried. Reads are always retried elsewhere and take neither. Both are for autocommit:
+        with autocommit off the statement runs in the connection's transaction, replayed whole."""
         mm = self._check()
         self.description, self.rowcount, self.lastrowid, self._rows, self._pos = None, -1, None, None, 0
+        conn = self.connection
         try:
+            control = None if conn._autocommit else transaction_control(operation)
+            if control is not None:
+                if key is not None or idempotent:
+                    raise ProgrammingError("key= and idempotent= are for autocommit writes")
+                if control == "rollback":
+                    conn._session.rollback()
+                else:  # COMMIT, and BEGIN, which commits what is open as the server does
+                    conn._session.commit()
+                self.rowcount = 0
+                return self
+            if not conn._autocommit and not commits_by_itself(operation):
+                if key is not None or idempotent:
+                    raise ProgrammingError(
+                        "key= and idempotent= are for autocommit writes: a transaction is replayed whole"
+                    )
+                rows, description, rowcount, lastrowid = conn._session.execute(
+                    operation, parameters, causal=conn.causal_reads
+                )
+                if description is not None:
+                    self.description, self._rows, self.rowcount = description, rows, len(rows)
+                else:
+                    self.rowcount, self.lastrowid = rowcount, lastrowid
+                return self
+            if not conn._autocommit:
+                conn._session.commit()  # the server would commit it before this statement
             if returns_rows(operation):
                 if key is not None or idempotent:
                     raise ProgrammingError(
                         "key= and idempotent= are for writes: a read is always retried on another node"
                     )
-                rows, description = mm._native.query(operation, parameters, causal=self.connection.causal_reads)
+                rows, description = mm._native.query(operation, parameters, causal=conn.causal_reads)
                 if description is not None:
                     self.description, self._rows, self.rowcount = description, rows, len(rows)
             else:
@@ -274,8 +403,9 @@ class Cursor:
         return self
 
     def executemany(self, operation: str, seq_of_parameters: Sequence[Params], *, idempotent: bool = False) -> Cursor:
-        """Runs a write once per parameter set; rowcount is the total. Each row commits by
-        itself: after an error, rowcount says how many rows the earlier sets changed. For
+        """Runs a write once per parameter set; rowcount is the total. In autocommit each row
+        commits by itself: after an error, rowcount says how many rows the earlier sets
+        changed; otherwise they are statements of the connection's transaction. For
         keyed, exactly-once bulk inserts use ``conn.multimaster.insert_many``."""
         self._check()
         if returns_rows(operation):
@@ -363,15 +493,23 @@ def connect(
     password: Optional[str] = None,
     *,
     causal_reads: bool = True,
+    autocommit: bool = False,
+    commit_marker: bool = False,
     **options: Any,
 ) -> Connection:
     """A PEP 249 connection. `nodes` is what MultiMaster takes (a list of addresses or a
     ``mysql://`` URL, with the same arguments and options), or a MultiMaster to use as it is:
     closing the connection then leaves it open. `causal_reads=False` lets reads skip the
-    wait for their node to catch up with the cluster."""
+    wait for their node to catch up with the cluster. `autocommit=False` (the default, as PEP
+    249 says) runs statements in transactions that ``commit()`` commits; `autocommit=True`
+    commits each statement by itself. `commit_marker=True` writes a marker row in each
+    transaction (table ``multimaster_commit_marker``, created if missing) so that a COMMIT
+    whose reply is lost is settled: committed, or replayed, never twice."""
     if isinstance(nodes, MultiMaster):
         if database is not None or user is not None or password is not None or options:
             raise InterfaceError("connect(MultiMaster) takes no other connection settings")
-        return Connection(nodes, owned=False, causal_reads=causal_reads)
+        return Connection(
+            nodes, owned=False, causal_reads=causal_reads, autocommit=autocommit, commit_marker=commit_marker
+        )
     mm = MultiMaster(nodes, database, user, password, **options)
-    return Connection(mm, owned=True, causal_reads=causal_reads)
+    return Connection(mm, owned=True, causal_reads=causal_reads, autocommit=autocommit, commit_marker=commit_marker)

@@ -28,6 +28,7 @@ __all__ = [
     "AllNodesDownError",
     "AmbiguousCommitError",
     "StatementTimeoutError",
+    "TransactionReplayError",
 ]
 
 
@@ -140,6 +141,18 @@ class AmbiguousCommitError(OperationalError):
 
     Give the write a key (``execute(..., key=(table, column, value))``) or declare it
     ``idempotent=True`` to let multimaster resolve or retry it instead.
+    """
+
+    statement: Optional[str] = None
+
+
+class TransactionReplayError(OperationalError):
+    """A DB-API transaction the database interrupted before COMMIT (its node died, a
+    certification conflict) could not be replayed as the application saw it: a statement
+    answered differently on another node (its rows, row count or generated id), failed there,
+    or the transaction outgrew the replay log (1,000 statements or 16 MiB of SQL and
+    parameters). It was rolled back, nothing of it committed; the application may run it
+    again. ``statement`` is the SQL that diverged (empty when the log overflowed).
     """
 
     statement: Optional[str] = None

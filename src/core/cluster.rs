@@ -187,6 +187,12 @@ impl Cluster {
         Ok(first.and_then(|row| row.get::<u64, _>(0)).unwrap_or(0))
     }
 
+    /// The next balancing slot of this instance: a DB-API connection takes one for all its
+    /// transactions, so that a pool's connections spread over the nodes.
+    pub fn next_slot(&self) -> u64 {
+        self.inner.next.fetch_add(1, Ordering::Relaxed)
+    }
+
     /// The request loop (`cluster/run.rs`) on these nodes: `op` runs on a leased connection
     /// of the node it is given, and may take the connection out of the lease to keep it (a
     /// transaction does; it is then not returned to the pool). `request` fixes the balancing

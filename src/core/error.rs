@@ -130,6 +130,29 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// A DB-API transaction the database interrupted could not be replayed as the application
+    /// saw it (a statement answered differently, or the transaction outgrew its replay log):
+    /// it was rolled back, and the application may run it again.
+    #[error(
+        "{node}: the transaction was rolled back and not replayed: {why}{}; the application \
+         may retry it",
+        if statement.is_empty() { String::new() } else { format!(" (statement {statement:?})") }
+    )]
+    ReplayDiverged {
+        node: String,
+        statement: String,
+        why: String,
+    },
+
+    /// A DB-API connection whose session held state that cannot be carried to another session
+    /// (a temporary table, a named lock) once the transaction that made it ended: closed, so
+    /// that pools discard it (raised as MySQL's "server has gone away", 2006).
+    #[error(
+        "the connection is closed: it held {why}, which cannot be carried to another session \
+         (MySQL server has gone away); open a new connection"
+    )]
+    Discarded { why: String },
+
     /// The caller asked to stop (Ctrl-C).
     #[error("interrupted")]
     Interrupted,
@@ -149,6 +172,7 @@ impl Error {
             | Error::TimedOut { node, .. }
             | Error::Broken { node, .. }
             | Error::PartialBatch { node, .. }
+            | Error::ReplayDiverged { node, .. }
             | Error::RetriesExhausted { node, .. } => Some(node),
             Error::Row { source, .. } => source.node(),
             Error::AllNodesDown { node, .. } => node.as_deref(),
@@ -159,6 +183,8 @@ impl Error {
     pub fn code(&self) -> Option<u16> {
         match self {
             Error::Server { code, .. } | Error::RetriesExhausted { code, .. } => Some(*code),
+            // CR_SERVER_GONE_ERROR: what pools take for a connection to throw away.
+            Error::Discarded { .. } => Some(2006),
             Error::AllNodesDown { code, .. } => *code,
             Error::Refused { refusal, .. } => Some(refusal.code()),
             // CR_SERVER_LOST, as the MySQL client reports a connection lost mid-query.

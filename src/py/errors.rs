@@ -51,6 +51,7 @@ pyo3::import_exception!(multimaster.exceptions, NotSupportedError);
 pyo3::import_exception!(multimaster.exceptions, AllNodesDownError);
 pyo3::import_exception!(multimaster.exceptions, AmbiguousCommitError);
 pyo3::import_exception!(multimaster.exceptions, StatementTimeoutError);
+pyo3::import_exception!(multimaster.exceptions, TransactionReplayError);
 
 fn class_of(py: Python<'_>, kind: Kind) -> Bound<'_, PyType> {
     match kind {
@@ -121,7 +122,11 @@ fn make(py: Python<'_>, e: &Error) -> PyResult<PyErr> {
             kwargs.set_item("attempts", attempts)?;
             OperationalError::type_object(py)
         }
-        Error::Lost { .. } => OperationalError::type_object(py),
+        Error::Lost { .. } | Error::Discarded { .. } => OperationalError::type_object(py),
+        Error::ReplayDiverged { statement, .. } => {
+            kwargs.set_item("statement", statement)?;
+            TransactionReplayError::type_object(py)
+        }
         Error::PartialBatch {
             found, expected, ..
         } => {

@@ -6,6 +6,7 @@ pub mod errors;
 pub mod insert;
 pub mod multimaster;
 pub mod report;
+pub mod session;
 pub mod sigint;
 pub mod transaction;
 pub mod values;

@@ -20,11 +20,13 @@ use crate::core::settings::options::{self, Kind, Setting, Spec};
 use crate::core::settings::{self, Layer};
 use crate::core::sync::lock;
 use crate::core::work::insert::{key_column, Progress, INSERT_LIMIT};
+use crate::core::work::session::Session;
 use crate::core::work::transaction::Tx;
 
 use super::display::{stats_dict, Live};
 use super::errors::PyMmError;
 use super::insert;
+use super::session::PySession;
 use super::sigint;
 use super::transaction::PyTransaction;
 use super::values::{description, row_to_tuple, to_key, to_params, to_row};
@@ -340,6 +342,33 @@ impl PyNative {
             })
             .map_err(|e| sigint::raised(&interrupt, e))?;
         Ok((done.value, done.attempts, done.node))
+    }
+
+    /// A DB-API session (autocommit off): its transactions pinned to the node this
+    /// connection's balancing slot chooses, replayed up to `attempts` times; `commit_marker`
+    /// writes a marker row in each to settle a lost COMMIT reply.
+    #[pyo3(signature = (*, attempts=5, statement_timeout=None, commit_marker=false))]
+    fn session(
+        &self,
+        attempts: u32,
+        statement_timeout: Option<f64>,
+        commit_marker: bool,
+    ) -> PyResult<PySession> {
+        let limit = self
+            .cluster
+            .config()
+            .statement_limit(statement_timeout, None)
+            .map_err(settings_error)?;
+        let slot = self.cluster.next_slot();
+        Ok(PySession {
+            cluster: self.cluster.clone(),
+            session: Mutex::new(match commit_marker {
+                true => Session::new(slot, attempts)
+                    .with_marker(self.cluster.config().database.as_deref()),
+                false => Session::new(slot, attempts),
+            }),
+            limit,
+        })
     }
 
     /// Per node, a dict (`multimaster.NodeStats`).

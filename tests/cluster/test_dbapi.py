@@ -32,8 +32,9 @@ SETTINGS: Dict[str, Any] = dict(database=DATABASE, user=USER, password=PASSWORD,
 
 @pytest.fixture
 def conn(make_mm):
-    """A connection over a MultiMaster from make_mm (which closes it)."""
-    with multimaster.connect(make_mm()) as c:
+    """An autocommit connection over a MultiMaster from make_mm (which closes it): the tests
+    here are about statements on their own; transactions are test_dbapi_transactions.py's."""
+    with multimaster.connect(make_mm(), autocommit=True) as c:
         yield c
 
 
@@ -244,12 +245,12 @@ def test_errors_are_the_pep249_classes(conn, table) -> None:
     with pytest.raises(multimaster.ProgrammingError):
         cur.fetchall()  # a write has no result set
     with pytest.raises(multimaster.NotSupportedError):
-        conn.rollback()
-    with pytest.raises(multimaster.NotSupportedError):
-        conn.autocommit = False
-    conn.autocommit = True
-    assert conn.autocommit is True
+        conn.rollback()  # autocommit: nothing to roll back
     conn.commit()  # a no-op, and allowed
+    conn.autocommit = False
+    assert conn.autocommit is False
+    conn.rollback()  # no transaction open: nothing to do, and allowed
+    conn.autocommit = True
 
 
 def test_reads_are_causal_unless_asked_not(conn, cluster) -> None:
@@ -259,7 +260,7 @@ def test_reads_are_causal_unless_asked_not(conn, cluster) -> None:
     assert [cur.execute("SELECT @@SESSION.wsrep_sync_wait").fetchone() for _ in range(4)] == [(1,)] * 4
     conn.causal_reads = False
     assert [cur.execute("SELECT @@SESSION.wsrep_sync_wait").fetchone() for _ in range(4)] == [(0,)] * 4
-    with multimaster.connect(cluster.addresses, causal_reads=False, **SETTINGS) as fast:
+    with multimaster.connect(cluster.addresses, causal_reads=False, autocommit=True, **SETTINGS) as fast:
         assert fast.cursor().execute("SELECT @@SESSION.wsrep_sync_wait").fetchone() == (0,)
 
 
@@ -330,7 +331,7 @@ def proxy(cluster):
 def proxied_conn(make_mm, cluster, proxy):
     """A connection whose first node is reached through the proxy, and tried first."""
     mm = make_mm([proxy.endpoint, cluster.addresses[1]], policy="sequential")
-    return multimaster.connect(mm)
+    return multimaster.connect(mm, autocommit=True)
 
 
 def test_keyed_write_with_lost_reply_is_written_once(make_mm, table, cluster, proxy) -> None:

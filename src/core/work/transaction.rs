@@ -28,6 +28,9 @@ struct State {
     session: Session,
     /// Set when the database interrupted this attempt in a way a replay can fix.
     interrupted: Option<Error>,
+    /// The session holds state of its own (a DB-API connection's settings, a temporary
+    /// table, a named lock): never handed to another caller through the pool.
+    discard: bool,
 }
 
 /// One attempt of a transaction: a handle the caller's code runs statements through.
@@ -46,8 +49,12 @@ pub(crate) enum Commit {
     Done,
     /// Refused and rolled back (a certification conflict): run the body again.
     Replay(Error),
-    /// The connection died during COMMIT: it may or may not have committed.
+    /// The connection died during COMMIT: it may or may not have committed. Its session is
+    /// fenced: it can no longer commit, so a check now answers for good.
     Ambiguous(Error),
+    /// The connection died during COMMIT and no fence held (or the wait was stopped): it may
+    /// still commit, so no check may run.
+    Unsettled(Error),
     Fatal(Error),
 }
 
@@ -84,7 +91,7 @@ impl Tx {
 
     /// Runs a statement of the attempt on its connection, watched like any other, and applies
     /// [`decide::in_transaction`] to its failure.
-    fn statement<T>(
+    pub(crate) fn statement<T>(
         &self,
         sql: &str,
         params: &Params,
@@ -134,6 +141,22 @@ impl Tx {
         Err(err)
     }
 
+    /// Runs the next statements under `cancel`: a DB-API session's statements are separate
+    /// calls, each with its own Ctrl-C and time limit.
+    pub(crate) fn rearm(&mut self, cancel: &Cancel) {
+        self.cancel = cancel.clone();
+    }
+
+    /// Keeps the connection out of the pool when the attempt ends: it holds session state.
+    pub(crate) fn discard(&self) {
+        self.lock().discard = true;
+    }
+
+    /// Why the database interrupted this attempt, if it did (taken: asked once).
+    pub(crate) fn take_interrupted(&self) -> Option<Error> {
+        self.lock().interrupted.take()
+    }
+
     fn sent<'a>(&'a self, node: &'a Node, sql: &'a str, at: Instant) -> Sent<'a> {
         Sent {
             node: &node.name,
@@ -145,13 +168,13 @@ impl Tx {
 
     /// Ends the attempt without committing; the connection goes back to the pool if it is
     /// still sound.
-    fn rollback(&self) {
+    pub(crate) fn rollback(&self) {
         let mut st = self.lock();
         rollback(&self.cluster, &mut st);
     }
 
     /// Applies [`decide::commit`] to the attempt's COMMIT.
-    fn commit(&self) -> Commit {
+    pub(crate) fn commit(&self) -> Commit {
         let mut st = self.lock();
         if st.conn.is_none() {
             return Commit::Fatal(over());
@@ -164,7 +187,8 @@ impl Tx {
         });
         b.record_statement(idx, result.as_ref().err());
         let Err(e) = result else {
-            node.checkin_some(st.conn.take());
+            let conn = st.conn.take().filter(|_| !st.discard);
+            node.checkin_some(conn);
             return Commit::Done;
         };
         let (_, step) = decide_after(b, idx, &e, ended, decide::commit);
@@ -184,7 +208,7 @@ impl Tx {
                 b.node_failed(idx, describe(&e));
                 // The check (if any) must not run while the COMMIT could still land.
                 if let Err(e) = b.fence(idx, &st.session, &self.cancel) {
-                    return Commit::Ambiguous(e);
+                    return Commit::Unsettled(e);
                 }
                 Commit::Ambiguous(sent.error(step, &e))
             }
@@ -207,7 +231,7 @@ fn rollback(b: &Cluster, st: &mut State) {
         Ok(conn(lease)?.query_drop("ROLLBACK")?)
     });
     let conn = st.conn.take();
-    if result.is_ok() && ended == Ended::Itself {
+    if result.is_ok() && ended == Ended::Itself && !st.discard {
         st.node.checkin_some(conn);
     }
 }
@@ -215,14 +239,46 @@ fn rollback(b: &Cluster, st: &mut State) {
 impl Cluster {
     /// Starts an attempt: START TRANSACTION is a statement on its own, run by the request
     /// loop, which leaves the attempt its connection.
-    fn begin(&self, attempt: u32, cancel: &Cancel) -> Result<Tx> {
+    /// `request` fixes the balancing slot (a DB-API connection's own), `None` takes the next.
+    /// `causal`: START TRANSACTION waits until the node has applied every write committed
+    /// anywhere before it (Galera's `wsrep_sync_wait` covers BEGIN), so the transaction's
+    /// snapshot sees them, as on one server.
+    /// `prelude`: a DB-API connection's session state, run before START TRANSACTION (its
+    /// connection is then never pooled again).
+    pub(crate) fn begin(
+        &self,
+        request: Option<u64>,
+        causal: bool,
+        prelude: &[(String, Params)],
+        attempt: u32,
+        cancel: &Cancel,
+    ) -> Result<Tx> {
         let start = "START TRANSACTION";
-        let out = self.run(start, IfLost::RunAgain, None, cancel, &mut |idx, lease| {
-            let conn = conn(lease)?;
-            conn.query_drop(start)?;
-            let session = self.session(idx, conn);
-            Ok((idx, lease.take(), session))
-        })?;
+        let out = self.run(
+            start,
+            IfLost::RunAgain,
+            request,
+            cancel,
+            &mut |idx, lease| {
+                let sync = causal
+                    .then(|| self.node(idx).flavour().causal_read())
+                    .flatten();
+                let conn = conn(lease)?;
+                for (sql, params) in prelude {
+                    exec_on(conn, sql, params)?;
+                }
+                if let Some((on, _)) = sync {
+                    conn.query_drop(on)?;
+                }
+                conn.query_drop(start)?;
+                if let Some((_, off)) = sync {
+                    // Inside the transaction: later reads are its snapshot, no wait needed.
+                    conn.query_drop(off)?;
+                }
+                let session = self.session(idx, conn);
+                Ok((idx, lease.take(), session))
+            },
+        )?;
         let (idx, conn, session) = out
             .value
             .ok_or_else(|| Error::Internal("a transaction began without its connection".into()))?;
@@ -235,6 +291,7 @@ impl Cluster {
                 conn,
                 session,
                 interrupted: None,
+                discard: !prelude.is_empty(),
             })),
             attempt,
         })
@@ -273,10 +330,10 @@ pub(crate) trait Attempts {
 impl Attempts for Cluster {
     type Tx = Tx;
     fn begin(&self, attempt: u32, cancel: &Cancel) -> Result<Tx> {
-        Cluster::begin(self, attempt, cancel)
+        Cluster::begin(self, None, false, &[], attempt, cancel)
     }
     fn interrupted(&self, tx: &Tx) -> Option<Error> {
-        tx.lock().interrupted.take()
+        tx.take_interrupted()
     }
     fn rollback(&self, tx: &Tx) {
         tx.rollback();
@@ -341,7 +398,7 @@ pub(crate) fn replay<A: Attempts, T, E: From<Error>>(
         match a.commit(&tx) {
             Commit::Done => return Ok(done(value)),
             Commit::Replay(e) => last = Some(e),
-            Commit::Fatal(e) => return Err(e.into()),
+            Commit::Fatal(e) | Commit::Unsettled(e) => return Err(e.into()),
             Commit::Ambiguous(e) => {
                 let Some(check) = check.as_mut() else {
                     return Err(e.into());
@@ -360,18 +417,22 @@ pub(crate) fn replay<A: Attempts, T, E: From<Error>>(
             }
         }
     }
+    Err(exhausted(last, attempts.max(1)).into())
+}
+
+/// The error of a transaction interrupted on each of its `attempts`: the last interruption's.
+pub(crate) fn exhausted(last: Option<Error>, attempts: u32) -> Error {
     let e = last.unwrap_or_else(|| Error::Internal("no attempt of the transaction ran".into()));
     let message = match &e {
         Error::Server { message, .. } => message.clone(),
         other => other.to_string(),
     };
-    Err(Error::RetriesExhausted {
+    Error::RetriesExhausted {
         node: e.node().unwrap_or("?").to_owned(),
-        attempts: attempts.max(1),
+        attempts,
         code: e.code().unwrap_or(0),
         message,
     }
-    .into())
 }
 
 #[cfg(test)]

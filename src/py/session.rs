@@ -1,0 +1,98 @@
+//! `Session`: a DB-API connection's transaction (autocommit off), over the core's
+//! `work::session`. It converts values and releases the interpreter lock; the core decides.
+
+use std::sync::Mutex;
+
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+
+use crate::core::cluster::Cluster;
+use crate::core::sync::lock;
+use crate::core::work::session::Session;
+use crate::core::work::transaction::Tx;
+
+use super::sigint;
+use super::values::{description, row_to_tuple, to_params};
+
+/// One DB-API connection's session: its open transaction (if any) and replay log, pinned to
+/// the node its balancing slot chose.
+#[pyclass(name = "Session", module = "multimaster._native", frozen)]
+pub struct PySession {
+    pub cluster: Cluster,
+    pub session: Mutex<Session<Tx>>,
+    /// The statement time limit of the instance, for each statement.
+    pub limit: Option<std::time::Duration>,
+}
+
+/// What one statement returned: rows, description (None without a result set), rowcount,
+/// lastrowid.
+type Returned<'py> = (
+    Bound<'py, PyList>,
+    Option<Bound<'py, PyList>>,
+    u64,
+    Option<u64>,
+);
+
+#[pymethods]
+impl PySession {
+    /// Runs a statement in the transaction, beginning it if none is open (`causal`: begun
+    /// after the node caught up with the cluster).
+    #[pyo3(signature = (sql, params=None, *, causal=true))]
+    fn execute<'py>(
+        &self,
+        py: Python<'py>,
+        sql: &str,
+        params: Option<&Bound<'py, PyAny>>,
+        causal: bool,
+    ) -> PyResult<Returned<'py>> {
+        let params = to_params(params)?;
+        let (cancel, interrupt) = sigint::aware(self.limit);
+        let answer = py
+            .detach(|| {
+                let mut session = lock(&self.session);
+                session.causal = causal;
+                session.execute(&self.cluster, sql, &params, &cancel)
+            })
+            .map_err(|e| sigint::raised(&interrupt, e))?;
+        let tuples = answer
+            .rows
+            .rows
+            .iter()
+            .map(|r| row_to_tuple(py, r))
+            .collect::<PyResult<Vec<_>>>()?;
+        let columns = &answer.rows.columns;
+        let description = (!columns.is_empty())
+            .then(|| description(py, columns))
+            .transpose()?;
+        Ok((
+            PyList::new(py, tuples)?,
+            description,
+            answer.affected,
+            answer.last_insert_id,
+        ))
+    }
+
+    /// Commits the open transaction; nothing to do without one.
+    fn commit(&self, py: Python<'_>) -> PyResult<()> {
+        let (cancel, interrupt) = sigint::aware(None);
+        py.detach(|| lock(&self.session).commit(&self.cluster, &cancel))
+            .map_err(|e| sigint::raised(&interrupt, e))
+    }
+
+    /// Rolls the open transaction back; never raises (a dead node's transaction is gone).
+    fn rollback(&self, py: Python<'_>) {
+        py.detach(|| lock(&self.session).rollback(&self.cluster));
+    }
+
+    /// Rolls back an open transaction and deletes the connection's last commit marker.
+    fn close(&self, py: Python<'_>) {
+        let cancel = crate::core::cancel::Cancel::new();
+        py.detach(|| lock(&self.session).close(&self.cluster, &cancel));
+    }
+
+    /// Whether a statement began a transaction not yet committed or rolled back.
+    #[getter]
+    fn in_transaction(&self) -> bool {
+        lock(&self.session).in_transaction()
+    }
+}

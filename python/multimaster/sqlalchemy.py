@@ -132,10 +132,10 @@ class MultiMasterDialect_mysql(MySQLDialect):
     # for an unchanged row.
     supports_sane_rowcount = False
     supports_sane_multi_rowcount = False
-    # executemany() is a loop of single statements, each a round trip and each an entry of the
-    # transaction's replay log (at most 1,000): SQLAlchemy's multi-row INSERT batching sends
-    # pages of rows per statement instead (pandas' to_sql, ORM bulk inserts).
-    use_insertmanyvalues_wo_returning = True
+    # Not use_insertmanyvalues_wo_returning, though executemany() is a loop of single
+    # statements (each a round trip and an entry of the transaction's replay log, at most
+    # 1,000): SQLAlchemy's multi-row pages then report the last page's rowcount, not the
+    # total that pandas' to_sql returns.
 
     @classmethod
     def import_dbapi(cls) -> DBAPIModule:
@@ -169,6 +169,14 @@ class MultiMasterDialect_mysql(MySQLDialect):
         # so pool_pre_ping only discards connections that no node (or a closed one) can serve.
         dbapi_connection.ping()
         return True
+
+    def do_rollback(self, dbapi_connection: PoolProxiedConnection) -> None:
+        # The pool rolls back every connection it takes back, AUTOCOMMIT ones included, where
+        # the DB-API's rollback() raises NotSupportedError (every statement already committed).
+        # Otherwise rollback() never raises for a node that died: the transaction is gone.
+        if dbapi_connection.autocommit and not dbapi_connection.in_transaction:
+            return
+        dbapi_connection.rollback()
 
     def _detect_charset(self, connection: Connection) -> str:
         # The core talks utf8mb4 to every node, whatever the server's default.

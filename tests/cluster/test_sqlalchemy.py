@@ -17,6 +17,7 @@ pytest.importorskip("sqlalchemy")
 
 import sqlalchemy as sa  # noqa: E402
 from sqlalchemy import exc  # noqa: E402
+from sqlalchemy.dialects.mysql.base import MySQLDialect  # noqa: E402
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column  # noqa: E402
 
 import multimaster  # noqa: E402
@@ -106,8 +107,10 @@ def test_both_url_forms_and_names_connect(cluster, engines, scheme, form) -> Non
         dbapi = dbapi_of(conn)
         assert sorted(dbapi.multimaster.nodes) == sorted(cluster.addresses)
     # What the MySQL dialect asked at first connect went through the DB-API connection.
-    assert engine.dialect.server_version_info is not None and engine.dialect.is_mariadb
-    assert engine.dialect._connection_charset == "utf8mb4"
+    dialect = engine.dialect
+    assert isinstance(dialect, MySQLDialect)
+    assert dialect.server_version_info is not None and dialect.is_mariadb  # SELECT VERSION() said so
+    assert dialect._connection_charset == "utf8mb4" and dialect._casing in (0, 1, 2)  # SHOW VARIABLES
     assert PASSWORD not in repr(engine) and PASSWORD not in str(engine.url)
 
 

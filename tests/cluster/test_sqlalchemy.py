@@ -144,13 +144,14 @@ def test_orm_session_commits_objects(cluster, items, engines) -> None:
         one = session.get(Item, 7)
         assert one is not None and one.k == "orm-7"
         one.n = 1000
-        # Set to its own value: the server says 0 rows changed; the dialect does not claim
-        # matched rows (supports_sane_rowcount = False), so the ORM does not take it for stale.
         two = session.get(Item, 8)
         assert two is not None
         two.k = "orm-8x"
         session.flush()
-        session.execute(sa.update(Item).where(Item.id == 8).values(k="orm-8x"))
+        # Set to its own value: rowcount counts changed rows, not matched ones (no
+        # CLIENT_FOUND_ROWS), which is why the dialect says supports_sane_rowcount = False.
+        same = session.execute(sa.update(Item).where(Item.id == 8).values(k="orm-8x"))
+        assert same.rowcount == 0  # type: ignore[attr-defined]
         session.commit()
     ((n,),) = cluster.sql(1, f"SET SESSION wsrep_sync_wait=1; SELECT n FROM {DATABASE}.sqla_item WHERE id = 7")
     assert n == "1000"

@@ -7,9 +7,10 @@ error; a bad password's error holds no password."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from typing import Iterator, List, Tuple
+from typing import Iterator, List, Set, Tuple
 
 import pytest
 
@@ -24,7 +25,7 @@ import multimaster  # noqa: E402
 from multimaster_lab.coursedata import DATABASE, PASSWORD, USER  # noqa: E402
 
 from support.bounds import LAB_WAIT, SLACK, detect_bound, wait_for  # noqa: E402
-from support.labs import count_titles  # noqa: E402
+from support.labs import count_titles, heal  # noqa: E402
 
 
 def comma_url(cluster, scheme: str = "mysql", query: str = "") -> str:
@@ -80,6 +81,7 @@ def items(cluster) -> Iterator[str]:
     cluster.sql(1, f"CREATE TABLE {DATABASE}.sqla_item (id INT PRIMARY KEY, k VARCHAR(40) NOT NULL, n INT NOT NULL)")
     yield "sqla_item"
     try:
+        heal(cluster)
         cluster.sql(1, f"DROP TABLE IF EXISTS {DATABASE}.sqla_item")
     except Exception:
         pass
@@ -210,6 +212,7 @@ def test_session_commits_while_a_node_is_killed(cluster, items, engines) -> None
     engine = make(engines, comma_url(cluster, query="&commit_marker=true"), pool_size=2)
     committed: List[int] = []
     failed: List[Tuple[int, exc.DBAPIError]] = []
+    used: Set[multimaster.MultiMaster] = set()  # the pooled connections' MultiMasters
     stop = threading.Event()
 
     def writer() -> None:
@@ -220,6 +223,9 @@ def test_session_commits_while_a_node_is_killed(cluster, items, engines) -> None
             try:
                 with Session(engine) as session:
                     session.add_all([Item(id=k, k=f"key-{k}", n=k) for k in keys])
+                    dbapi = session.connection().connection.dbapi_connection
+                    assert isinstance(dbapi, multimaster.dbapi.Connection)
+                    used.add(dbapi.multimaster)
                     session.commit()
                 committed.extend(keys)
             except exc.DBAPIError as e:
@@ -229,13 +235,18 @@ def test_session_commits_while_a_node_is_killed(cluster, items, engines) -> None
     thread.start()
     try:
         wait_for(lambda: len(committed) >= 30, LAB_WAIT, "30 objects committed")
-        cluster.crash(1)
+        # Kill the node the writer's transactions run on (the pool reuses its connection).
+        stats = [s for mm in list(used) for s in mm.stats()]
+        victim = max(stats, key=lambda s: s["statements"])["address"]
+        cluster.crash(cluster.addresses.index(victim) + 1)
         before = len(committed)
         wait_for(lambda: len(committed) >= before + 60, detect_bound() + LAB_WAIT, "60 more objects after the crash")
     finally:
         stop.set()
         thread.join(LAB_WAIT)
     assert not thread.is_alive()
+    # The crash reached the writer (a COMMIT in flight is settled by its marker).
+    assert any(e["kind"] == "node_down" and e["node"] == victim for mm in used for e in mm.events())
     rows, distinct = item_counts(cluster)
     assert rows == distinct == len(committed), (rows, distinct, len(committed), failed[:3])
     in_table = {int(r[0]) for r in cluster.sql(2, f"SELECT id FROM {DATABASE}.sqla_item")}
@@ -247,9 +258,23 @@ def test_session_commits_while_a_node_is_killed(cluster, items, engines) -> None
         assert not isinstance(e.orig, multimaster.AmbiguousCommitError)
 
 
-def test_a_bad_password_is_in_no_error(cluster, engines) -> None:
+def test_state_that_cannot_move_is_a_disconnect_the_pool_replaces(cluster, engines) -> None:
+    engine = make(engines, host_url(cluster), pool_size=1)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("CREATE TEMPORARY TABLE sqla_tmp (a INT)")
+        conn.commit()  # the temporary table cannot follow the session to another node
+        with pytest.raises(exc.OperationalError) as raised:
+            conn.execute(sa.select(1))
+        assert raised.value.connection_invalidated  # is_disconnect: 2006
+        assert getattr(raised.value.orig, "errno", None) == 2006
+    with engine.connect() as conn:  # the pool made a new connection
+        assert conn.execute(sa.select(1)).scalar() == 1
+
+
+def test_a_bad_password_is_in_no_error(cluster, engines, caplog) -> None:
+    caplog.set_level(logging.DEBUG)  # multimaster's and SQLAlchemy's loggers
     wrong = "not-the-" + PASSWORD
-    engine = make(engines, host_url(cluster).replace(f":{PASSWORD}@", f":{wrong}@"))
+    engine = make(engines, host_url(cluster).replace(f":{PASSWORD}@", f":{wrong}@"), echo=True)
     with pytest.raises(exc.DBAPIError) as raised:
         with engine.connect() as conn:
             conn.execute(sa.select(1))
@@ -257,3 +282,4 @@ def test_a_bad_password_is_in_no_error(cluster, engines) -> None:
     assert wrong not in text and PASSWORD not in text
     assert getattr(raised.value.orig, "errno", None) == 1045 or "1045" in text
     assert wrong not in repr(engine) and wrong not in str(engine.url)
+    assert wrong not in caplog.text and PASSWORD not in caplog.text

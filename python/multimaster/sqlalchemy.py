@@ -12,6 +12,7 @@ imports SQLAlchemy (``import multimaster`` does not).
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from sqlalchemy import exc
@@ -141,9 +142,31 @@ class MultiMasterDialect_mysql(MySQLDialect):
     def import_dbapi(cls) -> DBAPIModule:
         return multimaster  # type: ignore[return-value] # the package is the PEP 249 module
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._shared: Optional[Tuple[Tuple[Any, ...], Dict[str, Any], multimaster.MultiMaster]] = None
+        self._shared_lock = threading.Lock()
+
     def create_connect_args(self, url: URL) -> ConnectArgsType:
         args, kwargs = connect_arguments(url)
         return args, kwargs  # type: ignore[return-value]
+
+    def connect(self, *cargs: Any, **cparams: Any) -> DBAPIConnection:
+        # One MultiMaster per engine, each pooled connection a DB-API session on it: the
+        # balancing policy then gives each connection its own slot, so a pool spreads over the
+        # nodes (a MultiMaster per connection would pin every one to the same first node), and
+        # the engine keeps one set of node probes. Arguments changed for one connection (a
+        # do_connect event, connect_args) get a MultiMaster of their own, closed with it.
+        flags = {name: cparams.pop(name) for name in _CONNECT_FLAGS if name in cparams}
+        nodes = tuple(cargs[0]) if cargs and isinstance(cargs[0], list) else cargs
+        with self._shared_lock:
+            shared = self._shared
+            if shared is None or shared[2].closed:
+                shared = self._shared = (nodes, dict(cparams), multimaster.MultiMaster(*cargs, **cparams))
+        if shared[0] != nodes or shared[1] != cparams:
+            own: Dict[str, Any] = {**cparams, **flags}
+            return multimaster.connect(*cargs, **own)  # type: ignore[return-value]
+        return multimaster.connect(shared[2], **flags)  # type: ignore[return-value]
 
     def _extract_error_code(self, exception: DBAPIModule.Error) -> Optional[int]:
         return getattr(exception, "errno", None)

@@ -116,6 +116,25 @@ def test_both_url_forms_and_names_connect(cluster, engines, scheme, form) -> Non
     assert PASSWORD not in repr(engine) and PASSWORD not in str(engine.url)
 
 
+def test_pooled_connections_spread_over_the_nodes(cluster, engines) -> None:
+    engine = make(engines, host_url(cluster), pool_size=4)
+    held = [engine.connect() for _ in range(4)]
+    try:
+        # Each connection's transaction is pinned to the node its balancing slot chose.
+        nodes = {conn.exec_driver_sql("SELECT @@bind_address").scalar() for conn in held}
+        assert nodes == {a.rsplit(":", 1)[0] for a in cluster.addresses}
+        shared = {dbapi_of(conn).multimaster for conn in held}
+        assert len(shared) == 1  # one MultiMaster per engine
+    finally:
+        for conn in held:
+            conn.close()
+    (mm,) = shared
+    engine.dispose()
+    assert not mm.closed  # the engine's, not the connections': a new pool uses it again
+    with engine.connect() as conn:
+        assert dbapi_of(conn).multimaster is mm
+
+
 def test_core_insert_select_in_begin(cluster, table, engines) -> None:
     engine = make(engines, host_url(cluster))
     course = sa.Table(table, sa.MetaData(), autoload_with=engine)  # reflection through the dialect

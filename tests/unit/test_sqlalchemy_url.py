@@ -78,3 +78,11 @@ def test_entry_points_and_reprs() -> None:
     assert type(mariadb.dialect) is MultiMasterDialect_mariadb and mariadb.dialect.is_mariadb
     assert mariadb.dialect.name == "mariadb" and mariadb.dialect.driver == "multimaster"
     assert mariadb.dialect.paramstyle == "qmark" and mariadb.dialect.supports_statement_cache
+
+
+def test_import_multimaster_does_not_import_sqlalchemy() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, multimaster; print('sqlalchemy' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"

@@ -86,3 +86,21 @@ def test_import_multimaster_does_not_import_sqlalchemy() -> None:
 
     code = "import sys, multimaster; print('sqlalchemy' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
+
+
+def test_which_errors_are_disconnects() -> None:
+    import multimaster
+
+    dialect = create_engine("mysql+multimaster://u@db1/demo").dialect
+    gone = [
+        multimaster.OperationalError("server has gone away", errno=2006),
+        multimaster.OperationalError("lost connection", errno=2013),
+        multimaster.AllNodesDownError("all nodes down"),
+        multimaster.InterfaceError("the connection is closed"),
+    ]
+    for e in gone:
+        assert dialect.is_disconnect(e, None, None), e  # type: ignore[arg-type]
+    stays = [multimaster.IntegrityError("duplicate", errno=1062), multimaster.TransactionReplayError("diverged")]
+    for e in stays:
+        assert not dialect.is_disconnect(e, None, None), e  # type: ignore[arg-type]
+    assert dialect._extract_error_code(gone[0]) == 2006  # type: ignore[attr-defined]

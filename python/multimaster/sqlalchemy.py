@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
+from urllib.parse import urlencode
 
 from sqlalchemy import exc
 from sqlalchemy.dialects.mysql.base import MySQLDialect
@@ -106,8 +107,6 @@ def connect_arguments(url: URL) -> Tuple[List[Any], Dict[str, Any]]:
         pairs = [(k, v) for k, vs in query.items() for v in ((vs,) if isinstance(vs, str) else vs)]
         for k, _ in pairs:
             _one(k, query[k])
-        from urllib.parse import urlencode
-
         try:
             kwargs.update(parse_url("mysql://localhost/?" + urlencode(pairs))["options"])
         except multimaster.Error as e:

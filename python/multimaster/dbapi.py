@@ -422,7 +422,12 @@ class Cursor:
     def _result(self) -> List[Tuple[Any, ...]]:
         self._check()
         if self._rows is None:
-            raise ProgrammingError("no result set: the last statement returned no rows")
+            # PEP 249 (and the dbapi20 suite) want an Error here. The message begins with
+            # psycopg2's wording on purpose: jupysql fetches after every %sql statement and
+            # takes only an error naming "no results to fetch" (psycopg2's) or "does not
+            # return rows" (SQLAlchemy's) for "nothing to show" (sql/run/resultset.py,
+            # ResultSet.fetchmany); any other error fails a CREATE or INSERT already run.
+            raise ProgrammingError("no results to fetch: the last statement returned no rows")
         return self._rows
 
     def fetchone(self) -> Optional[Tuple[Any, ...]]:

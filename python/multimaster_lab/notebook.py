@@ -3,8 +3,9 @@
 The notebook tells the course's story and runs it for real on the local lab: bring the cluster
 up, connect, schedule node 1 and later node 2 to be crashed with kill -9 and restarted in the
 middle of the run, insert the rows with a live view, then show the report and its failover
-timeline, the events and the stats, check the count (every row exactly once) and bring the lab
-down. `make test` executes it headless (tests/lab/test_notebook.py) and checks its saved outputs.
+timeline, the events and the stats, check the count (every row exactly once), count again with
+jupysql's `%sql` through the `mysql+multimaster://` engine, and bring the lab down. `make test`
+executes it headless (tests/lab/test_notebook.py) and checks its saved outputs.
 
 The file is nbformat 4 JSON written with the standard library, so the package needs nothing
 more to write it; running it needs Jupyter (`pip install 'multimaster[notebook]'`). No cell
@@ -229,14 +230,46 @@ assert found == distinct == ROWS, f"expected {ROWS} rows, each once: {found} row
 print("OK: every row written exactly once")
 """
 
+SQL_NOTE = """
+## 8. The same count with `%sql`
+
+The rest of the Python data stack runs on the cluster too: SQLAlchemy's
+`mysql+multimaster://` engine (both nodes in one URL), and on it jupysql's `%sql` magic,
+pandas' `read_sql`/`to_sql`, Alembic. The URL is built from `lab.credentials()`, so the
+password is in no cell, and SQLAlchemy masks it in what `%sql` shows.
+"""
+
+SQL_CONNECT = """
+import sqlalchemy
+
+credentials = lab.credentials()
+engine = sqlalchemy.create_engine(
+    sqlalchemy.URL.create(
+        "mysql+multimaster",
+        username=credentials["user"],
+        password=credentials["password"],
+        database=credentials["database"],
+        query={"host": lab.addresses},
+    )
+)
+%load_ext sql
+%sql engine --alias course
+"""
+
+SQL_COUNT = """
+%sql SELECT COUNT(*) AS found, COUNT(DISTINCT title) AS distinct_titles FROM course
+"""
+
 DOWN_NOTE = """
-## 8. Bring the lab down
+## 9. Bring the lab down
 
 Stops the nodes and `garbd` and removes their files; anything still scheduled is cancelled first.
 From a shell: `multimaster lab down`.
 """
 
 DOWN = """
+%sql --close course
+engine.dispose()
 mm.close()
 lab.down()
 """
@@ -272,6 +305,9 @@ def build(rows: int = ROWS, interval: float = INTERVAL) -> Dict[str, Any]:
         _code("stats", STATS),
         _markdown("count-note", COUNT_NOTE),
         _code("count", COUNT),
+        _markdown("sql-note", SQL_NOTE),
+        _code("sql-connect", SQL_CONNECT),
+        _code("sql-count", SQL_COUNT),
         _markdown("down-note", DOWN_NOTE),
         _code("down", DOWN),
     ]

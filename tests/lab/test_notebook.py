@@ -5,6 +5,7 @@ collides with no other lab), then judged by its saved outputs only:
 
 - no cell has an error output (and no traceback went to stderr);
 - the count cell says 100 % of the rows and 100 % distinct (it also asserts so itself);
+- jupysql's `%sql` cell, through the `mysql+multimaster://` engine, counts the same rows;
 - the timeline is an SVG (well-formed XML) with a node-down mark for each node, which the
   timeline draws only for events inside the run: both crashes happened mid-run;
 - the events table names both nodes, each with a node_down row;
@@ -164,6 +165,12 @@ def test_course_notebook_runs_headless(jupyter_env: Path) -> None:
     count = "".join(texts(cell(nb, "count"), "text/plain"))
     assert f"rows: {ROWS} of {ROWS} (100 %), distinct titles: {ROWS} of {ROWS} (100 %)" in count, outputs
     assert "OK: every row written exactly once" in count, outputs
+
+    # The same count through jupysql's %sql on the mysql+multimaster:// engine: its table's
+    # text form holds one row, ROWS and ROWS (jupysql's ResultSet, drawn by prettytable).
+    sql_count = "".join(texts(cell(nb, "sql-count"), "text/plain"))
+    assert "found" in sql_count and "distinct_titles" in sql_count, outputs
+    assert re.search(rf"\|\s*{ROWS}\s*\|\s*{ROWS}\s*\|", sql_count), f"%sql's count is not {ROWS}, {ROWS}:\n{sql_count}"
 
     # The live view: one display, updated in place, whose saved state is the finished run.
     live = [o for o in cell(nb, "insert").outputs if o.get("output_type") == "display_data"]

@@ -7,8 +7,8 @@ Alembic's MySQL support runs without transactional DDL (`transactional_ddl = Fal
 CREATE, ALTER or DROP commits by itself on the server, and the DB-API connection commits the
 open transaction before it, as the server would (dbapi.py, `commits_by_itself`); the
 `alembic_version` INSERT/UPDATE/DELETE runs in the transaction Alembic commits.
-`transaction_per_migration=True` is the env.py below as Alembic's own templates write it, plus
-one commit per revision."""
+The env.py below is the one `alembic init` writes, run with Alembic's default (one transaction
+for the whole run) and with `transaction_per_migration=True` (one per revision)."""
 
 from __future__ import annotations
 
@@ -27,18 +27,22 @@ from multimaster_lab.coursedata import DATABASE, PASSWORD, USER  # noqa: E402
 
 TABLE = "alembic_t"
 
+# `alembic init`'s env.py (online mode), with transaction_per_migration from the ini file.
 ENV = """
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import engine_from_config, pool
 
-engine = create_engine(context.config.get_main_option("sqlalchemy.url"))
-try:
-    with engine.connect() as connection:
-        context.configure(connection=connection, transaction_per_migration=True)
-        with context.begin_transaction():
-            context.run_migrations()
-finally:
-    engine.dispose()
+config = context.config
+engine = engine_from_config(
+    config.get_section(config.config_ini_section, {}), prefix="sqlalchemy.", poolclass=pool.NullPool
+)
+with engine.connect() as connection:
+    context.configure(
+        connection=connection,
+        transaction_per_migration=config.get_main_option("transaction_per_migration") == "true",
+    )
+    with context.begin_transaction():
+        context.run_migrations()
 """
 
 FIRST = f'''
@@ -115,8 +119,8 @@ def fresh(cluster):
     cluster.sql(1, drop)
 
 
-@pytest.fixture
-def alembic_config(cluster, tmp_path: Path) -> Config:
+@pytest.fixture(params=[False, True], ids=["one-transaction", "transaction-per-migration"])
+def alembic_config(cluster, tmp_path: Path, request: pytest.FixtureRequest) -> Config:
     """alembic.ini + env.py + two revisions, as `alembic init` and `alembic revision` lay them out."""
     scripts = tmp_path / "migrations"
     (scripts / "versions").mkdir(parents=True)
@@ -127,7 +131,11 @@ def alembic_config(cluster, tmp_path: Path) -> Config:
     url = f"mysql+multimaster://{USER}:{PASSWORD}@/{DATABASE}?{hosts}&connect_timeout=1"
     ini = tmp_path / "alembic.ini"
     # configparser would read a % in the URL as interpolation: double it.
-    ini.write_text(f"[alembic]\nscript_location = {scripts}\nsqlalchemy.url = {url.replace('%', '%%')}\n")
+    per_migration = "true" if request.param else "false"
+    ini.write_text(
+        f"[alembic]\nscript_location = {scripts}\nsqlalchemy.url = {url.replace('%', '%%')}\n"
+        f"transaction_per_migration = {per_migration}\n"
+    )
     return Config(str(ini))
 
 

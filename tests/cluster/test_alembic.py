@@ -87,8 +87,10 @@ def downgrade():
 
 
 def on_every_node(cluster, sql: str) -> List[Any]:
-    """`sql`'s rows as each node answers it, read causally (every write committed before it)."""
-    return [cluster.sql(i, f"SET SESSION wsrep_sync_wait=1; {sql}") for i in range(1, len(cluster.nodes) + 1)]
+    """`sql`'s rows as each node answers it, read causally (every write committed before it).
+    wsrep_sync_wait=15, not 1: MariaDB waits before a SHOW only with bit 8, and a DDL statement
+    (run in total order) may still be being applied on the other node when its client has the OK."""
+    return [cluster.sql(i, f"SET SESSION wsrep_sync_wait=15; {sql}") for i in range(1, len(cluster.nodes) + 1)]
 
 
 def columns(cluster) -> List[Any]:

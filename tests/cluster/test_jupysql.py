@@ -1,10 +1,11 @@
 """jupysql's `%sql` as a new user runs it, in IPython's own shell (`%load_ext sql`), against the
-real lab: CREATE TABLE, INSERT, SELECT and DROP through the DB-API connection (`%sql conn`, autocommit
-off, the default) and through the engine (`%sql mysql+multimaster://...`), the rows then checked
+real lab: CREATE TABLE, INSERT, UPDATE, SELECT and DROP through the DB-API connection (`%sql conn`,
+autocommit off, the default, and on) and through the engine (`%sql mysql+multimaster://...`), the rows then checked
 on both nodes. jupysql fetches after every statement and takes only the errors it knows for
 "no rows" (dbapi.py's `_result` says why its message begins as psycopg2's); it commits after
 each statement on a DB-API connection itself (`SqlMagic.autocommit`, on by default), so the
-writes are in the table without `conn.commit()`; on an engine it asks for AUTOCOMMIT."""
+writes are in the table without `conn.commit()` (and, with that setting off, only after it);
+on an engine it asks for AUTOCOMMIT."""
 
 from __future__ import annotations
 
@@ -55,8 +56,10 @@ def fresh(cluster) -> Iterator[str]:
 
 
 def on_every_node(cluster, sql: str) -> List[Any]:
-    """`sql`'s rows as each node answers it, read causally (every write committed before it)."""
-    return [cluster.sql(i, f"SET SESSION wsrep_sync_wait=1; {sql}") for i in range(1, len(cluster.nodes) + 1)]
+    """`sql`'s rows as each node answers it, read causally (every write committed before it).
+    wsrep_sync_wait=15, not 1: MariaDB waits before a SHOW only with bit 8, and a DDL statement
+    (run in total order) may still be being applied on the other node when its client has the OK."""
+    return [cluster.sql(i, f"SET SESSION wsrep_sync_wait=15; {sql}") for i in range(1, len(cluster.nodes) + 1)]
 
 
 def run(ip: InteractiveShell, statement: str) -> Any:
@@ -76,9 +79,10 @@ def ddl_dml_select(ip: InteractiveShell, cluster) -> None:
     assert on_every_node(cluster, rows) == [[("1", "one"), ("2", "TWO")]] * len(cluster.nodes)
 
 
-def test_sql_magic_on_the_dbapi_connection(cluster, fresh, shell) -> None:
-    conn = multimaster.connect(cluster.addresses, DATABASE, USER, PASSWORD, connect_timeout=1.0)
-    assert not conn.autocommit  # the default: jupysql's own commit() after each statement counts
+@pytest.mark.parametrize("autocommit", [False, True], ids=["transactions", "autocommit"])
+def test_sql_magic_on_the_dbapi_connection(cluster, fresh, shell, autocommit) -> None:
+    # autocommit off (the default): jupysql's own commit() after each statement commits it.
+    conn = multimaster.connect(cluster.addresses, DATABASE, USER, PASSWORD, connect_timeout=1.0, autocommit=autocommit)
     try:
         shell.user_ns["conn"] = conn
         run(shell, "conn")
@@ -97,3 +101,21 @@ def test_sql_magic_on_the_engine(cluster, fresh, shell) -> None:
     ddl_dml_select(shell, cluster)
     run(shell, f"DELETE FROM {TABLE} WHERE id = 1")
     assert on_every_node(cluster, f"SELECT id FROM {DATABASE}.{TABLE}") == [[("2",)]] * len(cluster.nodes)
+
+
+def test_without_jupysqls_commit_writes_wait_for_conn_commit(cluster, fresh, shell) -> None:
+    """`%config SqlMagic.autocommit = False`: jupysql no longer commits, so on a connection with
+    autocommit off an INSERT stays in the open transaction until `conn.commit()`."""
+    cluster.sql(1, f"CREATE TABLE {DATABASE}.{TABLE} (id INT PRIMARY KEY)")
+    shell.run_line_magic("config", "SqlMagic.autocommit = False")  # read when %sql conn connects
+    conn = multimaster.connect(cluster.addresses, DATABASE, USER, PASSWORD, connect_timeout=1.0)
+    try:
+        shell.user_ns["conn"] = conn
+        run(shell, "conn")
+        run(shell, f"INSERT INTO {TABLE} (id) VALUES (7)")
+        assert conn.in_transaction
+        assert on_every_node(cluster, f"SELECT id FROM {DATABASE}.{TABLE}") == [[]] * len(cluster.nodes)
+        conn.commit()
+        assert on_every_node(cluster, f"SELECT id FROM {DATABASE}.{TABLE}") == [[("7",)]] * len(cluster.nodes)
+    finally:
+        conn.close()

@@ -48,18 +48,20 @@ def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Interacti
         InteractiveShell.clear_instance()
 
 
-@pytest.fixture
-def fresh(cluster) -> Iterator[str]:
-    cluster.sql(1, f"DROP TABLE IF EXISTS {DATABASE}.{TABLE}")
-    yield TABLE
-    cluster.sql(1, f"DROP TABLE IF EXISTS {DATABASE}.{TABLE}")
-
-
 def on_every_node(cluster, sql: str) -> List[Any]:
     """`sql`'s rows as each node answers it, read causally (every write committed before it).
     wsrep_sync_wait=15, not 1: MariaDB waits before a SHOW only with bit 8, and a DDL statement
     (run in total order) may still be being applied on the other node when its client has the OK."""
     return [cluster.sql(i, f"SET SESSION wsrep_sync_wait=15; {sql}") for i in range(1, len(cluster.nodes) + 1)]
+
+
+@pytest.fixture
+def fresh(cluster) -> Iterator[str]:
+    cluster.sql(1, f"DROP TABLE IF EXISTS {DATABASE}.{TABLE}")
+    # Every node has applied the DROP before a test's CREATE may land on either.
+    assert on_every_node(cluster, f"SHOW TABLES IN {DATABASE} LIKE '{TABLE}'") == [[]] * len(cluster.nodes)
+    yield TABLE
+    cluster.sql(1, f"DROP TABLE IF EXISTS {DATABASE}.{TABLE}")
 
 
 def run(ip: InteractiveShell, statement: str) -> Any:

@@ -146,6 +146,12 @@ class MultiMasterDialect_mysql(MySQLDialect):
         self._shared: Optional[Tuple[Tuple[Any, ...], Dict[str, Any], multimaster.MultiMaster]] = None
         self._shared_lock = threading.Lock()
 
+    @classmethod
+    def load_provisioning(cls) -> None:
+        # SQLAlchemy's test suite imports `<dialect package>.provision` (how to create a
+        # database, a temporary table...): this dialect's is MySQL's, not `multimaster.provision`.
+        MySQLDialect.load_provisioning()
+
     def create_connect_args(self, url: URL) -> ConnectArgsType:
         args, kwargs = connect_arguments(url)
         return args, kwargs  # type: ignore[return-value]

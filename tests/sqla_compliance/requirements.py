@@ -34,6 +34,11 @@ class Requirements(SuiteRequirements):
         return exclusions.open()
 
     @property
+    def foreign_keys_reflect_as_index(self) -> exclusions.compound:
+        # InnoDB indexes a foreign key's columns by itself: get_indexes() reflects that index.
+        return exclusions.open()
+
+    @property
     def sql_expression_limit_offset(self) -> exclusions.compound:
         # MySQL/MariaDB take only literals or markers in LIMIT/OFFSET, not expressions (1064).
         return exclusions.closed()

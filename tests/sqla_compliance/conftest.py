@@ -1,0 +1,58 @@
+"""Tests of SQLAlchemy's suite this driver is known to fail, each with the reason: marked
+xfail(strict=True), so the run stays green while they fail and turns red the day one passes
+(then remove it here); LOOSE ones fail for only some parameters. Keyed by the suite's class
+(without SQLAlchemy's backend suffix) and test name. Not loaded by the main suite (tests/conftest.py ignores this folder)."""
+
+from __future__ import annotations
+
+from typing import Dict, List, Tuple
+
+import pytest
+
+# DB-API bugs found by the suite, not fixed yet (they need the Rust core's value conversion).
+DECIMAL_AS_FLOAT = "DB-API bug: DECIMAL columns come back as float, not Decimal (precision lost)"
+NO_MICROSECONDS = "DB-API bug: fractional seconds of DATETIME(6)/TIME(6) are lost on the round trip"
+DATE_AS_DATETIME = "DB-API bug: a DATE result comes back as datetime.datetime, not datetime.date"
+NO_UUID_BIND = "DB-API bug: uuid.UUID cannot be bound (MariaDB's native UUID type, supports_native_uuid)"
+# Galera itself.
+GALERA_AUTO_INCREMENT = (
+    "Galera: auto_increment_increment is the cluster size, so ids are 1, 4, 7... where the test expects 1..10"
+)
+# Not understood yet.
+VIEW_NAMES = "not investigated: get_view_names() returns [] on this driver"
+MULTI_INDEXES = "not investigated: get_multi_indexes() misses tables (dingalings) on this driver"
+# Fails for some of its parameters only: not strict.
+LOOSE = {MULTI_INDEXES, GALERA_AUTO_INCREMENT}
+
+KNOWN: Dict[Tuple[str, str], str] = {
+    ("NumericTest", "test_numeric_as_decimal"): DECIMAL_AS_FLOAT,
+    ("NumericTest", "test_numeric_null_as_decimal"): DECIMAL_AS_FLOAT,
+    ("NumericTest", "test_precision_decimal"): DECIMAL_AS_FLOAT,
+    ("NumericTest", "test_float_custom_scale"): DECIMAL_AS_FLOAT,
+    ("NumericTest", "test_enotation_decimal"): DECIMAL_AS_FLOAT,
+    ("NumericTest", "test_enotation_decimal_large"): DECIMAL_AS_FLOAT,
+    ("NumericTest", "test_decimal_coerce_round_trip"): DECIMAL_AS_FLOAT,
+    ("DateTimeMicrosecondsTest", "test_round_trip"): NO_MICROSECONDS,
+    ("DateTimeMicrosecondsTest", "test_round_trip_decorated"): NO_MICROSECONDS,
+    ("TimeMicrosecondsTest", "test_round_trip"): NO_MICROSECONDS,
+    ("TimeMicrosecondsTest", "test_round_trip_decorated"): NO_MICROSECONDS,
+    ("DateTest", "test_select_direct"): DATE_AS_DATETIME,
+    ("UuidTest", "test_uuid_round_trip"): NO_UUID_BIND,
+    ("UuidTest", "test_uuid_returning"): NO_UUID_BIND,
+    ("ReturningTest", "test_insert_w_floats"): GALERA_AUTO_INCREMENT,
+    ("ReturningTest", "test_imv_returning_datatypes"): GALERA_AUTO_INCREMENT,
+    ("ComponentReflectionTest", "test_get_view_names"): VIEW_NAMES,
+    ("ComponentReflectionTest", "test_get_multi_indexes"): MULTI_INDEXES,
+}
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
+    for item in items:
+        cls = getattr(item, "cls", None)
+        if cls is None:
+            continue
+        name = getattr(item, "originalname", None) or item.name
+        reason = KNOWN.get((cls.__name__.split("_", 1)[0], name))
+        if reason is not None:
+            item.add_marker(pytest.mark.xfail(reason=reason, strict=reason not in LOOSE))

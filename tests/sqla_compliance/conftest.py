@@ -1,7 +1,8 @@
 """Tests of SQLAlchemy's suite this driver is known to fail, each with the reason: marked
 xfail(strict=True), so the run stays green while they fail and turns red the day one passes
 (then remove it here); LOOSE ones fail for only some parameters. Keyed by the suite's class
-(without SQLAlchemy's backend suffix) and test name. Not loaded by the main suite (tests/conftest.py ignores this folder)."""
+(without SQLAlchemy's backend suffix) and test name. Not loaded by the main suite
+(tests/conftest.py ignores this folder)."""
 
 from __future__ import annotations
 

@@ -19,11 +19,8 @@ NO_UUID_BIND = "DB-API bug: uuid.UUID cannot be bound (MariaDB's native UUID typ
 GALERA_AUTO_INCREMENT = (
     "Galera: auto_increment_increment is the cluster size, so ids are 1, 4, 7... where the test expects 1..10"
 )
-# Not understood yet.
-VIEW_NAMES = "not investigated: get_view_names() returns [] on this driver"
-MULTI_INDEXES = "not investigated: get_multi_indexes() misses tables (dingalings) on this driver"
 # Fails for some of its parameters only: not strict.
-LOOSE = {MULTI_INDEXES, GALERA_AUTO_INCREMENT}
+LOOSE = {GALERA_AUTO_INCREMENT}
 
 KNOWN: Dict[Tuple[str, str], str] = {
     ("NumericTest", "test_numeric_as_decimal"): DECIMAL_AS_FLOAT,
@@ -42,8 +39,6 @@ KNOWN: Dict[Tuple[str, str], str] = {
     ("UuidTest", "test_uuid_returning"): NO_UUID_BIND,
     ("ReturningTest", "test_insert_w_floats"): GALERA_AUTO_INCREMENT,
     ("ReturningTest", "test_imv_returning_datatypes"): GALERA_AUTO_INCREMENT,
-    ("ComponentReflectionTest", "test_get_view_names"): VIEW_NAMES,
-    ("ComponentReflectionTest", "test_get_multi_indexes"): MULTI_INDEXES,
 }
 
 

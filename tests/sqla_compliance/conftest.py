@@ -14,7 +14,6 @@ import pytest
 DECIMAL_AS_FLOAT = "DB-API bug: DECIMAL columns come back as float, not Decimal (precision lost)"
 NO_MICROSECONDS = "DB-API bug: fractional seconds of DATETIME(6)/TIME(6) are lost on the round trip"
 DATE_AS_DATETIME = "DB-API bug: a DATE result comes back as datetime.datetime, not datetime.date"
-NO_UUID_BIND = "DB-API bug: uuid.UUID cannot be bound (MariaDB's native UUID type, supports_native_uuid)"
 # Galera itself.
 GALERA_AUTO_INCREMENT = (
     "Galera: auto_increment_increment is the cluster size, so ids are 1, 4, 7... where the test expects 1..10"
@@ -35,8 +34,6 @@ KNOWN: Dict[Tuple[str, str], str] = {
     ("TimeMicrosecondsTest", "test_round_trip"): NO_MICROSECONDS,
     ("TimeMicrosecondsTest", "test_round_trip_decorated"): NO_MICROSECONDS,
     ("DateTest", "test_select_direct"): DATE_AS_DATETIME,
-    ("UuidTest", "test_uuid_round_trip"): NO_UUID_BIND,
-    ("UuidTest", "test_uuid_returning"): NO_UUID_BIND,
     ("ReturningTest", "test_insert_w_floats"): GALERA_AUTO_INCREMENT,
     ("ReturningTest", "test_imv_returning_datatypes"): GALERA_AUTO_INCREMENT,
 }

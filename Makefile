@@ -1,12 +1,12 @@
 # make demo   the course demo on a local Galera cluster (installs what it needs)
-# make test   cargo test + pytest against a real local cluster (installs what it needs)
+# make test   cargo test + pytest against a real local cluster, then SQLAlchemy's compliance suite (installs what it needs)
 # make bench  multimaster beside bare clients on a local cluster (tests/bench; BENCH_ARGS=--tls ...)
 
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: demo test deps build rust-test py-test lint fmt clippy imports ruff mypy stubtest bench bench-deps lab-down clean
+.PHONY: demo test deps build rust-test py-test sqla-test lint fmt clippy imports ruff mypy stubtest bench bench-deps lab-down clean
 
 # Prints pyproject.toml's build requirements and the extras named as arguments, one a line,
 # expanding an extra's `multimaster[other]` entries.
@@ -38,7 +38,7 @@ export READ_REQUIREMENTS
 demo: build
 	$(VENV)/bin/multimaster demo
 
-test: build lint rust-test py-test
+test: build lint rust-test py-test sqla-test
 
 deps: $(VENV)/.deps
 
@@ -60,6 +60,14 @@ rust-test:
 
 py-test: build
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# SQLAlchemy's dialect compliance suite on a lab of its own (tests/sqla_compliance/run.py): a
+# pytest run of its own, with SQLAlchemy's plugin and tests/sqla_compliance/setup.cfg. `make test`
+# runs it after py-test (prerequisites run in order); SQLA_TEST_ARGS go to pytest.
+SQLA_TEST_ARGS ?=
+
+sqla-test: build
+	$(PY) tests/sqla_compliance/run.py $(SQLA_TEST_ARGS)
 
 lint: fmt clippy imports ruff mypy stubtest
 

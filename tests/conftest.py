@@ -26,6 +26,9 @@ pytest_plugins = [
 ]
 
 HERE = Path(__file__).parent
+# SQLAlchemy's compliance suite: a pytest run of its own (tests/sqlalchemy/run.py, its plugin
+# and setup.cfg), never collected here.
+collect_ignore = ["sqla_compliance"]
 # Folder -> the markers of every test in it.
 MARKERS = {"unit": [], "cluster": ["cluster"], "lab": ["cluster", "lab"]}
 SLOW = {"test_chaos.py", "test_partition.py", "test_notebook.py", "test_bench_smoke.py", "test_demo.py"}

@@ -132,6 +132,9 @@ class MultiMasterDialect_mysql(MySQLDialect):
     # for an unchanged row.
     supports_sane_rowcount = False
     supports_sane_multi_rowcount = False
+    # The DB-API binds no uuid.UUID: MariaDB's native UUID columns get their values as
+    # strings, as SQLAlchemy does for mysqlconnector and mariadbconnector.
+    _allows_uuid_binds = False
     # Not use_insertmanyvalues_wo_returning, though executemany() is a loop of single
     # statements (each a round trip and an entry of the transaction's replay log, at most
     # 1,000): SQLAlchemy's multi-row pages then report the last page's rowcount, not the
@@ -145,6 +148,17 @@ class MultiMasterDialect_mysql(MySQLDialect):
         super().__init__(**kwargs)
         self._shared: Optional[Tuple[Tuple[Any, ...], Dict[str, Any], multimaster.MultiMaster]] = None
         self._shared_lock = threading.Lock()
+
+    @classmethod
+    def load_provisioning(cls) -> None:
+        # SQLAlchemy's test suite imports `<dialect package>.provision` (how to create a
+        # database, a temporary table...): this dialect's is MySQL's, not `multimaster.provision`.
+        MySQLDialect.load_provisioning()
+
+    def _initialize_mariadb(self, connection: Connection) -> None:
+        # A mysql+multimaster:// URL that finds MariaDB: SQLAlchemy turns UUID binds on there.
+        super()._initialize_mariadb(connection)
+        self._allows_uuid_binds = False
 
     def create_connect_args(self, url: URL) -> ConnectArgsType:
         args, kwargs = connect_arguments(url)
@@ -227,6 +241,7 @@ class MultiMasterDialect_mariadb(MariaDBDialect, MultiMasterDialect_mysql):
     (``is_mariadb``), as SQLAlchemy pairs its own drivers with it."""
 
     supports_statement_cache = True
+    _allows_uuid_binds = False  # MariaDBDialect's True would come first
 
 
 dialect = MultiMasterDialect_mysql

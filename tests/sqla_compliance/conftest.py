@@ -1,0 +1,52 @@
+"""Tests of SQLAlchemy's suite this driver is known to fail, each with the reason: marked
+xfail(strict=True), so the run stays green while they fail and turns red the day one passes
+(then remove it here); ONLY narrows a reason to some parameter sets. Keyed by the suite's class
+(without SQLAlchemy's backend suffix) and test name. Not loaded by the main suite
+(tests/conftest.py ignores this folder)."""
+
+from __future__ import annotations
+
+from typing import Dict, List, Tuple
+
+import pytest
+
+# DB-API bugs found by the suite, not fixed yet (they need the Rust core's value conversion).
+DECIMAL_AS_FLOAT = "DB-API bug: DECIMAL columns come back as float, not Decimal (precision lost)"
+NO_MICROSECONDS = "DB-API bug: fractional seconds of DATETIME(6)/TIME(6) are lost on the round trip"
+DATE_AS_DATETIME = "DB-API bug: a DATE result comes back as datetime.datetime, not datetime.date"
+# Galera itself.
+GALERA_AUTO_INCREMENT = (
+    "Galera: auto_increment_increment is the cluster size, so a multi-row INSERT's ids are 1, 4, 7... "
+    "where the test expects 1..10"
+)
+# A reason that applies only to the parameter sets whose id starts so (multi-row INSERTs).
+ONLY = {GALERA_AUTO_INCREMENT: "[multiple_rows-"}
+
+KNOWN: Dict[Tuple[str, str], str] = {
+    ("NumericTest", "test_numeric_as_decimal"): DECIMAL_AS_FLOAT,
+    ("NumericTest", "test_numeric_null_as_decimal"): DECIMAL_AS_FLOAT,
+    ("NumericTest", "test_precision_decimal"): DECIMAL_AS_FLOAT,
+    ("NumericTest", "test_float_custom_scale"): DECIMAL_AS_FLOAT,
+    ("NumericTest", "test_enotation_decimal"): DECIMAL_AS_FLOAT,
+    ("NumericTest", "test_enotation_decimal_large"): DECIMAL_AS_FLOAT,
+    ("NumericTest", "test_decimal_coerce_round_trip"): DECIMAL_AS_FLOAT,
+    ("DateTimeMicrosecondsTest", "test_round_trip"): NO_MICROSECONDS,
+    ("DateTimeMicrosecondsTest", "test_round_trip_decorated"): NO_MICROSECONDS,
+    ("TimeMicrosecondsTest", "test_round_trip"): NO_MICROSECONDS,
+    ("TimeMicrosecondsTest", "test_round_trip_decorated"): NO_MICROSECONDS,
+    ("DateTest", "test_select_direct"): DATE_AS_DATETIME,
+    ("ReturningTest", "test_insert_w_floats"): GALERA_AUTO_INCREMENT,
+    ("ReturningTest", "test_imv_returning_datatypes"): GALERA_AUTO_INCREMENT,
+}
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
+    for item in items:
+        cls = getattr(item, "cls", None)
+        if cls is None:
+            continue
+        name = getattr(item, "originalname", None) or item.name
+        reason = KNOWN.get((cls.__name__.split("_", 1)[0], name))
+        if reason is not None and ONLY.get(reason, "") in item.name:
+            item.add_marker(pytest.mark.xfail(reason=reason, strict=True))

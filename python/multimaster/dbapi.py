@@ -5,9 +5,13 @@
 
     with multimaster.connect("mysql://admin:pw@db1,db2/demo") as conn:
         cur = conn.cursor()
-        cur.execute("INSERT INTO t (k, v) VALUES (?, ?)", ("a", 1), key=("t", "k", "a"))
+        cur.execute("INSERT INTO t (k, v) VALUES (?, ?)", ("a", 1))   # in a transaction
         cur.execute("SELECT k, v FROM t WHERE v > ?", (0,))
         cur.fetchall()
+        conn.commit()                                # replayed on a live node if interrupted
+
+    auto = multimaster.connect("mysql://admin:pw@db1,db2/demo", autocommit=True)
+    auto.cursor().execute("INSERT INTO t (k, v) VALUES (?, ?)", ("b", 2), key=("t", "k", "b"))
 
 ``connect()`` takes what ``MultiMaster()`` takes (node list or URL, database, user, password,
 options), or an existing ``MultiMaster``, which the connection then uses but never closes.

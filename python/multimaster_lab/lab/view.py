@@ -10,7 +10,7 @@ needs neither root nor a MariaDB install, so the description is tested on any ma
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Type, TypedDict, TypeVar, Union
+from typing import Any, Dict, List, Optional, Tuple, Type, TypedDict, TypeVar, Union
 
 from . import galera, netns
 from .config import DB_NAME, DB_PASSWORD, DB_USER, Account, Table
@@ -120,34 +120,20 @@ class LabView:
             raise LabError(f"no lab in {path} (start one with `multimaster lab up`)")
         addresses = state["addresses"]
         net = state.get("netns")
-        tls = bool(state.get("tls"))
         account = Account.from_record(state.get("account"))
-        if net:
-            port = int(addresses[0].rpartition(":")[2])
-            return cls(
-                len(addresses),
-                str(path),
-                port=port,
-                arbitrator=state["arbitrator"],
-                netns=True,
-                subnet=net["subnet"],
-                tls=tls,
-                database=account.database,
-                user=account.user,
-                password=account.password,
-                table=account.table,
-            )
-        return cls(
-            len(addresses),
-            str(path),
-            addresses,
+        # What every lab records the same way; where its nodes are differs by kind below.
+        common: Dict[str, Any] = dict(
             arbitrator=state["arbitrator"],
-            tls=tls,
+            tls=bool(state.get("tls")),
             database=account.database,
             user=account.user,
             password=account.password,
             table=account.table,
         )
+        if net:
+            port = int(addresses[0].rpartition(":")[2])
+            return cls(len(addresses), str(path), port=port, netns=True, subnet=net["subnet"], **common)
+        return cls(len(addresses), str(path), addresses, **common)
 
     def __repr__(self) -> str:
         net = f"; netns, subnet {self.net.subnet}" if self.net else ""

@@ -18,6 +18,7 @@ import pytest
 
 pytest_plugins = [
     "support.bounds",
+    "support.aio",
     "support.labs",
     "support.threads",
     "support.interrupt",

@@ -20,6 +20,7 @@ from typing import (
 from multimaster.records import Event, NodeStats
 
 __all__ = [
+    "CancelHandle",
     "ExecResult",
     "Native",
     "OPTIONS",

@@ -304,10 +304,12 @@ class _Bridge:
         self.open = True
 
     async def ask(self, fn: Callable[..., _T], *args: Any) -> _T:
-        if not self.open:
-            fn = self.tx.execute  # the sync handle's own "closed" error
+        if not self.open:  # the attempt is over: the sync handle's own "closed" error, at once
+            return fn(*args)
         answer: asyncio.Future[_T] = self.loop.create_future()
         self.asks.put((fn, args, answer))
+        if not self.open:  # closed while this was put: nobody else will answer it
+            self._drain()
         return await answer
 
     def run(self, body: Callable[[AsyncTransaction], Awaitable[_T]]) -> _T:
@@ -327,22 +329,24 @@ class _Bridge:
                         finished.cancel()
                     elif self.loop.is_closed():
                         finished.cancel()
-                        raise RuntimeError(
-                            "the event loop was closed while a transaction was running on it"
-                        ) from None
+                        raise RuntimeError("the event loop was closed while a transaction was running on it") from None
                     continue
                 if item is not None:
                     self._serve(*item)
             return finished.result()
         finally:
             self.open = False
-            while True:  # asked as the body ended: answered with the closed handle's error
-                try:
-                    item = self.asks.get_nowait()
-                except queue.Empty:
-                    break
-                if item is not None:
-                    self._serve(self.tx.execute, item[1], item[2])
+            self._drain()
+
+    def _drain(self) -> None:
+        """Answers what was asked as the attempt ended, with the closed handle's error."""
+        while True:
+            try:
+                item = self.asks.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None:
+                self._serve(*item)
 
     def _serve(self, fn: Callable[..., Any], args: Tuple[Any, ...], answer: asyncio.Future[Any]) -> None:
         try:
@@ -369,4 +373,3 @@ class _Bridge:
             self.loop.call_soon_threadsafe(settle)
         except RuntimeError:  # the loop is closed: nobody is waiting any more
             pass
-

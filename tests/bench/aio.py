@@ -152,8 +152,12 @@ async def _aiomysql(params: Dict[str, Any]) -> Any:
     import aiomysql  # type: ignore[import-untyped]
 
     return await aiomysql.connect(
-        host=params["host"], port=params["port"], user=params["user"], password=params["password"],
-        db=params["database"], autocommit=True,
+        host=params["host"],
+        port=params["port"],
+        user=params["user"],
+        password=params["password"],
+        db=params["database"],
+        autocommit=True,
     )
 
 
@@ -161,8 +165,12 @@ async def _asyncmy(params: Dict[str, Any]) -> Any:
     import asyncmy  # type: ignore[import-untyped]
 
     return await asyncmy.connect(
-        host=params["host"], port=params["port"], user=params["user"], password=params["password"],
-        database=params["database"], autocommit=True,
+        host=params["host"],
+        port=params["port"],
+        user=params["user"],
+        password=params["password"],
+        database=params["database"],
+        autocommit=True,
     )
 
 
@@ -192,7 +200,9 @@ def _plain_select(conn: Any) -> Callable[[], Awaitable[Any]]:
     return select
 
 
-async def _bench(lab: Lab, admin: Admin, rows: int, rounds: int, samples: int) -> Tuple[Dict[str, List[Run]], Dict[str, List[float]], Dict[str, List[List[float]]], Dict[str, str]]:
+async def _bench(
+    lab: Lab, admin: Admin, rows: int, rounds: int, samples: int
+) -> Tuple[Dict[str, List[Run]], Dict[str, List[float]], Dict[str, List[List[float]]], Dict[str, str]]:
     clients = Clients(lab)
     runs: Dict[str, List[Run]] = {}
     alone: Dict[str, List[float]] = {TICKER_ALONE: []}
@@ -218,7 +228,7 @@ async def _bench(lab: Lab, admin: Admin, rows: int, rounds: int, samples: int) -
                 alone[TICKER_ALONE].append(await ticker_alone(1.0))
                 assert clients.amm is not None
                 amm = clients.amm
-                readers = [(LAT_AMM, lambda: amm.query("SELECT 1"))]
+                readers: List[Tuple[str, Callable[[], Awaitable[Any]]]] = [(LAT_AMM, lambda: amm.query("SELECT 1"))]
                 if clients.asyncmy_select is not None:
                     readers.append((LAT_ASYNCMY, clients.asyncmy_select))
                 for label, call in readers if r % 2 else list(reversed(readers)):
@@ -263,7 +273,6 @@ def asyncio_section(lab: Lab, admin: Admin, rows: int, rounds: int, smoke: bool)
     for label, error in real.items():
         print(f"{label}: ERROR {error}")
     return bool(real)
-
 
 
 def main() -> None:

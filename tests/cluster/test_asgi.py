@@ -29,6 +29,7 @@ import multimaster  # noqa: E402
 from multimaster import AsyncMultiMaster  # noqa: E402
 from multimaster_lab.coursedata import DATABASE, PASSWORD, USER  # noqa: E402
 
+from support.aio import until  # noqa: E402
 from support.bounds import detect_bound  # noqa: E402
 from support.labs import count_titles, node_downs  # noqa: E402
 
@@ -57,7 +58,9 @@ def make_app(amm: AsyncMultiMaster, engine: Any, table: str) -> Starlette:
             return JSONResponse({"error": type(e).__name__}, status_code=503)
         return JSONResponse({})
 
-    return Starlette(routes=[Route("/rows/{title}", write, methods=["POST"]), Route("/orm/{title}", write_orm, methods=["POST"])])
+    return Starlette(
+        routes=[Route("/rows/{title}", write, methods=["POST"]), Route("/orm/{title}", write_orm, methods=["POST"])]
+    )
 
 
 def test_a_hundred_requests_in_flight_through_a_kill_9(cluster, table):
@@ -87,17 +90,17 @@ def test_a_hundred_requests_in_flight_through_a_kill_9(cluster, table):
 
             clients = [asyncio.get_running_loop().create_task(client_loop(n)) for n in range(IN_FLIGHT)]
             try:
-                await _until(lambda: len(answers) >= 300, 120, "300 answers before the crash")
+                await until(lambda: len(answers) >= 300, 120, "300 answers before the crash")
                 crashed_at = time.time()
                 cluster.crash(1)
-                await _until(
+                await until(
                     lambda: node_downs(amm.sync, cluster.addresses[0], crashed_at) > 0,
                     detect_bound(1.0),
                     "node 1 seen down",
                 )
                 await asyncio.get_running_loop().run_in_executor(None, cluster.start, 1)
                 since = len(answers)
-                await _until(lambda: len(answers) >= since + 300, 120, "300 answers after the restart")
+                await until(lambda: len(answers) >= since + 300, 120, "300 answers after the restart")
             finally:
                 stop.set()
                 await asyncio.gather(*clients)
@@ -113,11 +116,3 @@ def test_a_hundred_requests_in_flight_through_a_kill_9(cluster, table):
     rows = cluster.sql(1, f"SET SESSION wsrep_sync_wait=1; SELECT title FROM {DATABASE}.{table}")
     assert sorted(str(r[0]) for r in rows) == ok
     assert count_titles(cluster, table) == (len(ok), len(ok))
-
-
-async def _until(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.05)

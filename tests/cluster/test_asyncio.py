@@ -17,15 +17,12 @@ import pytest
 
 import multimaster
 from multimaster import AsyncMultiMaster
-
-from support.bounds import SLACK, detect_bound, wait_for
-from support.labs import count_titles, node_downs, running
 from multimaster_lab.coursedata import DATABASE, PASSWORD, USER
 
-# How late a 10 ms ticker may wake while the loop is shared with database calls. The loop only
-# hands calls to threads and takes their results back; anything near a statement's length
-# (seconds here) would mean it waited on the network. Generous for a loaded 2-core machine.
-LOOP_LAG_BOUND = 0.25
+from support.aio import LOOP_LAG_BOUND, Ticker, until
+from support.bounds import SLACK, detect_bound, wait_for
+from support.labs import count_titles, node_downs, running
+
 # A cancelled call: the watchdog's tick (20 ms) plus at most INTERRUPT_WAIT (0.3 s) for the
 # KILL to take, plus SLACK.
 CANCEL_BOUND = 0.35 + SLACK
@@ -49,32 +46,6 @@ def make_amm(cluster: Any) -> Iterator[Callable[..., AsyncMultiMaster]]:
     yield make
     for amm in made:
         amm.sync.close()
-
-
-class Ticker:
-    """A task that sleeps 10 ms at a time and records how late each wake-up was."""
-
-    def __init__(self) -> None:
-        self.worst = 0.0
-        self.ticks = 0
-        self._task: Optional[asyncio.Task[None]] = None
-
-    async def _run(self) -> None:
-        while True:
-            start = time.perf_counter()
-            await asyncio.sleep(0.01)
-            self.worst = max(self.worst, time.perf_counter() - start - 0.01)
-            self.ticks += 1
-
-    def start(self) -> Ticker:
-        self._task = asyncio.get_running_loop().create_task(self._run())
-        return self
-
-    async def stop(self) -> None:
-        assert self._task is not None
-        self._task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await self._task
 
 
 def insert_sql(table: str) -> str:
@@ -141,7 +112,7 @@ def test_a_frozen_node_stalls_neither_the_loop_nor_tasks_on_the_other_node(make_
         stop.set()
         await asyncio.gather(*readers)
         await ticker.stop()
-        print(f"frozen node: {during} reads while it was being declared down, ticker worst {ticker.worst * 1000:.1f} ms")
+        print(f"frozen node: {during} reads while it was declared down, ticker worst {ticker.worst * 1000:.1f} ms")
         assert during > 8, during
         assert ticker.worst < LOOP_LAG_BOUND, ticker.worst
 
@@ -158,7 +129,8 @@ def test_cancelling_a_task_kills_its_statement_on_the_server(make_amm, cluster, 
     sql = f"INSERT INTO {table} (title, instructor, duration) SELECT ?, 'aio', SLEEP(5)"
 
     async def main() -> None:
-        task = asyncio.get_running_loop().create_task(amm.execute(sql, ("cancelled",), key=(table, "title", "cancelled")))
+        write = amm.execute(sql, ("cancelled",), key=(table, "title", "cancelled"))
+        task = asyncio.get_running_loop().create_task(write)
         deadline = time.monotonic() + 30
         while not (running(cluster, 1, prefix) or running(cluster, 2, prefix)):
             assert time.monotonic() < deadline and not task.done(), "the INSERT never showed in a processlist"
@@ -205,15 +177,15 @@ def test_a_hundred_tasks_write_every_row_exactly_once_through_a_kill_9(make_amm,
 
         tasks = [asyncio.get_running_loop().create_task(writer(n)) for n in range(100)]
         try:
-            await _until(lambda: len(written) >= 200, 60, "200 rows before the crash")
+            await until(lambda: len(written) >= 200, 60, "200 rows before the crash")
             crashed_at = time.time()
             cluster.crash(1)
-            await _until(
+            await until(
                 lambda: node_downs(amm.sync, cluster.addresses[0], crashed_at) > 0, detect_bound(1.0), "node 1 down"
             )
             await asyncio.get_running_loop().run_in_executor(None, cluster.start, 1)
             since = len(written)
-            await _until(lambda: len(written) >= since + 200, 120, "200 rows after the restart")
+            await until(lambda: len(written) >= since + 200, 120, "200 rows after the restart")
         finally:
             stop.set()
             await asyncio.gather(*tasks)
@@ -222,14 +194,6 @@ def test_a_hundred_tasks_write_every_row_exactly_once_through_a_kill_9(make_amm,
     assert len(set(written)) == len(written)
     assert count_titles(cluster, table) == (len(written), len(written))
     assert sorted(written) == titles(cluster, table)
-
-
-async def _until(predicate: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def test_an_async_transaction_commits_and_a_raising_body_rolls_back(make_amm, cluster, table):

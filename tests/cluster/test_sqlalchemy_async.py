@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,7 @@ def async_url(cluster, scheme: str = "mysql", query: str = "") -> str:
     return f"{scheme}+multimaster_async://{USER}:{PASSWORD}@/{DATABASE}?{hosts}&connect_timeout=1{query}"
 
 
-def course_model(table: str) -> type:
+def course_model(table: str) -> Any:
     class Base(DeclarativeBase):
         pass
 
@@ -67,7 +68,7 @@ def test_async_engine_and_session_commit_and_roll_back(cluster, table, scheme):
             async with engine.connect() as conn:
                 auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
                 raw = await auto.get_raw_connection()
-                assert raw.driver_connection.autocommit is True
+                assert raw.driver_connection is not None and raw.driver_connection.autocommit is True
         finally:
             await engine.dispose()
 

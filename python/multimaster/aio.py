@@ -28,7 +28,7 @@ from typing import (
     Union,
 )
 
-from multimaster._native import CancelHandle, Transaction
+from multimaster._native import CancelHandle, Transaction, parse_url
 from multimaster.client import MultiMaster, Options, Params, _Path
 from multimaster.display import Events, Stats
 from multimaster.results import ExecResult, InsertReport, TransactionResult
@@ -42,7 +42,7 @@ _T = TypeVar("_T")
 
 #: Calls one instance runs at once by default (its worker threads); more wait their turn on the
 #: loop. Each node gets at most as many, since a call holds one node at a time.
-MAX_IN_FLIGHT = 64
+MAX_IN_FLIGHT = 32
 
 #: How long a cancelled call is waited for before `CancelledError` is raised anyway. A killed
 #: statement stops within the watchdog's tick (20 ms) plus `INTERRUPT_WAIT` (0.3 s, after which
@@ -85,6 +85,7 @@ class AsyncMultiMaster:
     @classmethod
     def from_url(cls, url: str, **overrides: Any) -> AsyncMultiMaster:
         """`AsyncMultiMaster(url, **overrides)`: keyword arguments win over the URL."""
+        parse_url(url)  # an address or a bad URL: InterfaceError naming the part, as the sync one
         return cls(url, **overrides)
 
     @property

@@ -16,6 +16,7 @@ import time
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 
 from multimaster import AsyncMultiMaster
+from multimaster.aio import MAX_IN_FLIGHT
 from multimaster_lab.lab import Lab
 
 from bench.figures import Admin, client_cpu, login, median_range, pct, rows_for
@@ -101,8 +102,9 @@ class Clients:
     opened for each run and closed after it (together they would pass a node's
     max_connections); one asyncmy connection kept for SELECT 1."""
 
-    def __init__(self, lab: Lab) -> None:
+    def __init__(self, lab: Lab, max_in_flight: int) -> None:
         self.lab = lab
+        self.max_in_flight = max_in_flight
         self.skipped: Dict[str, str] = {}
         self.closers: List[Callable[[], Awaitable[Any]]] = []
         self.asyncmy_select: Optional[Callable[[], Awaitable[Any]]] = None
@@ -110,7 +112,7 @@ class Clients:
         self.labels: List[str] = [AMM]
 
     async def open(self) -> None:
-        self.amm = AsyncMultiMaster(self.lab.addresses, **self.lab.credentials())
+        self.amm = AsyncMultiMaster(self.lab.addresses, max_in_flight=self.max_in_flight, **self.lab.credentials())
         self.closers.append(self.amm.close)
         for label, opener in ((AIOMYSQL, _aiomysql), (ASYNCMY, _asyncmy)):
             try:
@@ -201,9 +203,9 @@ def _plain_select(conn: Any) -> Callable[[], Awaitable[Any]]:
 
 
 async def _bench(
-    lab: Lab, admin: Admin, rows: int, rounds: int, samples: int
+    lab: Lab, admin: Admin, rows: int, rounds: int, samples: int, max_in_flight: int
 ) -> Tuple[Dict[str, List[Run]], Dict[str, List[float]], Dict[str, List[List[float]]], Dict[str, str]]:
-    clients = Clients(lab)
+    clients = Clients(lab, max_in_flight)
     runs: Dict[str, List[Run]] = {}
     alone: Dict[str, List[float]] = {TICKER_ALONE: []}
     latency: Dict[str, List[List[float]]] = {}
@@ -240,10 +242,17 @@ async def _bench(
     return runs, alone, latency, errors
 
 
-def asyncio_section(lab: Lab, admin: Admin, rows: int, rounds: int, smoke: bool) -> bool:
+def asyncio_section(
+    lab: Lab, admin: Admin, rows: int, rounds: int, smoke: bool, max_in_flight: int = MAX_IN_FLIGHT
+) -> bool:
     """Runs and prints the section; True if a client failed (not: was not installed)."""
-    runs, alone, latency, errors = asyncio.run(_bench(lab, admin, rows, rounds, 50 if smoke else max(200, rows // 5)))
-    print(f"\n{HEADER}: {TASKS} concurrent tasks, keyed single-row INSERTs ({rows} rows a run), {rounds} rounds")
+    runs, alone, latency, errors = asyncio.run(
+        _bench(lab, admin, rows, rounds, 50 if smoke else max(200, rows // 5), max_in_flight)
+    )
+    print(
+        f"\n{HEADER}: {TASKS} concurrent tasks, keyed single-row INSERTs ({rows} rows a run), {rounds} rounds;"
+        f" AsyncMultiMaster max_in_flight={max_in_flight}"
+    )
     print(f"{'client':<40} {'rows/s (min-max)':>24} {'p99 ms':>8} {'client cores':>13} {'loop lag ms':>12}")
     asyncmy_rate = None
     for label in (AMM, AIOMYSQL, ASYNCMY):
@@ -290,6 +299,7 @@ def main() -> None:
     p.add_argument("--hosts", default=HOSTS)
     p.add_argument("--lab-dir", default=LAB_DIR)
     p.add_argument("--keep", action="store_true")
+    p.add_argument("--max-in-flight", type=int, default=MAX_IN_FLIGHT)
     args = p.parse_args()
     lab = Lab(2, base_dir=args.lab_dir, hosts=args.hosts.split(","), **LAB)
     try:
@@ -297,7 +307,7 @@ def main() -> None:
         lab.sql(1, DDL.format(t=TABLE))
         admin = Admin(lab, 1)
         try:
-            asyncio_section(lab, admin, args.rows, args.rounds, False)
+            asyncio_section(lab, admin, args.rows, args.rounds, False, args.max_in_flight)
         finally:
             admin.close()
     finally:

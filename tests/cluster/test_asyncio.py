@@ -123,7 +123,7 @@ def test_cancelling_a_task_kills_its_statement_on_the_server(make_amm, cluster, 
     """A keyed INSERT that sleeps 5 s inside the server is cancelled while it runs: the task
     raises CancelledError within the bound, the statement is no longer in any node's
     processlist, and the row was never written. `asyncio.wait_for` (a timeout) does the same
-    for a read."""
+    for a read, and a cancelled transaction is rolled back (its row absent)."""
     amm = make_amm()
     prefix = f"INSERT INTO {table} (title"
     sql = f"INSERT INTO {table} (title, instructor, duration) SELECT ?, 'aio', SLEEP(5)"
@@ -149,6 +149,24 @@ def test_cancelling_a_task_kills_its_statement_on_the_server(make_amm, cluster, 
         assert time.monotonic() - start < 0.5 + CANCEL_BOUND
         assert not running(cluster, 1, "SELECT SLEEP(5) AS timed_out")
         assert not running(cluster, 2, "SELECT SLEEP(5) AS timed_out")
+
+        # A transaction cancelled while its body waits on a statement: rolled back, the
+        # statement killed.
+        async def body(tx: multimaster.AsyncTransaction) -> None:
+            await tx.execute(f"INSERT INTO {table} (title, instructor, duration) VALUES ('in-tx', 'aio', 1)")
+            await tx.query("SELECT SLEEP(5) AS in_a_transaction")
+
+        task = asyncio.get_running_loop().create_task(amm.transaction(body))
+        deadline = time.monotonic() + 30
+        while not (running(cluster, 1, "SELECT SLEEP(5) AS in_a") or running(cluster, 2, "SELECT SLEEP(5) AS in_a")):
+            assert time.monotonic() < deadline and not task.done(), "the transaction's SLEEP never showed"
+            await asyncio.sleep(0.02)
+        start = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert time.monotonic() - start < CANCEL_BOUND
+        assert not running(cluster, 1, "SELECT SLEEP(5) AS in_a") and not running(cluster, 2, "SELECT SLEEP(5) AS in_a")
         # The instance goes on working after its calls were cancelled.
         assert await amm.query("SELECT 2") == [(2,)]
 

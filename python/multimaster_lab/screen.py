@@ -94,6 +94,25 @@ def put(win: Any, y: int, x: int, text: str, width: int, attr: int = 0) -> None:
         pass  # the bottom-right cell: curses writes it, then reports the cursor fell off
 
 
+#: Colour pairs, set up by `show` when the terminal has colours (0: the terminal's own).
+RED, GREEN, YELLOW, CYAN = 1, 2, 3, 4
+
+
+def style(line: str) -> int:
+    """How a line stands out: the typed commands, node events, the verdict, a node down."""
+    if not curses.has_colors():
+        return curses.A_BOLD if line.startswith(("$ ", "OK:", "FAILED", "count ")) else 0
+    if line.startswith("$ "):
+        return curses.color_pair(CYAN) | curses.A_BOLD
+    if line.startswith("***"):
+        return curses.color_pair(RED if " down" in line else YELLOW)
+    if line.startswith(("OK:", "count ", "# done")):
+        return curses.color_pair(GREEN) | curses.A_BOLD
+    if line.startswith("FAILED") or line.endswith(" down") or "(exit 0" not in line and line.startswith("  (exit"):
+        return curses.color_pair(RED) | curses.A_BOLD
+    return 0
+
+
 def wrap(line: str, width: int) -> List[str]:
     return [line[i : i + width] for i in range(0, len(line), width)] or [""]
 
@@ -112,10 +131,12 @@ def draw(win: Any, view: Panes) -> None:
         put(win, top, left, f"─ {TITLES[name]} ".ljust(width, "─"), width, curses.A_BOLD)
         # The count is redrawn whole, from its top (as `watch`); the others scroll, long lines
         # wrapped (the node that took a row is at the end of its line).
-        body = content[name] if name == "count" else [part for line in content[name] for part in wrap(line, width)]
+        body = [(line, style(line)) for line in content[name]]
+        if name != "count":
+            body = [(part, attr) for line, attr in body for part in wrap(line, width)]
         shown = body[: height - 1] if name == "count" else body[-(height - 1) :]
-        for row, text in enumerate(shown, start=1):
-            put(win, top + row, left, text, width)
+        for row, (text, attr) in enumerate(shown, start=1):
+            put(win, top + row, left, text, width, attr)
     divider = layout(cols, lines)["count"][1] - 1
     for y in range(lines - 1):
         put(win, y, divider, "│", 1)
@@ -187,7 +208,11 @@ def show(win: Any, view: Panes, proc: subprocess.Popen[str], crasher: threading.
     """Draws until the run is over and `q` pressed (or HOLD passed)."""
     try:
         curses.curs_set(0)
-        curses.use_default_colors()  # the terminal's own colours, light or dark
+        if curses.has_colors():
+            curses.use_default_colors()  # the terminal's own background, light or dark
+            for pair, colour in ((RED, curses.COLOR_RED), (GREEN, curses.COLOR_GREEN),
+                                 (YELLOW, curses.COLOR_YELLOW), (CYAN, curses.COLOR_CYAN)):  # fmt: skip
+                curses.init_pair(pair, colour, -1)
     except curses.error:
         pass
     win.timeout(100)

@@ -71,7 +71,14 @@ class Tmux:
         return done.stdout.split() if done.returncode == 0 else []
 
     def kill(self) -> None:
+        """Ends the server and waits for its process to be gone (its command line is the first
+        session's command, which names the demo's lab directory)."""
+        done = subprocess.run(
+            ["tmux", "display-message", "-p", "#{pid}"], env=self.env, capture_output=True, text=True, timeout=30
+        )
         subprocess.run(["tmux", "kill-server"], env=self.env, capture_output=True, timeout=30)
+        if done.returncode == 0 and done.stdout.strip().isdigit():
+            wait_for(lambda: not os.path.exists(f"/proc/{done.stdout.strip()}"), 10 + SLACK, "the tmux server to exit")
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -132,7 +139,8 @@ def assert_summary(text: str) -> None:
     assert "OK: every row written exactly once" in text, text
 
 
-def assert_lab_gone(lab_dir: str) -> None:
+def assert_lab_gone(lab_dir: str, tmux: Tmux) -> None:
+    tmux.kill()  # the server that ran the demo: its command line names lab_dir too
     assert lab_processes(lab_dir) == []
     assert not os.path.exists(lab_dir)
 
@@ -148,12 +156,21 @@ def test_demo_tmux_session_shows_three_panes(lab_dir, tmux):
         start_new_session=True,
     )
     try:
-        wait_for(lambda: tmux.sessions() or demo.poll() is not None, 120 + SLACK, "the demo's tmux session")
+
+        def titled() -> Dict[str, str]:
+            """The session's panes by title, once it has three titled ones."""
+            for session in tmux.sessions():
+                listed = tmux("list-panes", "-t", session, "-F", "#{pane_id} #{@multimaster_pane}").splitlines()
+                found = {title: pane for pane, title in (line.split(" ", 1) for line in listed) if title}
+                if len(found) == 3:
+                    return found
+            return {}
+
+        wait_for(lambda: titled() or demo.poll() is not None, LAB_UP, "the demo's tmux session")
         assert demo.poll() is None, demo.communicate()[0]
         (session,) = tmux.sessions()
-        listed = tmux("list-panes", "-t", session, "-F", "#{pane_id} #{@multimaster_pane}").splitlines()
-        panes = {title: pane for pane, title in (line.split(" ", 1) for line in listed)}
-        assert list(panes) == list(TITLES), listed  # left, then top right, then bottom right
+        panes = titled()
+        assert list(panes) == list(TITLES), panes  # left, then top right, then bottom right
         insert, count, crash = panes["insert-test"], panes["SELECT COUNT(*)"], panes["lab crash / lab start"]
         wait_screen(
             lambda: tmux.capture(crash),
@@ -184,7 +201,7 @@ def test_demo_tmux_session_shows_three_panes(lab_dir, tmux):
             demo.wait()
     assert demo.returncode == 0, out
     assert "=== bringing the lab down" in out, out
-    assert_lab_gone(lab_dir)
+    assert_lab_gone(lab_dir, tmux)
 
 
 def test_demo_builtin_view_in_a_terminal(lab_dir, tmux):
@@ -200,6 +217,9 @@ def test_demo_builtin_view_in_a_terminal(lab_dir, tmux):
     screen = wait_screen(lambda: tmux.capture("view"), lambda s: "press q" in s or "[demo exited" in s,
                          RUN_TIMEOUT, "the run to end")  # fmt: skip
     assert "press q" in screen, screen
+    # The count, refreshed once a second, catches up with insert-test's last row.
+    final = f"count {COUNT} of {COUNT}, distinct {COUNT}"
+    screen = wait_screen(lambda: tmux.capture("view"), lambda s: final in s, 5 + SLACK, "the final count")
     lines = screen.splitlines()
     assert "insert-test" in lines[0] and "SELECT COUNT(*)" in lines[0], screen
     assert "lab crash / lab start" in screen
@@ -217,17 +237,19 @@ def test_demo_builtin_view_in_a_terminal(lab_dir, tmux):
     assert_crash_pane(screen)
     assert_summary(screen)
     assert "=== bringing the lab down" in screen, screen
-    assert_lab_gone(lab_dir)
+    assert_lab_gone(lab_dir, tmux)
 
 
-def test_demo_too_small_terminal_falls_back_to_lines(lab_dir, tmux):
-    # No rows: the lab comes up, the empty loop checks 0 of 0, the lab comes down.
-    command = shlex.join(demo_argv(lab_dir, count=0)) + '; echo "[demo exited $?]"; sleep 600'
-    tmux("new-session", "-d", "-s", "small", "-x", "60", "-y", "15", command)
-    screen = wait_screen(lambda: tmux.capture("small", history=True), lambda s: "[demo exited" in s,
-                         RUN_TIMEOUT, "the demo to exit")  # fmt: skip
+def test_demo_too_small_terminal_falls_back_to_lines(tmux):
+    # The choice comes first: a host that is no loopback address then stops the demo before any
+    # lab is brought up, as lines (the plain path itself is test_demo.py's).
+    command = shlex.join(demo_argv("/tmp/multimaster-pytest-no-lab", count=0)).replace(
+        DEMO_HOSTS, "192.0.2.1,192.0.2.2"
+    )
+    tmux("new-session", "-d", "-s", "small", "-x", "60", "-y", "15", command + '; echo "[demo exited $?]"; sleep 600')
+    screen = wait_screen(lambda: tmux.capture("small", history=True), lambda s: "[demo exited" in s, 30 + SLACK,
+                         "the demo to exit")  # fmt: skip
     assert "the terminal is 60x15, the three panes need 80x20: showing lines instead" in screen, screen
-    assert "[demo exited 0]" in screen, screen
-    assert "Summary: expected 0, found 0" in screen, screen
-    assert "=== bringing the lab down" in screen, screen
-    assert_lab_gone(lab_dir)
+    assert "[demo exited 2]" in screen, screen
+    assert "multimaster demo: " in screen.replace("multimaster demo: the terminal", ""), screen
+    assert not os.path.exists("/tmp/multimaster-pytest-no-lab")

@@ -111,7 +111,7 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
 
 
 def how_to_show(args: argparse.Namespace) -> str:
-    """ "tmux", "panes" (the built-in view) or "lines". The built-in view is the default on a
+    """Which view: "tmux", "panes" (the built-in one) or "lines". The built-in view is the default on a
     terminal, also where tmux is installed: it owns the whole run, ends by itself and brings the
     lab down, where a tmux session lives until the user closes it."""
     if args.tmux:

@@ -4,8 +4,10 @@ a tmux pane, each checked with `tmux capture-pane` once the run is over (count N
 crashes and restarts typed, the summary), and the lab down afterwards. A terminal too small for
 the panes falls back to lines.
 
-Each test runs its own tmux server (TMUX_TMPDIR in a fresh directory), killed in a finally; the
-demo runs on the demo lab's addresses and directory (test_demo.py's), never the session lab's.
+Each test runs its own tmux server (TMUX_TMPDIR in a fresh directory), killed in a finally.
+The `--tmux` run uses the demo lab's addresses and directory (test_demo.py's); the built-in
+view's run has a lab of its own (MULTIMASTER_TEST_DEMO_VIEW_HOSTS/_DIR), so that it can start
+beside the other and both runs take the time of one.
 
 `MULTIMASTER_DEMO_SVG=PATH` makes the built-in view's test write its final screen there as an
 SVG: how the README's picture (.github/course-demo-panes.svg) is made.
@@ -13,6 +15,7 @@ SVG: how the README's picture (.github/course-demo-panes.svg) is made.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -33,8 +36,12 @@ from support.labs import lab_processes
 
 DEMO_HOSTS = os.environ.get("MULTIMASTER_TEST_DEMO_HOSTS", "127.0.62.1,127.0.62.2")
 DEMO_DIR = os.environ.get("MULTIMASTER_TEST_DEMO_DIR", "/tmp/multimaster-pytest-demo")
-# 60 rows 0.3 s apart: node 1 is crashed at row 12, and back (about 1 s + Galera's eviction +
-# IST) while at least 18 s of interval remain, so node 2 is crashed at row 33 in the loop.
+VIEW_HOSTS = os.environ.get("MULTIMASTER_TEST_DEMO_VIEW_HOSTS", "127.0.63.1,127.0.63.2")
+# Not a prefix of DEMO_DIR, nor it of this: lab_processes finds a lab by its directory's name.
+VIEW_DIR = os.environ.get("MULTIMASTER_TEST_DEMO_VIEW_DIR", "/tmp/multimaster-pytest-view-demo")
+# 60 rows 0.3 s apart: node 1 is crashed at row 12 and back about 12 s later (1 s, then Galera's
+# eviction and IST; 10-13 s measured on a loaded machine), well before the loop's 14.4 s of
+# interval left and its ~6 s failover stall are over, so node 2 is crashed too, at row 33 or later.
 COUNT, INTERVAL = 60, 0.3
 # `lab up` gives itself 120 s, each restart 90 s, the loop 18 s plus two failover stalls.
 RUN_TIMEOUT = 420
@@ -91,28 +98,51 @@ def tmux() -> Iterator[Tmux]:
         server.kill()
 
 
-@pytest.fixture
-def lab_dir() -> Iterator[str]:
-    """The demo's lab directory: cleared of what a killed earlier run left, brought down
+@contextlib.contextmanager
+def cleared(lab_dir: str) -> Iterator[str]:
+    """A demo's lab directory: cleared of what a killed earlier run left, brought down
     afterwards whatever the test saw (the test itself checks that the demo did it)."""
 
     def clean() -> None:
         try:
-            Lab.load(DEMO_DIR).down()
+            Lab.load(lab_dir).down()
         except Exception:
             pass
 
     clean()
-    assert not lab_processes(DEMO_DIR), "a lab process from an earlier run is still there"
-    yield DEMO_DIR
-    clean()
+    assert not lab_processes(lab_dir), "a lab process from an earlier run is still there"
+    try:
+        yield lab_dir
+    finally:
+        clean()
 
 
-def demo_argv(lab_dir: str, *extra: str, count: int = COUNT) -> List[str]:
+@pytest.fixture
+def lab_dir() -> Iterator[str]:
+    with cleared(DEMO_DIR) as path:
+        yield path
+
+
+def demo_argv(lab_dir: str, *extra: str, count: int = COUNT, hosts: str = DEMO_HOSTS) -> List[str]:
     return [
         sys.executable, "-m", "multimaster_lab", "demo", *extra,
-        "--count", str(count), "--interval", str(INTERVAL), "--dir", lab_dir, "--hosts", DEMO_HOSTS,
+        "--count", str(count), "--interval", str(INTERVAL), "--dir", lab_dir, "--hosts", hosts,
     ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def view_run() -> Iterator[Tmux]:
+    """The built-in view's run, started in a terminal of a fixed size (a tmux pane, which stays
+    with the exit status once the demo ends) when a test first asks for it: the `--tmux` test
+    asks first, so the two runs overlap."""
+    with cleared(VIEW_DIR):
+        server = Tmux()
+        try:
+            command = shlex.join(demo_argv(VIEW_DIR, hosts=VIEW_HOSTS)) + '; echo "[demo exited $?]"; sleep 600'
+            server("new-session", "-d", "-s", "view", "-x", str(SIZE[0]), "-y", str(SIZE[1]), command)
+            yield server
+        finally:
+            server.kill()
 
 
 def wait_screen(read: Callable[[], str], done: Callable[[str], bool], timeout: float, what: str) -> str:
@@ -145,7 +175,8 @@ def assert_lab_gone(lab_dir: str, tmux: Tmux) -> None:
     assert not os.path.exists(lab_dir)
 
 
-def test_demo_tmux_session_shows_three_panes(lab_dir, tmux):
+def test_demo_tmux_session_shows_three_panes(view_run, lab_dir, tmux):
+    # view_run: the built-in view's run starts now, beside this one.
     demo = subprocess.Popen(
         demo_argv(lab_dir, "--tmux"),
         env={**tmux.env, "COLUMNS": str(SIZE[0]), "LINES": str(SIZE[1])},  # the session's size
@@ -204,11 +235,10 @@ def test_demo_tmux_session_shows_three_panes(lab_dir, tmux):
     assert_lab_gone(lab_dir, tmux)
 
 
-def test_demo_builtin_view_in_a_terminal(lab_dir, tmux):
-    # The demo alone in a pane of a fixed size; the pane stays (with the exit status) once it ends.
-    command = shlex.join(demo_argv(lab_dir)) + '; echo "[demo exited $?]"; sleep 600'
-    tmux("new-session", "-d", "-s", "view", "-x", str(SIZE[0]), "-y", str(SIZE[1]), command)
-    # Resized mid-run: too small, it says so; large again, the panes are back.
+def test_demo_builtin_view_in_a_terminal(view_run):
+    tmux, lab_dir = view_run, VIEW_DIR
+    # Resized (mid-run, or on the final screen when the other test took longer): too small, it
+    # says so; large again, the panes are back.
     wait_screen(lambda: tmux.capture("view"), lambda s: "record inserted" in s, LAB_UP, "the first rows")
     tmux("resize-window", "-t", "view", "-x", "60", "-y", "15")
     wait_screen(lambda: tmux.capture("view"), lambda s: "terminal too small (60x15)" in s, 10, "the view to shrink")
@@ -253,3 +283,21 @@ def test_demo_too_small_terminal_falls_back_to_lines(tmux):
     assert "[demo exited 2]" in screen, screen
     assert "multimaster demo: " in screen.replace("multimaster demo: the terminal", ""), screen
     assert not os.path.exists("/tmp/multimaster-pytest-no-lab")
+
+
+def test_demo_tmux_without_tmux_says_so(tmp_path):
+    # PATH without tmux: one line, exit 2, before any lab is brought up.
+    lab = tmp_path / "lab"
+    done = subprocess.run(
+        [*demo_argv(str(lab), "--tmux")],
+        env={**os.environ, "PATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=30 + SLACK,
+    )
+    assert done.returncode == 2, done
+    assert done.stderr.strip() == (
+        "multimaster demo: --tmux needs tmux, which is not installed (apt-get install tmux); "
+        "without --tmux the demo draws the three panes itself"
+    ), done
+    assert not lab.exists()

@@ -188,20 +188,30 @@ def run_view(lab: Lab, count: int, interval: float, env: Dict[str, str]) -> int:
     try:
         curses.wrapper(lambda win: show(win, view, proc, threads[2], stop))
     finally:
+        # The terminal is restored; also after Ctrl-C, what the panes ended with stays on it.
         stop_child(proc)
         stop.set()
         counted.set()
         for th in threads:
-            th.join(timeout=120)  # a node restart under way ends first (`lab start` gives itself 90 s)
-    insert, count_now, crash, _ = view.snapshot()
-    print("\n".join(["--- the count", *count_now, "--- the crash script", *crash]))
-    tail = next((i for i, line in enumerate(insert) if line.startswith("Summary:")), max(0, len(insert) - 5))
-    print("\n".join(["--- insert-test", *insert[tail:]]), flush=True)
+            th.join(timeout=1.5)
+        if any(th.is_alive() for th in threads):
+            print("=== waiting for the node restart under way to finish", flush=True)
+        for th in threads:
+            th.join(timeout=120)  # `lab start` gives itself 90 s
+        print_panes(view)
     rc = proc.returncode or 0
     if failures:
         print(f"multimaster demo: {'; '.join(failures)}", file=sys.stderr)
         return rc or 1
     return rc
+
+
+def print_panes(view: Panes) -> None:
+    """The panes' last state as plain lines: the count, the crash script, insert-test's end."""
+    insert, count_now, crash, _ = view.snapshot()
+    print("\n".join(["--- the count", *count_now, "--- the crash script", *crash]))
+    tail = next((i for i, line in enumerate(insert) if line.startswith("Summary:")), max(0, len(insert) - 5))
+    print("\n".join(["--- insert-test", *insert[tail:]]), flush=True)
 
 
 def show(win: Any, view: Panes, proc: subprocess.Popen[str], crasher: threading.Thread, stop: threading.Event) -> None:

@@ -270,6 +270,24 @@ def test_demo_builtin_view_in_a_terminal(view_run):
     assert_lab_gone(lab_dir, tmux)
 
 
+def test_demo_builtin_view_ctrl_c_restores_the_terminal(lab_dir, tmux):
+    # Node 1 would only be crashed after 200 rows: Ctrl-C lands in the plain loop.
+    command = shlex.join(demo_argv(lab_dir, count=1000))
+    tmux("new-session", "-d", "-s", "stop", "-x", "120", "-y", "30", command + '; echo "[demo exited $?]"; sleep 600')
+    wait_screen(lambda: tmux.capture("stop"), lambda s: s.count("record inserted") >= 3, LAB_UP, "the first rows")
+    assert "─ insert-test" in tmux.capture("stop")
+    tmux("send-keys", "-t", "stop", "C-c")  # the terminal's Ctrl-C: SIGINT to the foreground group
+    screen = wait_screen(lambda: tmux.capture("stop", history=True), lambda s: "[demo exited" in s, EXIT_BOUND,
+                         "the demo to exit")  # fmt: skip
+    # The full-screen view is gone (the terminal's own screen is back), the lab brought down.
+    assert "─ insert-test" not in screen, screen
+    assert "[demo exited 130]" in screen, screen
+    assert "insert-test: interrupted" in screen, screen
+    assert "multimaster demo: interrupted" in screen, screen
+    assert "=== bringing the lab down" in screen, screen
+    assert_lab_gone(lab_dir, tmux)
+
+
 def test_demo_too_small_terminal_falls_back_to_lines(tmux):
     # The choice comes first: a host that is no loopback address then stops the demo before any
     # lab is brought up, as lines (the plain path itself is test_demo.py's).

@@ -174,7 +174,7 @@ def open_tmux_session(lab: Lab, count: int, interval: float, env: Dict[str, str]
     env_flags = [w for k, v in env.items() for w in ("-e", f"{k}={v}")]
     new = ["-P", "-F", "#{pane_id}"]
     insert_pane = tmux(
-        "new-session", "-d", *new, "-s", name, "-x", str(cols), "-y", str(lines), *env_flags,
+        "new-session", "-d", *new, "-s", name, "-n", "course demo", "-x", str(cols), "-y", str(lines), *env_flags,
         pane_command("insert-test " + " ".join(insert), [sys.executable, "-m", "multimaster_lab.course", *insert]),
     ).strip()  # fmt: skip
     count_pane = tmux("split-window", "-h", *new, "-t", insert_pane, "-l", "50%",
@@ -209,7 +209,10 @@ def run_tmux(lab: Lab, count: int, interval: float, env: Dict[str, str]) -> int:
         print(f"=== tmux session {name}: the lab comes down when it ends (tmux kill-session -t {name})", flush=True)
         if sys.stdin.isatty() and sys.stdout.isatty():
             if os.environ.get("TMUX"):
-                tmux("switch-client", "-t", name)
+                try:
+                    tmux("switch-client", "-t", name)
+                except TmuxError:  # no client of this server to switch (a detached session)
+                    print(f"=== see it with: tmux attach -t {name}", flush=True)
             else:
                 subprocess.run([tmux_path(), "attach-session", "-t", name])
                 if session_alive(name):

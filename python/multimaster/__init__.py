@@ -57,6 +57,7 @@ __all__ = [
     "parse_address",
     "parse_url",
     "connect",
+    "instrument",
     "__version__",
     "apilevel",
     "threadsafety",
@@ -75,6 +76,15 @@ __all__ = [
     "TimestampFromTicks",
     *exceptions.__all__,
 ]
+
+
+def instrument(mm: MultiMaster, meter_provider: object = None) -> object:
+    """OpenTelemetry metrics for `mm` (see `multimaster.otel.instrument`; the `otel` extra).
+    Returns the `multimaster.otel.Instrumentation`, whose `uninstrument()` stops it."""
+    from multimaster.otel import instrument as _instrument
+
+    return _instrument(mm, meter_provider)
+
 
 # A library logs but does not decide where logs go: without a handler configured by the
 # application, Python would print warnings to stderr.

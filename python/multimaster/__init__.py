@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+from typing import TYPE_CHECKING
 
 from multimaster import exceptions
 from multimaster._native import Transaction, __version__, _shutdown, parse_address, parse_url
@@ -44,6 +45,9 @@ from multimaster.dbapi import (
 from multimaster.exceptions import *  # noqa: F403 - the PEP 249 classes
 from multimaster.records import Event, NodeStats
 from multimaster.results import ExecResult, InsertReport, TransactionResult
+
+if TYPE_CHECKING:
+    from multimaster.otel import Instrumentation
 
 __all__ = [
     "MultiMaster",
@@ -78,7 +82,7 @@ __all__ = [
 ]
 
 
-def instrument(mm: MultiMaster, meter_provider: object = None) -> object:
+def instrument(mm: MultiMaster, meter_provider: object = None) -> Instrumentation:
     """OpenTelemetry metrics for `mm` (see `multimaster.otel.instrument`; the `otel` extra).
     Returns the `multimaster.otel.Instrumentation`, whose `uninstrument()` stops it."""
     from multimaster.otel import instrument as _instrument

@@ -34,7 +34,8 @@ COUNTERS: List[Tuple[str, str, str]] = [
 def counter_value(stats: NodeStats, source: str) -> int:
     if source.startswith("events."):
         return int(stats.get("events", {}).get(source[len("events.") :], 0))
-    return int(stats.get(source, 0))  # type: ignore[misc]
+    value: object = stats.get(source, 0)
+    return int(value) if isinstance(value, (int, float)) else 0
 
 
 def system_name(flavour: Optional[str]) -> str:

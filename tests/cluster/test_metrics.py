@@ -48,10 +48,11 @@ def test_otel_metrics_after_a_node_crash(make_mm, table, cluster):
     got = points(reader)
     hosts = [multimaster.parse_address(a) for a in cluster.addresses]
     durations = got[DURATION]
-    per_node = {
-        h: sum(p.count for p in durations if (p.attributes["server.address"], p.attributes["server.port"]) == h)
-        for h in hosts
-    }
+
+    def at(p: Any) -> Any:
+        return (p.attributes["server.address"], p.attributes["server.port"])
+
+    per_node = {h: sum(p.count for p in durations if at(p) == h) for h in hosts}
     assert all(n > 0 for n in per_node.values()), per_node
     assert sum(per_node.values()) == sum(s["statements"] for s in mm.stats())
     for p in durations:
@@ -66,9 +67,7 @@ def test_otel_metrics_after_a_node_crash(make_mm, table, cluster):
 
     def counted(name: str, node: int) -> int:
         host = hosts[node - 1]
-        return sum(
-            int(p.value) for p in got[name] if (p.attributes["server.address"], p.attributes["server.port"]) == host
-        )
+        return sum(int(p.value) for p in got[name] if at(p) == host)
 
     assert counted("multimaster.failovers", 1) >= 1
     assert counted("multimaster.node.down", 1) >= 1

@@ -29,6 +29,7 @@ __all__ = [
     "parse_url",
     "__version__",
     "_shutdown",
+    "_latency_cost",
 ]
 
 #: The crate's version (Cargo.toml), also `multimaster.__version__`.

@@ -96,7 +96,9 @@ mod tests {
         assert_eq!(operation(""), "");
     }
 
-    struct Keep(Mutex<Vec<(String, String, Option<(Option<u16>, &'static str)>)>>);
+    /// What the observer saw: node, operation, error.
+    type Seen = (String, String, Option<(Option<u16>, &'static str)>);
+    struct Keep(Mutex<Vec<Seen>>);
     impl Observer for Keep {
         fn statement(&self, s: &Observed<'_>) {
             let row = (s.node.to_owned(), s.operation.to_owned(), s.error);

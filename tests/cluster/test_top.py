@@ -41,7 +41,7 @@ def test_top_shows_a_crashed_node_down_then_up(cluster):
 
     def synced_up(address: str) -> bool:
         line = node_line(screen(), address)
-        return bool(line) and line[1] == "up" and "Synced" in line
+        return line is not None and line[1] == "up" and "Synced" in line
 
     def see(predicate: Callable[[], bool], timeout: float, what: str) -> None:
         try:

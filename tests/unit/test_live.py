@@ -7,8 +7,10 @@ import io
 import socket
 from contextlib import redirect_stdout
 
-from multimaster.display.live import live_html, live_text, rows_from_stats
+from multimaster.display.live import LiveView, live_html, live_text, rows_from_stats
 from multimaster_lab import top
+
+from support.bounds import SLACK, wait_for
 
 
 def stats(statements: int, errors: int, state: str = "up") -> dict:
@@ -63,3 +65,28 @@ def test_top_against_nodes_all_down_keeps_refreshing():
             line = next(line for line in t.splitlines() if line.startswith(n))
             assert line.split()[1] == "down" and "connect" in line
     assert "secret-pw" not in out.getvalue()
+
+
+class FakeMM:
+    """stats() of an instance whose node 1 runs 10 statements per call; closed after 3 calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    @property
+    def closed(self) -> bool:
+        return self.calls >= 3
+
+    def stats(self) -> list:
+        self.calls += 1
+        return [stats(10 * self.calls, 0)]
+
+
+def test_live_outside_a_notebook_prints_and_stops_when_closed(capsys):
+    view = LiveView(FakeMM(), every=0.05)
+
+    wait_for(lambda: not view.running, SLACK, "the live view to stop once the instance is closed")
+    tables = [t for t in capsys.readouterr().out.split("multimaster live:") if t.strip()]
+    assert len(tables) == 3 and "db1:3306" in tables[-1]
+    rates = [line.split()[2] for t in tables for line in t.splitlines() if line.startswith("db1:3306")]
+    assert rates[0] == "-" and all(float(r) > 0 for r in rates[1:])  # 10 statements per refresh

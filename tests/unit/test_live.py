@@ -90,3 +90,30 @@ def test_live_outside_a_notebook_prints_and_stops_when_closed(capsys):
     assert len(tables) == 3 and "db1:3306" in tables[-1]
     rates = [line.split()[2] for t in tables for line in t.splitlines() if line.startswith("db1:3306")]
     assert rates[0] == "-" and all(float(r) > 0 for r in rates[1:])  # 10 statements per refresh
+
+
+def test_live_in_a_notebook_updates_one_output(monkeypatch):
+    """In a kernel: one display output (text and HTML), then updates of that same output."""
+    import sys
+    import types
+
+    import multimaster.display
+
+    shown: list = []
+
+    class Handle:
+        def update(self, bundle: dict, raw: bool) -> None:
+            shown.append(("update", bundle))
+
+    def display(bundle: dict, raw: bool, display_id: bool) -> Handle:
+        shown.append(("display", bundle))
+        return Handle()
+
+    fake = types.ModuleType("IPython.display")
+    fake.display = display  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "IPython.display", fake)
+    monkeypatch.setattr(multimaster.display, "_in_kernel", lambda: True)
+    view = LiveView(FakeMM(), every=0.05)
+    wait_for(lambda: not view.running, SLACK, "the live view to stop once the instance is closed")
+    assert [kind for kind, _ in shown] == ["display", "update", "update"]
+    assert all("db1:3306" in b["text/plain"] and "<table" in b["text/html"] for _, b in shown)

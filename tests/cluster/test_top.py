@@ -23,10 +23,9 @@ def node_line(screen: str, address: str) -> Optional[List[str]]:
     return None
 
 
-def test_top_shows_a_crashed_node_down_then_up(cluster):
-    socket = f"mm-top-test-{os.getpid()}"  # a tmux server of its own, started with this env
+def test_top_shows_a_crashed_node_down_then_up(cluster, tmp_path):
     env = {**os.environ, **cluster.env(), "TERM": "xterm"}
-    tmux = ["tmux", "-L", socket]
+    tmux = ["tmux", "-S", str(tmp_path / "tmux.sock")]  # a tmux server of its own, started with this env
     one, two = env["AURORA_NODE1"], env["AURORA_NODE2"]  # as top shows them: as given
     command = f"{sys.executable} -m multimaster_lab.cli top"
     subprocess.run([*tmux, "new-session", "-d", "-s", "top", "-x", "160", "-y", "12", command], env=env, check=True)

@@ -11,6 +11,11 @@ pub struct PyObserver(pub Py<PyAny>);
 
 impl Observer for PyObserver {
     fn statement(&self, s: &Observed<'_>) {
+        // Set by the `atexit` hook (`_shutdown`): a loop that outlived a Ctrl-C must not call
+        // into an interpreter that is finalizing.
+        if crate::core::logs::quiet() {
+            return;
+        }
         Python::attach(|py| {
             let (code, class) = match s.error {
                 Some((code, class)) => (code, Some(class)),

@@ -12,6 +12,8 @@ mod _native {
     use pyo3::prelude::*;
 
     #[pymodule_export]
+    use crate::py::_latency_cost;
+    #[pymodule_export]
     use crate::py::_shutdown;
     #[pymodule_export]
     use crate::py::cancel::PyCancelHandle;

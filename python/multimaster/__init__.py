@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+from typing import TYPE_CHECKING
 
 from multimaster import exceptions
 from multimaster._native import CancelHandle, Transaction, __version__, _shutdown, parse_address, parse_url
@@ -46,6 +47,9 @@ from multimaster.exceptions import *  # noqa: F403 - the PEP 249 classes
 from multimaster.records import Event, NodeStats
 from multimaster.results import ExecResult, InsertReport, TransactionResult
 
+if TYPE_CHECKING:
+    from multimaster.otel import Instrumentation
+
 __all__ = [
     "MultiMaster",
     "AsyncMultiMaster",
@@ -61,6 +65,7 @@ __all__ = [
     "parse_address",
     "parse_url",
     "connect",
+    "instrument",
     "__version__",
     "apilevel",
     "threadsafety",
@@ -79,6 +84,15 @@ __all__ = [
     "TimestampFromTicks",
     *exceptions.__all__,
 ]
+
+
+def instrument(mm: MultiMaster, meter_provider: object = None) -> Instrumentation:
+    """OpenTelemetry metrics for `mm` (see `multimaster.otel.instrument`; the `otel` extra).
+    Returns the `multimaster.otel.Instrumentation`, whose `uninstrument()` stops it."""
+    from multimaster.otel import instrument as _instrument
+
+    return _instrument(mm, meter_provider)
+
 
 # A library logs but does not decide where logs go: without a handler configured by the
 # application, Python would print warnings to stderr.

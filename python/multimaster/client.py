@@ -28,6 +28,7 @@ from typing import (
 
 from multimaster._native import CancelHandle, Native, Transaction, parse_url
 from multimaster.display import Events, Stats, multimaster_html, multimaster_text, progress_sink
+from multimaster.display.live import LiveView
 from multimaster.results import ExecResult, InsertReport, TransactionResult
 
 if TYPE_CHECKING:
@@ -222,6 +223,15 @@ class MultiMaster:
         of `NodeStats` dicts that also shows as a table in a notebook and has `to_pandas()` /
         `to_polars()`."""
         return Stats(self._native.stats())
+
+    def live(self, every: float = 1.0, seconds: Optional[float] = None) -> LiveView:
+        """Shows the nodes as `multimaster top` does, refreshed every `every` seconds from
+        `stats()` (so at no cost to the statements): in a notebook one output updated in place,
+        elsewhere a text table printed each time. Runs in the background until `stop()` on the
+        returned view, `seconds` have passed, or this instance is closed. Statements and
+        errors per second are this instance's own; the Galera columns stay "-" (see
+        `multimaster top` for them)."""
+        return LiveView(self, every, seconds)
 
     def events(self) -> Events:
         """What happened, oldest first (the newest `event_capacity` events): each an `Event`

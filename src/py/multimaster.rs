@@ -392,6 +392,13 @@ impl PyNative {
         PyList::new(py, items)
     }
 
+    /// Calls `callback(node, operation, seconds, code, error_class)` after every statement
+    /// (code and class None on success); None stops it. For `multimaster.otel`.
+    #[pyo3(signature = (callback))]
+    fn observe(&self, callback: Option<Py<PyAny>>) {
+        self.cluster.observe(super::observe::observer(callback));
+    }
+
     /// The events kept, oldest first, each a dict (`multimaster.Event`).
     fn events<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         super::display::events_since(py, &self.cluster, UNIX_EPOCH)

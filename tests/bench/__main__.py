@@ -67,6 +67,7 @@ from bench.labels import (
     THREADS,
     TLS_HOSTS,
 )
+from bench.latency import print_latency_cost
 from bench.report import print_failover, print_latency, print_throughput
 
 
@@ -265,6 +266,7 @@ def main(argv: List[str]) -> int:
             print(f"round {r + 1} of {args.rounds} done ({time.monotonic() - started:.0f} s)", flush=True)
         mm.close()
         print_throughput(cases, figures, args.rounds, judge)
+        print_latency_cost(figures, judge)
         versus = {LAT_EXECUTE: LAT_PYMYSQL_INSERT, LAT_QUERY: LAT_PYMYSQL_SELECT, LAT_QUERY_TLS: LAT_PYMYSQL_SELECT}
         print_latency(
             figures,

@@ -151,7 +151,7 @@ class Clients:
 
 
 async def _aiomysql(params: Dict[str, Any]) -> Any:
-    import aiomysql  # type: ignore[import-untyped]
+    import aiomysql
 
     return await aiomysql.connect(
         host=params["host"],
@@ -164,7 +164,7 @@ async def _aiomysql(params: Dict[str, Any]) -> Any:
 
 
 async def _asyncmy(params: Dict[str, Any]) -> Any:
-    import asyncmy  # type: ignore[import-untyped]
+    import asyncmy
 
     return await asyncmy.connect(
         host=params["host"],

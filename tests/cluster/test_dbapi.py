@@ -7,6 +7,7 @@ lost reply made to happen with the fault proxy), pandas and polars, and secrets 
 from __future__ import annotations
 
 import datetime
+import decimal
 import threading
 import time
 import warnings
@@ -204,6 +205,44 @@ def test_rowcount_and_lastrowid(conn) -> None:
         assert e.value.errno == 1062
     finally:
         cur.execute(f"DROP TABLE {name}")
+
+
+# Each type and the Python value it round-trips as (PyMySQL's and mysqlclient's types): one
+# conversion (src/py/values.rs) for the DB-API and MultiMaster.query alike.
+ROUND_TRIPS = [
+    ("DECIMAL(30, 10)", decimal.Decimal("12345678901234567890.0123456789")),
+    ("NUMERIC(8, 4)", decimal.Decimal("-15.7563")),
+    ("DATETIME(6)", datetime.datetime(2024, 2, 29, 23, 59, 58, 123456)),
+    ("TIMESTAMP(6) NULL", datetime.datetime(2024, 3, 1, 0, 0, 1, 654321)),
+    ("TIME(6)", datetime.timedelta(hours=12, minutes=57, seconds=18, microseconds=396)),
+    ("TIME", datetime.timedelta(hours=-30, minutes=-1)),  # negative and beyond a day
+    ("TIME", datetime.timedelta(hours=838, minutes=59, seconds=59)),  # TIME's maximum
+    ("DATE", datetime.date(1999, 12, 31)),
+]
+
+
+@pytest.mark.parametrize("autocommit", [True, False], ids=["autocommit", "transaction"])
+def test_values_round_trip_as_their_python_types(make_mm, autocommit) -> None:
+    mm = make_mm()
+    name = f"dbapi_types_{threading.get_ident() % 100000}"
+    columns = ", ".join(f"c{i} {sql}" for i, (sql, _) in enumerate(ROUND_TRIPS))
+    mm.execute(f"DROP TABLE IF EXISTS {name}")
+    mm.execute(f"CREATE TABLE {name} (id INT PRIMARY KEY, {columns})")
+    values = tuple(v for _, v in ROUND_TRIPS)
+    try:
+        conn = multimaster.connect(mm, autocommit=autocommit)
+        cur = conn.cursor()
+        marks = ", ".join("?" for _ in values)
+        cur.execute(f"INSERT INTO {name} VALUES (1, {marks})", values)
+        conn.commit()
+        select = f"SELECT {', '.join(f'c{i}' for i in range(len(values)))} FROM {name}"
+        for sql, params in ((select, None), (select + " WHERE id = ?", (1,))):  # text and binary protocol
+            for got in (cur.execute(sql, params).fetchall()[0], mm.query(sql, params, causal=True)[0]):
+                assert got == values
+                assert [type(v) for v in got] == [type(v) for v in values]
+        conn.commit()
+    finally:
+        mm.execute(f"DROP TABLE IF EXISTS {name}")
 
 
 def test_qmark_and_named_parameters(conn, table) -> None:

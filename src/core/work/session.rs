@@ -18,7 +18,8 @@ use crate::core::error::{Error, Result};
 use crate::core::events::EventKind;
 use crate::core::failure::backoff::jitter;
 use crate::core::failure::decide::KeyCheck;
-use crate::core::sql::quote_table;
+use crate::core::sql::{insert_rows, quote_table};
+use crate::core::work::insert::chunks;
 use crate::core::work::transaction::{exhausted, Attempts, Commit, Tx};
 
 pub mod state;
@@ -271,9 +272,25 @@ impl<T> Session<T> {
         }
     }
 
+    /// Fails with `Error::Discarded` (2006, for pools to throw the connection away) once a
+    /// transaction that made state which cannot move ended: its server session is gone. Every
+    /// statement the connection runs asks first, those it runs outside the session too (a
+    /// DDL after the implicit commit ended that transaction would not find a temporary table).
+    pub fn usable(&self) -> Result<()> {
+        match &self.discarded {
+            Some(why) => Err(Error::Discarded { why: why.clone() }),
+            None => Ok(()),
+        }
+    }
+
     /// Whether a transaction is open (a statement ran since the last COMMIT or ROLLBACK).
     pub fn in_transaction(&self) -> bool {
         self.tx.is_some()
+    }
+
+    /// The node the open transaction is pinned to.
+    pub(crate) fn node<P: Pinned<Tx = T>>(&self, p: &P) -> Option<String> {
+        self.tx.as_ref().map(|tx| p.node(tx))
     }
 
     pub fn statements(&self) -> usize {
@@ -290,9 +307,7 @@ impl<T> Session<T> {
         params: &Params,
         cancel: &Cancel,
     ) -> Result<P::Answer> {
-        if let Some(why) = &self.discarded {
-            return Err(Error::Discarded { why: why.clone() });
-        }
+        self.usable()?;
         let kind = state::of(sql);
         match kind {
             State::Refused(why) => return Err(Error::Misuse(why.into())),
@@ -345,6 +360,36 @@ impl<T> Session<T> {
             }
         }
         Ok(answer)
+    }
+
+    /// Inserts `rows` into `table` in the transaction as multi-row INSERTs of `batch` rows,
+    /// as `insert_many(batch=...)` writes them (the same chunks and statement), each a
+    /// statement of the replay log: the DB-API's `executemany` of an `INSERT ... VALUES`.
+    /// The answers, in order; at the first error, that error.
+    pub(crate) fn insert_rows<P: Pinned<Tx = T>>(
+        &mut self,
+        p: &P,
+        table: &str,
+        columns: &[String],
+        rows: &[Vec<Value>],
+        batch: usize,
+        cancel: &Cancel,
+    ) -> Result<Vec<P::Answer>> {
+        if let Some(bad) = rows.iter().position(|r| r.len() != columns.len()) {
+            return Err(Error::Config(format!(
+                "parameter set {bad} has {} values for {} columns",
+                rows[bad].len(),
+                columns.len()
+            )));
+        }
+        chunks(rows.len(), columns.len(), batch)
+            .into_iter()
+            .map(|range| {
+                let sql = insert_rows(table, columns, range.len());
+                let params = Params::Positional(rows[range].concat());
+                self.execute(p, &sql, &params, cancel)
+            })
+            .collect()
     }
 
     /// The attempts of one call: the transaction open (replayed if it was interrupted), then
@@ -611,6 +656,11 @@ impl<T> Session<T> {
             p.rollback(&tx);
             self.log.clear();
             return Err(Replayed::Diverged(e));
+        }
+        // The replay ran the transaction's SETs, temporary tables and locks again on this
+        // session: it must not go back to the pool either.
+        if self.stuck.is_some() || self.log.entries.iter().any(|e| state::of(&e.sql) != State::None) {
+            p.discard(&tx);
         }
         self.tx = Some(tx);
         Ok(())

@@ -443,7 +443,9 @@ class Cursor:
                     self.description, self._rows, self.rowcount = description, rows, len(rows)
             else:
                 done = mm.execute(operation, parameters, key=key, idempotent=idempotent)
-                self.rowcount, self.lastrowid = done.rowcount, done.last_insert_id
+                # An UPDATE's rows matched, changed or not, as in a transaction (CLIENT_FOUND_ROWS).
+                self.rowcount = done.rowcount if done.matched is None else done.matched
+                self.lastrowid = done.last_insert_id
         except TypeError as e:  # a parameter that cannot be bound, params given as a string
             raise ProgrammingError(str(e)) from e
         return self

@@ -125,13 +125,12 @@ class MultiMasterDialect_mysql(MySQLDialect):
     supports_native_decimal = True
     # Results are read whole by execute(): there is no streaming cursor.
     supports_server_side_cursors = False
-    # The core connects without CLIENT_FOUND_ROWS, so an UPDATE's rowcount counts the rows it
-    # changed, not the rows it matched (an UPDATE that sets a row to its own values says 0).
-    # The ORM's version check and its "UPDATE matched no row" check rely on matched rows:
-    # saying they are not reliable turns those checks off rather than raising StaleDataError
-    # for an unchanged row.
-    supports_sane_rowcount = False
-    supports_sane_multi_rowcount = False
+    # The DB-API's rowcount of an UPDATE is the rows it matched, changed or not, as with
+    # CLIENT_FOUND_ROWS (read from the server's "Rows matched" info, so MultiMaster.execute's
+    # own rowcount stays the rows changed): the ORM's version and "matched no row" checks hold.
+    # executemany() of an UPDATE loops, its rowcount the total of matched rows.
+    supports_sane_rowcount = True
+    supports_sane_multi_rowcount = True
     # The DB-API binds no uuid.UUID: MariaDB's native UUID columns get their values as
     # strings, as SQLAlchemy does for mysqlconnector and mariadbconnector.
     _allows_uuid_binds = False

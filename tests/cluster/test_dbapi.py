@@ -245,6 +245,27 @@ def test_values_round_trip_as_their_python_types(make_mm, autocommit) -> None:
         mm.execute(f"DROP TABLE IF EXISTS {name}")
 
 
+@pytest.mark.parametrize("autocommit", [True, False], ids=["autocommit", "transaction"])
+def test_update_rowcount_counts_matched_rows(make_mm, table, autocommit) -> None:
+    """As with CLIENT_FOUND_ROWS (SQLAlchemy's MySQL dialects rely on it): an UPDATE that
+    changes nothing still counts the rows it matched; MultiMaster.execute counts changed rows."""
+    mm = make_mm()
+    mm.execute(f"INSERT INTO {table} (title) VALUES ('same'), ('same'), ('other')")
+    conn = multimaster.connect(mm, autocommit=autocommit)
+    cur = conn.cursor()
+    cur.execute(f"UPDATE {table} SET title = 'same' WHERE title = ?", ("same",))
+    assert cur.rowcount == 2
+    cur.execute(f"UPDATE {table} SET title = 'changed' WHERE title = 'other'")
+    assert cur.rowcount == 1
+    cur.execute(f"UPDATE {table} SET title = 'x' WHERE title = 'none'")
+    assert cur.rowcount == 0
+    cur.executemany(f"UPDATE {table} SET title = ? WHERE title = ?", [("same", "same"), ("changed", "changed")])
+    assert cur.rowcount == 3
+    conn.commit()
+    done = mm.execute(f"UPDATE {table} SET title = 'same' WHERE title = 'same'")
+    assert done.rowcount == 0 and done.matched == 2
+
+
 def test_qmark_and_named_parameters(conn, table) -> None:
     cur = conn.cursor()
     cur.execute(

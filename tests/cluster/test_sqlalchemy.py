@@ -169,10 +169,11 @@ def test_orm_session_commits_objects(cluster, items, engines) -> None:
         assert two is not None
         two.k = "orm-8x"
         session.flush()
-        # Set to its own value: rowcount counts changed rows, not matched ones (no
-        # CLIENT_FOUND_ROWS), which is why the dialect says supports_sane_rowcount = False.
+        # Set to its own value: rowcount counts the matched row (as CLIENT_FOUND_ROWS), which
+        # is what the dialect's supports_sane_rowcount = True promises the ORM.
         same = session.execute(sa.update(Item).where(Item.id == 8).values(k="orm-8x"))
-        assert same.rowcount == 0  # type: ignore[attr-defined]
+        assert same.rowcount == 1  # type: ignore[attr-defined]
+        assert engine.dialect.supports_sane_rowcount
         session.commit()
     ((n,),) = cluster.sql(1, f"SET SESSION wsrep_sync_wait=1; SELECT n FROM {DATABASE}.sqla_item WHERE id = 7")
     assert n == "1000"

@@ -21,6 +21,12 @@ class Requirements(SuiteRequirements):
         # SET SESSION TRANSACTION ISOLATION LEVEL, recorded by the session and re-applied after a failover.
         return exclusions.open()
 
+    @property
+    def savepoints(self) -> exclusions.compound:
+        # SAVEPOINT, ROLLBACK TO and RELEASE are statements of the DB-API transaction, replayed
+        # with it after a failover (tests/cluster/test_dbapi_transactions.py).
+        return exclusions.open()
+
     # ---- as SQLAlchemy's own test requirements say for its MySQL/MariaDB dialects -------------
 
     @property

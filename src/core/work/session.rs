@@ -14,6 +14,7 @@ use mysql::{Params, Value};
 
 use crate::core::cancel::Cancel;
 use crate::core::cluster::{rows_on, Cluster, IfLost, Rows};
+use crate::core::node::exec::matched_rows;
 use crate::core::error::{Error, Result};
 use crate::core::events::EventKind;
 use crate::core::failure::backoff::jitter;
@@ -683,6 +684,8 @@ fn overflow(cause: &Error) -> Error {
 /// generated id.
 pub struct Answer {
     pub rows: Rows,
+    /// Rows affected; for an UPDATE the rows it matched, changed or not, as SQLAlchemy's MySQL
+    /// dialects expect of a DB-API (CLIENT_FOUND_ROWS).
     pub affected: u64,
     pub last_insert_id: Option<u64>,
 }
@@ -705,7 +708,7 @@ impl Pinned for Cluster {
             let rows = rows_on(lease, sql, params)?;
             Ok(Answer {
                 rows,
-                affected: lease.affected_rows(),
+                affected: matched_rows(&lease.info_str()).unwrap_or_else(|| lease.affected_rows()),
                 last_insert_id: Some(lease.last_insert_id()).filter(|&id| id != 0),
             })
         })

@@ -432,6 +432,12 @@ impl<T> Session<T> {
                         self.abandon(p);
                         last = Some(why);
                     }
+                    // Ctrl-C: the statement was killed on the server with its connection,
+                    // and the transaction with them: rolled back, nothing left to commit.
+                    None if matches!(e, Error::Interrupted) => {
+                        self.rollback(p);
+                        return Err(e);
+                    }
                     // The statement's own error: the transaction stays open, and this
                     // statement, which changed nothing, is not part of a replay.
                     None => return Err(e),

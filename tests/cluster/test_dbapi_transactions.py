@@ -18,6 +18,7 @@ from multimaster_lab.coursedata import DATABASE
 
 from support.bounds import SLACK, wait_for
 from support.faultproxy import FaultProxy
+from support.interrupt import CTRL_C_PRELUDE, interrupt
 from support.labs import count_titles, heal
 
 MARKER = "multimaster_commit_marker"  # the table commit_marker=True writes (dbapi.connect)
@@ -433,3 +434,35 @@ def test_insert_returning_a_generated_id_that_differs_on_replay_raises(make_mm, 
     assert not conn.in_transaction
     ((n,),) = cluster.sql(2, f"SET SESSION wsrep_sync_wait=1; SELECT COUNT(*) FROM {returning}")
     assert n == "0", seen
+
+
+# A transaction that wrote a row, then Ctrl-C during its next statement (a long SLEEP).
+CTRL_C_SCRIPT = (
+    CTRL_C_PRELUDE
+    + """
+from multimaster_lab.coursedata import DATABASE, PASSWORD, USER
+conn = multimaster.connect(sys.argv[1].split(","), DATABASE, USER, PASSWORD)
+cur = conn.cursor()
+cur.execute(f"INSERT INTO {sys.argv[2]} (title) VALUES ('before-ctrl-c')")
+print("ready", flush=True)
+try:
+    cur.execute("SELECT SLEEP(60) AS mm_ctrl_c_sleep")
+    print("returned", flush=True)
+except KeyboardInterrupt:
+    interrupted(conn.in_transaction)
+conn.commit()  # nothing is left to commit
+conn.close()
+"""
+)
+
+
+def test_ctrl_c_in_a_transaction_kills_the_statement_and_commits_nothing(cluster, table) -> None:
+    words, _ = interrupt([CTRL_C_SCRIPT, ",".join(cluster.addresses), table], lambda text: text == "ready", after=0.5)
+    assert words[3] == "False"  # the transaction was rolled back with its statement
+    assert count_titles(cluster, table) == (0, 0)
+    sleeping = "SELECT COUNT(*) FROM information_schema.processlist WHERE info LIKE 'SELECT SLEEP(60) AS mm_ctrl_c%'"
+
+    def killed() -> bool:
+        return all(cluster.sql(i, sleeping) == [("0",)] for i in (1, 2))
+
+    wait_for(killed, SLACK, "the interrupted SLEEP(60) killed on the server")

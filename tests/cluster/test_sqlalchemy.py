@@ -228,6 +228,38 @@ def test_pool_pre_ping_after_a_node_is_killed(cluster, table, engines) -> None:
     assert count_titles(cluster, table) == (8, 8)
 
 
+def test_a_dead_node_costs_the_pool_no_connection(cluster, table, engines) -> None:
+    """Four pooled connections in transactions, two pinned to each node; node 1 is killed:
+    the two on it are replayed on node 2 and commit, the two on node 2 never notice, and the
+    pool discards none (no invalidation), every row in the table once."""
+    engine = make(engines, host_url(cluster), pool_size=4)
+    invalidated: List[object] = []
+    sa.event.listen(engine, "invalidate", lambda *args: invalidated.append(args))
+    sa.event.listen(engine, "soft_invalidate", lambda *args: invalidated.append(args))
+    course = sa.Table(table, sa.MetaData(), sa.Column("title", sa.String(40)))
+    held = [engine.connect() for _ in range(4)]
+    try:
+        for i, conn in enumerate(held):
+            conn.execute(sa.insert(course), {"title": f"before-{i}"})
+        nodes = [dbapi_of(conn).node for conn in held]
+        assert sorted(nodes) == sorted(cluster.addresses * 2), nodes  # two on each node
+        dbapis = {id(dbapi_of(conn)) for conn in held}
+        cluster.crash(1)
+        for i, conn in enumerate(held):
+            conn.execute(sa.insert(course), {"title": f"after-{i}"})
+            assert dbapi_of(conn).node == cluster.addresses[1]  # node 1's two replayed here
+            conn.commit()
+    finally:
+        for conn in held:
+            conn.close()
+    assert not invalidated and engine.pool.checkedin() == 4  # type: ignore[attr-defined]
+    again = [engine.connect() for _ in range(4)]
+    assert {id(dbapi_of(conn)) for conn in again} == dbapis  # the same four connections
+    for conn in again:
+        conn.close()
+    assert count_titles(cluster, table) == (8, 8)
+
+
 def test_session_commits_while_a_node_is_killed(cluster, items, engines) -> None:
     engine = make(engines, comma_url(cluster, query="&commit_marker=true"), pool_size=2)
     committed: List[int] = []

@@ -466,8 +466,9 @@ class Cursor:
         conn._session.check()
         batched = None if idempotent else batched_insert(operation)
         if batched is not None:
-            rows = list(seq_of_parameters)
-            if len(rows) > 1 and all(isinstance(r, (list, tuple)) for r in rows):
+            given = list(seq_of_parameters)
+            rows = [r for r in given if isinstance(r, (list, tuple))]
+            if len(given) > 1 and len(rows) == len(given):
                 self.description, self.lastrowid, self._rows, self._pos = None, None, None, 0
                 table, columns = batched
                 self.rowcount = 0
@@ -486,7 +487,7 @@ class Cursor:
                         self.rowcount = report.rows
                     raise
                 return self
-            seq_of_parameters = rows
+            seq_of_parameters = given
         total = 0
         try:
             for parameters in seq_of_parameters:

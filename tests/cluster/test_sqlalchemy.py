@@ -241,7 +241,7 @@ def test_a_dead_node_costs_the_pool_no_connection(cluster, table, engines) -> No
     try:
         for i, conn in enumerate(held):
             conn.execute(sa.insert(course), {"title": f"before-{i}"})
-        nodes = [dbapi_of(conn).node for conn in held]
+        nodes = [str(dbapi_of(conn).node) for conn in held]
         assert sorted(nodes) == sorted(cluster.addresses * 2), nodes  # two on each node
         dbapis = {id(dbapi_of(conn)) for conn in held}
         cluster.crash(1)

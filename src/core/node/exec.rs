@@ -17,7 +17,9 @@ pub struct Exec {
 /// change every connection's affected rows (MultiMaster.execute's rowcount with them).
 pub fn matched_rows(info: &str) -> Option<u64> {
     let rest = info.strip_prefix("Rows matched:")?.trim_start();
-    let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
     rest[..end].parse().ok()
 }
 
@@ -77,8 +79,14 @@ mod tests {
 
     #[test]
     fn matched_rows_of_an_update() {
-        assert_eq!(matched_rows("Rows matched: 3  Changed: 1  Warnings: 0"), Some(3));
-        assert_eq!(matched_rows("Rows matched: 0  Changed: 0  Warnings: 0"), Some(0));
+        assert_eq!(
+            matched_rows("Rows matched: 3  Changed: 1  Warnings: 0"),
+            Some(3)
+        );
+        assert_eq!(
+            matched_rows("Rows matched: 0  Changed: 0  Warnings: 0"),
+            Some(0)
+        );
         assert_eq!(matched_rows("Records: 3  Duplicates: 0  Warnings: 0"), None);
         assert_eq!(matched_rows(""), None);
     }

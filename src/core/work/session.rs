@@ -14,11 +14,11 @@ use mysql::{Params, Value};
 
 use crate::core::cancel::Cancel;
 use crate::core::cluster::{rows_on, Cluster, IfLost, Rows};
-use crate::core::node::exec::matched_rows;
 use crate::core::error::{Error, Result};
 use crate::core::events::EventKind;
 use crate::core::failure::backoff::jitter;
 use crate::core::failure::decide::KeyCheck;
+use crate::core::node::exec::matched_rows;
 use crate::core::sql::{insert_rows, quote_table};
 use crate::core::work::insert::chunks;
 use crate::core::work::transaction::{exhausted, Attempts, Commit, Tx};
@@ -666,7 +666,13 @@ impl<T> Session<T> {
         }
         // The replay ran the transaction's SETs, temporary tables and locks again on this
         // session: it must not go back to the pool either.
-        if self.stuck.is_some() || self.log.entries.iter().any(|e| state::of(&e.sql) != State::None) {
+        if self.stuck.is_some()
+            || self
+                .log
+                .entries
+                .iter()
+                .any(|e| state::of(&e.sql) != State::None)
+        {
             p.discard(&tx);
         }
         self.tx = Some(tx);

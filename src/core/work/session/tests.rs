@@ -514,14 +514,24 @@ fn ctrl_c_rolls_the_transaction_back() {
     session.commit(&s, &Cancel::new()).unwrap(); // nothing left to commit
     assert_eq!(
         s.log(),
-        ["begin 1 slot 0", "1: INSERT a", "1: SELECT SLEEP(9)", "rollback 1"]
+        [
+            "begin 1 slot 0",
+            "1: INSERT a",
+            "1: SELECT SLEEP(9)",
+            "rollback 1"
+        ]
     );
 }
 
 #[test]
 fn a_replayed_session_that_reran_stuck_state_is_discarded_too() {
     let s = Script::new(
-        &[Says::Value(0), Says::Interrupt, Says::Value(0), Says::Value(1)],
+        &[
+            Says::Value(0),
+            Says::Interrupt,
+            Says::Value(0),
+            Says::Value(1),
+        ],
         &[],
     );
     let mut session = Session::new(0, 5);

@@ -183,7 +183,10 @@ def test_description_of_an_empty_result(conn, table) -> None:
     assert cur.description is None and cur.rowcount == 0
 
 
-def test_rowcount_and_lastrowid(conn) -> None:
+def test_rowcount_and_lastrowid(make_mm) -> None:
+    # One node while it lives: autocommit writes are not causal, so an UPDATE balanced to the
+    # other node could run before that node applied the INSERT just committed.
+    conn = multimaster.connect(make_mm(policy="sequential"), autocommit=True)
     cur = conn.cursor()
     name = f"dbapi_auto_{id(cur)}"
     cur.execute(f"CREATE TABLE {name} (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(10))")
@@ -249,7 +252,7 @@ def test_values_round_trip_as_their_python_types(make_mm, autocommit) -> None:
 def test_update_rowcount_counts_matched_rows(make_mm, table, autocommit) -> None:
     """As with CLIENT_FOUND_ROWS (SQLAlchemy's MySQL dialects rely on it): an UPDATE that
     changes nothing still counts the rows it matched; MultiMaster.execute counts changed rows."""
-    mm = make_mm()
+    mm = make_mm(policy="sequential")  # one node: autocommit writes are not causal
     mm.execute(f"INSERT INTO {table} (title) VALUES ('same'), ('same'), ('other')")
     conn = multimaster.connect(mm, autocommit=autocommit)
     cur = conn.cursor()

@@ -260,6 +260,30 @@ def test_a_dead_node_costs_the_pool_no_connection(cluster, table, engines) -> No
     assert count_titles(cluster, table) == (8, 8)
 
 
+def test_begin_nested_rolled_back_then_a_kill_commits_what_it_should(cluster, items, engines) -> None:
+    """Session.begin_nested() is a SAVEPOINT in the DB-API transaction: rolled back, then the
+    transaction's node killed, the replay on node 2 rolls back to it again and the outer
+    commit lands the outer objects and the released nested one, nothing of the rolled-back one."""
+    engine = make(engines, host_url(cluster, query="&policy=sequential"))  # node 1
+    with Session(engine) as session:
+        session.add(Item(id=1, k="outer-1"))
+        session.flush()
+        nested = session.begin_nested()
+        session.add(Item(id=2, k="rolled-back"))
+        session.flush()
+        nested.rollback()
+        with session.begin_nested():
+            session.add(Item(id=3, k="nested-kept"))
+        cluster.crash(1)
+        session.add(Item(id=4, k="outer-2"))
+        session.commit()  # its flush replays the transaction on node 2
+    rows = cluster.sql(2, f"SET SESSION wsrep_sync_wait=1; SELECT id, k FROM {DATABASE}.sqla_item ORDER BY id")
+    assert rows == [("1", "outer-1"), ("3", "nested-kept"), ("4", "outer-2")]
+    with engine.connect() as conn:
+        events = dbapi_of(conn).multimaster.events()
+    assert any(e["kind"] == "retry" and "transaction replayed" in e["detail"] for e in events), events
+
+
 def test_session_commits_while_a_node_is_killed(cluster, items, engines) -> None:
     engine = make(engines, comma_url(cluster, query="&commit_marker=true"), pool_size=2)
     committed: List[int] = []

@@ -134,10 +134,10 @@ class MultiMasterDialect_mysql(MySQLDialect):
     # The DB-API binds no uuid.UUID: MariaDB's native UUID columns get their values as
     # strings, as SQLAlchemy does for mysqlconnector and mariadbconnector.
     _allows_uuid_binds = False
-    # Not use_insertmanyvalues_wo_returning, though executemany() is a loop of single
-    # statements (each a round trip and an entry of the transaction's replay log, at most
-    # 1,000): SQLAlchemy's multi-row pages then report the last page's rowcount, not the
-    # total that pandas' to_sql returns.
+    # Not use_insertmanyvalues_wo_returning: the DB-API's executemany() writes a plain INSERT
+    # as 1,000-row statements itself (insert_many's chunks, one replay-log entry each), and
+    # its rowcount is the total that pandas' to_sql returns, where SQLAlchemy's multi-row
+    # pages would report the last page's.
 
     @classmethod
     def import_dbapi(cls) -> DBAPIModule:

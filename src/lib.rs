@@ -14,6 +14,8 @@ mod _native {
     #[pymodule_export]
     use crate::py::_shutdown;
     #[pymodule_export]
+    use crate::py::cancel::PyCancelHandle;
+    #[pymodule_export]
     use crate::py::multimaster::{PyExecResult, PyNative};
     #[pymodule_export]
     use crate::py::parse_address;

@@ -19,7 +19,8 @@ import atexit
 import logging
 
 from multimaster import exceptions
-from multimaster._native import Transaction, __version__, _shutdown, parse_address, parse_url
+from multimaster._native import CancelHandle, Transaction, __version__, _shutdown, parse_address, parse_url
+from multimaster.aio import AsyncMultiMaster, AsyncTransaction
 from multimaster.client import MultiMaster, Options
 
 # PEP 249: `multimaster` is itself a DB-API 2.0 module (see multimaster.dbapi).
@@ -47,6 +48,9 @@ from multimaster.results import ExecResult, InsertReport, TransactionResult
 
 __all__ = [
     "MultiMaster",
+    "AsyncMultiMaster",
+    "AsyncTransaction",
+    "CancelHandle",
     "Options",
     "ExecResult",
     "InsertReport",

@@ -20,6 +20,7 @@ from typing import (
 from multimaster.records import Event, NodeStats
 
 __all__ = [
+    "CancelHandle",
     "ExecResult",
     "Native",
     "OPTIONS",
@@ -71,6 +72,15 @@ class Transaction:
     def attempt(self) -> int: ...
 
 @final
+class CancelHandle:
+    """A stop request for the calls it is passed to (`cancel=`), set from any thread."""
+
+    def __new__(cls) -> CancelHandle: ...
+    def cancel(self) -> None: ...
+    @property
+    def cancelled(self) -> bool: ...
+
+@final
 class Session:
     """A DB-API connection's transaction (autocommit off), with its replay log."""
 
@@ -111,9 +121,16 @@ class Native:
         key: Optional[Tuple[str, str, Any]] = None,
         idempotent: bool = False,
         statement_timeout: Optional[float] = None,
+        cancel: Optional[CancelHandle] = None,
     ) -> ExecResult: ...
     def query(
-        self, sql: str, params: _Params = None, *, causal: bool = False, statement_timeout: Optional[float] = None
+        self,
+        sql: str,
+        params: _Params = None,
+        *,
+        causal: bool = False,
+        statement_timeout: Optional[float] = None,
+        cancel: Optional[CancelHandle] = None,
     ) -> Tuple[List[Tuple[Any, ...]], Optional[_Description]]: ...
     def insert_many(
         self,
@@ -128,6 +145,7 @@ class Native:
         statement_timeout: Optional[float] = None,
         concurrency: int = 1,
         batch: int = 1,
+        cancel: Optional[CancelHandle] = None,
     ) -> Dict[str, Any]: ...
     def transaction(
         self,
@@ -136,6 +154,7 @@ class Native:
         check: Optional[Callable[[], object]] = None,
         attempts: int = 5,
         statement_timeout: Optional[float] = None,
+        cancel: Optional[CancelHandle] = None,
     ) -> Tuple[_T, int, str]: ...
     def session(
         self, *, attempts: int = 5, statement_timeout: Optional[float] = None, commit_marker: bool = False

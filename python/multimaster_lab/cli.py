@@ -14,7 +14,8 @@ USAGE = """usage: multimaster {lab,demo,notebook} ...
   lab up --netns [N] | partition I [--one-way] | heal I
                  the same in network namespaces (root), where a node can be cut off
   demo           the course demo: lab up, insert loop, each node crashed and restarted
-                 mid-run, count watched, result verified, lab down
+                 mid-run, count watched, result verified, lab down; on a terminal in three
+                 panes (--tmux: a tmux session of them, --lines: plain lines)
   notebook [DIR] the same demo as a Jupyter notebook: writes DIR/course-demo.ipynb
                  (--force overwrites it)
 

@@ -23,6 +23,7 @@ use crate::core::work::insert::{key_column, Progress, INSERT_LIMIT};
 use crate::core::work::session::Session;
 use crate::core::work::transaction::Tx;
 
+use super::cancel::PyCancelHandle;
 use super::display::{stats_dict, Live};
 use super::errors::PyMmError;
 use super::insert;
@@ -169,7 +170,8 @@ impl PyNative {
 
     /// One write (or any statement without a result set) under the exactly-once rules: what
     /// it did.
-    #[pyo3(signature = (sql, params=None, *, key=None, idempotent=false, statement_timeout=None))]
+    #[pyo3(signature = (sql, params=None, *, key=None, idempotent=false, statement_timeout=None, cancel=None))]
+    #[allow(clippy::too_many_arguments)]
     fn execute(
         &self,
         py: Python<'_>,
@@ -178,6 +180,7 @@ impl PyNative {
         key: Option<&Bound<'_, PyAny>>,
         idempotent: bool,
         statement_timeout: Option<f64>,
+        cancel: Option<PyRef<'_, PyCancelHandle>>,
     ) -> PyResult<PyExecResult> {
         let limit = self
             .cluster
@@ -191,7 +194,7 @@ impl PyNative {
             (None, true) => IfLost::RunAgain,
             (None, false) => IfLost::Raise,
         };
-        let (cancel, interrupt) = sigint::aware(limit);
+        let (cancel, interrupt) = sigint::aware(limit, cancel.as_deref());
         let out = py
             .detach(|| self.cluster.execute(sql, &params, write, None, &cancel))
             .map_err(|e| sigint::raised(&interrupt, e))?;
@@ -214,7 +217,7 @@ impl PyNative {
 
     /// A read on any live node: its rows as tuples, and its PEP 249 description (None for a
     /// statement without a result set).
-    #[pyo3(signature = (sql, params=None, *, causal=false, statement_timeout=None))]
+    #[pyo3(signature = (sql, params=None, *, causal=false, statement_timeout=None, cancel=None))]
     fn query<'py>(
         &self,
         py: Python<'py>,
@@ -222,6 +225,7 @@ impl PyNative {
         params: Option<&Bound<'py, PyAny>>,
         causal: bool,
         statement_timeout: Option<f64>,
+        cancel: Option<PyRef<'py, PyCancelHandle>>,
     ) -> PyResult<(Bound<'py, PyList>, Option<Bound<'py, PyList>>)> {
         let limit = self
             .cluster
@@ -229,7 +233,7 @@ impl PyNative {
             .statement_limit(statement_timeout, None)
             .map_err(settings_error)?;
         let params = to_params(params)?;
-        let (cancel, interrupt) = sigint::aware(limit);
+        let (cancel, interrupt) = sigint::aware(limit, cancel.as_deref());
         let out = py
             .detach(|| self.cluster.query(sql, &params, causal, &cancel))
             .map_err(|e| sigint::raised(&interrupt, e))?;
@@ -252,7 +256,7 @@ impl PyNative {
     /// chose (`multimaster.display.progress_sink`), handed a snapshot dict ten times a second.
     #[pyo3(signature = (
         table, columns, rows, *, key=None, interval=0.0, on_row=None, progress=None,
-        statement_timeout=None, concurrency=1, batch=1,
+        statement_timeout=None, concurrency=1, batch=1, cancel=None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn insert_many<'py>(
@@ -268,6 +272,7 @@ impl PyNative {
         statement_timeout: Option<f64>,
         concurrency: usize,
         batch: usize,
+        cancel: Option<PyRef<'py, PyCancelHandle>>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let limit = self
             .cluster
@@ -299,14 +304,18 @@ impl PyNative {
             batch,
             on_row,
         };
-        let cancel = Cancel::new().with_limit(limit);
+        let cancel = match cancel {
+            Some(h) => Cancel::new().with_flag(Arc::clone(&h.flag)),
+            None => Cancel::new(),
+        }
+        .with_limit(limit);
         let running = insert::start(&self.cluster, job, &cancel, &counters)?;
         running.wait(py, &self.cluster, live, &cancel, &self.workers)
     }
 
     /// Runs `body(tx)` as one transaction (see `MultiMaster.transaction`): `(value, attempts,
     /// node)`.
-    #[pyo3(signature = (body, *, check=None, attempts=5, statement_timeout=None))]
+    #[pyo3(signature = (body, *, check=None, attempts=5, statement_timeout=None, cancel=None))]
     fn transaction(
         &self,
         py: Python<'_>,
@@ -314,13 +323,14 @@ impl PyNative {
         check: Option<Py<PyAny>>,
         attempts: u32,
         statement_timeout: Option<f64>,
+        cancel: Option<PyRef<'_, PyCancelHandle>>,
     ) -> PyResult<(Py<PyAny>, u32, String)> {
         let limit = self
             .cluster
             .config()
             .statement_limit(statement_timeout, None)
             .map_err(settings_error)?;
-        let (cancel, interrupt) = sigint::aware(limit);
+        let (cancel, interrupt) = sigint::aware(limit, cancel.as_deref());
         let mut run_body = |tx: &Tx| -> Result<Py<PyAny>, PyMmError> {
             Python::attach(|py| {
                 let handle = Py::new(py, PyTransaction { tx: tx.clone() })?;

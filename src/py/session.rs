@@ -46,7 +46,7 @@ impl PySession {
         causal: bool,
     ) -> PyResult<Returned<'py>> {
         let params = to_params(params)?;
-        let (cancel, interrupt) = sigint::aware(self.limit);
+        let (cancel, interrupt) = sigint::aware(self.limit, None);
         let answer = py
             .detach(|| {
                 let mut session = lock(&self.session);
@@ -88,7 +88,7 @@ impl PySession {
             .try_iter()?
             .map(|r| to_row(&r?))
             .collect::<PyResult<Vec<_>>>()?;
-        let (cancel, interrupt) = sigint::aware(self.limit);
+        let (cancel, interrupt) = sigint::aware(self.limit, None);
         let answers = py
             .detach(|| {
                 let mut session = lock(&self.session);
@@ -101,7 +101,7 @@ impl PySession {
 
     /// Commits the open transaction; nothing to do without one.
     fn commit(&self, py: Python<'_>) -> PyResult<()> {
-        let (cancel, interrupt) = sigint::aware(None);
+        let (cancel, interrupt) = sigint::aware(None, None);
         py.detach(|| lock(&self.session).commit(&self.cluster, &cancel))
             .map_err(|e| sigint::raised(&interrupt, e))
     }

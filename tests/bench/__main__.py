@@ -20,6 +20,7 @@ from multimaster_lab.coursedata import LAB
 from multimaster_lab.lab import Lab, LabError
 
 import bench
+from bench.aio import asyncio_section
 from bench.baselines import (
     bare_loop_case,
     connector_connect,
@@ -274,6 +275,7 @@ def main(argv: List[str]) -> int:
         )
         sys.stdout.flush()
         failed = bool(figures.errors)
+        failed = asyncio_section(lab, admin, 20 if args.smoke else 2 * n, args.rounds, args.smoke) or failed
 
         # The failover stall: each run crashes node 1 and starts it again.
         results: Dict[str, List[Stall]] = {}

@@ -57,6 +57,9 @@ pub struct PyExecResult {
     pub failovers: u32,
     /// Its reply was lost and it was found committed by its key.
     pub ambiguous_resolved: bool,
+    /// The rows an UPDATE matched, changed or not (None for other statements): the DB-API's
+    /// rowcount, as SQLAlchemy's MySQL dialects expect (CLIENT_FOUND_ROWS).
+    pub matched: Option<u64>,
 }
 
 #[pymethods]
@@ -195,10 +198,10 @@ impl PyNative {
         let out = py
             .detach(|| self.cluster.execute(sql, &params, write, None, &cancel))
             .map_err(|e| sigint::raised(&interrupt, e))?;
-        let (rowcount, last_insert_id) = match out.value {
-            Some(e) => (e.affected, e.last_insert_id),
+        let (rowcount, last_insert_id, matched) = match out.value {
+            Some(e) => (e.affected, e.last_insert_id, e.matched),
             // The lost write was found committed by its key: one row.
-            None => (1, None),
+            None => (1, None, None),
         };
         let node = self.cluster.node_names().swap_remove(out.node);
         Ok(PyExecResult {
@@ -208,6 +211,7 @@ impl PyNative {
             retries: out.took.retries,
             failovers: out.took.failovers,
             ambiguous_resolved: out.took.resolved,
+            matched,
         })
     }
 

@@ -2,5 +2,6 @@
 
 pub mod insert;
 pub mod session;
+pub mod stream;
 pub mod timeline;
 pub mod transaction;

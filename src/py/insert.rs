@@ -17,9 +17,10 @@ use crate::core::cancel::Cancel;
 use crate::core::cluster::Cluster;
 use crate::core::error::Error;
 use crate::core::sync::lock;
-use crate::core::work::insert::{insert_many, Batch, Progress, Report};
+use crate::core::work::insert::{insert_many, key_column, Batch, Progress, Report};
 use crate::core::work::stream::{capacity, chunk_rows, Chunker, Feed};
 
+use super::arrow::{self, FrameReader};
 use super::display::Live;
 use super::errors::{to_pyerr, PyMmError};
 use super::report::report_dict;
@@ -228,6 +229,8 @@ impl Running {
 pub enum Source<'py> {
     /// Any Python iterable of sequences, advanced with the interpreter lock held.
     Rows(Bound<'py, PyIterator>),
+    /// An Arrow frame, read in Rust.
+    Frame(FrameReader),
 }
 
 /// An input being read into chunks.
@@ -240,24 +243,32 @@ impl Input<'_> {
     /// Reads rows until one chunk is queued, or the input ends (its last chunk queued and the
     /// feed ended: false).
     fn fill(&mut self, py: Python<'_>, feed: &Feed) -> PyResult<bool> {
-        let Source::Rows(rows) = &mut self.source;
         loop {
-            let Some(row) = rows.next() else {
+            let index = self.chunker.rows_read();
+            let row = match &mut self.source {
+                Source::Rows(rows) => rows.next().map(|row| {
+                    to_row(&row?).map_err(|e| {
+                        // A value that cannot be bound: say which row holds it.
+                        if e.is_instance_of::<PyTypeError>(py) {
+                            PyTypeError::new_err(format!("row {index}: {}", e.value(py)))
+                        } else {
+                            e
+                        }
+                    })
+                }),
+                Source::Frame(frame) => frame.next_row(index).transpose(),
+            };
+            let Some(row) = row.transpose()? else {
+                if index == 0 && matches!(self.source, Source::Frame(_)) {
+                    let e = Error::Config("the frame has no rows".into());
+                    return Err(PyMmError::from(e).into());
+                }
                 if let Some(chunk) = self.chunker.finish() {
                     feed.push(chunk);
                 }
                 feed.end();
                 return Ok(false);
             };
-            let index = self.chunker.rows_read();
-            let row = to_row(&row?).map_err(|e| {
-                // A value that cannot be bound: say which row holds it.
-                if e.is_instance_of::<PyTypeError>(py) {
-                    PyTypeError::new_err(format!("row {index}: {}", e.value(py)))
-                } else {
-                    e
-                }
-            })?;
             if let Some(chunk) = self.chunker.add(row).map_err(PyMmError::from)? {
                 feed.push(chunk);
                 return Ok(true);
@@ -266,28 +277,54 @@ impl Input<'_> {
     }
 }
 
-/// The input of one load, its feed, and its length when known (a list's, not a generator's):
-/// a clear error, before anything is written, for an input that is not iterable.
+/// The input of one load, its columns (a frame's own unless given), its feed, and its length
+/// when known (a list's or a frame's, not a generator's): a clear error, before anything is
+/// written, for an input that is neither iterable nor a frame, or a frame column of a type
+/// that cannot be written.
 pub fn open<'py>(
     rows: &Bound<'py, PyAny>,
-    columns: &[String],
-    key: Option<usize>,
+    columns: Vec<String>,
+    key: Option<&str>,
     concurrency: usize,
     batch: usize,
-) -> PyResult<(Input<'py>, Arc<Feed>, Option<usize>)> {
+) -> PyResult<(
+    Input<'py>,
+    Vec<String>,
+    Option<usize>,
+    Arc<Feed>,
+    Option<usize>,
+)> {
     let total = rows.len().ok();
-    let iter = rows.try_iter().map_err(|_| {
-        let kind = rows.get_type().name().map(|n| n.to_string()).unwrap_or_default();
-        PyTypeError::new_err(format!(
-            "rows must be an iterable of sequences (or a frame with __arrow_c_stream__), not {kind}"
-        ))
-    })?;
+    let (source, columns) = if arrow::is_frame(rows) {
+        let (frame, names) = arrow::open(rows)?;
+        let columns = match columns.len() {
+            0 => names,
+            n if n == names.len() => columns,
+            n => {
+                let e = format!("{n} columns given for the frame's {}", names.len());
+                return Err(PyMmError::from(Error::Config(e)).into());
+            }
+        };
+        (Source::Frame(frame), columns)
+    } else {
+        let iter = rows.try_iter().map_err(|_| {
+            let kind = rows
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default();
+            PyTypeError::new_err(format!(
+                "rows must be an iterable of sequences (or a frame with __arrow_c_stream__), not {kind}"
+            ))
+        })?;
+        (Source::Rows(iter), columns)
+    };
+    let key = key_column(&columns, key).map_err(PyMmError::from)?;
     let size = chunk_rows(batch, columns.len());
-    let key = key.map(|k| (k, columns[k].clone()));
     let input = Input {
-        source: Source::Rows(iter),
-        chunker: Chunker::new(size, columns.len(), key),
+        source,
+        chunker: Chunker::new(size, columns.len(), key.map(|k| (k, columns[k].clone()))),
     };
     let feed = Arc::new(Feed::new(capacity(concurrency, size)));
-    Ok((input, feed, total))
+    Ok((input, columns, key, feed, total))
 }

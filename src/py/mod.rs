@@ -1,6 +1,7 @@
 //! The pyo3 layer: wraps the core, converts values and errors, releases the interpreter lock
 //! around every blocking call. Logic belongs in `crate::core`.
 
+pub mod arrow;
 pub mod display;
 pub mod errors;
 pub mod insert;

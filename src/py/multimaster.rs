@@ -19,7 +19,7 @@ use crate::core::settings::error::SettingsError;
 use crate::core::settings::options::{self, Kind, Setting, Spec};
 use crate::core::settings::{self, Layer};
 use crate::core::sync::lock;
-use crate::core::work::insert::{key_column, Progress, INSERT_LIMIT};
+use crate::core::work::insert::{Progress, INSERT_LIMIT};
 use crate::core::work::session::Session;
 use crate::core::work::transaction::Tx;
 
@@ -270,8 +270,8 @@ impl PyNative {
             .config()
             .statement_limit(statement_timeout, Some(INSERT_LIMIT))
             .map_err(settings_error)?;
-        let key = key_column(&columns, key.as_deref()).map_err(PyMmError::from)?;
-        let (input, feed, total) = insert::open(rows, &columns, key, concurrency, batch)?;
+        let (input, columns, key, feed, total) =
+            insert::open(rows, columns, key.as_deref(), concurrency, batch)?;
         let interval = options::seconds("interval", interval).map_err(settings_error)?;
         let counters = Arc::new(Progress::new(self.cluster.node_names().len()));
         let live = progress.filter(|p| !p.is_none(py)).map(|sink| Live {

@@ -32,6 +32,7 @@ from bench.baselines import (
     threads_case,
 )
 from bench.failover import Stall, failover_run
+from bench.load import load_bench
 from bench.figures import Admin, Case, Figures, Skip, login, rows_for
 from bench.labels import (
     BARE,
@@ -85,7 +86,10 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
         "--lab-dir", default=LAB_DIR, help=f"the lab's directory (default {LAB_DIR}; the TLS lab's gets -tls appended)"
     )
     p.add_argument("--bare-loop", help="the bare_loop binary to use instead of building it with cargo")
+    p.add_argument("--load-rows", type=int, help="rows of each load case (default 1,000,000; 0: none)")
     args = p.parse_args(argv)
+    if args.load_rows is None:
+        args.load_rows = 3000 if args.smoke else 1_000_000
     args.rows = args.rows or (40 if args.smoke else 1000)
     args.rounds = args.rounds or (1 if args.smoke else 5)
     args.failover_rounds = args.failover_rounds if args.failover_rounds is not None else (1 if args.smoke else 5)
@@ -274,6 +278,8 @@ def main(argv: List[str]) -> int:
         )
         sys.stdout.flush()
         failed = bool(figures.errors)
+        if args.load_rows:
+            failed = load_bench(lab, args.load_rows) or failed
 
         # The failover stall: each run crashes node 1 and starts it again.
         results: Dict[str, List[Stall]] = {}

@@ -11,6 +11,7 @@ whatever happened (the bench does too, unless it was killed at the deadline).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -22,6 +23,7 @@ import pytest
 
 from multimaster_lab.lab import Lab, LabError
 
+from bench.load import LOAD_LABELS
 from bench.labels import COLUMNS_HEADER, CONNECTOR, HEADERS, ROW_LABELS, TLS_LABELS
 from support.labs import lab_processes, needs_lab
 
@@ -102,3 +104,5 @@ def test_bench_smoke_run_prints_every_row(tmp_path: Path) -> None:
         assert "ERROR" not in row and "no figure" not in row, f"{row}\n\n{output}"
         if label not in MAY_SKIP:
             assert "skipped" not in row, f"{row}\n\n{output}"
+    for label in LOAD_LABELS:  # the load table: rows, then rows/s
+        assert any(re.match(re.escape(label) + r"\s+[\d,]+\s+[\d,]+\s", line) for line in lines), f"{label!r}:\n{output}"

@@ -21,12 +21,11 @@ from support.labs import count_titles, report_of
 # `batch` rows; the read-ahead is `concurrency` chunks, at least 1,000 rows.
 CONCURRENCY, BATCH = 2, 1000
 IN_FLIGHT_ROWS = (CONCURRENCY + max(CONCURRENCY, 1000 // BATCH) + 1) * BATCH
-# What one in-flight course row may cost, generously: its Python tuple and strings while it is
-# converted, its Rust values, its share of the statement's parameters and packet (~200 bytes of
-# data, each copied a few times), and the allocator's slack.
-BYTES_PER_ROW = 4096
-# Fixed costs that do not grow with the input: threads' stacks, connections, buffers.
-FIXED = 24 << 20
+# What one in-flight course row may cost, generously: its Rust values (~170 bytes, measured),
+# its copy in the statement's parameters and packet, and the allocator's slack.
+BYTES_PER_ROW = 2048
+# Costs that do not grow with the input, beyond the warm-up's: allocator arenas, buffers.
+FIXED = 8 << 20
 
 MEMORY_SCRIPT = """
 import json, resource, sys

@@ -45,7 +45,9 @@ pub fn chunk_rows(batch: usize, columns: usize) -> usize {
 /// rows. With the chunk each worker holds and the one the reader is filling, a load holds at
 /// most `(concurrency + capacity + 1) × chunk` rows.
 pub fn capacity(concurrency: usize, chunk: usize) -> usize {
-    concurrency.max(READ_AHEAD_ROWS.div_ceil(chunk.max(1))).max(1)
+    concurrency
+        .max(READ_AHEAD_ROWS.div_ceil(chunk.max(1)))
+        .max(1)
 }
 
 /// Groups rows into chunks as they are read, checking each row as it comes.
@@ -155,17 +157,6 @@ impl Feed {
             room: Condvar::new(),
             ready: Condvar::new(),
         }
-    }
-
-    /// A feed holding `chunks`, already ended (a load whose rows are all in memory).
-    pub fn of(chunks: Vec<Chunk>) -> Self {
-        let feed = Feed::new(chunks.len());
-        {
-            let mut s = lock(&feed.state);
-            s.queue = chunks.into();
-            s.ended = true;
-        }
-        feed
     }
 
     /// Whether the reader should read another chunk now: there is room and the run goes on.

@@ -12,7 +12,11 @@ fn row(i: i64) -> Vec<Value> {
 fn chunks_of_batch_rows_within_the_placeholder_limit() {
     assert_eq!(chunk_rows(3, 2), 3);
     assert_eq!(chunk_rows(0, 2), 1);
-    assert_eq!(chunk_rows(100_000, 2), 32_767, "65,535 placeholders / 2 columns");
+    assert_eq!(
+        chunk_rows(100_000, 2),
+        32_767,
+        "65,535 placeholders / 2 columns"
+    );
     let mut c = Chunker::new(3, 2, None);
     let mut chunks = Vec::new();
     for i in 0..7 {
@@ -38,14 +42,21 @@ fn rows_are_checked_as_they_come_with_their_index() {
         .add(vec![Value::Int(1), Value::NULL])
         .unwrap_err()
         .to_string();
-    assert!(e.contains("row 1 has no value (NULL) in the key column \"title\""), "{e}");
+    assert!(
+        e.contains("row 1 has no value (NULL) in the key column \"title\""),
+        "{e}"
+    );
     assert_eq!(c.rows_read(), 1);
 }
 
 #[test]
 fn the_read_ahead_is_bounded_in_chunks_and_rows() {
     assert_eq!(capacity(2, 1000), 2, "concurrency chunks of 1,000 rows");
-    assert_eq!(capacity(1, 1), READ_AHEAD_ROWS, "one-row chunks: 1,000 rows");
+    assert_eq!(
+        capacity(1, 1),
+        READ_AHEAD_ROWS,
+        "one-row chunks: 1,000 rows"
+    );
     assert_eq!(capacity(8, 300), 8);
     assert_eq!(capacity(1, 300), 4);
 }
@@ -135,16 +146,4 @@ fn a_cancelled_worker_stops_waiting_for_the_reader() {
     cancel.cancel();
     assert_eq!(taker.join().unwrap(), Taken::Done);
     assert!(t.elapsed() < Duration::from_millis(500));
-}
-
-#[test]
-fn a_feed_of_chunks_in_memory_is_ended() {
-    let feed = Feed::of(vec![Chunk {
-        number: 0,
-        first: 0,
-        rows: vec![row(0)],
-    }]);
-    assert!(!feed.wants_more());
-    assert!(matches!(feed.take(&Cancel::new()), Taken::Chunk(_)));
-    assert_eq!(feed.take(&Cancel::new()), Taken::Done);
 }

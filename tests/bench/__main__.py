@@ -32,7 +32,6 @@ from bench.baselines import (
     threads_case,
 )
 from bench.failover import Stall, failover_run
-from bench.load import load_bench
 from bench.figures import Admin, Case, Figures, Skip, login, rows_for
 from bench.labels import (
     BARE,
@@ -67,6 +66,7 @@ from bench.labels import (
     THREADS,
     TLS_HOSTS,
 )
+from bench.load import load_bench
 from bench.report import print_failover, print_latency, print_throughput
 
 

@@ -129,7 +129,7 @@ before = hwm()
 t0, c0 = time.perf_counter(), os.times()
 run()
 t1, c1 = time.perf_counter(), os.times()
-cpu = (c1.user - c0.user) + (c1.system - c0.system) + (c1.children_user - c0.children_user) + (c1.children_system - c0.children_system)
+cpu = sum(c1[:4]) - sum(c0[:4])  # user, system, and the mariadb client's (children)
 print(json.dumps({"seconds": t1 - t0, "cpu": cpu, "growth": hwm() - before, "size": size}))
 """
 
@@ -151,6 +151,8 @@ class Result:
 def run_one(lab: Lab, case: str, n: int) -> Result:
     creds = lab.credentials()
     lab.sql(1, LOAD_DDL.format(t=LOAD_TABLE))
+    # Node 2 applies the DDL after node 1 answers: wait for it there (an empty, fresh table).
+    lab.sql(2, f"SET SESSION wsrep_sync_wait=15; SELECT COUNT(*) FROM {DATABASE}.{LOAD_TABLE}")
     pids = [lab.pid(i) for i in (1, 2)]
     s0 = server_cpu(pids)
     out = subprocess.run(
@@ -164,8 +166,10 @@ def run_one(lab: Lab, case: str, n: int) -> Result:
     if out.returncode != 0:
         raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}")
     m = json.loads(out.stdout.strip().splitlines()[-1])
-    ((count,),) = lab.sql(1, f"SET SESSION wsrep_sync_wait=1; SELECT COUNT(DISTINCT title) FROM {DATABASE}.{LOAD_TABLE}")
-    if int(count) != n:
+    ((count,),) = lab.sql(
+        1, f"SET SESSION wsrep_sync_wait=1; SELECT COUNT(DISTINCT title) FROM {DATABASE}.{LOAD_TABLE}"
+    )
+    if int(count or 0) != n:
         raise RuntimeError(f"{count} distinct rows in the table, not {n}")
     return Result(n, m["seconds"], m["cpu"], s1 - s0, m["growth"], m["size"])
 
@@ -182,7 +186,9 @@ def load_bench(lab: Lab, n: int) -> bool:
             results[label] = run_one(lab, CASES[label], rows)
         except Exception as e:  # the row says why; the bench goes on
             errors[label] = f"{type(e).__name__}: {e}"
-        print(f"  {label}: " + (f"{results[label].rate:,.0f} rows/s" if label in results else errors[label]), flush=True)
+        print(
+            f"  {label}: " + (f"{results[label].rate:,.0f} rows/s" if label in results else errors[label]), flush=True
+        )
     lab.sql(1, f"DROP TABLE IF EXISTS {DATABASE}.{LOAD_TABLE}")
     print_load(results, errors)
     return bool(errors)
@@ -214,4 +220,3 @@ def print_load(results: Dict[str, Result], errors: Dict[str, str]) -> None:
         "xLOAD, xexecm, xto_sql: rows/s over LOAD DATA's, executemany's, to_sql's; RSS growth: the client's peak "
         "over its RSS once the input was built; input: the frame's Arrow size (CSV file's for LOAD DATA)"
     )
-

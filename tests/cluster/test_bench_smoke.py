@@ -23,8 +23,8 @@ import pytest
 
 from multimaster_lab.lab import Lab, LabError
 
-from bench.load import LOAD_LABELS
 from bench.labels import COLUMNS_HEADER, CONNECTOR, HEADERS, ROW_LABELS, TLS_LABELS
+from bench.load import LOAD_LABELS
 from support.labs import lab_processes, needs_lab
 
 HOSTS = os.environ.get("MULTIMASTER_TEST_BENCH_HOSTS", "127.0.66.1,127.0.66.2")
@@ -105,4 +105,6 @@ def test_bench_smoke_run_prints_every_row(tmp_path: Path) -> None:
         if label not in MAY_SKIP:
             assert "skipped" not in row, f"{row}\n\n{output}"
     for label in LOAD_LABELS:  # the load table: rows, then rows/s
-        assert any(re.match(re.escape(label) + r"\s+[\d,]+\s+[\d,]+\s", line) for line in lines), f"{label!r}:\n{output}"
+        assert any(re.match(re.escape(label) + r"\s+[\d,]+\s+[\d,]+\s", line) for line in lines), (
+            f"{label!r}:\n{output}"
+        )

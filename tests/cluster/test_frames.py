@@ -63,7 +63,7 @@ def test_every_arrow_type_round_trips(make_mm, types_table):
             "n": pa.array([None, None], pa.null()),
         }
     )
-    report = mm.insert_many(types_table, None, frame, key="id")  # type: ignore[arg-type]
+    report = mm.insert_many(types_table, None, frame, key="id")
     assert report.rows == 2
     rows = mm.query(f"SELECT * FROM {types_table} ORDER BY id", causal=True)
     assert rows[0] == (
@@ -94,15 +94,15 @@ def test_polars_and_pandas_frames_and_a_reader(make_mm, cluster, table):
     mm = make_mm()
     rows = course_rows(3_000)
     by_column = {c: [r[i] for r in rows] for i, c in enumerate(COLUMNS)}
-    mm.insert_many(table, None, pl.DataFrame(by_column)[:1000], key="title", batch=100)  # type: ignore[arg-type]
+    mm.insert_many(table, None, pl.DataFrame(by_column)[:1000], key="title", batch=100)
     if hasattr(pd.DataFrame, "__arrow_c_stream__"):
-        mm.insert_many(table, None, pd.DataFrame(by_column)[1000:2000], key="title", batch=100)  # type: ignore[arg-type]
+        mm.insert_many(table, None, pd.DataFrame(by_column)[1000:2000], key="title", batch=100)
     else:
-        mm.insert_many(table, None, pa.Table.from_pandas(pd.DataFrame(by_column)[1000:2000]), key="title")  # type: ignore[arg-type]
+        mm.insert_many(table, None, pa.Table.from_pandas(pd.DataFrame(by_column)[1000:2000]), key="title")
     reader = pa.RecordBatchReader.from_batches(
         course_frame(1).schema, course_frame(1000, 2000).to_batches(max_chunksize=128)
     )
-    report = mm.insert_many(table, None, reader, key="title", batch=100, concurrency=2)  # type: ignore[arg-type]
+    report = mm.insert_many(table, None, reader, key="title", batch=100, concurrency=2)
     assert report.rows == 1000
     assert count_titles(cluster, table) == (3_000, 3_000)
     ((title, created),) = mm.query(f"SELECT title, created FROM {table} WHERE title = 'Title2999'", causal=True)
@@ -112,7 +112,7 @@ def test_polars_and_pandas_frames_and_a_reader(make_mm, cluster, table):
 def test_columns_given_name_the_frames_columns(make_mm, cluster, table):
     mm = make_mm()
     frame = course_frame(10).rename_columns(["a", "b", "c", "d", "e"])
-    assert mm.insert_many(table, COLUMNS, frame, key="title").rows == 10  # type: ignore[arg-type]
+    assert mm.insert_many(table, COLUMNS, frame, key="title").rows == 10
     assert count_titles(cluster, table) == (10, 10)
 
 
@@ -122,7 +122,7 @@ def test_a_refused_row_of_a_frame_names_its_index(make_mm, cluster, table):
     rows[57] = ("T" * 50,) + rows[57][1:]
     frame = pa.table({c: [r[i] for r in rows] for i, c in enumerate(COLUMNS)})
     with pytest.raises(multimaster.DataError) as e:
-        mm.insert_many(table, None, frame, key="title", batch=10)  # type: ignore[arg-type]
+        mm.insert_many(table, None, frame, key="title", batch=10)
     assert e.value.row == 57 and e.value.errno == 1406
     written = report_of(e.value).rows
     assert written == 50 and count_titles(cluster, table) == (50, 50)
@@ -132,26 +132,26 @@ def test_bad_frames_are_refused_before_anything_is_written(make_mm, cluster, tab
     mm = make_mm()
     listed = course_frame(5).append_column("tags", pa.array([["x"]] * 5))
     with pytest.raises(multimaster.InterfaceError, match='column "tags" of the frame has the Arrow type List'):
-        mm.insert_many(table, None, listed)  # type: ignore[arg-type]
+        mm.insert_many(table, None, listed)
     with pytest.raises(multimaster.InterfaceError, match="the frame has no rows"):
-        mm.insert_many(table, None, course_frame(0))  # type: ignore[arg-type]
+        mm.insert_many(table, None, course_frame(0))
     with pytest.raises(multimaster.InterfaceError, match="the frame has no columns"):
-        mm.insert_many(table, None, pa.table({}))  # type: ignore[arg-type]
+        mm.insert_many(table, None, pa.table({}))
     nulls = course_frame(5).set_column(0, "title", pa.array(["T0", "T1", None, "T3", "T4"]))
     with pytest.raises(multimaster.InterfaceError, match='row 2 has no value \\(NULL\\) in the key column "title"'):
-        mm.insert_many(table, None, nulls, key="title")  # type: ignore[arg-type]
+        mm.insert_many(table, None, nulls, key="title")
     with pytest.raises(multimaster.InterfaceError, match="3 columns given for the frame's 5"):
-        mm.insert_many(table, ["a", "b", "c"], course_frame(5))  # type: ignore[arg-type]
+        mm.insert_many(table, ["a", "b", "c"], course_frame(5))
     # A column the table does not have: the server refuses the first statement.
     extra = course_frame(5).append_column("nope", pa.array([1] * 5))
     with pytest.raises(multimaster.ProgrammingError, match="Unknown column 'nope'") as e:
-        mm.insert_many(table, None, extra, batch=5)  # type: ignore[arg-type]
+        mm.insert_many(table, None, extra, batch=5)
     assert report_of(e.value).rows == 0
     # A value the column cannot take (strict mode): the server names the row.
     wrong = course_frame(5).set_column(2, "duration", pa.array(["1", "2", "x", "4", "5"]))
-    with pytest.raises(multimaster.DatabaseError) as e:
-        mm.insert_many(table, None, wrong)  # type: ignore[arg-type]
-    assert e.value.row == 2
+    with pytest.raises(multimaster.DatabaseError) as refused:
+        mm.insert_many(table, None, wrong)
+    assert refused.value.row == 2
     assert count_titles(cluster, table) == (2, 2), "rows 0 and 1, one at a time, before the refused one"
 
 
@@ -168,7 +168,7 @@ def test_a_node_killed_during_a_keyed_frame_load_writes_every_row_once(make_mm, 
     through the other node, and every row of the frame is in the table exactly once."""
     mm = make_mm([proxy.endpoint, cluster.addresses[1]])
     proxy.drop_after_request(match=b"Title4045", crash=True)
-    report = mm.insert_many(table, None, course_frame(10_000), key="title", batch=100, concurrency=2)  # type: ignore[arg-type]
+    report = mm.insert_many(table, None, course_frame(10_000), key="title", batch=100, concurrency=2)
     assert proxy.drops == 1
     assert report.rows == 10_000
     assert count_titles(cluster, table) == (10_000, 10_000)

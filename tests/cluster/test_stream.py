@@ -50,7 +50,16 @@ def test_a_generator_loads_in_memory_bounded_by_what_is_in_flight(cluster, table
     by less than what the in-flight limits allow (a list of these rows alone takes ~60 MB)."""
     rows = 200_000
     out = subprocess.run(
-        [sys.executable, "-c", MEMORY_SCRIPT, ",".join(cluster.addresses), table, str(rows), str(CONCURRENCY), str(BATCH)],
+        [
+            sys.executable,
+            "-c",
+            MEMORY_SCRIPT,
+            ",".join(cluster.addresses),
+            table,
+            str(rows),
+            str(CONCURRENCY),
+            str(BATCH),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
@@ -145,4 +154,3 @@ def test_ctrl_c_stops_a_stream_within_half_a_second(cluster, table):
     written = int(words[3])
     assert written >= 200
     assert count_titles(cluster, table) == (written, written)
-

@@ -419,3 +419,16 @@ def test_notebook_sink_updates_one_display_and_keeps_recent_events(monkeypatch: 
 
 def test_outside_a_kernel_is_not_a_kernel() -> None:
     assert display._in_kernel() is False
+
+
+def test_progress_of_unknown_length_shows_the_rate_and_no_bar() -> None:
+    from multimaster.display.progress import NotebookProgress, TerminalProgress
+
+    out = io.StringIO()
+    snapshot = {"done": 5000, "total": None, "elapsed": 2.0, "per_node": {}, "finished": False}
+    TerminalProgress(out)(snapshot)
+    line = out.getvalue()
+    assert "5000 rows" in line and "2500 rows/s (total unknown)" in line and "[" not in line
+    assert "total unknown" in NotebookProgress().text(snapshot)
+    TerminalProgress(out)({**snapshot, "total": 10_000})
+    assert " 50%" in out.getvalue()

@@ -287,13 +287,7 @@ pub fn open<'py>(
     key: Option<&str>,
     concurrency: usize,
     batch: usize,
-) -> PyResult<(
-    Input<'py>,
-    Vec<String>,
-    Option<usize>,
-    Arc<Feed>,
-    Option<usize>,
-)> {
+) -> PyResult<Opened<'py>> {
     let total = rows.len().ok();
     let (source, columns) = if arrow::is_frame(rows) {
         let (frame, names) = arrow::open(rows)?;
@@ -326,5 +320,22 @@ pub fn open<'py>(
         chunker: Chunker::new(size, columns.len(), key.map(|k| (k, columns[k].clone()))),
     };
     let feed = Arc::new(Feed::new(capacity(concurrency, size)));
-    Ok((input, columns, key, feed, total))
+    Ok(Opened {
+        input,
+        columns,
+        key,
+        feed,
+        total,
+    })
+}
+
+/// A load's input, opened: see [`open`].
+pub struct Opened<'py> {
+    pub input: Input<'py>,
+    pub columns: Vec<String>,
+    /// The key column's index among `columns`.
+    pub key: Option<usize>,
+    pub feed: Arc<Feed>,
+    /// The input's length, when it has one.
+    pub total: Option<usize>,
 }

@@ -270,8 +270,13 @@ impl PyNative {
             .config()
             .statement_limit(statement_timeout, Some(INSERT_LIMIT))
             .map_err(settings_error)?;
-        let (input, columns, key, feed, total) =
-            insert::open(rows, columns, key.as_deref(), concurrency, batch)?;
+        let insert::Opened {
+            input,
+            columns,
+            key,
+            feed,
+            total,
+        } = insert::open(rows, columns, key.as_deref(), concurrency, batch)?;
         let interval = options::seconds("interval", interval).map_err(settings_error)?;
         let counters = Arc::new(Progress::new(self.cluster.node_names().len()));
         let live = progress.filter(|p| !p.is_none(py)).map(|sink| Live {

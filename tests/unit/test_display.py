@@ -425,7 +425,7 @@ def test_progress_of_unknown_length_shows_the_rate_and_no_bar() -> None:
     from multimaster.display.progress import NotebookProgress, TerminalProgress
 
     out = io.StringIO()
-    snapshot = {"done": 5000, "total": None, "elapsed": 2.0, "per_node": {}, "finished": False}
+    snapshot: Dict[str, Any] = {"done": 5000, "total": None, "elapsed": 2.0, "per_node": {}, "finished": False}
     TerminalProgress(out)(snapshot)
     line = out.getvalue()
     assert "5000 rows" in line and "2500 rows/s (total unknown)" in line and "[" not in line

@@ -127,6 +127,9 @@ impl Running {
         mut input: Input<'py>,
         feed: &Feed,
     ) -> PyResult<Bound<'py, PyDict>> {
+        // However this returns (a progress sink that raises, Ctrl-C's grace run out), the
+        // workers must not wait for chunks that will never come.
+        let _stop = StopOnReturn(feed);
         let mut interrupted: Option<(PyErr, Instant)> = None;
         // The input's own error (its iterator raised, a row was malformed): raised once the
         // chunks in flight are written, unless one of them failed first.
@@ -222,6 +225,14 @@ impl Running {
                 }
             }
         }
+    }
+}
+
+struct StopOnReturn<'a>(&'a Feed);
+
+impl Drop for StopOnReturn<'_> {
+    fn drop(&mut self) {
+        self.0.stop();
     }
 }
 

@@ -137,7 +137,7 @@ class Native:
         self,
         table: str,
         columns: Sequence[str],
-        rows: Iterable[Sequence[Any]],
+        rows: Union[Iterable[Sequence[Any]], Any],
         *,
         key: Optional[str] = None,
         interval: float = 0.0,

@@ -18,6 +18,7 @@ from typing import (
     Literal,
     Mapping,
     Optional,
+    Protocol,
     Sequence,
     Tuple,
     Type,
@@ -39,6 +40,13 @@ __all__ = ["MultiMaster", "Options"]
 _T = TypeVar("_T")
 Params = Union[Sequence[Any], Mapping[str, Any], None]
 _Path = Union[str, "os.PathLike[str]"]
+
+
+class ArrowStream(Protocol):
+    """A frame `insert_many` reads in Rust: anything exporting an Arrow C stream (pyarrow
+    `Table`/`RecordBatchReader`, polars and pandas >= 2.2 `DataFrame`s, DuckDB relations)."""
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any: ...
 
 
 class Options(TypedDict, total=False):
@@ -140,8 +148,8 @@ class MultiMaster:
     def insert_many(
         self,
         table: str,
-        columns: Sequence[str],
-        rows: Iterable[Sequence[Any]],
+        columns: Optional[Sequence[str]],
+        rows: Union[Iterable[Sequence[Any]], ArrowStream],
         *,
         key: Optional[str] = None,
         interval: float = 0.0,
@@ -171,13 +179,19 @@ class MultiMaster:
         with its error, whose `row` is the row's index in `rows` when the server says which.
         `statement_timeout` bounds each statement (default 60 s, or the instance's).
 
+        `rows` is any iterable, read as the load goes (a chunk at a time while earlier chunks
+        are written: memory bounded by what is in flight, not by the input), or a frame
+        exporting `__arrow_c_stream__` (pyarrow, polars, pandas), read in Rust without a Python
+        object per value; a frame's column names are used when `columns` is None. An exception
+        of the iterator stops the load with that exception (and its `.report`).
+
         Ctrl-C stops the loop within half a second; rows already written stay written, and the
         partial report is attached to the `KeyboardInterrupt` (or the error) as `.report`."""
         sink = progress_sink(progress)
         try:
             fields = self._native.insert_many(
                 table,
-                columns,
+                list(columns or ()),
                 rows,
                 key=key,
                 interval=interval,

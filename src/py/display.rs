@@ -84,7 +84,8 @@ pub struct Live<'a> {
     pub sink: Py<PyAny>,
     pub cluster: &'a Cluster,
     pub progress: &'a Progress,
-    pub total: usize,
+    /// None for an input of unknown length (a generator).
+    pub total: Option<usize>,
     pub started: Instant,
     /// Events after this were not shown yet.
     pub shown_until: SystemTime,

@@ -2,6 +2,7 @@
 //! around every blocking call. Logic belongs in `crate::core`.
 
 pub mod cancel;
+pub mod arrow;
 pub mod display;
 pub mod errors;
 pub mod insert;

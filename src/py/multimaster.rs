@@ -19,7 +19,7 @@ use crate::core::settings::error::SettingsError;
 use crate::core::settings::options::{self, Kind, Setting, Spec};
 use crate::core::settings::{self, Layer};
 use crate::core::sync::lock;
-use crate::core::work::insert::{key_column, Progress, INSERT_LIMIT};
+use crate::core::work::insert::{Progress, INSERT_LIMIT};
 use crate::core::work::session::Session;
 use crate::core::work::transaction::Tx;
 
@@ -30,7 +30,7 @@ use super::insert;
 use super::session::PySession;
 use super::sigint;
 use super::transaction::PyTransaction;
-use super::values::{description, row_to_tuple, to_key, to_params, to_row};
+use super::values::{description, row_to_tuple, to_key, to_params};
 
 /// The nodes of one multi-master cluster, as the Python class `multimaster.MultiMaster` uses
 /// them. One instance is safe to share between threads.
@@ -279,25 +279,27 @@ impl PyNative {
             .config()
             .statement_limit(statement_timeout, Some(INSERT_LIMIT))
             .map_err(settings_error)?;
-        let rows: Vec<Vec<mysql::Value>> = rows
-            .try_iter()?
-            .map(|r| to_row(&r?))
-            .collect::<PyResult<_>>()?;
-        let key = key_column(&columns, key.as_deref()).map_err(PyMmError::from)?;
+        let insert::Opened {
+            input,
+            columns,
+            key,
+            feed,
+            total,
+        } = insert::open(rows, columns, key.as_deref(), concurrency, batch)?;
         let interval = options::seconds("interval", interval).map_err(settings_error)?;
         let counters = Arc::new(Progress::new(self.cluster.node_names().len()));
         let live = progress.filter(|p| !p.is_none(py)).map(|sink| Live {
             sink,
             cluster: &self.cluster,
             progress: &counters,
-            total: rows.len(),
+            total,
             started: Instant::now(),
             shown_until: SystemTime::now(),
         });
         let job = insert::Job {
             table,
             columns,
-            rows,
+            feed: Arc::clone(&feed),
             key,
             interval,
             concurrency,
@@ -310,7 +312,8 @@ impl PyNative {
         }
         .with_limit(limit);
         let running = insert::start(&self.cluster, job, &cancel, &counters)?;
-        running.wait(py, &self.cluster, live, &cancel, &self.workers)
+        let workers = &self.workers;
+        running.wait(py, &self.cluster, live, &cancel, workers, input, &feed)
     }
 
     /// Runs `body(tx)` as one transaction (see `MultiMaster.transaction`): `(value, attempts,

@@ -68,6 +68,7 @@ from bench.labels import (
     TLS_HOSTS,
 )
 from bench.latency import print_latency_cost
+from bench.load import load_bench
 from bench.report import print_failover, print_latency, print_throughput
 
 
@@ -87,7 +88,10 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
         "--lab-dir", default=LAB_DIR, help=f"the lab's directory (default {LAB_DIR}; the TLS lab's gets -tls appended)"
     )
     p.add_argument("--bare-loop", help="the bare_loop binary to use instead of building it with cargo")
+    p.add_argument("--load-rows", type=int, help="rows of each load case (default 1,000,000; 0: none)")
     args = p.parse_args(argv)
+    if args.load_rows is None:
+        args.load_rows = 3000 if args.smoke else 1_000_000
     args.rows = args.rows or (40 if args.smoke else 1000)
     args.rounds = args.rounds or (1 if args.smoke else 5)
     args.failover_rounds = args.failover_rounds if args.failover_rounds is not None else (1 if args.smoke else 5)
@@ -278,6 +282,8 @@ def main(argv: List[str]) -> int:
         sys.stdout.flush()
         failed = bool(figures.errors)
         failed = asyncio_section(lab, admin, 20 if args.smoke else 2 * n, args.rounds, args.smoke) or failed
+        if args.load_rows:
+            failed = load_bench(lab, args.load_rows) or failed
 
         # The failover stall: each run crashes node 1 and starts it again.
         results: Dict[str, List[Stall]] = {}

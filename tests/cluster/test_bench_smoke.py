@@ -11,6 +11,7 @@ whatever happened (the bench does too, unless it was killed at the deadline).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -23,6 +24,7 @@ import pytest
 from multimaster_lab.lab import Lab, LabError
 
 from bench.labels import COLUMNS_HEADER, CONNECTOR, HEADERS, ROW_LABELS, TLS_LABELS
+from bench.load import LOAD_LABELS
 from support.labs import lab_processes, needs_lab
 
 HOSTS = os.environ.get("MULTIMASTER_TEST_BENCH_HOSTS", "127.0.66.1,127.0.66.2")
@@ -103,3 +105,7 @@ def test_bench_smoke_run_prints_every_row(tmp_path: Path) -> None:
         assert "ERROR" not in row and "no figure" not in row, f"{row}\n\n{output}"
         if label not in MAY_SKIP:
             assert "skipped" not in row, f"{row}\n\n{output}"
+    for label in LOAD_LABELS:  # the load table: rows, then rows/s
+        assert any(re.match(re.escape(label) + r"\s+[\d,]+\s+[\d,]+\s", line) for line in lines), (
+            f"{label!r}:\n{output}"
+        )

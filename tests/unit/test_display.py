@@ -439,3 +439,16 @@ def test_stats_show_statement_times_in_milliseconds() -> None:
         assert shown in text and shown in html
     # A node without statements shows no times, not zeros.
     assert "0.00 ms" not in text
+
+
+def test_progress_of_unknown_length_shows_the_rate_and_no_bar() -> None:
+    from multimaster.display.progress import NotebookProgress, TerminalProgress
+
+    out = io.StringIO()
+    snapshot: Dict[str, Any] = {"done": 5000, "total": None, "elapsed": 2.0, "per_node": {}, "finished": False}
+    TerminalProgress(out)(snapshot)
+    line = out.getvalue()
+    assert "5000 rows" in line and "2500 rows/s (total unknown)" in line and "[" not in line
+    assert "total unknown" in NotebookProgress().text(snapshot)
+    TerminalProgress(out)({**snapshot, "total": 10_000})
+    assert " 50%" in out.getvalue()

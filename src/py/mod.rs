@@ -1,8 +1,8 @@
 //! The pyo3 layer: wraps the core, converts values and errors, releases the interpreter lock
 //! around every blocking call. Logic belongs in `crate::core`.
 
-pub mod cancel;
 pub mod arrow;
+pub mod cancel;
 pub mod display;
 pub mod errors;
 pub mod insert;

@@ -9,9 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use mysql::Value;
 use pyo3::exceptions::{PyKeyboardInterrupt, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyIterator};
+use pyo3::types::{PyDict, PyIterator, PyList, PyTuple};
 
 use crate::core::cancel::Cancel;
 use crate::core::cluster::Cluster;
@@ -257,16 +258,7 @@ impl Input<'_> {
         loop {
             let index = self.chunker.rows_read();
             let row = match &mut self.source {
-                Source::Rows(rows) => rows.next().map(|row| {
-                    to_row(&row?).map_err(|e| {
-                        // A value that cannot be bound: say which row holds it.
-                        if e.is_instance_of::<PyTypeError>(py) {
-                            PyTypeError::new_err(format!("row {index}: {}", e.value(py)))
-                        } else {
-                            e
-                        }
-                    })
-                }),
+                Source::Rows(rows) => rows.next().map(|row| indexed_row(py, &row?, index)),
                 Source::Frame(frame) => frame.next_row(index).transpose(),
             };
             let Some(row) = row.transpose()? else {
@@ -286,6 +278,37 @@ impl Input<'_> {
             }
         }
     }
+}
+
+/// Row `index` of the input as values; a value that cannot be bound says which row holds it.
+fn indexed_row(py: Python<'_>, row: &Bound<'_, PyAny>, index: usize) -> PyResult<Vec<Value>> {
+    to_row(row).map_err(|e| {
+        if e.is_instance_of::<PyTypeError>(py) {
+            PyTypeError::new_err(format!("row {index}: {}", e.value(py)))
+        } else {
+            e
+        }
+    })
+}
+
+/// A list or tuple of rows is already whole in memory: every row is checked (its values bound,
+/// its length, its key) before the first statement, so a bad row in it writes nothing, as
+/// before rows were streamed. A generator's rows are checked as they are read (the load stops
+/// at the first bad one, its `.report` says what was written).
+fn check_whole(rows: &Bound<'_, PyAny>, chunker: &Chunker) -> PyResult<()> {
+    let py = rows.py();
+    let items = if let Ok(list) = rows.cast::<PyList>() {
+        list.iter().collect::<Vec<_>>()
+    } else if let Ok(tuple) = rows.cast::<PyTuple>() {
+        tuple.iter().collect::<Vec<_>>()
+    } else {
+        return Ok(());
+    };
+    for (index, row) in items.iter().enumerate() {
+        let values = indexed_row(py, row, index)?;
+        chunker.check(index, &values).map_err(PyMmError::from)?;
+    }
+    Ok(())
 }
 
 /// The input of one load, its columns (a frame's own unless given), its feed, and its length
@@ -326,10 +349,11 @@ pub fn open<'py>(
     };
     let key = key_column(&columns, key).map_err(PyMmError::from)?;
     let size = chunk_rows(batch, columns.len());
-    let input = Input {
-        source,
-        chunker: Chunker::new(size, columns.len(), key.map(|k| (k, columns[k].clone()))),
-    };
+    let chunker = Chunker::new(size, columns.len(), key.map(|k| (k, columns[k].clone())));
+    if matches!(source, Source::Rows(_)) {
+        check_whole(rows, &chunker)?;
+    }
+    let input = Input { source, chunker };
     let feed = Arc::new(Feed::new(capacity(concurrency, size)));
     Ok(Opened {
         input,

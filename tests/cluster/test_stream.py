@@ -115,6 +115,22 @@ def test_bad_input_is_refused_before_anything_is_written(make_mm, cluster, table
     assert count_titles(cluster, table) == (0, 0)
 
 
+def test_a_bad_row_deep_in_a_list_writes_nothing(make_mm, cluster, table):
+    # A list is whole in memory: checked before the first statement, as before streaming (a
+    # generator's bad row stops its load midway, above).
+    mm = make_mm()
+    rows = [course_row(x) for x in range(3_000)]
+    for bad, error, match in (
+        (course_row(2_345)[:3], multimaster.InterfaceError, "row 2345 has 3 values for 5 columns"),
+        ((object(),) + course_row(2_345)[1:], TypeError, "row 2345: cannot bind a value of type object"),
+    ):
+        with pytest.raises(error, match=match):
+            mm.insert_many(table, COLUMNS, rows[:2_345] + [bad] + rows[2_346:], key="title", concurrency=2, batch=100)
+        with pytest.raises(error, match=match.replace("2345", "1")):
+            mm.insert_many(table, COLUMNS, (rows[0], bad), key="title")
+    assert count_titles(cluster, table) == (0, 0)
+
+
 def test_progress_of_a_stream_of_unknown_length(make_mm, cluster, table):
     """A generator has no length: the snapshots say so (total None) and count what is done."""
     mm = make_mm()

@@ -81,7 +81,17 @@ impl Chunker {
 
     /// Adds the next row of the input; a full chunk is returned.
     pub fn add(&mut self, row: Vec<Value>) -> Result<Option<Chunk>> {
-        let index = self.next_index;
+        self.check(self.next_index, &row)?;
+        if self.rows.is_empty() {
+            self.rows.reserve_exact(self.size);
+        }
+        self.rows.push(row);
+        self.next_index += 1;
+        Ok((self.rows.len() == self.size).then(|| self.take()))
+    }
+
+    /// Whether row `index` can be written: its number of values, and its key.
+    pub fn check(&self, index: usize, row: &[Value]) -> Result<()> {
         if row.len() != self.columns {
             return Err(Error::Config(format!(
                 "row {index} has {} values for {} columns",
@@ -96,12 +106,7 @@ impl Chunker {
                 )));
             }
         }
-        if self.rows.is_empty() {
-            self.rows.reserve_exact(self.size);
-        }
-        self.rows.push(row);
-        self.next_index += 1;
-        Ok((self.rows.len() == self.size).then(|| self.take()))
+        Ok(())
     }
 
     /// The last, partial chunk, once the input has ended.

@@ -27,7 +27,7 @@ struct Inner {
     cfg: Config,
     nodes: Arc<Vec<Arc<Node>>>,
     watchdog: Watchdog,
-    events: EventLog,
+    events: Arc<EventLog>,
     next: AtomicU64,
     closed: AtomicBool,
     probes: Mutex<Vec<JoinHandle<()>>>,
@@ -54,12 +54,17 @@ impl Cluster {
                 .map(|e| Arc::new(Node::new(e.clone(), &cfg)))
                 .collect(),
         );
-        let watchdog = Watchdog::start(Arc::downgrade(&nodes), cfg.failure_detection)
+        let events = Arc::new(EventLog::new(cfg.event_capacity));
+        let watchdog = Watchdog::start(
+            Arc::downgrade(&nodes),
+            cfg.failure_detection,
+            Arc::clone(&events),
+        )
             .map_err(|e| Error::Internal(format!("cannot start the watchdog thread: {e}")))?;
         Ok(Cluster {
             inner: Arc::new(Inner {
                 watchdog,
-                events: EventLog::new(cfg.event_capacity),
+                events,
                 cfg,
                 nodes,
                 next: AtomicU64::new(0),
@@ -229,6 +234,8 @@ impl Cluster {
                 match node.checkout() {
                     Ok(conn) => {
                         node.checkin(conn);
+                        // Its state first: a node back but draining takes no statement.
+                        node.refresh_state(&this.inner.events);
                         if node.mark_up() {
                             let up = "reconnected".into();
                             this.note(EventKind::NodeUp, &node.name, up);

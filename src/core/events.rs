@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Mutex;
 use std::time::SystemTime;
 
+use crate::core::logs;
 use crate::core::sync::lock;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,6 +16,10 @@ pub enum EventKind {
     Retry,
     Ambiguous,
     AmbiguousResolved,
+    /// The node's own state says it takes no new statements (`node/fitness.rs`).
+    NodeDraining,
+    /// A draining node is fit again.
+    NodeReady,
 }
 
 impl EventKind {
@@ -26,6 +31,8 @@ impl EventKind {
             EventKind::Retry => "retry",
             EventKind::Ambiguous => "ambiguous",
             EventKind::AmbiguousResolved => "ambiguous_resolved",
+            EventKind::NodeDraining => "node_draining",
+            EventKind::NodeReady => "node_ready",
         }
     }
 }
@@ -72,6 +79,28 @@ impl EventLog {
         ring.push_back(event);
     }
 
+    /// Records an event and logs it: failures at WARNING, recoveries, retries and drains at INFO.
+    pub fn note(&self, kind: EventKind, node: &str, detail: String) {
+        if !logs::quiet() {
+            let level = match kind {
+                EventKind::NodeDown | EventKind::Ambiguous => log::Level::Warn,
+                _ => log::Level::Info,
+            };
+            let what = match kind {
+                EventKind::NodeDown => "down",
+                EventKind::NodeUp => "back up",
+                EventKind::Failover => "took over",
+                EventKind::Retry => "retry",
+                EventKind::Ambiguous => "outcome unknown",
+                EventKind::AmbiguousResolved => "outcome resolved",
+                EventKind::NodeDraining => "draining",
+                EventKind::NodeReady => "ready",
+            };
+            log::log!(target: "multimaster", level, "node {node} {what}: {detail}");
+        }
+        self.push(kind, node, detail);
+    }
+
     pub fn snapshot(&self) -> Vec<Event> {
         let ring = lock(&self.ring);
         ring.iter().cloned().collect()
@@ -90,6 +119,8 @@ pub struct NodeStats {
     pub last_error: Option<String>,
     /// The engine detected at connect: "galera", "aurora-mm", "group-replication", "mysql".
     pub flavour: Option<&'static str>,
+    /// Why the node is draining ("wsrep_desync=ON"), or why its state cannot be read.
+    pub state_reason: Option<String>,
 }
 
 #[cfg(test)]

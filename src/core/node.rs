@@ -11,6 +11,7 @@ use crate::core::events::NodeStats;
 use crate::core::failure::backoff::{jitter, Backoff};
 use crate::core::failure::fault::{describe, NodeError};
 use crate::core::failure::liveness::{Incarnation, Life};
+use crate::core::node::fitness::Fitness;
 use crate::core::node::flavour::Flavour;
 use crate::core::settings::address::Endpoint;
 use crate::core::settings::config::Config;
@@ -43,6 +44,26 @@ struct State {
     /// The server process the pooled connections belong to: shared, since every statement's
     /// `Session` names it (a clone is a reference count, not its Galera UUID copied).
     incarnation: Option<Arc<Incarnation>>,
+    /// What the node's own state said when last read (`fitness.rs`).
+    fitness: Fitness,
+    /// Why its state could not be read, once it could not: the node is used as if fit.
+    unreadable: Option<String>,
+}
+
+/// A change of a node's fitness worth an event (or, unreadable, a log line).
+#[derive(Debug, PartialEq, Eq)]
+pub enum StateChange {
+    Draining(String),
+    /// Fit again; what had made it drain.
+    Ready(String),
+    Unreadable(String),
+}
+
+/// When the node's state was last read, and whether a read is under way.
+#[derive(Debug, Default)]
+struct StateReads {
+    reading: bool,
+    last: Option<Instant>,
 }
 
 /// How fencing a lost session ended.
@@ -98,6 +119,7 @@ pub struct Node {
     max_packet: AtomicU64,
     /// Connections are plain TCP (ssl_mode DISABLED).
     plain: bool,
+    reads: Mutex<StateReads>,
 }
 
 impl Node {
@@ -134,12 +156,16 @@ impl Node {
             idle: Mutex::new(Vec::new()),
             max_packet: AtomicU64::new(0),
             plain: cfg.tls.ssl_opts().is_none(),
+            reads: Mutex::new(StateReads::default()),
         }
     }
 
     pub fn claim(&self, now: Instant) -> Claim {
         let mut st = lock(&self.state);
+        let fit = st.fitness.is_fit();
         match st.down.as_mut() {
+            // Draining: statements in flight finish, nothing new goes there.
+            None if !fit => Claim::Skip,
             None => Claim::Use,
             Some(d) if d.probing || now < d.until => Claim::Skip,
             Some(d) => {
@@ -205,6 +231,7 @@ impl Node {
         NodeStats {
             address: self.name.clone(),
             state: match &st.down {
+                None if !st.fitness.is_fit() => "draining",
                 None => "up",
                 Some(_) => "down",
             },
@@ -214,12 +241,70 @@ impl Node {
             reconnects: st.reconnects,
             last_error: st.last_error.clone(),
             flavour: st.flavour.map(Flavour::name),
+            state_reason: st
+                .fitness
+                .reason()
+                .map(str::to_owned)
+                .or_else(|| st.unreadable.clone()),
         }
+    }
+
+    /// Starts a read of the node's state if one is due (`every` since the last) and none is
+    /// under way, and the node is up (a down node is probed instead) with a known engine.
+    pub fn begin_state_read(&self, now: Instant, every: Duration) -> bool {
+        {
+            let st = lock(&self.state);
+            if st.down.is_some() || st.flavour.is_none() {
+                return false;
+            }
+        }
+        let mut reads = lock(&self.reads);
+        let due = reads
+            .last
+            .map_or(true, |l| now.saturating_duration_since(l) >= every);
+        if reads.reading || !due {
+            return false;
+        }
+        reads.reading = true;
+        reads.last = Some(now);
+        true
+    }
+
+    pub fn end_state_read(&self) {
+        lock(&self.reads).reading = false;
+    }
+
+    /// Records what a read of the node's state found (`Err`: why it could not be read; the
+    /// node is then used as if fit). Says what changed, if anything worth telling.
+    pub fn set_fitness(&self, read: Result<Fitness, String>) -> Option<StateChange> {
+        let mut st = lock(&self.state);
+        let fitness = read.as_ref().cloned().unwrap_or_default();
+        let old = std::mem::replace(&mut st.fitness, fitness);
+        match read {
+            Err(why) if st.unreadable.as_ref() != Some(&why) => {
+                st.unreadable = Some(why.clone());
+                Some(StateChange::Unreadable(why))
+            }
+            Err(_) => None,
+            Ok(f) => {
+                st.unreadable = None;
+                match (old, f) {
+                    (Fitness::Fit, Fitness::Draining(why)) => Some(StateChange::Draining(why)),
+                    (Fitness::Draining(was), Fitness::Fit) => Some(StateChange::Ready(was)),
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    pub fn fitness(&self) -> Fitness {
+        lock(&self.state).fitness.clone()
     }
 }
 
 mod conn;
 pub mod exec;
+pub mod fitness;
 pub mod flavour;
 mod monitor;
 pub mod packet;

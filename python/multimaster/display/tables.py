@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 MAX_HTML_ROWS = 200  # an events ring holds up to 1000; the newest are the ones worth seeing
 
-STATS_COLUMNS = ["address", "state", "flavour", "statements", "errors", "failovers", "reconnects", "last_error"]
+STATS_COLUMNS = ["address", "state", "state_reason", "flavour", "statements", "errors", "failovers", "reconnects", "last_error"]
 STATS_HEADERS = ["node", "state", "flavour", "statements", "errors", "failovers", "reconnects", "last error"]
 EVENT_COLUMNS = ["time", "kind", "node", "detail"]
 
@@ -54,7 +54,8 @@ class Stats(_Frames, List["NodeStats"]):
         return [
             [
                 str(s.get("address", "")),
-                str(s.get("state", "")),
+                # The state with its reason: "draining: wsrep_desync=ON".
+                ": ".join(filter(None, [str(s.get("state", "")), s.get("state_reason")])),
                 str(s.get("flavour") or ""),
                 *(str(s.get(k, 0)) for k in ("statements", "errors", "failovers", "reconnects")),
                 str(s.get("last_error") or ""),

@@ -158,6 +158,19 @@ class Lab(LabView):
         `timeout` seconds in all). With `after`, in the background."""
         return self._act(Step("restart", i, after or 0.0), after, timeout=timeout)
 
+    def drain(self, i: int, timeout: float = 60, *, after: Optional[When] = None) -> Scheduled:
+        """Take node i out of clients' rotation as an operator does before maintenance:
+        `SET GLOBAL wsrep_desync=ON` (clients that read node states, multimaster among them,
+        send it nothing new), then wait until no client statement runs there any more. The
+        node stays in the cluster. `undrain(i)` undoes it; a restart does too. With `after`,
+        in the background."""
+        return self._act(Step("drain", i, after or 0.0), after, timeout=timeout)
+
+    def undrain(self, i: int, *, after: Optional[When] = None) -> Scheduled:
+        """`SET GLOBAL wsrep_desync=OFF` on node i: back in rotation once it has caught up.
+        With `after`, in the background."""
+        return self._act(Step("undrain", i, after or 0.0), after)
+
     def partition(
         self, i: int, one_way: bool = False, *, after: Optional[When] = None, heal_after: Optional[float] = None
     ) -> Scheduled:
@@ -228,6 +241,19 @@ class Lab(LabView):
         deadline = time.monotonic() + timeout
         self._stop(i, timeout=min(60.0, timeout))
         self._start(i, timeout=max(1.0, remaining(deadline)))
+
+    def _drain(self, i: int, timeout: float = 60) -> None:
+        self.sql(i, "SET GLOBAL wsrep_desync = ON")
+        # Client statements in flight, the looking session and system threads aside.
+        busy = (
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() "
+            "AND COMMAND NOT IN ('Sleep', 'Daemon', 'Binlog Dump') "
+            "AND USER NOT IN ('system user', 'event_scheduler')"
+        )
+        wait_until(lambda: self.sql(i, busy)[0][0] == "0", timeout, f"node {i}'s statements to finish")
+
+    def _undrain(self, i: int) -> None:
+        self.sql(i, "SET GLOBAL wsrep_desync = OFF")
 
     def _partition(self, i: int, one_way: bool = False) -> None:
         net = self._require_netns("partition")

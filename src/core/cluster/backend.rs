@@ -14,7 +14,6 @@ use crate::core::events::EventKind;
 use crate::core::failure::decide::KeyCheck;
 use crate::core::failure::fault::NodeError;
 use crate::core::failure::liveness::{Ended, Liveness, Session};
-use crate::core::logs;
 use crate::core::node::Claim;
 
 impl Cluster {
@@ -143,24 +142,8 @@ impl Backend for Cluster {
         Ok(committed)
     }
 
-    /// Records an event and logs it: failures at WARNING, recoveries and retries at INFO.
     fn note(&self, kind: EventKind, node: &str, detail: String) {
-        if !logs::quiet() {
-            let level = match kind {
-                EventKind::NodeDown | EventKind::Ambiguous => log::Level::Warn,
-                _ => log::Level::Info,
-            };
-            let what = match kind {
-                EventKind::NodeDown => "down",
-                EventKind::NodeUp => "back up",
-                EventKind::Failover => "took over",
-                EventKind::Retry => "retry",
-                EventKind::Ambiguous => "outcome unknown",
-                EventKind::AmbiguousResolved => "outcome resolved",
-            };
-            log::log!(target: "multimaster", level, "node {node} {what}: {detail}");
-        }
-        self.inner.events.push(kind, node, detail);
+        self.inner.events.note(kind, node, detail);
     }
 
     fn down_detail(&self) -> String {
@@ -170,11 +153,12 @@ impl Backend for Cluster {
             .iter()
             .map(|n| {
                 let s = n.stats();
+                let why = s.state_reason.as_deref().filter(|_| s.state == "draining");
                 format!(
                     "{} {} ({})",
                     s.address,
                     s.state,
-                    s.last_error.as_deref().unwrap_or("no error")
+                    why.or(s.last_error.as_deref()).unwrap_or("no error")
                 )
             })
             .collect();

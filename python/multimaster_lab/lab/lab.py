@@ -192,6 +192,13 @@ class Lab(LabView):
         action = "partition_one_way" if one_way else "partition"
         return self._act(Step(action, i, after or 0.0), after, ("heal", heal_after))
 
+    def isolate(self, i: int, *, after: Optional[When] = None, heal_after: Optional[float] = None) -> Scheduled:
+        """Cut node i off from its peers (the other nodes and garbd) but not from the client (a
+        netns lab only; needs nftables); `heal(i)` undoes it. The node ends in a non-Primary
+        component of its own: it answers the client, refuses statements with 1047. With
+        `after` and/or `heal_after`, in the background."""
+        return self._act(Step("isolate", i, after or 0.0), after, ("heal", heal_after))
+
     def heal(self, i: int, *, after: Optional[When] = None) -> Scheduled:
         """End node i's partition, full or one-way (a netns lab only); no-op if it has none.
         Done at once: Galera merges the node back by itself (with IST if it missed writes),
@@ -258,6 +265,13 @@ class Lab(LabView):
     def _partition(self, i: int, one_way: bool = False) -> None:
         net = self._require_netns("partition")
         netns.cut(net, self._node(i).name, i, one_way)
+
+    def _isolate(self, i: int) -> None:
+        net = self._require_netns("isolate")
+        peers = [net.host(n) for n in range(1, len(self.nodes) + 1) if n != i]
+        if self.arbitrator:
+            peers.append(self.arbitrator_host)
+        netns.isolate(net, self._node(i).name, i, peers)
 
     def _heal(self, i: int) -> None:
         net = self._require_netns("heal")

@@ -41,6 +41,7 @@ class Operations(Protocol):
     def _undrain(self, i: int) -> None: ...
     def _partition(self, i: int, one_way: bool = False) -> None: ...
     def _heal(self, i: int) -> None: ...
+    def _isolate(self, i: int) -> None: ...
 
 
 # Each action: the lab's method that does it, and that method's keyword arguments.
@@ -56,6 +57,7 @@ PERFORM: Dict[str, Tuple[str, Dict[str, Any]]] = {
     "partition": ("_partition", {}),
     "partition_one_way": ("_partition", {"one_way": True}),
     "heal": ("_heal", {}),
+    "isolate": ("_isolate", {}),
 }
 ACTIONS = tuple(PERFORM)
 CONDITION_POLL = 0.25  # seconds between two checks of a condition
@@ -64,7 +66,8 @@ CONDITION_POLL = 0.25  # seconds between two checks of a condition
 @dataclass(frozen=True)
 class Step:
     """One node operation for `Lab.schedule`: `action` ("crash", "freeze", "thaw", "stop",
-    "start", "restart", "drain", "undrain", or in a netns lab "partition", "partition_one_way" or "heal") on node
+    "start", "restart", "drain", "undrain", or in a netns lab "partition",
+    "partition_one_way", "isolate" or "heal") on node
     `node` (1-based), once `after` is reached: seconds after the previous step ended, or a
     condition (a callable returning True when it is time)."""
 

@@ -203,8 +203,9 @@ class MultiMaster:
         return TransactionResult(value, tries, node)
 
     def stats(self) -> Stats:
-        """Per node: address, state ("up" or "down"), statements, errors, failovers
-        (statements that left it because it failed), reconnects, last error, flavour. A list
+        """Per node: address, state ("up", "draining" or "down"), statements, errors, failovers
+        (statements that left it because it failed), reconnects, last error, flavour,
+        state_reason (why it drains: "wsrep_desync=ON"). A list
         of `NodeStats` dicts that also shows as a table in a notebook and has `to_pandas()` /
         `to_polars()`."""
         return Stats(self._native.stats())
@@ -212,7 +213,7 @@ class MultiMaster:
     def events(self) -> Events:
         """What happened, oldest first (the newest `event_capacity` events): each an `Event`
         dict with `time` (seconds since the epoch), `kind` (node_down, node_up, failover,
-        retry, ambiguous, ambiguous_resolved), `node` and `detail`. A list that also shows as
+        retry, ambiguous, ambiguous_resolved, node_draining, node_ready), `node` and `detail`. A list that also shows as
         a table in a notebook and has `to_pandas()` / `to_polars()`."""
         return Events(self._native.events())
 

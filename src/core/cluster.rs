@@ -60,7 +60,7 @@ impl Cluster {
             cfg.failure_detection,
             Arc::clone(&events),
         )
-            .map_err(|e| Error::Internal(format!("cannot start the watchdog thread: {e}")))?;
+        .map_err(|e| Error::Internal(format!("cannot start the watchdog thread: {e}")))?;
         Ok(Cluster {
             inner: Arc::new(Inner {
                 watchdog,

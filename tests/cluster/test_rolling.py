@@ -86,7 +86,9 @@ def test_sigterm_without_draining_fails_over_once(setup):
         wait_for(lambda: mm.stats()[1]["state"] != "up", detect_bound(1.0), "the writer to leave node 2")
         lab.start(2, timeout=LAB_WAIT)
         since = writer.rows
-        writer.wait_node(address, since, "rows through node 2 after its start", timeout=rejoin_bound(1.0, 1.0) + LAB_WAIT)
+        writer.wait_node(
+            address, since, "rows through node 2 after its start", timeout=rejoin_bound(1.0, 1.0) + LAB_WAIT
+        )
     finally:
         writer.stop()
     writer.check()

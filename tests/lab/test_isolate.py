@@ -49,7 +49,9 @@ def test_an_isolated_node_leaves_rotation_and_returns(netlab):
     lab = netlab
     table = f"iso{os.getpid()}"
     lab.sql(1, COURSE_DDL.format(table=f"{DATABASE}.{table}"))
-    mm = MultiMaster(lab.addresses, database=DATABASE, user=USER, password=PASSWORD, connect_timeout=1.0, backoff_cap=1.0)
+    mm = MultiMaster(
+        lab.addresses, database=DATABASE, user=USER, password=PASSWORD, connect_timeout=1.0, backoff_cap=1.0
+    )
     node1 = lab.addresses[0]
     writer = Writer(mm, table).start()
     try:

@@ -38,6 +38,7 @@ def stats() -> List[NodeStats]:
             "reconnects": 1,
             "last_error": f"2013 Lost connection {EVIL}",
             "flavour": "galera",
+            "state_reason": None,
         },
         {
             "address": N2,
@@ -48,6 +49,7 @@ def stats() -> List[NodeStats]:
             "reconnects": 0,
             "last_error": None,
             "flavour": None,
+            "state_reason": None,
         },
     ]
 
@@ -419,3 +421,16 @@ def test_notebook_sink_updates_one_display_and_keeps_recent_events(monkeypatch: 
 
 def test_outside_a_kernel_is_not_a_kernel() -> None:
     assert display._in_kernel() is False
+
+
+def test_a_draining_node_shows_its_state_and_reason() -> None:
+    drained = stats()
+    drained[1]["state"], drained[1]["state_reason"] = "draining", "wsrep_desync=ON"
+    table = Stats(drained)
+    assert "draining: wsrep_desync=ON" in table._text() and "draining: wsrep_desync=ON" in table._repr_html_()
+    tty = FakeTTY()
+    sink = progress_sink(True, stream=tty)
+    assert sink is not None
+    sink(snapshot(41, draining=[N2], events=[event(20, "node_draining", N2, "wsrep_desync=ON")]))
+    out = tty.getvalue()
+    assert "DRAINING " + N2 in out and f"node {N2} draining: wsrep_desync=ON" in out

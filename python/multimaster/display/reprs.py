@@ -27,6 +27,7 @@ def _stats_of(mm: Any) -> Stats:
                 "reconnects": 0,
                 "last_error": None,
                 "flavour": None,
+                "state_reason": None,
             }
             for n in mm.nodes
         )

@@ -13,7 +13,17 @@ if TYPE_CHECKING:
 
 MAX_HTML_ROWS = 200  # an events ring holds up to 1000; the newest are the ones worth seeing
 
-STATS_COLUMNS = ["address", "state", "state_reason", "flavour", "statements", "errors", "failovers", "reconnects", "last_error"]
+STATS_COLUMNS = [
+    "address",
+    "state",
+    "state_reason",
+    "flavour",
+    "statements",
+    "errors",
+    "failovers",
+    "reconnects",
+    "last_error",
+]
 STATS_HEADERS = ["node", "state", "flavour", "statements", "errors", "failovers", "reconnects", "last error"]
 EVENT_COLUMNS = ["time", "kind", "node", "detail"]
 

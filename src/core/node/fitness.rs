@@ -137,7 +137,10 @@ pub fn judge<'a>(flavour: Flavour, rows: impl IntoIterator<Item = (&'a str, &'a 
             let count = |name: &str| get(name).and_then(|v| v.parse::<u64>().ok());
             if let (Some(online), Some(all)) = (count("members_online"), count("members")) {
                 if online * 2 <= all {
-                    say("members ONLINE", &format!("{online} of {all} (no majority)"));
+                    say(
+                        "members ONLINE",
+                        &format!("{online} of {all} (no majority)"),
+                    );
                 }
             }
         }
@@ -156,7 +159,9 @@ pub fn judge<'a>(flavour: Flavour, rows: impl IntoIterator<Item = (&'a str, &'a 
 }
 
 fn is_on(v: &str) -> bool {
-    ["ON", "1", "TRUE"].iter().any(|t| v.eq_ignore_ascii_case(t))
+    ["ON", "1", "TRUE"]
+        .iter()
+        .any(|t| v.eq_ignore_ascii_case(t))
 }
 
 #[cfg(test)]

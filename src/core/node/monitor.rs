@@ -11,9 +11,9 @@ use mysql::{Conn, Error as DbError};
 
 use super::{Fence, Node, StateChange};
 use crate::core::events::{EventKind, EventLog};
-use crate::core::node::fitness::{self, Fitness};
 use crate::core::failure::fault::{no_such_session, refused};
 use crate::core::failure::liveness::{Answer, Incarnation, Life};
+use crate::core::node::fitness::{self, Fitness};
 use crate::core::sync::lock;
 
 impl Node {
@@ -105,7 +105,9 @@ impl Node {
             return;
         };
         match self.set_fitness(read) {
-            Some(StateChange::Draining(why)) => events.note(EventKind::NodeDraining, &self.name, why),
+            Some(StateChange::Draining(why)) => {
+                events.note(EventKind::NodeDraining, &self.name, why)
+            }
             Some(StateChange::Ready(was)) => {
                 let detail = format!("fit again (was {was})");
                 events.note(EventKind::NodeReady, &self.name, detail);

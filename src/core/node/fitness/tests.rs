@@ -36,16 +36,25 @@ fn galera_rules() {
             draining("wsrep_cluster_status=non-Primary"),
         ),
         (
-            &[("wsrep_local_state", "1"), ("wsrep_local_state_comment", "Joining")],
+            &[
+                ("wsrep_local_state", "1"),
+                ("wsrep_local_state_comment", "Joining"),
+            ],
             draining("wsrep_local_state=Joining"),
         ),
         (
-            &[("wsrep_local_state", "3"), ("wsrep_local_state_comment", "Joined")],
+            &[
+                ("wsrep_local_state", "3"),
+                ("wsrep_local_state_comment", "Joined"),
+            ],
             draining("wsrep_local_state=Joined"),
         ),
         // A donor that keeps serving during its transfer is fit...
         (
-            &[("wsrep_local_state", "2"), ("wsrep_local_state_comment", "Donor/Desynced")],
+            &[
+                ("wsrep_local_state", "2"),
+                ("wsrep_local_state_comment", "Donor/Desynced"),
+            ],
             Fitness::Fit,
         ),
         // ...one that rejects queries while donating is not...
@@ -66,13 +75,22 @@ fn galera_rules() {
             ],
             draining("wsrep_desync=ON"),
         ),
-        (&[("wsrep_reject_queries", "ALL")], draining("wsrep_reject_queries=ALL")),
+        (
+            &[("wsrep_reject_queries", "ALL")],
+            draining("wsrep_reject_queries=ALL"),
+        ),
         (
             &[("wsrep_reject_queries", "ALL_KILL")],
             draining("wsrep_reject_queries=ALL_KILL"),
         ),
-        (&[("pxc_maint_mode", "MAINTENANCE")], draining("pxc_maint_mode=MAINTENANCE")),
-        (&[("pxc_maint_mode", "SHUTDOWN")], draining("pxc_maint_mode=SHUTDOWN")),
+        (
+            &[("pxc_maint_mode", "MAINTENANCE")],
+            draining("pxc_maint_mode=MAINTENANCE"),
+        ),
+        (
+            &[("pxc_maint_mode", "SHUTDOWN")],
+            draining("pxc_maint_mode=SHUTDOWN"),
+        ),
         (&[("read_only", "ON")], draining("read_only=ON")),
         (&[("super_read_only", "ON")], draining("super_read_only=ON")),
         (&[("wsrep_local_recv_queue", "100")], Fitness::Fit),
@@ -87,7 +105,11 @@ fn galera_rules() {
         ),
     ];
     for (changes, want) in table {
-        assert_eq!(judge(Flavour::Galera, galera(changes)), *want, "{changes:?}");
+        assert_eq!(
+            judge(Flavour::Galera, galera(changes)),
+            *want,
+            "{changes:?}"
+        );
     }
 }
 
@@ -119,19 +141,35 @@ fn group_replication_rules() {
     assert_eq!(judge(Flavour::GroupReplication, online), Fitness::Fit);
     let table: &[(&[(&str, &str)], Fitness)] = &[
         (
-            &[("member_state", "RECOVERING"), ("members_online", "2"), ("members", "3")],
+            &[
+                ("member_state", "RECOVERING"),
+                ("members_online", "2"),
+                ("members", "3"),
+            ],
             draining("MEMBER_STATE=RECOVERING"),
         ),
         (
-            &[("member_state", "ONLINE"), ("members_online", "1"), ("members", "3")],
+            &[
+                ("member_state", "ONLINE"),
+                ("members_online", "1"),
+                ("members", "3"),
+            ],
             draining("members ONLINE=1 of 3 (no majority)"),
         ),
         (
-            &[("member_state", "ONLINE"), ("members_online", "2"), ("members", "4")],
+            &[
+                ("member_state", "ONLINE"),
+                ("members_online", "2"),
+                ("members", "4"),
+            ],
             draining("members ONLINE=2 of 4 (no majority)"),
         ),
         (
-            &[("member_state", "ONLINE"), ("members_online", "2"), ("members", "3")],
+            &[
+                ("member_state", "ONLINE"),
+                ("members_online", "2"),
+                ("members", "3"),
+            ],
             Fitness::Fit,
         ),
         (
@@ -142,7 +180,11 @@ fn group_replication_rules() {
         (&[("members", "0")], draining("MEMBER_STATE=not a member")),
     ];
     for (rows, want) in table {
-        assert_eq!(judge(Flavour::GroupReplication, rows.iter().copied()), *want, "{rows:?}");
+        assert_eq!(
+            judge(Flavour::GroupReplication, rows.iter().copied()),
+            *want,
+            "{rows:?}"
+        );
     }
 }
 

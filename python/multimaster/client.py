@@ -46,7 +46,7 @@ class Options(TypedDict, total=False):
     `multimaster._native.OPTIONS`); None leaves an option to the URL, the option file or the
     default."""
 
-    policy: Optional[Literal["parity", "sequential"]]
+    policy: Optional[Literal["parity", "sequential", "key-affinity", "least-loaded"]]
     connect_timeout: Optional[float]
     failure_detection: Optional[float]
     statement_timeout: Optional[float]

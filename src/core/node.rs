@@ -1,7 +1,7 @@
 //! One node: its endpoint, idle connections, health (up, or down until a time with backoff)
 //! and counters.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -11,6 +11,7 @@ use crate::core::events::NodeStats;
 use crate::core::failure::backoff::{jitter, Backoff};
 use crate::core::failure::fault::{describe, NodeError};
 use crate::core::failure::liveness::{Incarnation, Life};
+use crate::core::failure::policy::Load;
 use crate::core::node::fitness::Fitness;
 use crate::core::node::flavour::Flavour;
 use crate::core::settings::address::Endpoint;
@@ -120,6 +121,10 @@ pub struct Node {
     /// Connections are plain TCP (ssl_mode DISABLED).
     plain: bool,
     reads: Mutex<StateReads>,
+    /// Statements running on the node now, and their recent time (µs, a moving average):
+    /// the `least-loaded` policy's view.
+    in_flight: AtomicU32,
+    latency_us: AtomicU64,
 }
 
 impl Node {
@@ -157,6 +162,8 @@ impl Node {
             max_packet: AtomicU64::new(0),
             plain: cfg.tls.ssl_opts().is_none(),
             reads: Mutex::new(StateReads::default()),
+            in_flight: AtomicU32::new(0),
+            latency_us: AtomicU64::new(0),
         }
     }
 
@@ -294,6 +301,28 @@ impl Node {
                     _ => None,
                 }
             }
+        }
+    }
+
+    /// A statement starts on the node; hand what this returns to `end_statement`.
+    pub fn begin_statement(&self) -> Instant {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        Instant::now()
+    }
+
+    /// A statement started at `started` ended: one eighth of its time goes into the average.
+    pub fn end_statement(&self, started: Instant) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let took = started.elapsed().as_micros().min(u128::from(u64::MAX / 8)) as u64;
+        let old = self.latency_us.load(Ordering::Relaxed);
+        let new = if old == 0 { took } else { (old * 7 + took) / 8 };
+        self.latency_us.store(new, Ordering::Relaxed);
+    }
+
+    pub fn load(&self) -> Load {
+        Load {
+            in_flight: self.in_flight.load(Ordering::Relaxed),
+            latency_us: self.latency_us.load(Ordering::Relaxed),
         }
     }
 

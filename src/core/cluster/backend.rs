@@ -14,6 +14,7 @@ use crate::core::events::EventKind;
 use crate::core::failure::decide::KeyCheck;
 use crate::core::failure::fault::NodeError;
 use crate::core::failure::liveness::{Ended, Liveness, Session};
+use crate::core::failure::policy::Load;
 use crate::core::node::Claim;
 
 impl Cluster {
@@ -71,8 +72,11 @@ impl Backend for Cluster {
         };
         let wd = &self.inner.watchdog;
         let (fd, session) = (conn.as_raw_fd(), conn.connection_id());
+        let node = &self.inner.nodes[idx];
         let flight = wd.fly(idx, fd, session, cancel);
+        let load = node.begin_statement();
         let result = op(idx, lease);
+        node.end_statement(load);
         let ended = wd.land(&flight);
         if ended != Ended::Itself {
             lease.take();
@@ -94,6 +98,16 @@ impl Backend for Cluster {
         if node.mark_down(&reason) {
             self.note(EventKind::NodeDown, &node.name, reason);
         }
+    }
+
+    fn load(&self, idx: usize) -> Load {
+        self.inner.nodes[idx].load()
+    }
+
+    fn draining_now(&self, idx: usize) -> bool {
+        let node = &self.inner.nodes[idx];
+        node.refresh_state(&self.inner.events);
+        !node.fitness().is_fit()
     }
 
     /// Fences the session that sent the lost write, then asks the cluster (causally) whether

@@ -196,3 +196,13 @@ fn other_engines_are_always_fit() {
     }
     assert_eq!(state_sql(Flavour::Galera).len(), 2);
 }
+
+#[test]
+fn refusals_a_state_explains() {
+    for code in [1047, 1290, 1792, 3100] {
+        assert!(explains(code), "{code}");
+    }
+    for code in [1213, 1205, 2013, 1062, 1064] {
+        assert!(!explains(code), "{code}");
+    }
+}

@@ -10,7 +10,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from typing import List
+from typing import List, Literal, Tuple
 
 from multimaster import MultiMaster
 from multimaster_lab.lab import Lab
@@ -18,7 +18,8 @@ from multimaster_lab.lab import Lab
 HOT_TABLE = "bench_hot"
 HOT_ROWS = 10
 HOT_THREADS = 4
-POLICIES = ("parity", "key-affinity")
+Compared = Literal["parity", "key-affinity"]
+POLICIES: Tuple[Compared, Compared] = ("parity", "key-affinity")
 UPDATE = f"UPDATE {HOT_TABLE} SET v = v + 1 WHERE id = ?"
 
 
@@ -40,7 +41,7 @@ class HotRun:
         return self.updates / self.seconds if self.seconds > 0 else 0.0
 
 
-def hot_run(lab: Lab, policy: str, per_thread: int, seed: int) -> HotRun:
+def hot_run(lab: Lab, policy: Compared, per_thread: int, seed: int) -> HotRun:
     database = lab.credentials()["database"]
     lab.sql(1, f"CREATE TABLE IF NOT EXISTS {database}.{HOT_TABLE} (id INT PRIMARY KEY, v BIGINT NOT NULL)")
     lab.sql(1, f"DELETE FROM {database}.{HOT_TABLE}")

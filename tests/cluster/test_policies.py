@@ -5,7 +5,7 @@ statements past a node busy with a long one."""
 from __future__ import annotations
 
 import threading
-from typing import List
+from typing import Dict, List, Set
 
 from support.bounds import SLACK, wait_for
 from support.labs import count_titles, running
@@ -18,7 +18,7 @@ def test_key_affinity_keeps_a_key_on_one_node(make_mm, table, cluster):
     mm = make_mm(policy="key-affinity")
     assert mm.policy == "key-affinity"
     sql = INSERT.format(t=table)
-    where = {}
+    where: Dict[str, Set[str]] = {}
     for i in range(40):
         title = f"k{i % 8}-{i}"
         key = f"k{i % 8}"

@@ -193,10 +193,15 @@ pub(crate) fn run<B: Backend, T>(
 ) -> Result<Outcome<T>> {
     let started = Instant::now();
     let deadline = started + cfg.failover_timeout;
-    let ids: Vec<u64> = (0..cfg.endpoints.len()).map(|i| node_id(b.name(i))).collect();
+    let ids: Vec<u64> = (0..cfg.endpoints.len())
+        .map(|i| node_id(b.name(i)))
+        .collect();
     // Key affinity: a keyed write's first key (a batch's keys commit together on one node).
     let affinity = match write {
-        IfLost::CheckKey(k) => k.values.first().map(|v| key_hash(v.as_sql(false).as_bytes())),
+        IfLost::CheckKey(k) => k
+            .values
+            .first()
+            .map(|v| key_hash(v.as_sql(false).as_bytes())),
         _ => None,
     };
     let order = || cfg.policy.order(request, affinity, &ids, |i| b.load(i));

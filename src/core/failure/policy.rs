@@ -41,7 +41,11 @@ impl Policy {
     ) -> Vec<usize> {
         let n = nodes.len();
         let parity = |first: usize| -> Vec<usize> { (0..n).map(|i| (first + i) % n).collect() };
-        let rotation = if n > 0 { (request % n as u64) as usize } else { 0 };
+        let rotation = if n > 0 {
+            (request % n as u64) as usize
+        } else {
+            0
+        };
         match (self, affinity) {
             (Policy::Sequential, _) => parity(0),
             (Policy::KeyAffinity, Some(key)) => {
@@ -123,7 +127,9 @@ mod tests {
     use super::*;
 
     fn ids(nodes: usize) -> Vec<u64> {
-        (0..nodes).map(|i| node_id(&format!("10.0.0.{i}:3306"))).collect()
+        (0..nodes)
+            .map(|i| node_id(&format!("10.0.0.{i}:3306")))
+            .collect()
     }
 
     fn order(p: Policy, n: u64, nodes: usize) -> Vec<usize> {
@@ -172,7 +178,10 @@ mod tests {
         for key in ["Title0", "Title1", "a"] {
             let first = by_key(key, &nodes);
             for n in 0..5 {
-                let again = Policy::KeyAffinity.order(n, Some(key_hash(key.as_bytes())), &nodes, |_| Load::default());
+                let again =
+                    Policy::KeyAffinity.order(n, Some(key_hash(key.as_bytes())), &nodes, |_| {
+                        Load::default()
+                    });
                 assert_eq!(again, first);
             }
             let mut all = first.clone();
@@ -193,7 +202,10 @@ mod tests {
         for k in 0..3000 {
             per_node[by_key(&format!("key{k}"), &nodes)[0]] += 1;
         }
-        assert!(per_node.iter().all(|&c| (800..1200).contains(&c)), "{per_node:?}");
+        assert!(
+            per_node.iter().all(|&c| (800..1200).contains(&c)),
+            "{per_node:?}"
+        );
     }
 
     #[test]
@@ -211,14 +223,20 @@ mod tests {
         }
         // And a node that is skipped (down) hands its keys to the key's second choice.
         let order = by_key("key7", &three);
-        assert_eq!(two[by_key("key7", &two)[0]], three[*order.iter().find(|&&i| i != 1).unwrap()]);
+        assert_eq!(
+            two[by_key("key7", &two)[0]],
+            three[*order.iter().find(|&&i| i != 1).unwrap()]
+        );
     }
 
     #[test]
     fn least_loaded_prefers_fewest_in_flight_then_latency() {
         let nodes = ids(3);
         let load = |busy: [u32; 3], lat: [u64; 3]| {
-            move |i: usize| Load { in_flight: busy[i], latency_us: lat[i] }
+            move |i: usize| Load {
+                in_flight: busy[i],
+                latency_us: lat[i],
+            }
         };
         let ll = |n, f| Policy::LeastLoaded.order(n, None, &nodes, f);
         assert_eq!(ll(0, load([2, 0, 1], [0, 0, 0])), [1, 2, 0]);

@@ -128,6 +128,7 @@ class Native:
         check: Optional[Callable[[], object]] = None,
         attempts: int = 5,
         statement_timeout: Optional[float] = None,
+        affinity: object = None,
     ) -> Tuple[_T, int, str]: ...
     def session(
         self, *, attempts: int = 5, statement_timeout: Optional[float] = None, commit_marker: bool = False

@@ -188,6 +188,7 @@ class MultiMaster:
         check: Optional[Callable[[], object]] = None,
         attempts: int = 5,
         statement_timeout: Optional[float] = None,
+        affinity: object = None,
     ) -> TransactionResult[_T]:
         """Runs `body(tx)` as one transaction pinned to one node, and commits it.
 
@@ -196,9 +197,10 @@ class MultiMaster:
         node, up to `attempts` times; so `body` must only act through `tx`. If the connection
         is lost during COMMIT the outcome is unknown: `check()` (if given) must say whether it
         committed (for instance with `mm.query(..., causal=True)`); otherwise
-        `AmbiguousCommitError`."""
+        `AmbiguousCommitError`. `affinity`: a key value that places the transaction with
+        `policy="key-affinity"`, on the node where keyed writes of that value go."""
         value, tries, node = self._native.transaction(
-            body, check=check, attempts=attempts, statement_timeout=statement_timeout
+            body, check=check, attempts=attempts, statement_timeout=statement_timeout, affinity=affinity
         )
         return TransactionResult(value, tries, node)
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import threading
 from typing import Dict, List, Set
 
+from multimaster_lab.coursedata import DATABASE
+
 from support.bounds import SLACK, wait_for
 from support.labs import count_titles, running
 
@@ -59,3 +61,18 @@ def test_least_loaded_avoids_the_busy_node(make_mm, table, cluster):
     finally:
         sleeper.join(10)
     assert count_titles(cluster, table) == (5, 5)
+
+
+def test_a_transaction_with_affinity_meets_the_keyed_writes(make_mm, table, cluster):
+    mm = make_mm(policy="key-affinity")
+    sql = INSERT.format(t=table)
+    for key in ("a", "b", "c", "d"):
+        home = mm.execute(sql, (key,), key=(table, "title", key)).node
+
+        def body(tx, key=key):
+            tx.execute(f"UPDATE {table} SET duration = duration + 1 WHERE title = ?", (key,))
+
+        nodes = {mm.transaction(body, affinity=key).node for _ in range(3)}
+        assert nodes == {home}, key
+    rows = cluster.sql(1, f"SET SESSION wsrep_sync_wait=1; SELECT SUM(duration) FROM {DATABASE}.{table}")
+    assert int(rows[0][0] or 0) == 4 * (1 + 3)

@@ -188,6 +188,7 @@ pub(crate) fn run<B: Backend, T>(
     sql: &str,
     write: IfLost<'_>,
     request: u64,
+    affinity: Option<u64>,
     cancel: &Cancel,
     op: &mut LeasedOp<'_, B::Conn, T>,
 ) -> Result<Outcome<T>> {
@@ -196,14 +197,12 @@ pub(crate) fn run<B: Backend, T>(
     let ids: Vec<u64> = (0..cfg.endpoints.len())
         .map(|i| node_id(b.name(i)))
         .collect();
-    // Key affinity: a keyed write's first key (a batch's keys commit together on one node).
-    let affinity = match write {
-        IfLost::CheckKey(k) => k
-            .values
-            .first()
-            .map(|v| key_hash(v.as_sql(false).as_bytes())),
+    // Key affinity: the one given (a transaction's), else a keyed write's first key (a
+    // batch's keys commit together on one node).
+    let affinity = affinity.or(match write {
+        IfLost::CheckKey(k) => k.values.first().map(value_hash),
         _ => None,
-    };
+    });
     let order = || cfg.policy.order(request, affinity, &ids, |i| b.load(i));
     let first_choice = order().first().copied().unwrap_or(0);
     let mut r = Request {
@@ -252,6 +251,12 @@ pub(crate) fn run<B: Backend, T>(
         }
         cancel.sleep(IDLE_POLL.min(deadline - now))?;
     }
+}
+
+/// A key's hash for key affinity: of its SQL literal, so that `affinity="a"` and
+/// `key=(table, column, "a")` pick the same node.
+pub(crate) fn value_hash(v: &mysql::Value) -> u64 {
+    key_hash(v.as_sql(false).as_bytes())
 }
 
 /// What the loop does after one try.

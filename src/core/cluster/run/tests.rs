@@ -134,6 +134,7 @@ impl Script {
             "INSERT",
             write,
             request,
+            None,
             cancel,
             &mut |idx, _lease| {
                 self.log.borrow_mut().push(format!("stmt {idx}"));

@@ -181,7 +181,8 @@ pub(crate) fn timed_out(node: &str, sql: &str, elapsed: Duration, cancel: &Cance
 
 /// Runs `op` on a live node in the policy's order for `request`, applying
 /// [`decide::statement`] to every failure, and waits (without spinning) for a node to come
-/// back when none is live.
+/// back when none is live. `request` and `affinity` place it (`failure/policy.rs`).
+#[allow(clippy::too_many_arguments)] // what one statement is, each part from its own caller
 pub(crate) fn run<B: Backend, T>(
     b: &B,
     cfg: &Config,

@@ -26,8 +26,9 @@ from typing import (
     Union,
 )
 
-from multimaster._native import Native, Transaction, parse_url
+from multimaster._native import CancelHandle, Native, Transaction, parse_url
 from multimaster.display import Events, Stats, multimaster_html, multimaster_text, progress_sink
+from multimaster.display.live import LiveView
 from multimaster.results import ExecResult, InsertReport, TransactionResult
 
 if TYPE_CHECKING:
@@ -106,6 +107,7 @@ class MultiMaster:
         key: Optional[Tuple[str, str, Any]] = None,
         idempotent: bool = False,
         statement_timeout: Optional[float] = None,
+        cancel: Optional[CancelHandle] = None,
     ) -> ExecResult:
         """Runs one write (or any statement without a result set) and returns what it did:
         `rowcount`, `last_insert_id`, the `node` that ran it, its `retries` and `failovers`.
@@ -113,16 +115,26 @@ class MultiMaster:
         `key=(table, column, value)` names the unique key of the row written: if the reply is
         lost, the row is looked up (causally) before writing again. `idempotent=True` lets a
         write with a lost reply run again as is. Otherwise a lost reply raises
-        `AmbiguousCommitError`."""
-        return self._native.execute(sql, params, key=key, idempotent=idempotent, statement_timeout=statement_timeout)
+        `AmbiguousCommitError`. `cancel` (a `CancelHandle`, here and in the other calls) lets
+        another thread stop the call as Ctrl-C does: the statement is killed on the server and
+        the call raises `KeyboardInterrupt`."""
+        return self._native.execute(
+            sql, params, key=key, idempotent=idempotent, statement_timeout=statement_timeout, cancel=cancel
+        )
 
     def query(
-        self, sql: str, params: Params = None, *, causal: bool = False, statement_timeout: Optional[float] = None
+        self,
+        sql: str,
+        params: Params = None,
+        *,
+        causal: bool = False,
+        statement_timeout: Optional[float] = None,
+        cancel: Optional[CancelHandle] = None,
     ) -> List[Tuple[Any, ...]]:
         """Runs a read on a live node and returns its rows as tuples. A read whose connection
         is lost is retried on another node. `causal=True` makes it see every write the cluster
         committed before it, whichever node took the write."""
-        rows, _ = self._native.query(sql, params, causal=causal, statement_timeout=statement_timeout)
+        rows, _ = self._native.query(sql, params, causal=causal, statement_timeout=statement_timeout, cancel=cancel)
         return rows
 
     def insert_many(
@@ -138,6 +150,7 @@ class MultiMaster:
         statement_timeout: Optional[float] = None,
         concurrency: int = 1,
         batch: int = 1,
+        cancel: Optional[CancelHandle] = None,
     ) -> InsertReport:
         """Inserts `rows` into `table`, one autocommit row at a time, balanced over the nodes
         and `interval` seconds apart, surviving node failures. `key` names the column that
@@ -173,6 +186,7 @@ class MultiMaster:
                 statement_timeout=statement_timeout,
                 concurrency=concurrency,
                 batch=batch,
+                cancel=cancel,
             )
         except BaseException as e:
             partial = getattr(e, "report", None)
@@ -188,6 +202,7 @@ class MultiMaster:
         check: Optional[Callable[[], object]] = None,
         attempts: int = 5,
         statement_timeout: Optional[float] = None,
+        cancel: Optional[CancelHandle] = None,
         affinity: object = None,
     ) -> TransactionResult[_T]:
         """Runs `body(tx)` as one transaction pinned to one node, and commits it.
@@ -200,7 +215,7 @@ class MultiMaster:
         `AmbiguousCommitError`. `affinity`: a key value that places the transaction with
         `policy="key-affinity"`, on the node where keyed writes of that value go."""
         value, tries, node = self._native.transaction(
-            body, check=check, attempts=attempts, statement_timeout=statement_timeout, affinity=affinity
+            body, check=check, attempts=attempts, statement_timeout=statement_timeout, cancel=cancel, affinity=affinity
         )
         return TransactionResult(value, tries, node)
 
@@ -211,6 +226,15 @@ class MultiMaster:
         of `NodeStats` dicts that also shows as a table in a notebook and has `to_pandas()` /
         `to_polars()`."""
         return Stats(self._native.stats())
+
+    def live(self, every: float = 1.0, seconds: Optional[float] = None) -> LiveView:
+        """Shows the nodes as `multimaster top` does, refreshed every `every` seconds from
+        `stats()` (so at no cost to the statements): in a notebook one output updated in place,
+        elsewhere a text table printed each time. Runs in the background until `stop()` on the
+        returned view, `seconds` have passed, or this instance is closed. Statements and
+        errors per second are this instance's own; the Galera columns stay "-" (see
+        `multimaster top` for them)."""
+        return LiveView(self, every, seconds)
 
     def events(self) -> Events:
         """What happened, oldest first (the newest `event_capacity` events): each an `Event`

@@ -14,6 +14,7 @@ use crate::core::failure::liveness::{Incarnation, Life};
 use crate::core::failure::policy::Load;
 use crate::core::node::fitness::Fitness;
 use crate::core::node::flavour::Flavour;
+use crate::core::node::latency::Latency;
 use crate::core::settings::address::Endpoint;
 use crate::core::settings::config::Config;
 use crate::core::sync::lock;
@@ -120,6 +121,8 @@ pub struct Node {
     max_packet: AtomicU64,
     /// Connections are plain TCP (ssl_mode DISABLED).
     plain: bool,
+    /// Statement times, apart from `state`: recorded without taking its lock.
+    latency: Latency,
     reads: Mutex<StateReads>,
     /// Statements running on the node now, and their recent time (µs, a moving average):
     /// the `least-loaded` policy's view.
@@ -161,6 +164,7 @@ impl Node {
             idle: Mutex::new(Vec::new()),
             max_packet: AtomicU64::new(0),
             plain: cfg.tls.ssl_opts().is_none(),
+            latency: Latency::default(),
             reads: Mutex::new(StateReads::default()),
             in_flight: AtomicU32::new(0),
             latency_us: AtomicU64::new(0),
@@ -220,7 +224,8 @@ impl Node {
         was_down
     }
 
-    pub fn record_statement(&self, error: Option<&NodeError>) {
+    pub fn record_statement(&self, took: Duration, error: Option<&NodeError>) {
+        self.latency.record(took);
         let mut st = lock(&self.state);
         st.statements += 1;
         if let Some(e) = error {
@@ -248,11 +253,13 @@ impl Node {
             reconnects: st.reconnects,
             last_error: st.last_error.clone(),
             flavour: st.flavour.map(Flavour::name),
+            latency: self.latency.snapshot(),
             state_reason: st
                 .fitness
                 .reason()
                 .map(str::to_owned)
                 .or_else(|| st.unreadable.clone()),
+            ..NodeStats::default()
         }
     }
 
@@ -335,6 +342,7 @@ mod conn;
 pub mod exec;
 pub mod fitness;
 pub mod flavour;
+pub mod latency;
 mod monitor;
 pub mod packet;
 pub mod sock;

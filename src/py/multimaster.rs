@@ -24,6 +24,7 @@ use crate::core::work::insert::{key_column, Progress, INSERT_LIMIT};
 use crate::core::work::session::Session;
 use crate::core::work::transaction::Tx;
 
+use super::cancel::PyCancelHandle;
 use super::display::{stats_dict, Live};
 use super::errors::PyMmError;
 use super::insert;
@@ -57,6 +58,9 @@ pub struct PyExecResult {
     pub failovers: u32,
     /// Its reply was lost and it was found committed by its key.
     pub ambiguous_resolved: bool,
+    /// The rows an UPDATE matched, changed or not (None for other statements): the DB-API's
+    /// rowcount, as SQLAlchemy's MySQL dialects expect (CLIENT_FOUND_ROWS).
+    pub matched: Option<u64>,
 }
 
 #[pymethods]
@@ -167,7 +171,8 @@ impl PyNative {
 
     /// One write (or any statement without a result set) under the exactly-once rules: what
     /// it did.
-    #[pyo3(signature = (sql, params=None, *, key=None, idempotent=false, statement_timeout=None))]
+    #[pyo3(signature = (sql, params=None, *, key=None, idempotent=false, statement_timeout=None, cancel=None))]
+    #[allow(clippy::too_many_arguments)]
     fn execute(
         &self,
         py: Python<'_>,
@@ -176,6 +181,7 @@ impl PyNative {
         key: Option<&Bound<'_, PyAny>>,
         idempotent: bool,
         statement_timeout: Option<f64>,
+        cancel: Option<PyRef<'_, PyCancelHandle>>,
     ) -> PyResult<PyExecResult> {
         let limit = self
             .cluster
@@ -189,14 +195,14 @@ impl PyNative {
             (None, true) => IfLost::RunAgain,
             (None, false) => IfLost::Raise,
         };
-        let (cancel, interrupt) = sigint::aware(limit);
+        let (cancel, interrupt) = sigint::aware(limit, cancel.as_deref());
         let out = py
             .detach(|| self.cluster.execute(sql, &params, write, None, &cancel))
             .map_err(|e| sigint::raised(&interrupt, e))?;
-        let (rowcount, last_insert_id) = match out.value {
-            Some(e) => (e.affected, e.last_insert_id),
+        let (rowcount, last_insert_id, matched) = match out.value {
+            Some(e) => (e.affected, e.last_insert_id, e.matched),
             // The lost write was found committed by its key: one row.
-            None => (1, None),
+            None => (1, None, None),
         };
         let node = self.cluster.node_names().swap_remove(out.node);
         Ok(PyExecResult {
@@ -206,12 +212,13 @@ impl PyNative {
             retries: out.took.retries,
             failovers: out.took.failovers,
             ambiguous_resolved: out.took.resolved,
+            matched,
         })
     }
 
     /// A read on any live node: its rows as tuples, and its PEP 249 description (None for a
     /// statement without a result set).
-    #[pyo3(signature = (sql, params=None, *, causal=false, statement_timeout=None))]
+    #[pyo3(signature = (sql, params=None, *, causal=false, statement_timeout=None, cancel=None))]
     fn query<'py>(
         &self,
         py: Python<'py>,
@@ -219,6 +226,7 @@ impl PyNative {
         params: Option<&Bound<'py, PyAny>>,
         causal: bool,
         statement_timeout: Option<f64>,
+        cancel: Option<PyRef<'py, PyCancelHandle>>,
     ) -> PyResult<(Bound<'py, PyList>, Option<Bound<'py, PyList>>)> {
         let limit = self
             .cluster
@@ -226,7 +234,7 @@ impl PyNative {
             .statement_limit(statement_timeout, None)
             .map_err(settings_error)?;
         let params = to_params(params)?;
-        let (cancel, interrupt) = sigint::aware(limit);
+        let (cancel, interrupt) = sigint::aware(limit, cancel.as_deref());
         let out = py
             .detach(|| self.cluster.query(sql, &params, causal, &cancel))
             .map_err(|e| sigint::raised(&interrupt, e))?;
@@ -249,7 +257,7 @@ impl PyNative {
     /// chose (`multimaster.display.progress_sink`), handed a snapshot dict ten times a second.
     #[pyo3(signature = (
         table, columns, rows, *, key=None, interval=0.0, on_row=None, progress=None,
-        statement_timeout=None, concurrency=1, batch=1,
+        statement_timeout=None, concurrency=1, batch=1, cancel=None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn insert_many<'py>(
@@ -265,6 +273,7 @@ impl PyNative {
         statement_timeout: Option<f64>,
         concurrency: usize,
         batch: usize,
+        cancel: Option<PyRef<'py, PyCancelHandle>>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let limit = self
             .cluster
@@ -296,14 +305,18 @@ impl PyNative {
             batch,
             on_row,
         };
-        let cancel = Cancel::new().with_limit(limit);
+        let cancel = match cancel {
+            Some(h) => Cancel::new().with_flag(Arc::clone(&h.flag)),
+            None => Cancel::new(),
+        }
+        .with_limit(limit);
         let running = insert::start(&self.cluster, job, &cancel, &counters)?;
         running.wait(py, &self.cluster, live, &cancel, &self.workers)
     }
 
     /// Runs `body(tx)` as one transaction (see `MultiMaster.transaction`): `(value, attempts,
     /// node)`.
-    #[pyo3(signature = (body, *, check=None, attempts=5, statement_timeout=None, affinity=None))]
+    #[pyo3(signature = (body, *, check=None, attempts=5, statement_timeout=None, cancel=None, affinity=None))]
     fn transaction(
         &self,
         py: Python<'_>,
@@ -311,6 +324,7 @@ impl PyNative {
         check: Option<Py<PyAny>>,
         attempts: u32,
         statement_timeout: Option<f64>,
+        cancel: Option<PyRef<'_, PyCancelHandle>>,
         affinity: Option<Bound<'_, PyAny>>,
     ) -> PyResult<(Py<PyAny>, u32, String)> {
         let affinity = affinity
@@ -322,7 +336,7 @@ impl PyNative {
             .config()
             .statement_limit(statement_timeout, None)
             .map_err(settings_error)?;
-        let (cancel, interrupt) = sigint::aware(limit);
+        let (cancel, interrupt) = sigint::aware(limit, cancel.as_deref());
         let mut run_body = |tx: &Tx| -> Result<Py<PyAny>, PyMmError> {
             Python::attach(|py| {
                 let handle = Py::new(py, PyTransaction { tx: tx.clone() })?;
@@ -386,6 +400,13 @@ impl PyNative {
             .map(|s| stats_dict(py, s))
             .collect::<PyResult<Vec<_>>>()?;
         PyList::new(py, items)
+    }
+
+    /// Calls `callback(node, operation, seconds, code, error_class)` after every statement
+    /// (code and class None on success); None stops it. For `multimaster.otel`.
+    #[pyo3(signature = (callback))]
+    fn observe(&self, callback: Option<Py<PyAny>>) {
+        self.cluster.observe(super::observe::observer(callback));
     }
 
     /// The events kept, oldest first, each a dict (`multimaster.Event`).

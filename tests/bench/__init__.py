@@ -16,6 +16,8 @@ one of them), printed with its min-max, and every ratio compares two figures of 
     insert_many batch=100, 1000  vs the sequential loop, and PyMySQL executemany (which
                                     rewrites to multi-row INSERTs) in 1,000-row chunks
   latency per call (p50, p99): the INSERTs of execute() and of PyMySQL's loop, and SELECT 1
+  the per-node latency histogram's cost: ns per statement, and the single-row loop's time with
+    and without it (tests/bench/latency.py)
   the failover stall: kill -9 of node 1 mid-loop (rows paced 2 ms apart; the lab's crash API,
     on a row count), for insert_many sequential and concurrency=2, against the cluster's
     floor: a PyMySQL writer on the survivor alone, running beside the loop through the same

@@ -21,6 +21,7 @@ from multimaster_lab.lab import Lab, LabError
 
 import bench
 from bench.affinity import hot_runs, print_hot
+from bench.aio import asyncio_section
 from bench.baselines import (
     bare_loop_case,
     connector_connect,
@@ -67,6 +68,7 @@ from bench.labels import (
     THREADS,
     TLS_HOSTS,
 )
+from bench.latency import print_latency_cost
 from bench.report import print_failover, print_latency, print_throughput
 
 
@@ -265,6 +267,7 @@ def main(argv: List[str]) -> int:
             print(f"round {r + 1} of {args.rounds} done ({time.monotonic() - started:.0f} s)", flush=True)
         mm.close()
         print_throughput(cases, figures, args.rounds, judge)
+        print_latency_cost(figures, judge)
         versus = {LAT_EXECUTE: LAT_PYMYSQL_INSERT, LAT_QUERY: LAT_PYMYSQL_SELECT, LAT_QUERY_TLS: LAT_PYMYSQL_SELECT}
         print_latency(
             figures,
@@ -275,6 +278,7 @@ def main(argv: List[str]) -> int:
         )
         sys.stdout.flush()
         failed = bool(figures.errors)
+        failed = asyncio_section(lab, admin, 20 if args.smoke else 2 * n, args.rounds, args.smoke) or failed
 
         # The failover stall: each run crashes node 1 and starts it again.
         results: Dict[str, List[Stall]] = {}

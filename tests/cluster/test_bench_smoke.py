@@ -95,6 +95,7 @@ def test_bench_smoke_run_prints_every_row(tmp_path: Path) -> None:
     for header in HEADERS:
         assert any(line.startswith(header) for line in lines), f"no {header!r} table:\n{output}"
     assert any(line.startswith(COLUMNS_HEADER + " ") for line in lines), output
+    assert any(line.startswith("latency histogram: ") for line in lines), f"no histogram cost:\n{output}"
     for label in ROW_LABELS + TLS_LABELS:
         rows = [line for line in lines if line.startswith(label + " ")]
         assert rows, f"no row {label!r}:\n{output}"

@@ -38,6 +38,12 @@ def stats() -> List[NodeStats]:
             "reconnects": 1,
             "last_error": f"2013 Lost connection {EVIL}",
             "flavour": "galera",
+            "p50": 0.0004,
+            "p99": 0.0123,
+            "max": 6.2,
+            "duration_buckets": [(0.001, 40), (0.01, 47), (float("inf"), 48)],
+            "duration_sum": 6.5,
+            "events": {"node_down": 1},
             "state_reason": None,
         },
         {
@@ -49,6 +55,12 @@ def stats() -> List[NodeStats]:
             "reconnects": 0,
             "last_error": None,
             "flavour": None,
+            "p50": None,
+            "p99": None,
+            "max": None,
+            "duration_buckets": [(float("inf"), 0)],
+            "duration_sum": 0.0,
+            "events": {},
             "state_reason": None,
         },
     ]
@@ -434,3 +446,11 @@ def test_a_draining_node_shows_its_state_and_reason() -> None:
     sink(snapshot(41, draining=[N2], events=[event(20, "node_draining", N2, "wsrep_desync=ON")]))
     out = tty.getvalue()
     assert "DRAINING " + N2 in out and f"node {N2} draining: wsrep_desync=ON" in out
+
+
+def test_stats_show_statement_times_in_milliseconds() -> None:
+    text, html = pretty(Stats(stats())), Stats(stats())._repr_html_()
+    for shown in ("0.40 ms", "12 ms", "6200 ms"):
+        assert shown in text and shown in html
+    # A node without statements shows no times, not zeros.
+    assert "0.00 ms" not in text

@@ -140,15 +140,18 @@ impl Batch<'_> {
 
     /// The rows of each statement: `batch` rows, fewer where the placeholder limit says so.
     fn chunks(&self) -> Vec<Range<usize>> {
-        let size = self
-            .batch
-            .min(MAX_PLACEHOLDERS / self.columns.len().max(1))
-            .max(1);
-        (0..self.rows.len())
-            .step_by(size)
-            .map(|start| start..(start + size).min(self.rows.len()))
-            .collect()
+        chunks(self.rows.len(), self.columns.len(), self.batch)
     }
+}
+
+/// The rows of each multi-row INSERT of `rows` rows of `columns` values: `batch` rows a
+/// statement, fewer where the placeholder limit says so (also the DB-API's `executemany`).
+pub fn chunks(rows: usize, columns: usize, batch: usize) -> Vec<Range<usize>> {
+    let size = batch.min(MAX_PLACEHOLDERS / columns.max(1)).max(1);
+    (0..rows)
+        .step_by(size)
+        .map(|start| start..(start + size).min(rows))
+        .collect()
 }
 
 /// Inserts every row, stopping at the first error or when cancelled. The report covers the

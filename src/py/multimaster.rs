@@ -316,6 +316,7 @@ impl PyNative {
 
     /// Runs `body(tx)` as one transaction (see `MultiMaster.transaction`): `(value, attempts,
     /// node)`.
+    #[allow(clippy::too_many_arguments)]
     #[pyo3(signature = (body, *, check=None, attempts=5, statement_timeout=None, cancel=None, affinity=None))]
     fn transaction(
         &self,

@@ -156,6 +156,7 @@ class Native:
         attempts: int = 5,
         statement_timeout: Optional[float] = None,
         cancel: Optional[CancelHandle] = None,
+        affinity: object = None,
     ) -> Tuple[_T, int, str]: ...
     def session(
         self, *, attempts: int = 5, statement_timeout: Optional[float] = None, commit_marker: bool = False

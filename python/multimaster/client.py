@@ -55,7 +55,7 @@ class Options(TypedDict, total=False):
     `multimaster._native.OPTIONS`); None leaves an option to the URL, the option file or the
     default."""
 
-    policy: Optional[Literal["parity", "sequential"]]
+    policy: Optional[Literal["parity", "sequential", "key-affinity", "least-loaded"]]
     connect_timeout: Optional[float]
     failure_detection: Optional[float]
     statement_timeout: Optional[float]
@@ -217,6 +217,7 @@ class MultiMaster:
         attempts: int = 5,
         statement_timeout: Optional[float] = None,
         cancel: Optional[CancelHandle] = None,
+        affinity: object = None,
     ) -> TransactionResult[_T]:
         """Runs `body(tx)` as one transaction pinned to one node, and commits it.
 
@@ -225,15 +226,17 @@ class MultiMaster:
         node, up to `attempts` times; so `body` must only act through `tx`. If the connection
         is lost during COMMIT the outcome is unknown: `check()` (if given) must say whether it
         committed (for instance with `mm.query(..., causal=True)`); otherwise
-        `AmbiguousCommitError`."""
+        `AmbiguousCommitError`. `affinity`: a key value that places the transaction with
+        `policy="key-affinity"`, on the node where keyed writes of that value go."""
         value, tries, node = self._native.transaction(
-            body, check=check, attempts=attempts, statement_timeout=statement_timeout, cancel=cancel
+            body, check=check, attempts=attempts, statement_timeout=statement_timeout, cancel=cancel, affinity=affinity
         )
         return TransactionResult(value, tries, node)
 
     def stats(self) -> Stats:
-        """Per node: address, state ("up" or "down"), statements, errors, failovers
-        (statements that left it because it failed), reconnects, last error, flavour. A list
+        """Per node: address, state ("up", "draining" or "down"), statements, errors, failovers
+        (statements that left it because it failed), reconnects, last error, flavour,
+        state_reason (why it drains: "wsrep_desync=ON"). A list
         of `NodeStats` dicts that also shows as a table in a notebook and has `to_pandas()` /
         `to_polars()`."""
         return Stats(self._native.stats())
@@ -250,7 +253,7 @@ class MultiMaster:
     def events(self) -> Events:
         """What happened, oldest first (the newest `event_capacity` events): each an `Event`
         dict with `time` (seconds since the epoch), `kind` (node_down, node_up, failover,
-        retry, ambiguous, ambiguous_resolved), `node` and `detail`. A list that also shows as
+        retry, ambiguous, ambiguous_resolved, node_draining, node_ready), `node` and `detail`. A list that also shows as
         a table in a notebook and has `to_pandas()` / `to_polars()`."""
         return Events(self._native.events())
 

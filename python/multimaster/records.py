@@ -12,7 +12,9 @@ class NodeStats(TypedDict):
     """One node in `MultiMaster.stats()`."""
 
     address: str
-    #: "up", or "down" while the node is taken for dead (probed in the background).
+    #: "up"; "draining" while its own state says it takes no new statements (desynced,
+    #: rejecting queries, read-only, far behind, not in the primary component); "down" while
+    #: it is taken for dead (probed in the background).
     state: str
     statements: int
     errors: int
@@ -34,6 +36,8 @@ class NodeStats(TypedDict):
     #: Events of each kind on this node since the start (`Event.kind` → count): the events
     #: ring forgets, these do not.
     events: Dict[str, int]
+    #: Why it is draining ("wsrep_desync=ON"), or why its state cannot be read; else None.
+    state_reason: Optional[str]
 
 
 class Event(TypedDict):
@@ -41,7 +45,8 @@ class Event(TypedDict):
 
     #: When, in seconds since the epoch (`time.time()`).
     time: float
-    #: "node_down", "node_up", "failover", "retry", "ambiguous" or "ambiguous_resolved".
+    #: "node_down", "node_up", "failover", "retry", "ambiguous", "ambiguous_resolved",
+    #: "node_draining" or "node_ready".
     kind: str
     node: str
     detail: str

@@ -28,7 +28,7 @@ struct Inner {
     cfg: Config,
     nodes: Arc<Vec<Arc<Node>>>,
     watchdog: Watchdog,
-    events: EventLog,
+    events: Arc<EventLog>,
     next: AtomicU64,
     closed: AtomicBool,
     probes: Mutex<Vec<JoinHandle<()>>>,
@@ -57,12 +57,17 @@ impl Cluster {
                 .map(|e| Arc::new(Node::new(e.clone(), &cfg)))
                 .collect(),
         );
-        let watchdog = Watchdog::start(Arc::downgrade(&nodes), cfg.failure_detection)
-            .map_err(|e| Error::Internal(format!("cannot start the watchdog thread: {e}")))?;
+        let events = Arc::new(EventLog::new(cfg.event_capacity));
+        let watchdog = Watchdog::start(
+            Arc::downgrade(&nodes),
+            cfg.failure_detection,
+            Arc::clone(&events),
+        )
+        .map_err(|e| Error::Internal(format!("cannot start the watchdog thread: {e}")))?;
         Ok(Cluster {
             inner: Arc::new(Inner {
                 watchdog,
-                events: EventLog::new(cfg.event_capacity),
+                events,
                 cfg,
                 nodes,
                 next: AtomicU64::new(0),
@@ -147,7 +152,7 @@ impl Cluster {
         cancel: &Cancel,
     ) -> Result<Outcome<Exec>> {
         let nodes = &self.inner.nodes;
-        let out = self.run(sql, write, request, cancel, &mut |idx, lease| {
+        let out = self.run(sql, write, request, None, cancel, &mut |idx, lease| {
             nodes[idx].check_size(sql, params)?;
             Ok(exec_on(conn(lease)?, sql, params)?)
         })?;
@@ -171,23 +176,30 @@ impl Cluster {
         cancel: &Cancel,
     ) -> Result<Outcome<Rows>> {
         let nodes = &self.inner.nodes;
-        let out = self.run(sql, IfLost::RunAgain, None, cancel, &mut |idx, lease| {
-            let node = &nodes[idx];
-            node.check_size(sql, params)?;
-            let conn = conn(lease)?;
-            let Some((on, off)) = causal.then(|| node.flavour().causal_read()).flatten() else {
-                return Ok(rows_on(conn, sql, params)?);
-            };
-            conn.query_drop(on)?;
-            let rows = rows_on(conn, sql, params);
-            // Reset whatever the read's outcome: a session left causal would make every later
-            // read on it wait for the cluster to sync, through Galera's whole pause after a
-            // crash. If it cannot be reset, the connection is not pooled again.
-            if conn.query_drop(off).is_err() {
-                lease.take();
-            }
-            Ok(rows?)
-        })?;
+        let out = self.run(
+            sql,
+            IfLost::RunAgain,
+            None,
+            None,
+            cancel,
+            &mut |idx, lease| {
+                let node = &nodes[idx];
+                node.check_size(sql, params)?;
+                let conn = conn(lease)?;
+                let Some((on, off)) = causal.then(|| node.flavour().causal_read()).flatten() else {
+                    return Ok(rows_on(conn, sql, params)?);
+                };
+                conn.query_drop(on)?;
+                let rows = rows_on(conn, sql, params);
+                // Reset whatever the read's outcome: a session left causal would make every later
+                // read on it wait for the cluster to sync, through Galera's whole pause after a
+                // crash. If it cannot be reset, the connection is not pooled again.
+                if conn.query_drop(off).is_err() {
+                    lease.take();
+                }
+                Ok(rows?)
+            },
+        )?;
         // Killed for its time limit yet answered (`SELECT SLEEP(60)` returns 1 when killed):
         // rows from an interrupted read are not the read's answer.
         match out.killed_after {
@@ -213,21 +225,32 @@ impl Cluster {
     /// The request loop (`cluster/run.rs`) on these nodes: `op` runs on a leased connection
     /// of the node it is given, and may take the connection out of the lease to keep it (a
     /// transaction does; it is then not returned to the pool). `request` fixes the balancing
-    /// slot; `None` takes the next one of this instance.
+    /// slot; `None` takes the next one of this instance. `affinity`: a key's hash for
+    /// `key-affinity` (a keyed write's own key otherwise).
     pub(crate) fn run<T>(
         &self,
         sql: &str,
         write: IfLost<'_>,
         request: Option<u64>,
+        affinity: Option<u64>,
         cancel: &Cancel,
         op: &mut LeasedOp<'_, Conn, T>,
     ) -> Result<Outcome<T>> {
         let request = request.unwrap_or_else(|| self.inner.next.fetch_add(1, Ordering::Relaxed));
         let (cfg, nodes) = (&self.inner.cfg, &self.inner.nodes);
-        run::run(self, cfg, sql, write, request, cancel, &mut |idx, lease| {
-            log_debug(|| format!("{}: {}", nodes[idx].name, sql));
-            op(idx, lease)
-        })
+        run::run(
+            self,
+            cfg,
+            sql,
+            write,
+            request,
+            affinity,
+            cancel,
+            &mut |idx, lease| {
+                log_debug(|| format!("{}: {}", nodes[idx].name, sql));
+                op(idx, lease)
+            },
+        )
     }
 
     /// One reconnect attempt for a down node, off the request path: a dead or frozen node
@@ -246,6 +269,8 @@ impl Cluster {
                 match node.checkout() {
                     Ok(conn) => {
                         node.checkin(conn);
+                        // Its state first: a node back but draining takes no statement.
+                        node.refresh_state(&this.inner.events);
                         if node.mark_up() {
                             let up = "reconnected".into();
                             this.note(EventKind::NodeUp, &node.name, up);

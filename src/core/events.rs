@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Mutex;
 use std::time::SystemTime;
 
+use crate::core::logs;
 use crate::core::node::latency::Snapshot;
 use crate::core::sync::lock;
 
@@ -17,16 +18,22 @@ pub enum EventKind {
     Retry,
     Ambiguous,
     AmbiguousResolved,
+    /// The node's own state says it takes no new statements (`node/fitness.rs`).
+    NodeDraining,
+    /// A draining node is fit again.
+    NodeReady,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 6] = [
+    pub const ALL: [EventKind; 8] = [
         EventKind::NodeDown,
         EventKind::NodeUp,
         EventKind::Failover,
         EventKind::Retry,
         EventKind::Ambiguous,
         EventKind::AmbiguousResolved,
+        EventKind::NodeDraining,
+        EventKind::NodeReady,
     ];
 
     pub fn name(self) -> &'static str {
@@ -37,6 +44,8 @@ impl EventKind {
             EventKind::Retry => "retry",
             EventKind::Ambiguous => "ambiguous",
             EventKind::AmbiguousResolved => "ambiguous_resolved",
+            EventKind::NodeDraining => "node_draining",
+            EventKind::NodeReady => "node_ready",
         }
     }
 }
@@ -97,6 +106,28 @@ impl EventLog {
         ring.push_back(event);
     }
 
+    /// Records an event and logs it: failures at WARNING, recoveries, retries and drains at INFO.
+    pub fn note(&self, kind: EventKind, node: &str, detail: String) {
+        if !logs::quiet() {
+            let level = match kind {
+                EventKind::NodeDown | EventKind::Ambiguous => log::Level::Warn,
+                _ => log::Level::Info,
+            };
+            let what = match kind {
+                EventKind::NodeDown => "down",
+                EventKind::NodeUp => "back up",
+                EventKind::Failover => "took over",
+                EventKind::Retry => "retry",
+                EventKind::Ambiguous => "outcome unknown",
+                EventKind::AmbiguousResolved => "outcome resolved",
+                EventKind::NodeDraining => "draining",
+                EventKind::NodeReady => "ready",
+            };
+            log::log!(target: "multimaster", level, "node {node} {what}: {detail}");
+        }
+        self.push(kind, node, detail);
+    }
+
     /// How many events of each kind (in `EventKind::ALL`'s order) node `node` has had.
     pub fn counts(&self, node: &str) -> [u64; EventKind::ALL.len()] {
         let counts = lock(&self.counts);
@@ -128,6 +159,8 @@ pub struct NodeStats {
     pub latency: Snapshot,
     /// Events of each kind on this node since the start, in `EventKind::ALL`'s order.
     pub events: [u64; EventKind::ALL.len()],
+    /// Why the node is draining ("wsrep_desync=ON"), or why its state cannot be read.
+    pub state_reason: Option<String>,
 }
 
 #[cfg(test)]
@@ -144,7 +177,7 @@ mod tests {
         assert_eq!(details, ["7", "8", "9"]);
         // The counts outlive the ring.
         assert_eq!(log.counts("n1")[EventKind::Retry as usize], 10);
-        assert_eq!(log.counts("n2"), [0; 6]);
+        assert_eq!(log.counts("n2"), [0; EventKind::ALL.len()]);
     }
 
     #[test]

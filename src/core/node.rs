@@ -1,7 +1,7 @@
 //! One node: its endpoint, idle connections, health (up, or down until a time with backoff)
 //! and counters.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -11,6 +11,8 @@ use crate::core::events::NodeStats;
 use crate::core::failure::backoff::{jitter, Backoff};
 use crate::core::failure::fault::{describe, NodeError};
 use crate::core::failure::liveness::{Incarnation, Life};
+use crate::core::failure::policy::Load;
+use crate::core::node::fitness::Fitness;
 use crate::core::node::flavour::Flavour;
 use crate::core::node::latency::Latency;
 use crate::core::settings::address::Endpoint;
@@ -44,6 +46,26 @@ struct State {
     /// The server process the pooled connections belong to: shared, since every statement's
     /// `Session` names it (a clone is a reference count, not its Galera UUID copied).
     incarnation: Option<Arc<Incarnation>>,
+    /// What the node's own state said when last read (`fitness.rs`).
+    fitness: Fitness,
+    /// Why its state could not be read, once it could not: the node is used as if fit.
+    unreadable: Option<String>,
+}
+
+/// A change of a node's fitness worth an event (or, unreadable, a log line).
+#[derive(Debug, PartialEq, Eq)]
+pub enum StateChange {
+    Draining(String),
+    /// Fit again; what had made it drain.
+    Ready(String),
+    Unreadable(String),
+}
+
+/// When the node's state was last read, and whether a read is under way.
+#[derive(Debug, Default)]
+struct StateReads {
+    reading: bool,
+    last: Option<Instant>,
 }
 
 /// How fencing a lost session ended.
@@ -101,6 +123,11 @@ pub struct Node {
     plain: bool,
     /// Statement times, apart from `state`: recorded without taking its lock.
     latency: Latency,
+    reads: Mutex<StateReads>,
+    /// Statements running on the node now, and their recent time (µs, a moving average):
+    /// the `least-loaded` policy's view.
+    in_flight: AtomicU32,
+    latency_us: AtomicU64,
 }
 
 impl Node {
@@ -138,12 +165,18 @@ impl Node {
             max_packet: AtomicU64::new(0),
             plain: cfg.tls.ssl_opts().is_none(),
             latency: Latency::default(),
+            reads: Mutex::new(StateReads::default()),
+            in_flight: AtomicU32::new(0),
+            latency_us: AtomicU64::new(0),
         }
     }
 
     pub fn claim(&self, now: Instant) -> Claim {
         let mut st = lock(&self.state);
+        let fit = st.fitness.is_fit();
         match st.down.as_mut() {
+            // Draining: statements in flight finish, nothing new goes there.
+            None if !fit => Claim::Skip,
             None => Claim::Use,
             Some(d) if d.probing || now < d.until => Claim::Skip,
             Some(d) => {
@@ -210,6 +243,7 @@ impl Node {
         NodeStats {
             address: self.name.clone(),
             state: match &st.down {
+                None if !st.fitness.is_fit() => "draining",
                 None => "up",
                 Some(_) => "down",
             },
@@ -220,13 +254,93 @@ impl Node {
             last_error: st.last_error.clone(),
             flavour: st.flavour.map(Flavour::name),
             latency: self.latency.snapshot(),
+            state_reason: st
+                .fitness
+                .reason()
+                .map(str::to_owned)
+                .or_else(|| st.unreadable.clone()),
             ..NodeStats::default()
         }
+    }
+
+    /// Starts a read of the node's state if one is due (`every` since the last) and none is
+    /// under way, and the node is up (a down node is probed instead) with a known engine.
+    pub fn begin_state_read(&self, now: Instant, every: Duration) -> bool {
+        {
+            let st = lock(&self.state);
+            if st.down.is_some() || st.flavour.is_none() {
+                return false;
+            }
+        }
+        let mut reads = lock(&self.reads);
+        let due = reads
+            .last
+            .map_or(true, |l| now.saturating_duration_since(l) >= every);
+        if reads.reading || !due {
+            return false;
+        }
+        reads.reading = true;
+        reads.last = Some(now);
+        true
+    }
+
+    pub fn end_state_read(&self) {
+        lock(&self.reads).reading = false;
+    }
+
+    /// Records what a read of the node's state found (`Err`: why it could not be read; the
+    /// node is then used as if fit). Says what changed, if anything worth telling.
+    pub fn set_fitness(&self, read: Result<Fitness, String>) -> Option<StateChange> {
+        let mut st = lock(&self.state);
+        let fitness = read.as_ref().cloned().unwrap_or_default();
+        let old = std::mem::replace(&mut st.fitness, fitness);
+        match read {
+            Err(why) if st.unreadable.as_ref() != Some(&why) => {
+                st.unreadable = Some(why.clone());
+                Some(StateChange::Unreadable(why))
+            }
+            Err(_) => None,
+            Ok(f) => {
+                st.unreadable = None;
+                match (old, f) {
+                    (Fitness::Fit, Fitness::Draining(why)) => Some(StateChange::Draining(why)),
+                    (Fitness::Draining(was), Fitness::Fit) => Some(StateChange::Ready(was)),
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    /// A statement starts on the node; hand what this returns to `end_statement`.
+    pub fn begin_statement(&self) -> Instant {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        Instant::now()
+    }
+
+    /// A statement started at `started` ended: one eighth of its time goes into the average.
+    pub fn end_statement(&self, started: Instant) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let took = started.elapsed().as_micros().min(u128::from(u64::MAX / 8)) as u64;
+        let old = self.latency_us.load(Ordering::Relaxed);
+        let new = if old == 0 { took } else { (old * 7 + took) / 8 };
+        self.latency_us.store(new, Ordering::Relaxed);
+    }
+
+    pub fn load(&self) -> Load {
+        Load {
+            in_flight: self.in_flight.load(Ordering::Relaxed),
+            latency_us: self.latency_us.load(Ordering::Relaxed),
+        }
+    }
+
+    pub fn fitness(&self) -> Fitness {
+        lock(&self.state).fitness.clone()
     }
 }
 
 mod conn;
 pub mod exec;
+pub mod fitness;
 pub mod flavour;
 pub mod latency;
 mod monitor;

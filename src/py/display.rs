@@ -37,6 +37,7 @@ pub fn stats_dict<'py>(py: Python<'py>, s: &NodeStats) -> PyResult<Bound<'py, Py
     d.set_item("reconnects", s.reconnects)?;
     d.set_item("last_error", &s.last_error)?;
     d.set_item("flavour", s.flavour)?;
+    d.set_item("state_reason", &s.state_reason)?;
     let secs = |t: Option<std::time::Duration>| t.map(|t| t.as_secs_f64());
     let l = &s.latency;
     d.set_item("p50", secs(l.quantile(0.5)))?;
@@ -108,12 +109,12 @@ impl Live<'_> {
         d.set_item("failovers", p.failovers.load(Relaxed))?;
         d.set_item("retries", p.retries.load(Relaxed))?;
         d.set_item("ambiguous_resolved", p.resolved.load(Relaxed))?;
-        let down: Vec<&str> = stats
-            .iter()
-            .filter(|s| s.state != "up")
-            .map(|s| s.address.as_str())
-            .collect();
-        d.set_item("down", down)?;
+        let named = |state: &str| -> Vec<&str> {
+            let of = stats.iter().filter(|s| s.state == state);
+            of.map(|s| s.address.as_str()).collect()
+        };
+        d.set_item("down", named("down"))?;
+        d.set_item("draining", named("draining"))?;
         let now = SystemTime::now();
         let events = self
             .cluster

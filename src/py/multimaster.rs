@@ -12,6 +12,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
 use crate::core::cancel::Cancel;
+use crate::core::cluster::run::value_hash;
 use crate::core::cluster::{Cluster, IfLost};
 use crate::core::error::Error;
 use crate::core::settings::config::Secret;
@@ -30,7 +31,7 @@ use super::insert;
 use super::session::PySession;
 use super::sigint;
 use super::transaction::PyTransaction;
-use super::values::{description, row_to_tuple, to_key, to_params};
+use super::values::{description, row_to_tuple, to_key, to_params, to_value};
 
 /// The nodes of one multi-master cluster, as the Python class `multimaster.MultiMaster` uses
 /// them. One instance is safe to share between threads.
@@ -318,7 +319,8 @@ impl PyNative {
 
     /// Runs `body(tx)` as one transaction (see `MultiMaster.transaction`): `(value, attempts,
     /// node)`.
-    #[pyo3(signature = (body, *, check=None, attempts=5, statement_timeout=None, cancel=None))]
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (body, *, check=None, attempts=5, statement_timeout=None, cancel=None, affinity=None))]
     fn transaction(
         &self,
         py: Python<'_>,
@@ -327,7 +329,12 @@ impl PyNative {
         attempts: u32,
         statement_timeout: Option<f64>,
         cancel: Option<PyRef<'_, PyCancelHandle>>,
+        affinity: Option<Bound<'_, PyAny>>,
     ) -> PyResult<(Py<PyAny>, u32, String)> {
+        let affinity = affinity
+            .map(|a| to_value(&a))
+            .transpose()?
+            .map(|v| value_hash(&v));
         let limit = self
             .cluster
             .config()
@@ -355,7 +362,7 @@ impl PyNative {
                     None
                 };
                 self.cluster
-                    .transaction(attempts, &cancel, &mut run_body, check_fn)
+                    .transaction(attempts, affinity, &cancel, &mut run_body, check_fn)
             })
             .map_err(|e| sigint::raised(&interrupt, e))?;
         Ok((done.value, done.attempts, done.node))

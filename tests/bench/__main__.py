@@ -20,6 +20,7 @@ from multimaster_lab.coursedata import LAB
 from multimaster_lab.lab import Lab, LabError
 
 import bench
+from bench.affinity import hot_runs, print_hot
 from bench.aio import asyncio_section
 from bench.baselines import (
     bare_loop_case,
@@ -316,6 +317,9 @@ def main(argv: List[str]) -> int:
         if args.failover_rounds:
             print_failover(results, fo_skipped, args.failover_rounds, judge)
             failed = failed or any(s.error or s.lost or s.duplicated for runs in results.values() for s in runs)
+
+        # Hot rows: parity against key-affinity (bench/affinity.py).
+        failed = not print_hot(hot_runs(lab, args.rounds, 25 if args.smoke else 250)) or failed
     finally:
         for close in reversed(closers):
             try:

@@ -44,6 +44,7 @@ def stats() -> List[NodeStats]:
             "duration_buckets": [(0.001, 40), (0.01, 47), (float("inf"), 48)],
             "duration_sum": 6.5,
             "events": {"node_down": 1},
+            "state_reason": None,
         },
         {
             "address": N2,
@@ -60,6 +61,7 @@ def stats() -> List[NodeStats]:
             "duration_buckets": [(float("inf"), 0)],
             "duration_sum": 0.0,
             "events": {},
+            "state_reason": None,
         },
     ]
 
@@ -431,6 +433,19 @@ def test_notebook_sink_updates_one_display_and_keeps_recent_events(monkeypatch: 
 
 def test_outside_a_kernel_is_not_a_kernel() -> None:
     assert display._in_kernel() is False
+
+
+def test_a_draining_node_shows_its_state_and_reason() -> None:
+    drained = stats()
+    drained[1]["state"], drained[1]["state_reason"] = "draining", "wsrep_desync=ON"
+    table = Stats(drained)
+    assert "draining: wsrep_desync=ON" in table._text() and "draining: wsrep_desync=ON" in table._repr_html_()
+    tty = FakeTTY()
+    sink = progress_sink(True, stream=tty)
+    assert sink is not None
+    sink(snapshot(41, draining=[N2], events=[event(20, "node_draining", N2, "wsrep_desync=ON")]))
+    out = tty.getvalue()
+    assert "DRAINING " + N2 in out and f"node {N2} draining: wsrep_desync=ON" in out
 
 
 def test_stats_show_statement_times_in_milliseconds() -> None:

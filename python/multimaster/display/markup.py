@@ -16,7 +16,7 @@ from typing import Iterable, Sequence
 # a transparent background, so they must stand out on white and on near-black alike.
 GREEN, RED, AMBER, GREY, BLUE = "#1a7f37", "#cf222e", "#9a6700", "#6e7781", "#3b82f6"
 SERIES = (BLUE, "#a855f7", "#14b8a6", "#ec4899", "#0ea5e9", "#f97316")
-STATE_COLOUR = {"up": GREEN, "down": RED}
+STATE_COLOUR = {"up": GREEN, "down": RED, "draining": AMBER}
 KIND_COLOUR = {
     "node_down": RED,
     "node_up": GREEN,
@@ -24,6 +24,8 @@ KIND_COLOUR = {
     "retry": GREY,
     "ambiguous": RED,
     "ambiguous_resolved": GREEN,
+    "node_draining": AMBER,
+    "node_ready": GREEN,
 }
 # The words of the library's own log lines (`Cluster::note` in src/core/cluster.rs).
 KIND_WORDS = {
@@ -33,9 +35,19 @@ KIND_WORDS = {
     "retry": "retry",
     "ambiguous": "outcome unknown",
     "ambiguous_resolved": "outcome resolved",
+    "node_draining": "draining",
+    "node_ready": "ready",
 }
 # Events worth a line of their own in the live views; retries are only counted.
-NODE_KINDS = ("node_down", "node_up", "failover", "ambiguous", "ambiguous_resolved")
+NODE_KINDS = (
+    "node_down",
+    "node_up",
+    "failover",
+    "ambiguous",
+    "ambiguous_resolved",
+    "node_draining",
+    "node_ready",
+)
 # The timeline marks these three: they explain the shape of the rows/s lines.
 MARK_KINDS = ("node_down", "node_up", "failover")
 TABLE = "border-collapse:collapse;background:transparent;color:inherit;margin:2px 0"
@@ -60,7 +72,7 @@ def _badge(text: str, colour: str) -> str:
 
 
 def _state_badge(state: str) -> str:
-    return _badge(state, STATE_COLOUR.get(state, AMBER))
+    return _badge(state, STATE_COLOUR.get(state.split(":")[0], AMBER))
 
 
 def _kind_badge(kind: str) -> str:

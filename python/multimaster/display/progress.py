@@ -39,6 +39,8 @@ def _progress_text(s: Snapshot) -> str:
         parts.insert(1, f"{done / elapsed if elapsed > 0 else 0.0:.0f} rows/s (total unknown)")
     if s.get("down"):
         parts.append("DOWN " + " ".join(map(str, s["down"])))
+    if s.get("draining"):
+        parts.append("DRAINING " + " ".join(map(str, s["draining"])))
     parts += [f"failovers {s.get('failovers', 0)}", f"retries {s.get('retries', 0)}"]
     parts.append(" ".join(f"{node} {n}" for node, n in dict(s.get("per_node", {})).items()))
     return "  ".join(p for p in parts if p)
@@ -134,9 +136,9 @@ class NotebookProgress:
             f"retries {_e(s.get('retries', 0))}, "
             f"ambiguous resolved {_e(s.get('ambiguous_resolved', 0))}"
         )
-        down = set(map(str, s.get("down", ())))
+        down, draining = set(map(str, s.get("down", ()))), set(map(str, s.get("draining", ())))
         nodes = (
-            [_e(node), _state_badge("down" if node in down else "up"), _e(n)]
+            [_e(node), _state_badge("down" if node in down else "draining" if node in draining else "up"), _e(n)]
             for node, n in dict(s.get("per_node", {})).items()
         )
         table = _html_table(["node", "state", "rows"], nodes, numeric=(2,))

@@ -33,6 +33,7 @@ def _stats_of(mm: Any) -> Stats:
                 "duration_buckets": [],
                 "duration_sum": 0.0,
                 "events": {},
+                "state_reason": None,
             }
             for n in mm.nodes
         )

@@ -14,7 +14,8 @@ if TYPE_CHECKING:
 MAX_HTML_ROWS = 200  # an events ring holds up to 1000; the newest are the ones worth seeing
 
 STATS_COLUMNS = [
-    "address", "state", "flavour", "statements", "errors", "failovers", "reconnects", "p50", "p99", "max", "last_error",
+    "address", "state", "state_reason", "flavour", "statements", "errors", "failovers", "reconnects",
+    "p50", "p99", "max", "last_error",
 ]  # fmt: skip
 STATS_HEADERS = [
     "node", "state", "flavour", "statements", "errors", "failovers", "reconnects", "p50", "p99", "max", "last error",
@@ -71,7 +72,8 @@ class Stats(_Frames, List["NodeStats"]):
         return [
             [
                 str(s.get("address", "")),
-                str(s.get("state", "")),
+                # The state with its reason: "draining: wsrep_desync=ON".
+                ": ".join(filter(None, [str(s.get("state", "")), s.get("state_reason")])),
                 str(s.get("flavour") or ""),
                 *(str(s.get(k, 0)) for k in ("statements", "errors", "failovers", "reconnects")),
                 *(_ms(s.get(k)) for k in ("p50", "p99", "max")),

@@ -21,8 +21,12 @@ NODE_COMMANDS = [
     ("thaw", "SIGCONT node I"),
     ("start", "start node I again"),
     ("stop", "shut node I down cleanly"),
+    ("restart", "shut node I down cleanly and start it again"),
+    ("drain", "wsrep_desync=ON on node I, then wait for its statements to finish"),
+    ("undrain", "wsrep_desync=OFF on node I"),
     ("partition", "cut node I off the network: packets dropped, no RST (netns lab)"),
-    ("heal", "end node I's partition (netns lab)"),
+    ("isolate", "cut node I off from its peers, not from the client (netns lab)"),
+    ("heal", "end node I's partition or isolation (netns lab)"),
 ]
 
 

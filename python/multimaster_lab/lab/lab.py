@@ -158,6 +158,19 @@ class Lab(LabView):
         `timeout` seconds in all). With `after`, in the background."""
         return self._act(Step("restart", i, after or 0.0), after, timeout=timeout)
 
+    def drain(self, i: int, timeout: float = 60, *, after: Optional[When] = None) -> Scheduled:
+        """Take node i out of clients' rotation as an operator does before maintenance:
+        `SET GLOBAL wsrep_desync=ON` (clients that read node states, multimaster among them,
+        send it nothing new), then wait until no client statement runs there any more. The
+        node stays in the cluster. `undrain(i)` undoes it; a restart does too. With `after`,
+        in the background."""
+        return self._act(Step("drain", i, after or 0.0), after, timeout=timeout)
+
+    def undrain(self, i: int, *, after: Optional[When] = None) -> Scheduled:
+        """`SET GLOBAL wsrep_desync=OFF` on node i: back in rotation once it has caught up.
+        With `after`, in the background."""
+        return self._act(Step("undrain", i, after or 0.0), after)
+
     def partition(
         self, i: int, one_way: bool = False, *, after: Optional[When] = None, heal_after: Optional[float] = None
     ) -> Scheduled:
@@ -178,6 +191,13 @@ class Lab(LabView):
         """
         action = "partition_one_way" if one_way else "partition"
         return self._act(Step(action, i, after or 0.0), after, ("heal", heal_after))
+
+    def isolate(self, i: int, *, after: Optional[When] = None, heal_after: Optional[float] = None) -> Scheduled:
+        """Cut node i off from its peers (the other nodes and garbd) but not from the client (a
+        netns lab only; needs nftables); `heal(i)` undoes it. The node ends in a non-Primary
+        component of its own: it answers the client, refuses statements with 1047. With
+        `after` and/or `heal_after`, in the background."""
+        return self._act(Step("isolate", i, after or 0.0), after, ("heal", heal_after))
 
     def heal(self, i: int, *, after: Optional[When] = None) -> Scheduled:
         """End node i's partition, full or one-way (a netns lab only); no-op if it has none.
@@ -229,9 +249,29 @@ class Lab(LabView):
         self._stop(i, timeout=min(60.0, timeout))
         self._start(i, timeout=max(1.0, remaining(deadline)))
 
+    def _drain(self, i: int, timeout: float = 60) -> None:
+        self.sql(i, "SET GLOBAL wsrep_desync = ON")
+        # Client statements in flight, the looking session and system threads aside.
+        busy = (
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() "
+            "AND COMMAND NOT IN ('Sleep', 'Daemon', 'Binlog Dump') "
+            "AND USER NOT IN ('system user', 'event_scheduler')"
+        )
+        wait_until(lambda: self.sql(i, busy)[0][0] == "0", timeout, f"node {i}'s statements to finish")
+
+    def _undrain(self, i: int) -> None:
+        self.sql(i, "SET GLOBAL wsrep_desync = OFF")
+
     def _partition(self, i: int, one_way: bool = False) -> None:
         net = self._require_netns("partition")
         netns.cut(net, self._node(i).name, i, one_way)
+
+    def _isolate(self, i: int) -> None:
+        net = self._require_netns("isolate")
+        peers = [net.host(n) for n in range(1, len(self.nodes) + 1) if n != i]
+        if self.arbitrator:
+            peers.append(self.arbitrator_host)
+        netns.isolate(net, self._node(i).name, i, peers)
 
     def _heal(self, i: int) -> None:
         net = self._require_netns("heal")

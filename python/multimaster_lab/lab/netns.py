@@ -29,6 +29,9 @@ ARBITRATOR_HOST_NUMBER = 200
 CLIENT_HOST_NUMBER = 254
 # The nftables table a one-way partition adds in a node's namespace (its only ruleset).
 PARTITION_TABLE = "multimaster_partition"
+# The nftables table `isolate` adds in a node's namespace: it drops what goes to or comes from
+# the node's peers (the other nodes, garbd), not the client.
+ISOLATE_TABLE = "multimaster_isolate"
 NETNS_PACKAGES = "iproute2 nftables"
 
 
@@ -201,6 +204,24 @@ def cut(net: NetLayout, key: str, i: int, one_way: bool) -> None:
         run_cmd(["ip", "link", "set", net.outer(key), "down"], f"cutting node {i} off")
 
 
+def isolate(net: NetLayout, key: str, i: int, peers: List[str]) -> None:
+    """Cut node i (process `key`) off from `peers` (addresses) only: see `Lab.isolate`."""
+    check_nft()
+    listed = ", ".join(peers)
+    rules = (
+        f"table ip {ISOLATE_TABLE} {{\n"
+        f"  chain input {{ type filter hook input priority -300; policy accept;\n"
+        f"    ip saddr {{ {listed} }} drop\n  }}\n"
+        f"  chain output {{ type filter hook output priority -300; policy accept;\n"
+        f"    ip daddr {{ {listed} }} drop\n  }}\n}}\n"
+    )
+    run_cmd(
+        ["ip", "netns", "exec", net.namespace(key), nft(), "-f", "-"],
+        f"cutting node {i} off from its peers",
+        stdin=rules,
+    )
+
+
 def heal(net: NetLayout, key: str) -> None:
     ip("link", "set", net.outer(key), "up")
     if which("nft") is not None:
@@ -208,11 +229,12 @@ def heal(net: NetLayout, key: str) -> None:
         listed = run_cmd(
             ["ip", "netns", "exec", ns, nft(), "list", "tables"], f"listing node {key}'s nftables", check=False
         )
-        if f"table ip {PARTITION_TABLE}" in listed:
-            run_cmd(
-                ["ip", "netns", "exec", ns, nft(), "delete", "table", "ip", PARTITION_TABLE],
-                f"healing the one-way partition of {key}",
-            )
+        for table in (PARTITION_TABLE, ISOLATE_TABLE):
+            if f"table ip {table}" in listed:
+                run_cmd(
+                    ["ip", "netns", "exec", ns, nft(), "delete", "table", "ip", table],
+                    f"healing the partition of {key}",
+                )
 
 
 def partition_state(net: NetLayout, key: str) -> Optional[str]:
@@ -231,6 +253,8 @@ def partition_state(net: NetLayout, key: str) -> Optional[str]:
         )
         if f"table ip {PARTITION_TABLE}" in listed:
             return "one-way"
+        if f"table ip {ISOLATE_TABLE}" in listed:
+            return "isolated"
     return None
 
 

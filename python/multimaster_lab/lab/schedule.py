@@ -37,8 +37,11 @@ class Operations(Protocol):
     def _stop(self, i: int, timeout: float = ...) -> None: ...
     def _start(self, i: int, timeout: float = ...) -> None: ...
     def _restart(self, i: int, timeout: float = ...) -> None: ...
+    def _drain(self, i: int, timeout: float = ...) -> None: ...
+    def _undrain(self, i: int) -> None: ...
     def _partition(self, i: int, one_way: bool = False) -> None: ...
     def _heal(self, i: int) -> None: ...
+    def _isolate(self, i: int) -> None: ...
 
 
 # Each action: the lab's method that does it, and that method's keyword arguments.
@@ -49,9 +52,12 @@ PERFORM: Dict[str, Tuple[str, Dict[str, Any]]] = {
     "stop": ("_stop", {}),
     "start": ("_start", {}),
     "restart": ("_restart", {}),
+    "drain": ("_drain", {}),
+    "undrain": ("_undrain", {}),
     "partition": ("_partition", {}),
     "partition_one_way": ("_partition", {"one_way": True}),
     "heal": ("_heal", {}),
+    "isolate": ("_isolate", {}),
 }
 ACTIONS = tuple(PERFORM)
 CONDITION_POLL = 0.25  # seconds between two checks of a condition
@@ -60,7 +66,8 @@ CONDITION_POLL = 0.25  # seconds between two checks of a condition
 @dataclass(frozen=True)
 class Step:
     """One node operation for `Lab.schedule`: `action` ("crash", "freeze", "thaw", "stop",
-    "start", "restart", or in a netns lab "partition", "partition_one_way" or "heal") on node
+    "start", "restart", "drain", "undrain", or in a netns lab "partition",
+    "partition_one_way", "isolate" or "heal") on node
     `node` (1-based), once `after` is reached: seconds after the previous step ended, or a
     condition (a callable returning True when it is time)."""
 

@@ -183,7 +183,7 @@ class LabView:
         return [galera.node_status(self._access, node) for node in self.nodes]
 
     def partitioned(self, i: int) -> Optional[str]:
-        """Node i's partition: "full", "one-way", or None (always None without netns)."""
+        """Node i's partition: "full", "one-way", "isolated", or None (always None without netns)."""
         if self.net is None:
             return None
         return netns.partition_state(self.net, self._node(i).name)

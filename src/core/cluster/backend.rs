@@ -14,7 +14,7 @@ use crate::core::events::EventKind;
 use crate::core::failure::decide::KeyCheck;
 use crate::core::failure::fault::NodeError;
 use crate::core::failure::liveness::{Ended, Liveness, Session};
-use crate::core::logs;
+use crate::core::failure::policy::Load;
 use crate::core::node::Claim;
 
 impl Cluster {
@@ -72,8 +72,11 @@ impl Backend for Cluster {
         };
         let wd = &self.inner.watchdog;
         let (fd, session) = (conn.as_raw_fd(), conn.connection_id());
+        let node = &self.inner.nodes[idx];
         let flight = wd.fly(idx, fd, session, cancel);
+        let load = node.begin_statement();
         let result = op(idx, lease);
+        node.end_statement(load);
         let ended = wd.land(&flight);
         if ended != Ended::Itself {
             lease.take();
@@ -97,6 +100,16 @@ impl Backend for Cluster {
         if node.mark_down(&reason) {
             self.note(EventKind::NodeDown, &node.name, reason);
         }
+    }
+
+    fn load(&self, idx: usize) -> Load {
+        self.inner.nodes[idx].load()
+    }
+
+    fn draining_now(&self, idx: usize) -> bool {
+        let node = &self.inner.nodes[idx];
+        node.refresh_state(&self.inner.events);
+        !node.fitness().is_fit()
     }
 
     /// Fences the session that sent the lost write, then asks the cluster (causally) whether
@@ -145,24 +158,8 @@ impl Backend for Cluster {
         Ok(committed)
     }
 
-    /// Records an event and logs it: failures at WARNING, recoveries and retries at INFO.
     fn note(&self, kind: EventKind, node: &str, detail: String) {
-        if !logs::quiet() {
-            let level = match kind {
-                EventKind::NodeDown | EventKind::Ambiguous => log::Level::Warn,
-                _ => log::Level::Info,
-            };
-            let what = match kind {
-                EventKind::NodeDown => "down",
-                EventKind::NodeUp => "back up",
-                EventKind::Failover => "took over",
-                EventKind::Retry => "retry",
-                EventKind::Ambiguous => "outcome unknown",
-                EventKind::AmbiguousResolved => "outcome resolved",
-            };
-            log::log!(target: "multimaster", level, "node {node} {what}: {detail}");
-        }
-        self.inner.events.push(kind, node, detail);
+        self.inner.events.note(kind, node, detail);
     }
 
     fn down_detail(&self) -> String {
@@ -172,11 +169,12 @@ impl Backend for Cluster {
             .iter()
             .map(|n| {
                 let s = n.stats();
+                let why = s.state_reason.as_deref().filter(|_| s.state == "draining");
                 format!(
                     "{} {} ({})",
                     s.address,
                     s.state,
-                    s.last_error.as_deref().unwrap_or("no error")
+                    why.or(s.last_error.as_deref()).unwrap_or("no error")
                 )
             })
             .collect();

@@ -15,6 +15,8 @@ use crate::core::failure::fault::{
     code, describe, keeps_connection, message, server_words, Kind, NodeError, Phase,
 };
 use crate::core::failure::liveness::{Ended, Liveness, Session};
+use crate::core::failure::policy::{key_hash, node_id, Load};
+use crate::core::node::fitness;
 use crate::core::settings::config::Config;
 
 /// How often a caller with no live node looks again (nodes come back through probes).
@@ -49,6 +51,16 @@ pub(crate) trait Backend {
     fn liveness(&self, idx: usize) -> Liveness;
     /// Takes the node out of rotation for a backoff period; `reason` is for events and stats.
     fn node_failed(&self, idx: usize, reason: String);
+    /// The node refused a statement in a way its own state may explain (`fitness::explains`):
+    /// reads that state now; true when the node is draining (it then stays out of rotation
+    /// as draining, not taken for dead).
+    fn draining_now(&self, _idx: usize) -> bool {
+        false
+    }
+    /// Statements in flight on the node and its recent latency (`least-loaded`).
+    fn load(&self, _idx: usize) -> Load {
+        Load::default()
+    }
     /// Fences `session` on the node, then asks the cluster whether `key` exists.
     fn resolve_lost(
         &self,
@@ -170,20 +182,31 @@ pub(crate) fn timed_out(node: &str, sql: &str, elapsed: Duration, cancel: &Cance
 
 /// Runs `op` on a live node in the policy's order for `request`, applying
 /// [`decide::statement`] to every failure, and waits (without spinning) for a node to come
-/// back when none is live.
+/// back when none is live. `request` and `affinity` place it (`failure/policy.rs`).
+#[allow(clippy::too_many_arguments)] // what one statement is, each part from its own caller
 pub(crate) fn run<B: Backend, T>(
     b: &B,
     cfg: &Config,
     sql: &str,
     write: IfLost<'_>,
     request: u64,
+    affinity: Option<u64>,
     cancel: &Cancel,
     op: &mut LeasedOp<'_, B::Conn, T>,
 ) -> Result<Outcome<T>> {
-    let nodes = cfg.endpoints.len();
     let started = Instant::now();
     let deadline = started + cfg.failover_timeout;
-    let first_choice = cfg.policy.order(request, nodes).next().unwrap_or(0);
+    let ids: Vec<u64> = (0..cfg.endpoints.len())
+        .map(|i| node_id(b.name(i)))
+        .collect();
+    // Key affinity: the one given (a transaction's), else a keyed write's first key (a
+    // batch's keys commit together on one node).
+    let affinity = affinity.or(match write {
+        IfLost::CheckKey(k) => k.values.first().map(value_hash),
+        _ => None,
+    });
+    let order = || cfg.policy.order(request, affinity, &ids, |i| b.load(i));
+    let first_choice = order().first().copied().unwrap_or(0);
     let mut r = Request {
         b,
         cfg,
@@ -205,7 +228,7 @@ pub(crate) fn run<B: Backend, T>(
     };
     'request: loop {
         cancel.check()?;
-        for idx in cfg.policy.order(request, nodes) {
+        for idx in order() {
             if !b.claim(idx)? {
                 continue;
             }
@@ -230,6 +253,12 @@ pub(crate) fn run<B: Backend, T>(
         }
         cancel.sleep(IDLE_POLL.min(deadline - now))?;
     }
+}
+
+/// A key's hash for key affinity: of its SQL literal, so that `affinity="a"` and
+/// `key=(table, column, "a")` pick the same node.
+pub(crate) fn value_hash(v: &mysql::Value) -> u64 {
+    key_hash(v.as_sql(false).as_bytes())
 }
 
 /// What the loop does after one try.
@@ -400,6 +429,12 @@ impl<B: Backend, T> Request<'_, B, T> {
     fn failed(&mut self, idx: usize, why: String) {
         self.out.took.failovers += 1;
         self.out.failed_on = Some(idx);
+        // Refused by a node desynced, rejecting queries or in a minority (1047): a refusal is
+        // not death, its state decides.
+        let refused = matches!(self.last, Some((i, Some(c))) if i == idx && fitness::explains(c));
+        if refused && self.b.draining_now(idx) {
+            return;
+        }
         self.b.node_failed(idx, why);
     }
 }

@@ -11,6 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::core::cancel::Cancel;
+use crate::core::events::EventLog;
 use crate::core::failure::liveness::{judge, Action, Answer, Ended, InFlight, Watch};
 use crate::core::node::sock;
 use crate::core::node::Node;
@@ -24,8 +25,14 @@ const TICK: Duration = Duration::from_millis(20);
 /// starved): what it did not see is not held against any node.
 const STALL: Duration = Duration::from_millis(250);
 
-/// With nothing in flight for this long the thread parks until the next statement.
+/// With nothing in flight for this long the thread parks until the next statement, waking
+/// every [`STATE_EVERY`] to read the nodes' states.
 const IDLE: Duration = Duration::from_secs(1);
+
+/// How often each up node's own state is read on its monitor connection (`node/fitness.rs`):
+/// a node desynced, put in maintenance or cut into a minority leaves rotation within this
+/// plus one read, and a draining node returns as soon.
+pub const STATE_EVERY: Duration = Duration::from_secs(2);
 
 /// One statement in flight.
 pub struct Flight {
@@ -55,7 +62,11 @@ pub struct Watchdog {
 
 impl Watchdog {
     /// Starts the thread. It holds the nodes weakly: it ends when they are dropped.
-    pub fn start(nodes: Weak<Vec<Arc<Node>>>, detection: Duration) -> std::io::Result<Watchdog> {
+    pub fn start(
+        nodes: Weak<Vec<Arc<Node>>>,
+        detection: Duration,
+        events: Arc<EventLog>,
+    ) -> std::io::Result<Watchdog> {
         let shared = Arc::new(Shared {
             flights: Mutex::new(Vec::new()),
             wake: Condvar::new(),
@@ -65,7 +76,7 @@ impl Watchdog {
         let weak = Arc::downgrade(&shared);
         thread::Builder::new()
             .name("multimaster-watchdog".into())
-            .spawn(move || run(weak, nodes, detection))?;
+            .spawn(move || run(weak, nodes, detection, events))?;
         Ok(Watchdog { shared })
     }
 
@@ -107,7 +118,12 @@ impl Watchdog {
     }
 }
 
-fn run(shared: Weak<Shared>, nodes: Weak<Vec<Arc<Node>>>, detection: Duration) {
+fn run(
+    shared: Weak<Shared>,
+    nodes: Weak<Vec<Arc<Node>>>,
+    detection: Duration,
+    events: Arc<EventLog>,
+) {
     let mut idle_since = Instant::now();
     let mut last_tick = Instant::now();
     let mut watched_since = last_tick;
@@ -133,11 +149,17 @@ fn run(shared: Weak<Shared>, nodes: Weak<Vec<Arc<Node>>>, detection: Duration) {
         );
         let idle = flights.is_empty();
         drop(flights);
+        read_states(&nodes, &events, now);
         if idle {
             if now.duration_since(idle_since) >= IDLE {
                 park(&shared);
-                idle_since = Instant::now();
-                (last_tick, watched_since) = (idle_since, idle_since);
+                let woke = Instant::now();
+                (last_tick, watched_since) = (woke, woke);
+                // Woken for a statement: a full idle period before parking again. Woken only
+                // to read states: straight back to sleep after this round.
+                if !lock(&shared.flights).is_empty() {
+                    idle_since = woke;
+                }
                 continue;
             }
         } else {
@@ -151,12 +173,12 @@ fn run(shared: Weak<Shared>, nodes: Weak<Vec<Arc<Node>>>, detection: Duration) {
     }
 }
 
-/// Waits for the next statement (or a minute, to notice the cluster is gone).
+/// Waits for the next statement, or until the nodes' states are due to be read.
 fn park(shared: &Shared) {
     let flights = lock(&shared.flights);
     shared.parked.store(true, Ordering::Release);
     if flights.is_empty() && !shared.stopped.load(Ordering::SeqCst) {
-        let _ = shared.wake.wait_timeout(flights, Duration::from_secs(60));
+        let _ = shared.wake.wait_timeout(flights, STATE_EVERY);
     }
     shared.parked.store(false, Ordering::Release);
 }
@@ -201,6 +223,28 @@ fn judge_flight(
             })
         }
         Action::Abandon(ending) => Some(Todo::Abandon(Arc::clone(f), ending)),
+    }
+}
+
+/// Starts a read of each node's state that is due, each on a thread of its own: a node that
+/// does not answer holds up only its own read (its liveness is judged apart).
+fn read_states(nodes: &[Arc<Node>], events: &Arc<EventLog>, now: Instant) {
+    for node in nodes {
+        if !node.begin_state_read(now, STATE_EVERY) {
+            continue;
+        }
+        let spawned = thread::Builder::new()
+            .name(format!("multimaster-state-{}", node.name))
+            .spawn({
+                let (node, events) = (Arc::clone(node), Arc::clone(events));
+                move || {
+                    node.refresh_state(&events);
+                    node.end_state_read();
+                }
+            });
+        if spawned.is_err() {
+            node.end_state_read();
+        }
     }
 }
 

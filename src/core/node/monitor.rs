@@ -9,9 +9,11 @@ use std::time::{Duration, Instant};
 use mysql::prelude::Queryable;
 use mysql::{Conn, Error as DbError};
 
-use super::{Fence, Node};
+use super::{Fence, Node, StateChange};
+use crate::core::events::{EventKind, EventLog};
 use crate::core::failure::fault::{no_such_session, refused};
 use crate::core::failure::liveness::{Answer, Incarnation, Life};
+use crate::core::node::fitness::{self, Fitness};
 use crate::core::sync::lock;
 
 impl Node {
@@ -68,6 +70,53 @@ impl Node {
         })
         .flatten()
         .map(|n| n > 0)
+    }
+
+    /// Reads the node's state on the monitor connection and judges it (`fitness.rs`). `None`:
+    /// the node did not answer (its liveness is judged apart) or there is nothing to read on
+    /// its engine. `Err`: the server refused the read (a missing privilege), said why.
+    pub fn read_fitness(&self) -> Option<Result<Fitness, String>> {
+        let flavour = self.flavour();
+        let sql = fitness::state_sql(flavour);
+        if sql.is_empty() {
+            return None;
+        }
+        self.kept(&self.monitor, |conn| {
+            let mut rows: Vec<(String, String)> = Vec::new();
+            for q in sql {
+                match conn.query::<(String, Option<String>), _>(*q) {
+                    Ok(r) => rows.extend(r.into_iter().map(|(n, v)| (n, v.unwrap_or_default()))),
+                    Err(DbError::MySqlError(e)) => {
+                        let why = format!("cannot read its state: {} ({})", e.message, e.code);
+                        return Ok(Err(why));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            let named = rows.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+            Ok(Ok(fitness::judge(flavour, named)))
+        })
+    }
+
+    /// Reads the node's state and records it; a change is an event (`node_draining`,
+    /// `node_ready`), a state that cannot be read a warning, once.
+    pub fn refresh_state(&self, events: &EventLog) {
+        let Some(read) = self.read_fitness() else {
+            return;
+        };
+        match self.set_fitness(read) {
+            Some(StateChange::Draining(why)) => {
+                events.note(EventKind::NodeDraining, &self.name, why)
+            }
+            Some(StateChange::Ready(was)) => {
+                let detail = format!("fit again (was {was})");
+                events.note(EventKind::NodeReady, &self.name, detail);
+            }
+            Some(StateChange::Unreadable(why)) => {
+                log::warn!(target: "multimaster", "node {}: {why}; used as if fit", self.name);
+            }
+            None => {}
+        }
     }
 
     /// Runs `f` on the connection kept in `slot` (the monitor or the kill connection), opened

@@ -82,7 +82,8 @@ pub static OPTIONS: [Spec; 14] = [
         name: "policy",
         kind: Kind::Policy,
         default: Some(OptionValue::Policy(Policy::Parity)),
-        doc: "which node a statement tries first: parity (request n on node n mod N) or sequential",
+        doc: "which node a statement tries first: parity (request n on node n mod N), sequential, \
+              key-affinity (a keyed write on the node its key hashes to) or least-loaded",
         apply: |c, v| {
             c.policy = v.policy()?;
             Ok(())

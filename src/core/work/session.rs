@@ -712,7 +712,7 @@ impl Pinned for Cluster {
         attempt: u32,
         cancel: &Cancel,
     ) -> Result<Tx> {
-        Cluster::begin(self, Some(slot), causal, prelude, attempt, cancel)
+        Cluster::begin(self, Some(slot), None, causal, prelude, attempt, cancel)
     }
     fn run(&self, tx: &mut Tx, sql: &str, params: &Params, cancel: &Cancel) -> Result<Answer> {
         tx.rearm(cancel);

@@ -248,6 +248,7 @@ impl Cluster {
     pub(crate) fn begin(
         &self,
         request: Option<u64>,
+        affinity: Option<u64>,
         causal: bool,
         prelude: &[(String, Params)],
         attempt: u32,
@@ -258,6 +259,7 @@ impl Cluster {
             start,
             IfLost::RunAgain,
             request,
+            affinity,
             cancel,
             &mut |idx, lease| {
                 let sync = causal
@@ -302,14 +304,17 @@ impl Cluster {
     /// back and replayed on a live node, up to `attempts` times. A connection lost during
     /// COMMIT leaves the outcome unknown: `check` (if given) tells whether it committed,
     /// otherwise it raises `Ambiguous`. An error from `body` itself rolls back and is returned.
+    /// `affinity`: the hash of a key (`run::value_hash`) that places every attempt with
+    /// `key-affinity`, beside the keyed writes to that key.
     pub fn transaction<T, E: From<Error>>(
         &self,
         attempts: u32,
+        affinity: Option<u64>,
         cancel: &Cancel,
         body: &mut dyn FnMut(&Tx) -> std::result::Result<T, E>,
         check: Option<&mut dyn FnMut() -> std::result::Result<bool, E>>,
     ) -> std::result::Result<TxDone<T>, E> {
-        replay(self, attempts, cancel, body, check)
+        replay(&Placed(self, affinity), attempts, cancel, body, check)
     }
 }
 
@@ -330,7 +335,7 @@ pub(crate) trait Attempts {
 impl Attempts for Cluster {
     type Tx = Tx;
     fn begin(&self, attempt: u32, cancel: &Cancel) -> Result<Tx> {
-        Cluster::begin(self, None, false, &[], attempt, cancel)
+        Cluster::begin(self, None, None, false, &[], attempt, cancel)
     }
     fn interrupted(&self, tx: &Tx) -> Option<Error> {
         tx.take_interrupted()
@@ -349,6 +354,34 @@ impl Attempts for Cluster {
     }
     fn backoff(&self) -> Backoff {
         self.config().backoff
+    }
+}
+
+/// A transaction's attempts on the cluster, each placed by the transaction's key affinity.
+struct Placed<'a>(&'a Cluster, Option<u64>);
+
+impl Attempts for Placed<'_> {
+    type Tx = Tx;
+    fn begin(&self, attempt: u32, cancel: &Cancel) -> Result<Tx> {
+        Cluster::begin(self.0, None, self.1, false, &[], attempt, cancel)
+    }
+    fn interrupted(&self, tx: &Tx) -> Option<Error> {
+        self.0.interrupted(tx)
+    }
+    fn rollback(&self, tx: &Tx) {
+        Attempts::rollback(self.0, tx);
+    }
+    fn commit(&self, tx: &Tx) -> Commit {
+        Attempts::commit(self.0, tx)
+    }
+    fn node(&self, tx: &Tx) -> String {
+        Attempts::node(self.0, tx)
+    }
+    fn note(&self, kind: EventKind, node: &str, detail: String) {
+        Attempts::note(self.0, kind, node, detail);
+    }
+    fn backoff(&self) -> Backoff {
+        Attempts::backoff(self.0)
     }
 }
 

@@ -51,6 +51,8 @@ struct Script {
     answers: RefCell<VecDeque<Liveness>>,
     log: RefCell<Vec<String>>,
     events: RefCell<Vec<(EventKind, String)>>,
+    /// What a read of each node's state finds after a refusal it explains: draining or not.
+    draining: RefCell<Vec<bool>>,
 }
 
 impl Script {
@@ -73,6 +75,7 @@ impl Script {
             answers: RefCell::default(),
             log: RefCell::default(),
             events: RefCell::default(),
+            draining: RefCell::new(vec![false; nodes]),
         }
     }
 
@@ -102,6 +105,11 @@ impl Script {
         self
     }
 
+    fn draining(self, idx: usize) -> Self {
+        self.draining.borrow_mut()[idx] = true;
+        self
+    }
+
     fn down(self, idx: usize) -> Self {
         self.up.borrow_mut()[idx] = false;
         self
@@ -126,6 +134,7 @@ impl Script {
             "INSERT",
             write,
             request,
+            None,
             cancel,
             &mut |idx, _lease| {
                 self.log.borrow_mut().push(format!("stmt {idx}"));
@@ -185,6 +194,13 @@ impl Backend for Script {
             .borrow_mut()
             .push(format!("alive? {idx}: {answer:?}"));
         answer
+    }
+    fn draining_now(&self, idx: usize) -> bool {
+        let draining = self.draining.borrow()[idx];
+        self.log
+            .borrow_mut()
+            .push(format!("state {idx}: draining {draining}"));
+        draining
     }
     fn node_failed(&self, idx: usize, _reason: String) {
         self.up.borrow_mut()[idx] = false;
@@ -448,8 +464,43 @@ fn an_unhealthy_node_sends_the_statement_elsewhere() {
     assert_eq!((out.node, out.took.retries, out.took.failovers), (1, 1, 1));
     assert_eq!(
         s.log(),
-        ["stmt 0", "checkin 0", "down 0", "stmt 1", "checkin 1"]
+        [
+            "stmt 0",
+            "checkin 0",
+            "state 0: draining false",
+            "down 0",
+            "stmt 1",
+            "checkin 1"
+        ]
     );
+}
+
+#[test]
+fn a_refusal_its_state_explains_drains_the_node_instead() {
+    // 1047 from a node desynced or rejecting queries: its state is read at once; draining, it
+    // is not taken for dead (no backoff, back by the next state read).
+    let s = Script::new(2)
+        .statements(0, vec![Err(server(1047, "08S01"))])
+        .draining(0);
+    let out = s.run(IfLost::Raise, 0).unwrap();
+    assert_eq!((out.node, out.took.failovers), (1, 1));
+    assert_eq!(
+        s.log(),
+        [
+            "stmt 0",
+            "checkin 0",
+            "state 0: draining true",
+            "stmt 1",
+            "checkin 1"
+        ]
+    );
+    // A refusal the state does not explain (a lost connection) is a failure as before.
+    let s = Script::new(2)
+        .statements(0, vec![Err(refused())])
+        .draining(0);
+    let out = s.run(IfLost::RunAgain, 0).unwrap();
+    assert_eq!(out.node, 1);
+    assert!(s.log().contains(&"down 0".to_owned()), "{:?}", s.log());
 }
 
 #[test]
@@ -554,7 +605,10 @@ fn a_node_not_ready_is_skipped_and_named_with_1047() {
     let s = Script::new(2).connects(0, vec![not_ready()]);
     let out = s.run(IfLost::Raise, 0).unwrap();
     assert_eq!((out.node, out.took.failovers), (1, 1));
-    assert_eq!(s.log(), ["down 0", "stmt 1", "checkin 1"]);
+    assert_eq!(
+        s.log(),
+        ["state 0: draining false", "down 0", "stmt 1", "checkin 1"]
+    );
     let s = Script::new(1).connects(0, vec![not_ready()]);
     let e = s.run(IfLost::Raise, 0).unwrap_err();
     assert!(

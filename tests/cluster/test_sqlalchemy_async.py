@@ -149,3 +149,32 @@ def test_a_timed_out_session_statement_is_killed_and_its_transaction_rolled_back
     print(f"timed out after {took:.3f} s")
     assert took < 1 + CANCEL_BOUND, took
     assert count_titles(cluster, table) == (1, 1)
+
+
+def test_a_cancelled_async_dbapi_statement_leaves_its_connection_usable(cluster, table):
+    """Under the engine: `multimaster.aiodbapi` cancels a statement in a transaction; the
+    transaction is rolled back and the same connection begins the next one (what a pool that
+    kept it would see)."""
+    from multimaster import aiodbapi
+
+    prefix = "SELECT SLEEP(30) AS aiodbapi_cancelled"
+
+    async def main() -> None:
+        conn = await aiodbapi.connect(list(cluster.addresses), DATABASE, USER, PASSWORD, connect_timeout=1)
+        try:
+            cur = conn.cursor()
+            await cur.execute(f"INSERT INTO {table} (title, instructor, duration) VALUES ('rolled-back', 'dbapi', 1)")
+            start = time.monotonic()
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.5):
+                    await cur.execute(prefix)
+            assert time.monotonic() - start < 0.5 + CANCEL_BOUND
+            assert not conn.in_transaction
+            await cur.execute(f"INSERT INTO {table} (title, instructor, duration) VALUES ('kept', 'dbapi', 2)")
+            await conn.commit()
+        finally:
+            await conn.close()
+
+    asyncio.run(main())
+    wait_for(lambda: not running(cluster, 1, prefix) and not running(cluster, 2, prefix), SLACK, "no SLEEP")
+    assert count_titles(cluster, table) == (1, 1)

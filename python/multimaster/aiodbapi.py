@@ -4,9 +4,10 @@ asyncmy give theirs: ``conn = await multimaster.aiodbapi.connect(...)``, ``cur =
 call of the sync connection runs on a worker thread; SQLAlchemy's asyncio dialects
 (`multimaster.sqlalchemy_async`) are built on it.
 
-A cancelled call waits for the statement it started to end (a connection is used by one call at
-a time, and its transaction's replay log must see the end of each statement), then raises
-`CancelledError`; the statement is not killed on the server: `AsyncMultiMaster` does that."""
+Cancelling the awaiting task (or `asyncio.timeout`) sets the call's `CancelHandle`, as
+`AsyncMultiMaster` does: the statement is killed on the server (its transaction rolled back, as
+Ctrl-C does), and `CancelledError` is raised once the call has ended on its worker thread (a
+connection runs one call at a time, and its replay log must see each statement end)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import threading
 from typing import Any, Callable, List, Optional, Sequence, Tuple, TypeVar
 
 import multimaster
+from multimaster._native import CancelHandle
 from multimaster.dbapi import Connection, Cursor, Params
 
 __all__ = ["AsyncConnection", "AsyncCursor", "connect", "MAX_IN_FLIGHT"]
@@ -49,6 +51,24 @@ async def _off_loop(fn: Callable[..., _T], *args: Any) -> _T:
         raise
 
 
+async def _cancellable(fn: Callable[..., _T], *args: Any) -> _T:
+    """`fn(*args, cancel=handle)` on a worker thread; a cancelled task sets the handle, so the
+    statement is killed on the server (the core's watchdog: within its 20 ms tick plus 0.3 s,
+    then the connection is cut), and the call is waited for before CancelledError is raised."""
+    handle = CancelHandle()
+    running = _workers().submit(fn, *args, cancel=handle)
+    done = asyncio.wrap_future(running)
+    try:
+        return await asyncio.shield(done)
+    except asyncio.CancelledError:
+        handle.cancel()
+        if not running.cancel():  # started: wait until its statement has stopped
+            await asyncio.wait({done})
+            if not done.cancelled():
+                done.exception()  # the call's KeyboardInterrupt("interrupted"): CancelledError says it
+        raise
+
+
 class AsyncCursor:
     """A `multimaster.dbapi.Cursor` whose calls are awaited. Results are read whole by
     `execute`, so the fetch methods only hand over rows already here."""
@@ -79,11 +99,11 @@ class AsyncCursor:
         self._cursor.arraysize = value
 
     async def execute(self, operation: str, parameters: Params = None) -> AsyncCursor:
-        await _off_loop(self._cursor.execute, operation, parameters)
+        await _cancellable(self._cursor.execute, operation, parameters)
         return self
 
     async def executemany(self, operation: str, seq_of_parameters: Sequence[Params]) -> AsyncCursor:
-        await _off_loop(self._cursor.executemany, operation, seq_of_parameters)
+        await _cancellable(self._cursor.executemany, operation, seq_of_parameters)
         return self
 
     async def fetchone(self) -> Optional[Tuple[Any, ...]]:
@@ -147,7 +167,7 @@ class AsyncConnection:
         return AsyncCursor(self._connection.cursor())
 
     async def commit(self) -> None:
-        await _off_loop(self._connection.commit)
+        await _cancellable(self._connection.commit)
 
     async def rollback(self) -> None:
         await _off_loop(self._connection.rollback)

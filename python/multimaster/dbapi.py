@@ -79,6 +79,7 @@ import time
 from types import TracebackType
 from typing import Any, Iterator, List, Mapping, Optional, Sequence, Tuple, Type, Union
 
+from multimaster._native import CancelHandle
 from multimaster.client import MultiMaster
 from multimaster.exceptions import (  # noqa: F401 - PEP 249 wants them on the module
     DatabaseError,
@@ -327,10 +328,12 @@ class Connection:
         self._check()
         return Cursor(self)
 
-    def commit(self) -> None:
-        """Commits the open transaction (nothing to do without one, or in autocommit)."""
+    def commit(self, *, cancel: Optional[CancelHandle] = None) -> None:
+        """Commits the open transaction (nothing to do without one, or in autocommit).
+        `cancel` (a `CancelHandle`, here and in the cursor's calls) lets another thread stop
+        the call as Ctrl-C does: `multimaster.aiodbapi` sets it when its task is cancelled."""
         self._check()
-        self._session.commit()
+        self._session.commit(cancel=cancel)
 
     def rollback(self) -> None:
         """Rolls the open transaction back. Raises nothing when its node died: the transaction
@@ -395,12 +398,19 @@ class Cursor:
         self._closed = False
 
     def execute(
-        self, operation: str, parameters: Params = None, *, key: Key = None, idempotent: bool = False
+        self,
+        operation: str,
+        parameters: Params = None,
+        *,
+        key: Key = None,
+        idempotent: bool = False,
+        cancel: Optional[CancelHandle] = None,
     ) -> Cursor:
         """Runs one statement. `key=(table, column, value)` names the row a write creates, so
         that a lost reply is resolved by looking it up; `idempotent=True` lets a write be
         retried. Reads are always retried elsewhere and take neither. Both are for autocommit:
-        with autocommit off the statement runs in the connection's transaction, replayed whole."""
+        with autocommit off the statement runs in the connection's transaction, replayed whole.
+        `cancel` stops it as Ctrl-C does: killed on the server, its transaction rolled back."""
         mm = self._check()
         self.description, self.rowcount, self.lastrowid, self._rows, self._pos = None, -1, None, None, 0
         conn = self.connection
@@ -414,7 +424,7 @@ class Cursor:
                 if control == "rollback":
                     conn._session.rollback()
                 else:  # COMMIT, and BEGIN, which commits what is open as the server does
-                    conn._session.commit()
+                    conn._session.commit(cancel=cancel)
                 self.rowcount = 0
                 return self
             if not conn._autocommit and not commits_by_itself(operation):
@@ -423,7 +433,7 @@ class Cursor:
                         "key= and idempotent= are for autocommit writes: a transaction is replayed whole"
                     )
                 rows, description, rowcount, lastrowid = conn._session.execute(
-                    operation, parameters, causal=conn.causal_reads
+                    operation, parameters, causal=conn.causal_reads, cancel=cancel
                 )
                 if description is not None:
                     self.description, self._rows, self.rowcount = description, rows, len(rows)
@@ -431,18 +441,18 @@ class Cursor:
                     self.rowcount, self.lastrowid = rowcount, lastrowid
                 return self
             if not conn._autocommit:
-                conn._session.commit()  # the server would commit it before this statement
+                conn._session.commit(cancel=cancel)  # the server would commit it before this statement
                 conn._session.check()  # a temporary table ended with it: not to be found
             if returns_rows(operation):
                 if key is not None or idempotent:
                     raise ProgrammingError(
                         "key= and idempotent= are for writes: a read is always retried on another node"
                     )
-                rows, description = mm._native.query(operation, parameters, causal=conn.causal_reads)
+                rows, description = mm._native.query(operation, parameters, causal=conn.causal_reads, cancel=cancel)
                 if description is not None:
                     self.description, self._rows, self.rowcount = description, rows, len(rows)
             else:
-                done = mm.execute(operation, parameters, key=key, idempotent=idempotent)
+                done = mm.execute(operation, parameters, key=key, idempotent=idempotent, cancel=cancel)
                 # An UPDATE's rows matched, changed or not, as in a transaction (CLIENT_FOUND_ROWS).
                 self.rowcount = done.rowcount if done.matched is None else done.matched
                 self.lastrowid = done.last_insert_id
@@ -450,7 +460,14 @@ class Cursor:
             raise ProgrammingError(str(e)) from e
         return self
 
-    def executemany(self, operation: str, seq_of_parameters: Sequence[Params], *, idempotent: bool = False) -> Cursor:
+    def executemany(
+        self,
+        operation: str,
+        seq_of_parameters: Sequence[Params],
+        *,
+        idempotent: bool = False,
+        cancel: Optional[CancelHandle] = None,
+    ) -> Cursor:
         """Runs a write once per parameter set; rowcount is the total. A plain ``INSERT INTO
         t (a, b) VALUES (?, ?)`` given sequences is written as multi-row INSERTs of
         ``EXECUTEMANY_BATCH`` rows, as ``insert_many(batch=...)`` writes them (in autocommit
@@ -474,10 +491,12 @@ class Cursor:
                 self.rowcount = 0
                 try:
                     if conn._autocommit:
-                        self.rowcount = mm.insert_many(table, columns, rows, batch=EXECUTEMANY_BATCH).rows
+                        self.rowcount = mm.insert_many(
+                            table, columns, rows, batch=EXECUTEMANY_BATCH, cancel=cancel
+                        ).rows
                     else:
                         self.rowcount = conn._session.insert_rows(
-                            table, columns, rows, batch=EXECUTEMANY_BATCH, causal=conn.causal_reads
+                            table, columns, rows, batch=EXECUTEMANY_BATCH, causal=conn.causal_reads, cancel=cancel
                         )
                 except TypeError as e:  # a parameter that cannot be bound
                     raise ProgrammingError(str(e)) from e
@@ -491,7 +510,7 @@ class Cursor:
         total = 0
         try:
             for parameters in seq_of_parameters:
-                self.execute(operation, parameters, idempotent=idempotent)
+                self.execute(operation, parameters, idempotent=idempotent, cancel=cancel)
                 total += max(self.rowcount, 0)
         finally:
             self.rowcount = total

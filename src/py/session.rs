@@ -11,6 +11,7 @@ use crate::core::sync::lock;
 use crate::core::work::session::Session;
 use crate::core::work::transaction::Tx;
 
+use super::cancel::PyCancelHandle;
 use super::sigint;
 use super::values::{description, row_to_tuple, to_params, to_row};
 
@@ -36,17 +37,19 @@ type Returned<'py> = (
 #[pymethods]
 impl PySession {
     /// Runs a statement in the transaction, beginning it if none is open (`causal`: begun
-    /// after the node caught up with the cluster).
-    #[pyo3(signature = (sql, params=None, *, causal=true))]
+    /// after the node caught up with the cluster). `cancel` (from `multimaster.aiodbapi`)
+    /// stops it as Ctrl-C does: the statement killed, the transaction rolled back.
+    #[pyo3(signature = (sql, params=None, *, causal=true, cancel=None))]
     fn execute<'py>(
         &self,
         py: Python<'py>,
         sql: &str,
         params: Option<&Bound<'py, PyAny>>,
         causal: bool,
+        cancel: Option<PyRef<'py, PyCancelHandle>>,
     ) -> PyResult<Returned<'py>> {
         let params = to_params(params)?;
-        let (cancel, interrupt) = sigint::aware(self.limit, None);
+        let (cancel, interrupt) = sigint::aware(self.limit, cancel.as_deref());
         let answer = py
             .detach(|| {
                 let mut session = lock(&self.session);
@@ -74,7 +77,8 @@ impl PySession {
 
     /// `executemany` of an `INSERT INTO table (columns) VALUES (?, ...)`: the rows as
     /// multi-row INSERTs of `batch` rows in the transaction; the rows affected in total.
-    #[pyo3(signature = (table, columns, rows, *, batch, causal=true))]
+    #[pyo3(signature = (table, columns, rows, *, batch, causal=true, cancel=None))]
+    #[allow(clippy::too_many_arguments)]
     fn insert_rows(
         &self,
         py: Python<'_>,
@@ -83,12 +87,13 @@ impl PySession {
         rows: &Bound<'_, PyAny>,
         batch: usize,
         causal: bool,
+        cancel: Option<PyRef<'_, PyCancelHandle>>,
     ) -> PyResult<u64> {
         let rows = rows
             .try_iter()?
             .map(|r| to_row(&r?))
             .collect::<PyResult<Vec<_>>>()?;
-        let (cancel, interrupt) = sigint::aware(self.limit, None);
+        let (cancel, interrupt) = sigint::aware(self.limit, cancel.as_deref());
         let answers = py
             .detach(|| {
                 let mut session = lock(&self.session);
@@ -99,9 +104,11 @@ impl PySession {
         Ok(answers.iter().map(|a| a.affected).sum())
     }
 
-    /// Commits the open transaction; nothing to do without one.
-    fn commit(&self, py: Python<'_>) -> PyResult<()> {
-        let (cancel, interrupt) = sigint::aware(None, None);
+    /// Commits the open transaction; nothing to do without one. Cancelled during its COMMIT,
+    /// the outcome is ambiguous (the COMMIT may have won the race with the kill).
+    #[pyo3(signature = (*, cancel=None))]
+    fn commit(&self, py: Python<'_>, cancel: Option<PyRef<'_, PyCancelHandle>>) -> PyResult<()> {
+        let (cancel, interrupt) = sigint::aware(None, cancel.as_deref());
         py.detach(|| lock(&self.session).commit(&self.cluster, &cancel))
             .map_err(|e| sigint::raised(&interrupt, e))
     }

@@ -1,7 +1,8 @@
 """SQLAlchemy's asyncio engine on the async dialects (`multimaster.sqlalchemy_async`): both
 names connect, Core and an `AsyncSession` commit (rows checked in the table afterwards), a
-rolled-back session leaves nothing, AUTOCOMMIT reaches the DB-API connection, and the loop
-keeps ticking while the engine waits on a sleeping statement."""
+rolled-back session leaves nothing, AUTOCOMMIT reaches the DB-API connection, the loop
+keeps ticking while the engine waits on a sleeping statement, and a statement cancelled by
+`asyncio.timeout` is killed on the server, its transaction rolled back."""
 
 from __future__ import annotations
 
@@ -20,7 +21,12 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column  # noqa: E402
 
 from multimaster_lab.coursedata import DATABASE, PASSWORD, USER  # noqa: E402
 
-from support.labs import count_titles  # noqa: E402
+from support.bounds import SLACK, wait_for  # noqa: E402
+from support.labs import count_titles, running  # noqa: E402
+
+# A cancelled call: the watchdog's tick (20 ms) plus at most INTERRUPT_WAIT (0.3 s) for the
+# KILL to take, plus SLACK (as tests/cluster/test_asyncio.py).
+CANCEL_BOUND = 0.35 + SLACK
 
 
 def async_url(cluster, scheme: str = "mysql", query: str = "") -> str:
@@ -108,3 +114,67 @@ def test_the_loop_ticks_while_the_engine_waits(cluster):
         return worst
 
     assert asyncio.run(main()) < 0.25
+
+
+def test_a_timed_out_session_statement_is_killed_and_its_transaction_rolled_back(cluster, table):
+    """An `AsyncSession` inserts a row, then runs `SELECT SLEEP(30)` under `asyncio.timeout(1)`:
+    TimeoutError comes within the bound, the SLEEP is gone from every processlist, the row was
+    never committed, and the engine (its pool) goes on working."""
+    Course = course_model(table)
+    prefix = "SELECT SLEEP(30) AS sqla_cancelled"
+
+    async def main() -> float:
+        engine = create_async_engine(async_url(cluster), pool_size=1, max_overflow=0)
+        try:
+            async with AsyncSession(engine) as session:
+                session.add(Course(title="cancelled", instructor="sqla", duration=1))
+                await session.flush()
+                start = time.monotonic()
+                with pytest.raises(TimeoutError):
+                    async with asyncio.timeout(1):
+                        await session.execute(sa.text(prefix))
+                took = time.monotonic() - start
+            wait_for(lambda: not running(cluster, 1, prefix) and not running(cluster, 2, prefix), SLACK, "no SLEEP")
+            async with AsyncSession(engine) as session:
+                session.add(Course(title="after", instructor="sqla", duration=2))
+                await session.commit()
+            async with AsyncSession(engine) as session:
+                titles = (await session.execute(sa.select(Course.title))).scalars().all()
+                assert titles == ["after"]
+        finally:
+            await engine.dispose()
+        return took
+
+    took = asyncio.run(main())
+    print(f"timed out after {took:.3f} s")
+    assert took < 1 + CANCEL_BOUND, took
+    assert count_titles(cluster, table) == (1, 1)
+
+
+def test_a_cancelled_async_dbapi_statement_leaves_its_connection_usable(cluster, table):
+    """Under the engine: `multimaster.aiodbapi` cancels a statement in a transaction; the
+    transaction is rolled back and the same connection begins the next one (what a pool that
+    kept it would see)."""
+    from multimaster import aiodbapi
+
+    prefix = "SELECT SLEEP(30) AS aiodbapi_cancelled"
+
+    async def main() -> None:
+        conn = await aiodbapi.connect(list(cluster.addresses), DATABASE, USER, PASSWORD, connect_timeout=1)
+        try:
+            cur = conn.cursor()
+            await cur.execute(f"INSERT INTO {table} (title, instructor, duration) VALUES ('rolled-back', 'dbapi', 1)")
+            start = time.monotonic()
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.5):
+                    await cur.execute(prefix)
+            assert time.monotonic() - start < 0.5 + CANCEL_BOUND
+            assert not conn.in_transaction
+            await cur.execute(f"INSERT INTO {table} (title, instructor, duration) VALUES ('kept', 'dbapi', 2)")
+            await conn.commit()
+        finally:
+            await conn.close()
+
+    asyncio.run(main())
+    wait_for(lambda: not running(cluster, 1, prefix) and not running(cluster, 2, prefix), SLACK, "no SLEEP")
+    assert count_titles(cluster, table) == (1, 1)

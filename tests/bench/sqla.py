@@ -29,7 +29,20 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pandas as pd
-from sqlalchemy import BigInteger, Column, Date, Integer, MetaData, String, Table, create_engine, insert, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column
 
 from multimaster_lab.coursedata import COLUMNS, DATABASE, DEFINITION
@@ -38,6 +51,7 @@ from multimaster_lab.lab import Lab
 from bench.figures import Admin, Skip, client_cpu, median_range, pct, rows_for
 from bench.labels import (
     COLUMNS_HEADER,
+    MULTI_CHUNK,
     ORM_ADD_ALL,
     ORM_BULK,
     SQLA_CONNECTOR,
@@ -50,7 +64,6 @@ from bench.labels import (
     SQLA_TX_HEADER,
     SQLA_WORKLOADS,
     TABLE,
-    MULTI_CHUNK,
     TO_SQL_MULTI,
     TO_SQL_NONE,
     TX_WORKLOAD,
@@ -260,10 +273,11 @@ def run_sqla_case(case: SqlaCase, tag: str, admin: Admin, figures: SqlaFigures) 
     figures.cpu.setdefault(label, []).append(cpu / case.rows)
 
 
-def sqla_run(lab: Lab, admin: Admin, smoke: bool, rounds: int, closers: List[Callable[[], Any]]) -> Tuple[
-    List[SqlaCase], SqlaFigures
-]:
+def sqla_run(
+    lab: Lab, admin: Admin, smoke: bool, rounds: int, closers: List[Callable[[], Any]]
+) -> Tuple[List[SqlaCase], SqlaFigures]:
     """Every SQLAlchemy case, warmed up, then `rounds` interleaved rounds."""
+    started = time.monotonic()  # the rounds' progress lines count the engines and warm-up in
     size = sizes(smoke)
     figures = SqlaFigures()
     prepare(admin)
@@ -282,7 +296,6 @@ def sqla_run(lab: Lab, admin: Admin, smoke: bool, rounds: int, closers: List[Cal
         run_sqla_case(small, f"sw{k}_", admin, warm)
     figures.skipped.update(warm.skipped)
     figures.errors.update(warm.errors)
-    started = time.monotonic()
     for r in range(rounds):
         order = list(range(len(cases)))
         for k in order if r % 2 == 0 else reversed(order):
@@ -327,9 +340,9 @@ def print_sqla(figures: SqlaFigures, rounds: int, judge: bool, size: Sizes) -> N
             print(line.rstrip())
 
     print(
-        f"\n{SQLA_TX_HEADER}: engine.begin(), SELECT ... FOR UPDATE, UPDATE, INSERT, COMMIT; microseconds per transaction, p50 and p99 of "
-        f"each round ({size.transactions:,} transactions a round), median of {rounds} round{plural} (min-max); "
-        f"client CPU in microseconds per transaction"
+        f"\n{SQLA_TX_HEADER}: engine.begin(), SELECT ... FOR UPDATE, UPDATE, INSERT, COMMIT; microseconds per "
+        f"transaction, p50 and p99 of each round ({size.transactions:,} transactions a round), median of "
+        f"{rounds} round{plural} (min-max); client CPU in microseconds per transaction"
     )
     print(
         f"{COLUMNS_HEADER:70} {'tx/s':>7} {'p50':>7} {'min-max':>13} {'p99':>7} {'min-max':>13} {'CPU us':>7}  "

@@ -22,7 +22,16 @@ import pytest
 
 from multimaster_lab.lab import Lab, LabError
 
-from bench.labels import COLUMNS_HEADER, CONNECTOR, HEADERS, ROW_LABELS, SQLA_CONNECTOR, SQLA_WORKLOADS, TLS_LABELS, sqla_label
+from bench.labels import (
+    COLUMNS_HEADER,
+    CONNECTOR,
+    HEADERS,
+    ROW_LABELS,
+    SQLA_CONNECTOR,
+    SQLA_WORKLOADS,
+    TLS_LABELS,
+    sqla_label,
+)
 from support.labs import lab_processes, needs_lab
 
 HOSTS = os.environ.get("MULTIMASTER_TEST_BENCH_HOSTS", "127.0.66.1,127.0.66.2")

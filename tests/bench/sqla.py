@@ -283,13 +283,14 @@ def sqla_run(
     prepare(admin)
     cases: List[SqlaCase] = []
     for driver, url in urls(lab).items():
+        workloads = [TX_WORKLOAD] if driver == SQLA_MM_NOCAUSAL else SQLA_WORKLOADS
         engine, why_not = make_engine(url)
         if engine is None:
-            for workload in SQLA_WORKLOADS:
+            for workload in workloads:
                 figures.skipped[sqla_label(workload, driver)] = why_not
             continue
         closers.append(engine.dispose)
-        cases += cases_for(engine, driver, size)
+        cases += [case for case in cases_for(engine, driver, size) if case.workload in workloads]
     warm = SqlaFigures()
     for k, case in enumerate(cases):
         small = SqlaCase(case.label, case.driver, case.workload, min(case.rows, 200), case.run)

@@ -12,7 +12,11 @@ mod _native {
     use pyo3::prelude::*;
 
     #[pymodule_export]
+    use crate::py::_latency_cost;
+    #[pymodule_export]
     use crate::py::_shutdown;
+    #[pymodule_export]
+    use crate::py::cancel::PyCancelHandle;
     #[pymodule_export]
     use crate::py::multimaster::{PyExecResult, PyNative};
     #[pymodule_export]

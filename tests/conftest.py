@@ -18,6 +18,7 @@ import pytest
 
 pytest_plugins = [
     "support.bounds",
+    "support.aio",
     "support.labs",
     "support.threads",
     "support.interrupt",
@@ -31,7 +32,14 @@ HERE = Path(__file__).parent
 collect_ignore = ["sqla_compliance"]
 # Folder -> the markers of every test in it.
 MARKERS = {"unit": [], "cluster": ["cluster"], "lab": ["cluster", "lab"]}
-SLOW = {"test_chaos.py", "test_partition.py", "test_notebook.py", "test_bench_smoke.py", "test_demo.py"}
+SLOW = {
+    "test_chaos.py",
+    "test_partition.py",
+    "test_notebook.py",
+    "test_bench_smoke.py",
+    "test_demo.py",
+    "test_demo_panes.py",
+}
 
 
 def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:

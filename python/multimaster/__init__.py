@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import atexit
 import logging
+from typing import TYPE_CHECKING
 
 from multimaster import exceptions
-from multimaster._native import Transaction, __version__, _shutdown, parse_address, parse_url
+from multimaster._native import CancelHandle, Transaction, __version__, _shutdown, parse_address, parse_url
+from multimaster.aio import AsyncMultiMaster, AsyncTransaction
 from multimaster.client import MultiMaster, Options
 
 # PEP 249: `multimaster` is itself a DB-API 2.0 module (see multimaster.dbapi).
@@ -45,8 +47,14 @@ from multimaster.exceptions import *  # noqa: F403 - the PEP 249 classes
 from multimaster.records import Event, NodeStats
 from multimaster.results import ExecResult, InsertReport, TransactionResult
 
+if TYPE_CHECKING:
+    from multimaster.otel import Instrumentation
+
 __all__ = [
     "MultiMaster",
+    "AsyncMultiMaster",
+    "AsyncTransaction",
+    "CancelHandle",
     "Options",
     "ExecResult",
     "InsertReport",
@@ -57,6 +65,7 @@ __all__ = [
     "parse_address",
     "parse_url",
     "connect",
+    "instrument",
     "__version__",
     "apilevel",
     "threadsafety",
@@ -75,6 +84,15 @@ __all__ = [
     "TimestampFromTicks",
     *exceptions.__all__,
 ]
+
+
+def instrument(mm: MultiMaster, meter_provider: object = None) -> Instrumentation:
+    """OpenTelemetry metrics for `mm` (see `multimaster.otel.instrument`; the `otel` extra).
+    Returns the `multimaster.otel.Instrumentation`, whose `uninstrument()` stops it."""
+    from multimaster.otel import instrument as _instrument
+
+    return _instrument(mm, meter_provider)
+
 
 # A library logs but does not decide where logs go: without a handler configured by the
 # application, Python would print warnings to stderr.

@@ -20,6 +20,7 @@ from typing import (
 from multimaster.records import Event, NodeStats
 
 __all__ = [
+    "CancelHandle",
     "ExecResult",
     "Native",
     "OPTIONS",
@@ -29,6 +30,7 @@ __all__ = [
     "parse_url",
     "__version__",
     "_shutdown",
+    "_latency_cost",
 ]
 
 #: The crate's version (Cargo.toml), also `multimaster.__version__`.
@@ -56,6 +58,8 @@ class ExecResult:
     def failovers(self) -> int: ...
     @property
     def ambiguous_resolved(self) -> bool: ...
+    @property
+    def matched(self) -> Optional[int]: ...
 
 @final
 class Transaction:
@@ -69,15 +73,30 @@ class Transaction:
     def attempt(self) -> int: ...
 
 @final
+class CancelHandle:
+    """A stop request for the calls it is passed to (`cancel=`), set from any thread."""
+
+    def __new__(cls) -> CancelHandle: ...
+    def cancel(self) -> None: ...
+    @property
+    def cancelled(self) -> bool: ...
+
+@final
 class Session:
     """A DB-API connection's transaction (autocommit off), with its replay log."""
 
     def execute(
         self, sql: str, params: _Params = None, *, causal: bool = True
     ) -> Tuple[List[Tuple[Any, ...]], Optional[_Description], int, Optional[int]]: ...
+    def insert_rows(
+        self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, batch: int, causal: bool = True
+    ) -> int: ...
     def commit(self) -> None: ...
     def rollback(self) -> None: ...
     def close(self) -> None: ...
+    def check(self) -> None: ...
+    @property
+    def node(self) -> Optional[str]: ...
     @property
     def in_transaction(self) -> bool: ...
 
@@ -103,15 +122,22 @@ class Native:
         key: Optional[Tuple[str, str, Any]] = None,
         idempotent: bool = False,
         statement_timeout: Optional[float] = None,
+        cancel: Optional[CancelHandle] = None,
     ) -> ExecResult: ...
     def query(
-        self, sql: str, params: _Params = None, *, causal: bool = False, statement_timeout: Optional[float] = None
+        self,
+        sql: str,
+        params: _Params = None,
+        *,
+        causal: bool = False,
+        statement_timeout: Optional[float] = None,
+        cancel: Optional[CancelHandle] = None,
     ) -> Tuple[List[Tuple[Any, ...]], Optional[_Description]]: ...
     def insert_many(
         self,
         table: str,
         columns: Sequence[str],
-        rows: Iterable[Sequence[Any]],
+        rows: Union[Iterable[Sequence[Any]], Any],
         *,
         key: Optional[str] = None,
         interval: float = 0.0,
@@ -120,6 +146,7 @@ class Native:
         statement_timeout: Optional[float] = None,
         concurrency: int = 1,
         batch: int = 1,
+        cancel: Optional[CancelHandle] = None,
     ) -> Dict[str, Any]: ...
     def transaction(
         self,
@@ -128,11 +155,15 @@ class Native:
         check: Optional[Callable[[], object]] = None,
         attempts: int = 5,
         statement_timeout: Optional[float] = None,
+        cancel: Optional[CancelHandle] = None,
     ) -> Tuple[_T, int, str]: ...
     def session(
         self, *, attempts: int = 5, statement_timeout: Optional[float] = None, commit_marker: bool = False
     ) -> Session: ...
     def stats(self) -> List[NodeStats]: ...
+    def observe(
+        self, callback: Optional[Callable[[str, str, float, Optional[int], Optional[str]], object]]
+    ) -> None: ...
     def events(self) -> List[Event]: ...
     @property
     def nodes(self) -> List[str]: ...
@@ -149,3 +180,4 @@ class Native:
 def parse_address(address: str) -> Tuple[str, int]: ...
 def parse_url(url: str) -> Dict[str, Any]: ...
 def _shutdown() -> None: ...
+def _latency_cost(n: int) -> float: ...

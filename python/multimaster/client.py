@@ -18,6 +18,7 @@ from typing import (
     Literal,
     Mapping,
     Optional,
+    Protocol,
     Sequence,
     Tuple,
     Type,
@@ -26,8 +27,9 @@ from typing import (
     Union,
 )
 
-from multimaster._native import Native, Transaction, parse_url
+from multimaster._native import CancelHandle, Native, Transaction, parse_url
 from multimaster.display import Events, Stats, multimaster_html, multimaster_text, progress_sink
+from multimaster.display.live import LiveView
 from multimaster.results import ExecResult, InsertReport, TransactionResult
 
 if TYPE_CHECKING:
@@ -38,6 +40,13 @@ __all__ = ["MultiMaster", "Options"]
 _T = TypeVar("_T")
 Params = Union[Sequence[Any], Mapping[str, Any], None]
 _Path = Union[str, "os.PathLike[str]"]
+
+
+class ArrowStream(Protocol):
+    """A frame `insert_many` reads in Rust: anything exporting an Arrow C stream (pyarrow
+    `Table`/`RecordBatchReader`, polars and pandas >= 2.2 `DataFrame`s, DuckDB relations)."""
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any: ...
 
 
 class Options(TypedDict, total=False):
@@ -106,6 +115,7 @@ class MultiMaster:
         key: Optional[Tuple[str, str, Any]] = None,
         idempotent: bool = False,
         statement_timeout: Optional[float] = None,
+        cancel: Optional[CancelHandle] = None,
     ) -> ExecResult:
         """Runs one write (or any statement without a result set) and returns what it did:
         `rowcount`, `last_insert_id`, the `node` that ran it, its `retries` and `failovers`.
@@ -113,23 +123,33 @@ class MultiMaster:
         `key=(table, column, value)` names the unique key of the row written: if the reply is
         lost, the row is looked up (causally) before writing again. `idempotent=True` lets a
         write with a lost reply run again as is. Otherwise a lost reply raises
-        `AmbiguousCommitError`."""
-        return self._native.execute(sql, params, key=key, idempotent=idempotent, statement_timeout=statement_timeout)
+        `AmbiguousCommitError`. `cancel` (a `CancelHandle`, here and in the other calls) lets
+        another thread stop the call as Ctrl-C does: the statement is killed on the server and
+        the call raises `KeyboardInterrupt`."""
+        return self._native.execute(
+            sql, params, key=key, idempotent=idempotent, statement_timeout=statement_timeout, cancel=cancel
+        )
 
     def query(
-        self, sql: str, params: Params = None, *, causal: bool = False, statement_timeout: Optional[float] = None
+        self,
+        sql: str,
+        params: Params = None,
+        *,
+        causal: bool = False,
+        statement_timeout: Optional[float] = None,
+        cancel: Optional[CancelHandle] = None,
     ) -> List[Tuple[Any, ...]]:
         """Runs a read on a live node and returns its rows as tuples. A read whose connection
         is lost is retried on another node. `causal=True` makes it see every write the cluster
         committed before it, whichever node took the write."""
-        rows, _ = self._native.query(sql, params, causal=causal, statement_timeout=statement_timeout)
+        rows, _ = self._native.query(sql, params, causal=causal, statement_timeout=statement_timeout, cancel=cancel)
         return rows
 
     def insert_many(
         self,
         table: str,
-        columns: Sequence[str],
-        rows: Iterable[Sequence[Any]],
+        columns: Optional[Sequence[str]],
+        rows: Union[Iterable[Sequence[Any]], ArrowStream],
         *,
         key: Optional[str] = None,
         interval: float = 0.0,
@@ -138,6 +158,7 @@ class MultiMaster:
         statement_timeout: Optional[float] = None,
         concurrency: int = 1,
         batch: int = 1,
+        cancel: Optional[CancelHandle] = None,
     ) -> InsertReport:
         """Inserts `rows` into `table`, one autocommit row at a time, balanced over the nodes
         and `interval` seconds apart, surviving node failures. `key` names the column that
@@ -158,13 +179,19 @@ class MultiMaster:
         with its error, whose `row` is the row's index in `rows` when the server says which.
         `statement_timeout` bounds each statement (default 60 s, or the instance's).
 
+        `rows` is any iterable, read as the load goes (a chunk at a time while earlier chunks
+        are written: memory bounded by what is in flight, not by the input), or a frame
+        exporting `__arrow_c_stream__` (pyarrow, polars, pandas), read in Rust without a Python
+        object per value; a frame's column names are used when `columns` is None. An exception
+        of the iterator stops the load with that exception (and its `.report`).
+
         Ctrl-C stops the loop within half a second; rows already written stay written, and the
         partial report is attached to the `KeyboardInterrupt` (or the error) as `.report`."""
         sink = progress_sink(progress)
         try:
             fields = self._native.insert_many(
                 table,
-                columns,
+                list(columns or ()),
                 rows,
                 key=key,
                 interval=interval,
@@ -173,6 +200,7 @@ class MultiMaster:
                 statement_timeout=statement_timeout,
                 concurrency=concurrency,
                 batch=batch,
+                cancel=cancel,
             )
         except BaseException as e:
             partial = getattr(e, "report", None)
@@ -188,6 +216,7 @@ class MultiMaster:
         check: Optional[Callable[[], object]] = None,
         attempts: int = 5,
         statement_timeout: Optional[float] = None,
+        cancel: Optional[CancelHandle] = None,
     ) -> TransactionResult[_T]:
         """Runs `body(tx)` as one transaction pinned to one node, and commits it.
 
@@ -198,7 +227,7 @@ class MultiMaster:
         committed (for instance with `mm.query(..., causal=True)`); otherwise
         `AmbiguousCommitError`."""
         value, tries, node = self._native.transaction(
-            body, check=check, attempts=attempts, statement_timeout=statement_timeout
+            body, check=check, attempts=attempts, statement_timeout=statement_timeout, cancel=cancel
         )
         return TransactionResult(value, tries, node)
 
@@ -208,6 +237,15 @@ class MultiMaster:
         of `NodeStats` dicts that also shows as a table in a notebook and has `to_pandas()` /
         `to_polars()`."""
         return Stats(self._native.stats())
+
+    def live(self, every: float = 1.0, seconds: Optional[float] = None) -> LiveView:
+        """Shows the nodes as `multimaster top` does, refreshed every `every` seconds from
+        `stats()` (so at no cost to the statements): in a notebook one output updated in place,
+        elsewhere a text table printed each time. Runs in the background until `stop()` on the
+        returned view, `seconds` have passed, or this instance is closed. Statements and
+        errors per second are this instance's own; the Galera columns stay "-" (see
+        `multimaster top` for them)."""
+        return LiveView(self, every, seconds)
 
     def events(self) -> Events:
         """What happened, oldest first (the newest `event_capacity` events): each an `Event`

@@ -223,6 +223,40 @@ def transaction_control(sql: str) -> Optional[str]:
     return ("commit", "rollback", "begin")[found.lastindex - 1]  # type: ignore[operator]
 
 
+# Rows per multi-row INSERT of executemany(): a 1,000-row statement is one entry of a
+# transaction's replay log, and stays far below max_allowed_packet for ordinary rows.
+EXECUTEMANY_BATCH = 1000
+_NAME = r"(?:`(?:[^`]|``)+`|[A-Za-z0-9_$]+)"
+_BATCHED_INSERT = re.compile(
+    rf"INSERT\s+INTO\s+(?P<table>{_NAME}(?:\s*\.\s*{_NAME})?)\s*\((?P<columns>[^()]*)\)\s*"
+    r"VALUES\s*\((?P<marks>\s*\?\s*(?:,\s*\?\s*)*)\)\s*;?\s*$",
+    re.IGNORECASE,
+)
+
+
+def _unquote(name: str) -> str:
+    name = name.strip()
+    return name[1:-1].replace("``", "`") if name.startswith("`") else name
+
+
+def batched_insert(sql: str) -> Optional[Tuple[str, List[str]]]:
+    """(table, columns) of a plain ``INSERT INTO t (a, b) VALUES (?, ?)``, which executemany()
+    writes as multi-row INSERTs; None for any other statement (IGNORE, ON DUPLICATE KEY,
+    SELECT, expressions, named markers), which it runs once per parameter set."""
+    head = sql[_LEADING.match(sql).end() :]  # type: ignore[union-attr] # it matches ""
+    found = _BATCHED_INSERT.match(head)
+    if found is None:
+        return None
+    parts = re.findall(rf"\s*({_NAME})\s*(?:,|$)", found["columns"])
+    columns = [_unquote(c) for c in parts]
+    table_parts = [_unquote(t) for t in re.findall(_NAME, found["table"])]
+    if not columns or len(columns) != found["marks"].count("?") or any("." in t for t in table_parts):
+        return None
+    if ",".join(parts).replace(" ", "") != found["columns"].replace(" ", "").strip():
+        return None  # something other than a plain list of names
+    return ".".join(table_parts), columns
+
+
 def commits_by_itself(sql: str) -> bool:
     """Whether the server commits the open transaction before `sql` (DDL, GRANT...)."""
     head = sql[_LEADING.match(sql).end() :]  # type: ignore[union-attr] # it matches ""
@@ -274,6 +308,11 @@ class Connection:
     def in_transaction(self) -> bool:
         """Whether a statement began a transaction not yet committed or rolled back."""
         return self._session.in_transaction
+
+    @property
+    def node(self) -> Optional[str]:
+        """The node the open transaction is pinned to; None without one (or in autocommit)."""
+        return self._session.node
 
     @property
     def closed(self) -> bool:
@@ -367,6 +406,8 @@ class Cursor:
         conn = self.connection
         try:
             control = None if conn._autocommit else transaction_control(operation)
+            if control != "rollback":
+                conn._session.check()  # 2006 once state that cannot move was left behind
             if control is not None:
                 if key is not None or idempotent:
                     raise ProgrammingError("key= and idempotent= are for autocommit writes")
@@ -391,6 +432,7 @@ class Cursor:
                 return self
             if not conn._autocommit:
                 conn._session.commit()  # the server would commit it before this statement
+                conn._session.check()  # a temporary table ended with it: not to be found
             if returns_rows(operation):
                 if key is not None or idempotent:
                     raise ProgrammingError(
@@ -401,19 +443,51 @@ class Cursor:
                     self.description, self._rows, self.rowcount = description, rows, len(rows)
             else:
                 done = mm.execute(operation, parameters, key=key, idempotent=idempotent)
-                self.rowcount, self.lastrowid = done.rowcount, done.last_insert_id
+                # An UPDATE's rows matched, changed or not, as in a transaction (CLIENT_FOUND_ROWS).
+                self.rowcount = done.rowcount if done.matched is None else done.matched
+                self.lastrowid = done.last_insert_id
         except TypeError as e:  # a parameter that cannot be bound, params given as a string
             raise ProgrammingError(str(e)) from e
         return self
 
     def executemany(self, operation: str, seq_of_parameters: Sequence[Params], *, idempotent: bool = False) -> Cursor:
-        """Runs a write once per parameter set; rowcount is the total. In autocommit each row
-        commits by itself: after an error, rowcount says how many rows the earlier sets
-        changed; otherwise they are statements of the connection's transaction. For
-        keyed, exactly-once bulk inserts use ``conn.multimaster.insert_many``."""
-        self._check()
+        """Runs a write once per parameter set; rowcount is the total. A plain ``INSERT INTO
+        t (a, b) VALUES (?, ?)`` given sequences is written as multi-row INSERTs of
+        ``EXECUTEMANY_BATCH`` rows, as ``insert_many(batch=...)`` writes them (in autocommit
+        it is ``insert_many``: balanced over the nodes, each statement committing by itself);
+        any other statement runs once per set. In autocommit, after an error, rowcount says
+        how many rows the earlier statements wrote; otherwise they are statements of the
+        connection's transaction. For keyed, exactly-once bulk inserts use
+        ``conn.multimaster.insert_many(key=...)``."""
+        mm = self._check()
         if returns_rows(operation):
             raise ProgrammingError("executemany() is for writes; run reads with execute()")
+        conn = self.connection
+        conn._session.check()
+        batched = None if idempotent else batched_insert(operation)
+        if batched is not None:
+            given = list(seq_of_parameters)
+            rows = [r for r in given if isinstance(r, (list, tuple))]
+            if len(given) > 1 and len(rows) == len(given):
+                self.description, self.lastrowid, self._rows, self._pos = None, None, None, 0
+                table, columns = batched
+                self.rowcount = 0
+                try:
+                    if conn._autocommit:
+                        self.rowcount = mm.insert_many(table, columns, rows, batch=EXECUTEMANY_BATCH).rows
+                    else:
+                        self.rowcount = conn._session.insert_rows(
+                            table, columns, rows, batch=EXECUTEMANY_BATCH, causal=conn.causal_reads
+                        )
+                except TypeError as e:  # a parameter that cannot be bound
+                    raise ProgrammingError(str(e)) from e
+                except BaseException as e:
+                    report = getattr(e, "report", None)
+                    if report is not None:  # insert_many's rows written before the error
+                        self.rowcount = report.rows
+                    raise
+                return self
+            seq_of_parameters = given
         total = 0
         try:
             for parameters in seq_of_parameters:

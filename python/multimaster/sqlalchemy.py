@@ -125,20 +125,19 @@ class MultiMasterDialect_mysql(MySQLDialect):
     supports_native_decimal = True
     # Results are read whole by execute(): there is no streaming cursor.
     supports_server_side_cursors = False
-    # The core connects without CLIENT_FOUND_ROWS, so an UPDATE's rowcount counts the rows it
-    # changed, not the rows it matched (an UPDATE that sets a row to its own values says 0).
-    # The ORM's version check and its "UPDATE matched no row" check rely on matched rows:
-    # saying they are not reliable turns those checks off rather than raising StaleDataError
-    # for an unchanged row.
-    supports_sane_rowcount = False
-    supports_sane_multi_rowcount = False
+    # The DB-API's rowcount of an UPDATE is the rows it matched, changed or not, as with
+    # CLIENT_FOUND_ROWS (read from the server's "Rows matched" info, so MultiMaster.execute's
+    # own rowcount stays the rows changed): the ORM's version and "matched no row" checks hold.
+    # executemany() of an UPDATE loops, its rowcount the total of matched rows.
+    supports_sane_rowcount = True
+    supports_sane_multi_rowcount = True
     # The DB-API binds no uuid.UUID: MariaDB's native UUID columns get their values as
     # strings, as SQLAlchemy does for mysqlconnector and mariadbconnector.
     _allows_uuid_binds = False
-    # Not use_insertmanyvalues_wo_returning, though executemany() is a loop of single
-    # statements (each a round trip and an entry of the transaction's replay log, at most
-    # 1,000): SQLAlchemy's multi-row pages then report the last page's rowcount, not the
-    # total that pandas' to_sql returns.
+    # Not use_insertmanyvalues_wo_returning: the DB-API's executemany() writes a plain INSERT
+    # as 1,000-row statements itself (insert_many's chunks, one replay-log entry each), and
+    # its rowcount is the total that pandas' to_sql returns, where SQLAlchemy's multi-row
+    # pages would report the last page's.
 
     @classmethod
     def import_dbapi(cls) -> DBAPIModule:

@@ -1,24 +1,28 @@
 """The `multimaster` command: `multimaster lab ...` runs a local Galera cluster,
 `multimaster demo` runs the course demo on it end to end, `multimaster notebook` writes that
-demo as a Jupyter notebook."""
+demo as a Jupyter notebook, `multimaster top` watches any cluster live."""
 
 from __future__ import annotations
 
 import sys
 from typing import List, Optional
 
-USAGE = """usage: multimaster {lab,demo,notebook} ...
+USAGE = """usage: multimaster {lab,demo,notebook,top} ...
 
   lab up [N] | status | crash I | freeze I | thaw I | start I | stop I | down | env
                  a local MariaDB Galera cluster on loopback (N data nodes + arbitrator)
   lab up --netns [N] | partition I [--one-way] | heal I
                  the same in network namespaces (root), where a node can be cut off
   demo           the course demo: lab up, insert loop, each node crashed and restarted
-                 mid-run, count watched, result verified, lab down
+                 mid-run, count watched, result verified, lab down; on a terminal in three
+                 panes (--tmux: a tmux session of them, --lines: plain lines)
   notebook [DIR] the same demo as a Jupyter notebook: writes DIR/course-demo.ipynb
                  (--force overwrites it)
+  top            a live view of any cluster's nodes (--node/--url/--defaults-file, or
+                 AURORA_NODE*): state, statements/s, errors/s, p50/p99, Galera state
 
-`multimaster lab --help`, `multimaster demo --help` and `multimaster notebook --help` say more."""
+`multimaster lab --help`, `multimaster demo --help`, `multimaster notebook --help` and
+`multimaster top --help` say more."""
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -40,6 +44,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         from multimaster_lab import notebook
 
         return notebook.main(rest)
+    if command == "top":
+        from multimaster_lab import top
+
+        return top.main(rest)
     print(f"multimaster: unknown command {command!r}\n{USAGE}", file=sys.stderr)
     return 2
 

@@ -9,20 +9,27 @@ The crashes follow the rows written, not the clock: node 1 goes down once a fift
 are in, node 2 once node 1 is back and more than half are in. So node 1 is always crashed in
 the middle of the loop, whatever the scale (`--count`, `--interval`) and the machine's speed;
 a short run may end before node 1 is back, and then waits for its restart but skips node 2.
+
+What it shows depends on where it runs: on a terminal, the course's three panes (screen.py: the
+count once a second, insert-test's lines, the crash script's commands); with --tmux, a tmux
+session of three panes each running the real command (panes.py), which a user can take over;
+on a terminal too small for the panes, or not on a terminal (CI, a pipe), plain lines.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
 import time
 from typing import List, Optional
 
-from multimaster_lab import course
+from multimaster_lab import course, panes, screen
 from multimaster_lab.coursedata import LAB, QUALIFIED_TABLE
 from multimaster_lab.lab import Lab, LabError
+from multimaster_lab.panes import crash_schedule
 
 
 def watch_count(lab: Lab, stop: threading.Event) -> None:
@@ -38,13 +45,6 @@ def watch_count(lab: Lab, stop: threading.Event) -> None:
                 continue
         else:
             print("    [count] no node answers", flush=True)
-
-
-def crash_schedule(count: int) -> List[int]:
-    """Rows written before node 1, then node 2, is crashed: a fifth of the rows, then 55 %
-    (the course's timing at its own scale: 100 rows, node 1 at 20, node 2 at 55)."""
-    first = max(1, count // 5)
-    return [first, max(first + 1, count * 55 // 100)]
 
 
 def crash_and_restart(lab: Lab, schedule: List[int], stop: threading.Event, failures: list) -> None:
@@ -99,7 +99,31 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
         help="the two nodes' loopback addresses, host or host:port (default 127.0.10.1,127.0.10.2)",
     )
     p.add_argument("--keep", action="store_true", help="leave the lab running afterwards")
+    shown = p.add_mutually_exclusive_group()
+    shown.add_argument(
+        "--tmux",
+        action="store_true",
+        help="a tmux session of three panes, each running the real command (count, insert-test, "
+        "the crash script); the lab comes down when the session ends",
+    )
+    shown.add_argument("--lines", action="store_true", help="plain lines, even on a terminal")
     return p.parse_args(argv)
+
+
+def how_to_show(args: argparse.Namespace) -> str:
+    """Which view: "tmux", "panes" (the built-in one) or "lines". The built-in view is the default on a
+    terminal, also where tmux is installed: it owns the whole run, ends by itself and brings the
+    lab down, where a tmux session lives until the user closes it."""
+    if args.tmux:
+        return "tmux"
+    terminal = sys.stdin.isatty() and sys.stdout.isatty() and os.environ.get("TERM", "dumb") != "dumb"
+    if args.lines or not terminal:
+        return "lines"
+    why = screen.too_small()
+    if why:
+        print(f"multimaster demo: {why}: showing lines instead", file=sys.stderr, flush=True)
+        return "lines"
+    return "panes"
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -107,6 +131,13 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     # `kill` (or a CI timeout) must bring the lab down too, like Ctrl-C.
     signal.signal(signal.SIGTERM, _terminate)
+    how = how_to_show(args)
+    if how == "tmux":
+        try:
+            panes.tmux_path()
+        except panes.TmuxError as e:
+            print(f"multimaster demo: {e}", file=sys.stderr)
+            return 2
     hosts = [h.strip() for h in args.hosts.split(",")] if args.hosts else None
     try:
         lab = Lab(nodes=2, base_dir=args.dir, hosts=hosts, **LAB)
@@ -126,6 +157,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             + " ".join(f"{k}={v}" for k, v in env.items() if k.startswith("AURORA_NODE")),
             flush=True,
         )
+        if how == "panes":
+            return screen.run_view(lab, args.count, args.interval, env)
+        if how == "tmux":
+            return panes.run_tmux(lab, args.count, args.interval, env)
         schedule = crash_schedule(args.count)
         threads = [
             threading.Thread(target=watch_count, args=(lab, stop), daemon=True),
@@ -141,7 +176,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(f"multimaster demo: {'; '.join(failures)}", file=sys.stderr)
             return rc or 1
         return rc
-    except LabError as e:
+    except (LabError, panes.TmuxError) as e:
         print(f"multimaster demo: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

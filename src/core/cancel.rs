@@ -47,6 +47,13 @@ impl Cancel {
         self
     }
 
+    /// Stopped by whoever else holds `flag` (an asyncio task cancelled on its loop's thread
+    /// while a worker thread runs the call): the flag replaces this cancel's own.
+    pub fn with_flag(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.flag = flag;
+        self
+    }
+
     pub fn limit(&self) -> Option<Duration> {
         self.limit
     }
@@ -125,6 +132,24 @@ mod tests {
         let start = Instant::now();
         c.sleep(Duration::from_millis(30)).unwrap();
         assert!(start.elapsed() >= Duration::from_millis(30));
+    }
+
+    #[test]
+    fn a_shared_flag_set_elsewhere_cancels_and_wakes_a_sleep() {
+        let flag = Arc::new(AtomicBool::new(false));
+        let c = Cancel::new().with_flag(Arc::clone(&flag));
+        assert!(c.check().is_ok());
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            flag.store(true, Ordering::SeqCst);
+        });
+        let start = Instant::now();
+        assert!(matches!(
+            c.sleep(Duration::from_secs(5)),
+            Err(Error::Interrupted)
+        ));
+        assert!(start.elapsed() < Duration::from_secs(1) && c.clone().is_cancelled());
+        t.join().unwrap();
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::core::logs::log_debug;
 pub(crate) use crate::core::node::exec::{exec_on, rows_on};
 pub use crate::core::node::exec::{Exec, Rows};
 use crate::core::node::Node;
+use crate::core::observe::{Hook, Observer};
 use crate::core::settings::config::Config;
 use crate::core::sync::lock;
 
@@ -31,6 +32,8 @@ struct Inner {
     next: AtomicU64,
     closed: AtomicBool,
     probes: Mutex<Vec<JoinHandle<()>>>,
+    /// An exporter's per-statement hook (`observe.rs`), unset unless instrumented.
+    hook: Hook,
 }
 
 impl Drop for Inner {
@@ -65,6 +68,7 @@ impl Cluster {
                 next: AtomicU64::new(0),
                 closed: AtomicBool::new(false),
                 probes: Mutex::new(Vec::new()),
+                hook: Hook::default(),
             }),
         })
     }
@@ -94,7 +98,20 @@ impl Cluster {
     }
 
     pub fn stats(&self) -> Vec<NodeStats> {
-        self.inner.nodes.iter().map(|n| n.stats()).collect()
+        let events = &self.inner.events;
+        self.inner
+            .nodes
+            .iter()
+            .map(|n| NodeStats {
+                events: events.counts(&n.name),
+                ..n.stats()
+            })
+            .collect()
+    }
+
+    /// Sets (or with None, removes) the exporter told of every statement.
+    pub fn observe(&self, observer: Option<Arc<dyn Observer>>) {
+        self.inner.hook.set(observer);
     }
 
     pub fn events(&self) -> Vec<Event> {

@@ -5,9 +5,11 @@ use std::fmt;
 use std::sync::Mutex;
 use std::time::SystemTime;
 
+use crate::core::node::latency::Snapshot;
 use crate::core::sync::lock;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(usize)]
 pub enum EventKind {
     NodeDown,
     NodeUp,
@@ -18,6 +20,15 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    pub const ALL: [EventKind; 6] = [
+        EventKind::NodeDown,
+        EventKind::NodeUp,
+        EventKind::Failover,
+        EventKind::Retry,
+        EventKind::Ambiguous,
+        EventKind::AmbiguousResolved,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             EventKind::NodeDown => "node_down",
@@ -48,6 +59,8 @@ pub struct Event {
 pub struct EventLog {
     ring: Mutex<VecDeque<Event>>,
     capacity: usize,
+    /// Per node name, events of each kind since the start: the ring forgets, metrics must not.
+    counts: Mutex<Vec<(String, [u64; EventKind::ALL.len()])>>,
 }
 
 impl EventLog {
@@ -55,10 +68,22 @@ impl EventLog {
         EventLog {
             ring: Mutex::new(VecDeque::with_capacity(capacity.min(1024))),
             capacity: capacity.max(1),
+            counts: Mutex::new(Vec::new()),
         }
     }
 
     pub fn push(&self, kind: EventKind, node: &str, detail: impl Into<String>) {
+        {
+            let mut counts = lock(&self.counts);
+            let at = match counts.iter().position(|(n, _)| n == node) {
+                Some(at) => at,
+                None => {
+                    counts.push((node.to_owned(), [0; EventKind::ALL.len()]));
+                    counts.len() - 1
+                }
+            };
+            counts[at].1[kind as usize] += 1;
+        }
         let event = Event {
             at: SystemTime::now(),
             kind,
@@ -70,6 +95,15 @@ impl EventLog {
             ring.pop_front();
         }
         ring.push_back(event);
+    }
+
+    /// How many events of each kind (in `EventKind::ALL`'s order) node `node` has had.
+    pub fn counts(&self, node: &str) -> [u64; EventKind::ALL.len()] {
+        let counts = lock(&self.counts);
+        counts
+            .iter()
+            .find(|(n, _)| n == node)
+            .map_or([0; EventKind::ALL.len()], |(_, c)| *c)
     }
 
     pub fn snapshot(&self) -> Vec<Event> {
@@ -90,6 +124,10 @@ pub struct NodeStats {
     pub last_error: Option<String>,
     /// The engine detected at connect: "galera", "aurora-mm", "group-replication", "mysql".
     pub flavour: Option<&'static str>,
+    /// Statement times on this node (`node/latency.rs`).
+    pub latency: Snapshot,
+    /// Events of each kind on this node since the start, in `EventKind::ALL`'s order.
+    pub events: [u64; EventKind::ALL.len()],
 }
 
 #[cfg(test)]
@@ -104,6 +142,16 @@ mod tests {
         }
         let details: Vec<_> = log.snapshot().into_iter().map(|e| e.detail).collect();
         assert_eq!(details, ["7", "8", "9"]);
+        // The counts outlive the ring.
+        assert_eq!(log.counts("n1")[EventKind::Retry as usize], 10);
+        assert_eq!(log.counts("n2"), [0; 6]);
+    }
+
+    #[test]
+    fn all_kinds_in_discriminant_order() {
+        for (i, k) in EventKind::ALL.iter().enumerate() {
+            assert_eq!(*k as usize, i);
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod events;
 pub mod failure;
 pub mod logs;
 pub mod node;
+pub mod observe;
 pub mod settings;
 pub mod sql;
 pub mod sync;

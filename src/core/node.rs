@@ -12,6 +12,7 @@ use crate::core::failure::backoff::{jitter, Backoff};
 use crate::core::failure::fault::{describe, NodeError};
 use crate::core::failure::liveness::{Incarnation, Life};
 use crate::core::node::flavour::Flavour;
+use crate::core::node::latency::Latency;
 use crate::core::settings::address::Endpoint;
 use crate::core::settings::config::Config;
 use crate::core::sync::lock;
@@ -98,6 +99,8 @@ pub struct Node {
     max_packet: AtomicU64,
     /// Connections are plain TCP (ssl_mode DISABLED).
     plain: bool,
+    /// Statement times, apart from `state`: recorded without taking its lock.
+    latency: Latency,
 }
 
 impl Node {
@@ -134,6 +137,7 @@ impl Node {
             idle: Mutex::new(Vec::new()),
             max_packet: AtomicU64::new(0),
             plain: cfg.tls.ssl_opts().is_none(),
+            latency: Latency::default(),
         }
     }
 
@@ -187,7 +191,8 @@ impl Node {
         was_down
     }
 
-    pub fn record_statement(&self, error: Option<&NodeError>) {
+    pub fn record_statement(&self, took: Duration, error: Option<&NodeError>) {
+        self.latency.record(took);
         let mut st = lock(&self.state);
         st.statements += 1;
         if let Some(e) = error {
@@ -214,6 +219,8 @@ impl Node {
             reconnects: st.reconnects,
             last_error: st.last_error.clone(),
             flavour: st.flavour.map(Flavour::name),
+            latency: self.latency.snapshot(),
+            ..NodeStats::default()
         }
     }
 }
@@ -221,6 +228,7 @@ impl Node {
 mod conn;
 pub mod exec;
 pub mod flavour;
+pub mod latency;
 mod monitor;
 pub mod packet;
 pub mod sock;

@@ -8,7 +8,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use crate::core::cluster::Cluster;
-use crate::core::events::{Event, NodeStats};
+use crate::core::events::{Event, EventKind, NodeStats};
+use crate::core::node::latency::SPEC_BOUNDS;
 use crate::core::work::insert::Progress;
 
 pub fn epoch(t: SystemTime) -> f64 {
@@ -36,6 +37,30 @@ pub fn stats_dict<'py>(py: Python<'py>, s: &NodeStats) -> PyResult<Bound<'py, Py
     d.set_item("reconnects", s.reconnects)?;
     d.set_item("last_error", &s.last_error)?;
     d.set_item("flavour", s.flavour)?;
+    let secs = |t: Option<std::time::Duration>| t.map(|t| t.as_secs_f64());
+    let l = &s.latency;
+    d.set_item("p50", secs(l.quantile(0.5)))?;
+    d.set_item("p99", secs(l.quantile(0.99)))?;
+    d.set_item("max", secs(l.max()))?;
+    // Cumulative, by the OpenTelemetry bounds, then +Inf: a scrape reads a true histogram.
+    let mut seen = 0;
+    let buckets = SPEC_BOUNDS
+        .iter()
+        .copied()
+        .chain([f64::INFINITY])
+        .zip(&l.spec)
+        .map(|(le, &n)| {
+            seen += n;
+            (le, seen)
+        })
+        .collect::<Vec<_>>();
+    d.set_item("duration_buckets", buckets)?;
+    d.set_item("duration_sum", l.sum_us as f64 / 1e6)?;
+    let events = PyDict::new(py);
+    for (k, n) in EventKind::ALL.iter().zip(s.events) {
+        events.set_item(k.name(), n)?;
+    }
+    d.set_item("events", events)?;
     Ok(d)
 }
 
@@ -59,7 +84,8 @@ pub struct Live<'a> {
     pub sink: Py<PyAny>,
     pub cluster: &'a Cluster,
     pub progress: &'a Progress,
-    pub total: usize,
+    /// None for an input of unknown length (a generator).
+    pub total: Option<usize>,
     pub started: Instant,
     /// Events after this were not shown yet.
     pub shown_until: SystemTime,

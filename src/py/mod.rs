@@ -1,10 +1,13 @@
 //! The pyo3 layer: wraps the core, converts values and errors, releases the interpreter lock
 //! around every blocking call. Logic belongs in `crate::core`.
 
+pub mod arrow;
+pub mod cancel;
 pub mod display;
 pub mod errors;
 pub mod insert;
 pub mod multimaster;
+pub mod observe;
 pub mod report;
 pub mod session;
 pub mod sigint;
@@ -45,6 +48,24 @@ pub fn init_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
 #[pyfunction]
 pub fn _shutdown() {
     crate::core::logs::silence_logging();
+}
+
+/// What recording a statement's time adds to it, in seconds per statement, over `n` records:
+/// the clock read and `Latency::record`, as `Backend::record_statement` does them. For
+/// `make bench` (tests/bench/latency.py), which sets it beside the single-row loop's time.
+#[pyfunction]
+pub fn _latency_cost(py: Python<'_>, n: u32) -> f64 {
+    use std::time::Instant;
+    let latency = crate::core::node::latency::Latency::default();
+    py.detach(|| {
+        let begun = Instant::now();
+        for _ in 0..n {
+            let sent = Instant::now();
+            latency.record(std::hint::black_box(sent).elapsed());
+        }
+        std::hint::black_box(&latency);
+        begun.elapsed().as_secs_f64() / f64::from(n.max(1))
+    })
 }
 
 /// `"host"`, `"host:port"` or `"[v6]:port"` as `(host, port)`, port 3306 by default.

@@ -19,17 +19,18 @@ use crate::core::settings::error::SettingsError;
 use crate::core::settings::options::{self, Kind, Setting, Spec};
 use crate::core::settings::{self, Layer};
 use crate::core::sync::lock;
-use crate::core::work::insert::{key_column, Progress, INSERT_LIMIT};
+use crate::core::work::insert::{Progress, INSERT_LIMIT};
 use crate::core::work::session::Session;
 use crate::core::work::transaction::Tx;
 
+use super::cancel::PyCancelHandle;
 use super::display::{stats_dict, Live};
 use super::errors::PyMmError;
 use super::insert;
 use super::session::PySession;
 use super::sigint;
 use super::transaction::PyTransaction;
-use super::values::{description, row_to_tuple, to_key, to_params, to_row};
+use super::values::{description, row_to_tuple, to_key, to_params};
 
 /// The nodes of one multi-master cluster, as the Python class `multimaster.MultiMaster` uses
 /// them. One instance is safe to share between threads.
@@ -56,6 +57,9 @@ pub struct PyExecResult {
     pub failovers: u32,
     /// Its reply was lost and it was found committed by its key.
     pub ambiguous_resolved: bool,
+    /// The rows an UPDATE matched, changed or not (None for other statements): the DB-API's
+    /// rowcount, as SQLAlchemy's MySQL dialects expect (CLIENT_FOUND_ROWS).
+    pub matched: Option<u64>,
 }
 
 #[pymethods]
@@ -166,7 +170,8 @@ impl PyNative {
 
     /// One write (or any statement without a result set) under the exactly-once rules: what
     /// it did.
-    #[pyo3(signature = (sql, params=None, *, key=None, idempotent=false, statement_timeout=None))]
+    #[pyo3(signature = (sql, params=None, *, key=None, idempotent=false, statement_timeout=None, cancel=None))]
+    #[allow(clippy::too_many_arguments)]
     fn execute(
         &self,
         py: Python<'_>,
@@ -175,6 +180,7 @@ impl PyNative {
         key: Option<&Bound<'_, PyAny>>,
         idempotent: bool,
         statement_timeout: Option<f64>,
+        cancel: Option<PyRef<'_, PyCancelHandle>>,
     ) -> PyResult<PyExecResult> {
         let limit = self
             .cluster
@@ -188,14 +194,14 @@ impl PyNative {
             (None, true) => IfLost::RunAgain,
             (None, false) => IfLost::Raise,
         };
-        let (cancel, interrupt) = sigint::aware(limit);
+        let (cancel, interrupt) = sigint::aware(limit, cancel.as_deref());
         let out = py
             .detach(|| self.cluster.execute(sql, &params, write, None, &cancel))
             .map_err(|e| sigint::raised(&interrupt, e))?;
-        let (rowcount, last_insert_id) = match out.value {
-            Some(e) => (e.affected, e.last_insert_id),
+        let (rowcount, last_insert_id, matched) = match out.value {
+            Some(e) => (e.affected, e.last_insert_id, e.matched),
             // The lost write was found committed by its key: one row.
-            None => (1, None),
+            None => (1, None, None),
         };
         let node = self.cluster.node_names().swap_remove(out.node);
         Ok(PyExecResult {
@@ -205,12 +211,13 @@ impl PyNative {
             retries: out.took.retries,
             failovers: out.took.failovers,
             ambiguous_resolved: out.took.resolved,
+            matched,
         })
     }
 
     /// A read on any live node: its rows as tuples, and its PEP 249 description (None for a
     /// statement without a result set).
-    #[pyo3(signature = (sql, params=None, *, causal=false, statement_timeout=None))]
+    #[pyo3(signature = (sql, params=None, *, causal=false, statement_timeout=None, cancel=None))]
     fn query<'py>(
         &self,
         py: Python<'py>,
@@ -218,6 +225,7 @@ impl PyNative {
         params: Option<&Bound<'py, PyAny>>,
         causal: bool,
         statement_timeout: Option<f64>,
+        cancel: Option<PyRef<'py, PyCancelHandle>>,
     ) -> PyResult<(Bound<'py, PyList>, Option<Bound<'py, PyList>>)> {
         let limit = self
             .cluster
@@ -225,7 +233,7 @@ impl PyNative {
             .statement_limit(statement_timeout, None)
             .map_err(settings_error)?;
         let params = to_params(params)?;
-        let (cancel, interrupt) = sigint::aware(limit);
+        let (cancel, interrupt) = sigint::aware(limit, cancel.as_deref());
         let out = py
             .detach(|| self.cluster.query(sql, &params, causal, &cancel))
             .map_err(|e| sigint::raised(&interrupt, e))?;
@@ -248,7 +256,7 @@ impl PyNative {
     /// chose (`multimaster.display.progress_sink`), handed a snapshot dict ten times a second.
     #[pyo3(signature = (
         table, columns, rows, *, key=None, interval=0.0, on_row=None, progress=None,
-        statement_timeout=None, concurrency=1, batch=1,
+        statement_timeout=None, concurrency=1, batch=1, cancel=None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn insert_many<'py>(
@@ -264,45 +272,53 @@ impl PyNative {
         statement_timeout: Option<f64>,
         concurrency: usize,
         batch: usize,
+        cancel: Option<PyRef<'py, PyCancelHandle>>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let limit = self
             .cluster
             .config()
             .statement_limit(statement_timeout, Some(INSERT_LIMIT))
             .map_err(settings_error)?;
-        let rows: Vec<Vec<mysql::Value>> = rows
-            .try_iter()?
-            .map(|r| to_row(&r?))
-            .collect::<PyResult<_>>()?;
-        let key = key_column(&columns, key.as_deref()).map_err(PyMmError::from)?;
+        let insert::Opened {
+            input,
+            columns,
+            key,
+            feed,
+            total,
+        } = insert::open(rows, columns, key.as_deref(), concurrency, batch)?;
         let interval = options::seconds("interval", interval).map_err(settings_error)?;
         let counters = Arc::new(Progress::new(self.cluster.node_names().len()));
         let live = progress.filter(|p| !p.is_none(py)).map(|sink| Live {
             sink,
             cluster: &self.cluster,
             progress: &counters,
-            total: rows.len(),
+            total,
             started: Instant::now(),
             shown_until: SystemTime::now(),
         });
         let job = insert::Job {
             table,
             columns,
-            rows,
+            feed: Arc::clone(&feed),
             key,
             interval,
             concurrency,
             batch,
             on_row,
         };
-        let cancel = Cancel::new().with_limit(limit);
+        let cancel = match cancel {
+            Some(h) => Cancel::new().with_flag(Arc::clone(&h.flag)),
+            None => Cancel::new(),
+        }
+        .with_limit(limit);
         let running = insert::start(&self.cluster, job, &cancel, &counters)?;
-        running.wait(py, &self.cluster, live, &cancel, &self.workers)
+        let workers = &self.workers;
+        running.wait(py, &self.cluster, live, &cancel, workers, input, &feed)
     }
 
     /// Runs `body(tx)` as one transaction (see `MultiMaster.transaction`): `(value, attempts,
     /// node)`.
-    #[pyo3(signature = (body, *, check=None, attempts=5, statement_timeout=None))]
+    #[pyo3(signature = (body, *, check=None, attempts=5, statement_timeout=None, cancel=None))]
     fn transaction(
         &self,
         py: Python<'_>,
@@ -310,13 +326,14 @@ impl PyNative {
         check: Option<Py<PyAny>>,
         attempts: u32,
         statement_timeout: Option<f64>,
+        cancel: Option<PyRef<'_, PyCancelHandle>>,
     ) -> PyResult<(Py<PyAny>, u32, String)> {
         let limit = self
             .cluster
             .config()
             .statement_limit(statement_timeout, None)
             .map_err(settings_error)?;
-        let (cancel, interrupt) = sigint::aware(limit);
+        let (cancel, interrupt) = sigint::aware(limit, cancel.as_deref());
         let mut run_body = |tx: &Tx| -> Result<Py<PyAny>, PyMmError> {
             Python::attach(|py| {
                 let handle = Py::new(py, PyTransaction { tx: tx.clone() })?;
@@ -380,6 +397,13 @@ impl PyNative {
             .map(|s| stats_dict(py, s))
             .collect::<PyResult<Vec<_>>>()?;
         PyList::new(py, items)
+    }
+
+    /// Calls `callback(node, operation, seconds, code, error_class)` after every statement
+    /// (code and class None on success); None stops it. For `multimaster.otel`.
+    #[pyo3(signature = (callback))]
+    fn observe(&self, callback: Option<Py<PyAny>>) {
+        self.cluster.observe(super::observe::observer(callback));
     }
 
     /// The events kept, oldest first, each a dict (`multimaster.Event`).

@@ -12,7 +12,7 @@ use crate::core::work::session::Session;
 use crate::core::work::transaction::Tx;
 
 use super::sigint;
-use super::values::{description, row_to_tuple, to_params};
+use super::values::{description, row_to_tuple, to_params, to_row};
 
 /// One DB-API connection's session: its open transaction (if any) and replay log, pinned to
 /// the node its balancing slot chose.
@@ -46,7 +46,7 @@ impl PySession {
         causal: bool,
     ) -> PyResult<Returned<'py>> {
         let params = to_params(params)?;
-        let (cancel, interrupt) = sigint::aware(self.limit);
+        let (cancel, interrupt) = sigint::aware(self.limit, None);
         let answer = py
             .detach(|| {
                 let mut session = lock(&self.session);
@@ -72,9 +72,36 @@ impl PySession {
         ))
     }
 
+    /// `executemany` of an `INSERT INTO table (columns) VALUES (?, ...)`: the rows as
+    /// multi-row INSERTs of `batch` rows in the transaction; the rows affected in total.
+    #[pyo3(signature = (table, columns, rows, *, batch, causal=true))]
+    fn insert_rows(
+        &self,
+        py: Python<'_>,
+        table: &str,
+        columns: Vec<String>,
+        rows: &Bound<'_, PyAny>,
+        batch: usize,
+        causal: bool,
+    ) -> PyResult<u64> {
+        let rows = rows
+            .try_iter()?
+            .map(|r| to_row(&r?))
+            .collect::<PyResult<Vec<_>>>()?;
+        let (cancel, interrupt) = sigint::aware(self.limit, None);
+        let answers = py
+            .detach(|| {
+                let mut session = lock(&self.session);
+                session.causal = causal;
+                session.insert_rows(&self.cluster, table, &columns, &rows, batch, &cancel)
+            })
+            .map_err(|e| sigint::raised(&interrupt, e))?;
+        Ok(answers.iter().map(|a| a.affected).sum())
+    }
+
     /// Commits the open transaction; nothing to do without one.
     fn commit(&self, py: Python<'_>) -> PyResult<()> {
-        let (cancel, interrupt) = sigint::aware(None);
+        let (cancel, interrupt) = sigint::aware(None, None);
         py.detach(|| lock(&self.session).commit(&self.cluster, &cancel))
             .map_err(|e| sigint::raised(&interrupt, e))
     }
@@ -88,6 +115,20 @@ impl PySession {
     fn close(&self, py: Python<'_>) {
         let cancel = crate::core::cancel::Cancel::new();
         py.detach(|| lock(&self.session).close(&self.cluster, &cancel));
+    }
+
+    /// Raises OperationalError 2006 once the connection was discarded (a transaction that
+    /// made a temporary table or took a named lock ended): pools then throw it away.
+    fn check(&self) -> PyResult<()> {
+        lock(&self.session)
+            .usable()
+            .map_err(|e| PyErr::from(super::errors::PyMmError::from(e)))
+    }
+
+    /// The node the open transaction is pinned to (None without one).
+    #[getter]
+    fn node(&self) -> Option<String> {
+        lock(&self.session).node(&self.cluster)
     }
 
     /// Whether a statement began a transaction not yet committed or rolled back.

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use pyo3::prelude::*;
 
+use super::cancel::PyCancelHandle;
 use super::errors::PyMmError;
 use crate::core::cancel::Cancel;
 use crate::core::sync::lock;
@@ -86,8 +87,12 @@ pub fn on_main_thread() -> bool {
 
 /// A cancel whose sleeps (backoff, waiting for a node) notice Ctrl-C on this thread, and (on
 /// the main thread) whose statement the watchdog stops on Ctrl-C; the KeyboardInterrupt is kept
-/// in the slot to be raised once the call returns. `limit` is the statement time limit.
-pub fn aware(limit: Option<Duration>) -> (Cancel, Arc<Mutex<Option<PyErr>>>) {
+/// in the slot to be raised once the call returns. `limit` is the statement time limit;
+/// `handle` (from `multimaster.aio`) stops the call too.
+pub fn aware(
+    limit: Option<Duration>,
+    handle: Option<&PyCancelHandle>,
+) -> (Cancel, Arc<Mutex<Option<PyErr>>>) {
     let slot: Arc<Mutex<Option<PyErr>>> = Arc::default();
     let seen = Arc::clone(&slot);
     let probe = move || {
@@ -99,7 +104,10 @@ pub fn aware(limit: Option<Duration>) -> (Cancel, Arc<Mutex<Option<PyErr>>>) {
             }
         })
     };
-    let cancel = Cancel::with_probe(Arc::new(probe)).with_limit(limit);
+    let mut cancel = Cancel::with_probe(Arc::new(probe)).with_limit(limit);
+    if let Some(h) = handle {
+        cancel = cancel.with_flag(Arc::clone(&h.flag));
+    }
     if !on_main_thread() {
         return (cancel, slot);
     }

@@ -51,10 +51,12 @@ impl PyTransaction {
         PyList::new(py, tuples)
     }
 
-    /// The node this attempt runs on, as `host:port`.
+    /// The node this attempt runs on, as `host:port`. Read without the interpreter lock: the
+    /// transaction's lock is held for a whole statement by the thread running it, which may
+    /// itself need the interpreter (an exporter's hook, src/core/observe.rs).
     #[getter]
-    fn node(&self) -> String {
-        self.tx.node()
+    fn node(&self, py: Python<'_>) -> String {
+        py.detach(|| self.tx.node())
     }
 
     /// 1 for the first attempt, 2 for the first replay, ...
@@ -63,10 +65,10 @@ impl PyTransaction {
         self.tx.attempt
     }
 
-    fn __repr__(&self) -> String {
+    fn __repr__(&self, py: Python<'_>) -> String {
         format!(
             "<Transaction on {} attempt {}>",
-            self.tx.node(),
+            py.detach(|| self.tx.node()),
             self.tx.attempt
         )
     }

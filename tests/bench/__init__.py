@@ -16,6 +16,8 @@ one of them), printed with its min-max, and every ratio compares two figures of 
     insert_many batch=100, 1000  vs the sequential loop, and PyMySQL executemany (which
                                     rewrites to multi-row INSERTs) in 1,000-row chunks
   latency per call (p50, p99): the INSERTs of execute() and of PyMySQL's loop, and SELECT 1
+  the per-node latency histogram's cost: ns per statement, and the single-row loop's time with
+    and without it (tests/bench/latency.py)
   SQLAlchemy (tests/bench/sqla.py): mysql+multimaster vs mysql+pymysql and mysql+mysqlconnector
     engines: ORM add_all and bulk insert of 10,000 objects, pandas to_sql of 100,000 rows
     (method=None and "multi"), a 3-statement transaction's p50/p99; client CPU per row

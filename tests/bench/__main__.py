@@ -20,6 +20,7 @@ from multimaster_lab.coursedata import LAB
 from multimaster_lab.lab import Lab, LabError
 
 import bench
+from bench.aio import asyncio_section
 from bench.baselines import (
     bare_loop_case,
     connector_connect,
@@ -66,6 +67,8 @@ from bench.labels import (
     THREADS,
     TLS_HOSTS,
 )
+from bench.latency import print_latency_cost
+from bench.load import load_bench
 from bench.report import print_failover, print_latency, print_throughput
 from bench.sqla import print_sqla, sizes, sqla_run
 
@@ -89,7 +92,10 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
         "--lab-dir", default=LAB_DIR, help=f"the lab's directory (default {LAB_DIR}; the TLS lab's gets -tls appended)"
     )
     p.add_argument("--bare-loop", help="the bare_loop binary to use instead of building it with cargo")
+    p.add_argument("--load-rows", type=int, help="rows of each load case (default 1,000,000; 0: none)")
     args = p.parse_args(argv)
+    if args.load_rows is None:
+        args.load_rows = 3000 if args.smoke else 1_000_000
     args.rows = args.rows or (40 if args.smoke else 1000)
     args.rounds = args.rounds or (1 if args.smoke else 5)
     args.sqla_rounds = args.sqla_rounds if args.sqla_rounds is not None else (1 if args.smoke else 3)
@@ -269,6 +275,7 @@ def main(argv: List[str]) -> int:
             print(f"round {r + 1} of {args.rounds} done ({time.monotonic() - started:.0f} s)", flush=True)
         mm.close()
         print_throughput(cases, figures, args.rounds, judge)
+        print_latency_cost(figures, judge)
         versus = {LAT_EXECUTE: LAT_PYMYSQL_INSERT, LAT_QUERY: LAT_PYMYSQL_SELECT, LAT_QUERY_TLS: LAT_PYMYSQL_SELECT}
         print_latency(
             figures,
@@ -279,6 +286,9 @@ def main(argv: List[str]) -> int:
         )
         sys.stdout.flush()
         failed = bool(figures.errors)
+        failed = asyncio_section(lab, admin, 20 if args.smoke else 2 * n, args.rounds, args.smoke) or failed
+        if args.load_rows:
+            failed = load_bench(lab, args.load_rows) or failed
 
         # The SQLAlchemy engines: ORM, to_sql, a transaction (tests/bench/sqla.py).
         if args.sqla_rounds:

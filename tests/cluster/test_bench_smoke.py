@@ -11,6 +11,7 @@ whatever happened (the bench does too, unless it was killed at the deadline).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -32,6 +33,7 @@ from bench.labels import (
     TLS_LABELS,
     sqla_label,
 )
+from bench.load import LOAD_LABELS
 from support.labs import lab_processes, needs_lab
 
 HOSTS = os.environ.get("MULTIMASTER_TEST_BENCH_HOSTS", "127.0.66.1,127.0.66.2")
@@ -104,6 +106,7 @@ def test_bench_smoke_run_prints_every_row(tmp_path: Path) -> None:
     for header in HEADERS:
         assert any(line.startswith(header) for line in lines), f"no {header!r} table:\n{output}"
     assert any(line.startswith(COLUMNS_HEADER + " ") for line in lines), output
+    assert any(line.startswith("latency histogram: ") for line in lines), f"no histogram cost:\n{output}"
     for label in ROW_LABELS + TLS_LABELS:
         rows = [line for line in lines if line.startswith(label + " ")]
         assert rows, f"no row {label!r}:\n{output}"
@@ -111,3 +114,7 @@ def test_bench_smoke_run_prints_every_row(tmp_path: Path) -> None:
         assert "ERROR" not in row and "no figure" not in row, f"{row}\n\n{output}"
         if label not in MAY_SKIP:
             assert "skipped" not in row, f"{row}\n\n{output}"
+    for label in LOAD_LABELS:  # the load table: rows, then rows/s
+        assert any(re.match(re.escape(label) + r"\s+[\d,]+\s+[\d,]+\s", line) for line in lines), (
+            f"{label!r}:\n{output}"
+        )

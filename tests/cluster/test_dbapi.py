@@ -7,6 +7,7 @@ lost reply made to happen with the fault proxy), pandas and polars, and secrets 
 from __future__ import annotations
 
 import datetime
+import decimal
 import threading
 import time
 import warnings
@@ -182,7 +183,10 @@ def test_description_of_an_empty_result(conn, table) -> None:
     assert cur.description is None and cur.rowcount == 0
 
 
-def test_rowcount_and_lastrowid(conn) -> None:
+def test_rowcount_and_lastrowid(make_mm) -> None:
+    # One node while it lives: autocommit writes are not causal, so an UPDATE balanced to the
+    # other node could run before that node applied the INSERT just committed.
+    conn = multimaster.connect(make_mm(policy="sequential"), autocommit=True)
     cur = conn.cursor()
     name = f"dbapi_auto_{id(cur)}"
     cur.execute(f"CREATE TABLE {name} (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(10))")
@@ -204,6 +208,65 @@ def test_rowcount_and_lastrowid(conn) -> None:
         assert e.value.errno == 1062
     finally:
         cur.execute(f"DROP TABLE {name}")
+
+
+# Each type and the Python value it round-trips as (PyMySQL's and mysqlclient's types): one
+# conversion (src/py/values.rs) for the DB-API and MultiMaster.query alike.
+ROUND_TRIPS = [
+    ("DECIMAL(30, 10)", decimal.Decimal("12345678901234567890.0123456789")),
+    ("NUMERIC(8, 4)", decimal.Decimal("-15.7563")),
+    ("DATETIME(6)", datetime.datetime(2024, 2, 29, 23, 59, 58, 123456)),
+    ("TIMESTAMP(6) NULL", datetime.datetime(2024, 3, 1, 0, 0, 1, 654321)),
+    ("TIME(6)", datetime.timedelta(hours=12, minutes=57, seconds=18, microseconds=396)),
+    ("TIME", datetime.timedelta(hours=-30, minutes=-1)),  # negative and beyond a day
+    ("TIME", datetime.timedelta(hours=838, minutes=59, seconds=59)),  # TIME's maximum
+    ("DATE", datetime.date(1999, 12, 31)),
+]
+
+
+@pytest.mark.parametrize("autocommit", [True, False], ids=["autocommit", "transaction"])
+def test_values_round_trip_as_their_python_types(make_mm, autocommit) -> None:
+    mm = make_mm()
+    name = f"dbapi_types_{threading.get_ident() % 100000}"
+    columns = ", ".join(f"c{i} {sql}" for i, (sql, _) in enumerate(ROUND_TRIPS))
+    mm.execute(f"DROP TABLE IF EXISTS {name}")
+    mm.execute(f"CREATE TABLE {name} (id INT PRIMARY KEY, {columns})")
+    values = tuple(v for _, v in ROUND_TRIPS)
+    try:
+        conn = multimaster.connect(mm, autocommit=autocommit)
+        cur = conn.cursor()
+        marks = ", ".join("?" for _ in values)
+        cur.execute(f"INSERT INTO {name} VALUES (1, {marks})", values)
+        conn.commit()
+        select = f"SELECT {', '.join(f'c{i}' for i in range(len(values)))} FROM {name}"
+        for sql, params in ((select, None), (select + " WHERE id = ?", (1,))):  # text and binary protocol
+            for got in (cur.execute(sql, params).fetchall()[0], mm.query(sql, params, causal=True)[0]):
+                assert got == values
+                assert [type(v) for v in got] == [type(v) for v in values]
+        conn.commit()
+    finally:
+        mm.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+@pytest.mark.parametrize("autocommit", [True, False], ids=["autocommit", "transaction"])
+def test_update_rowcount_counts_matched_rows(make_mm, table, autocommit) -> None:
+    """As with CLIENT_FOUND_ROWS (SQLAlchemy's MySQL dialects rely on it): an UPDATE that
+    changes nothing still counts the rows it matched; MultiMaster.execute counts changed rows."""
+    mm = make_mm(policy="sequential")  # one node: autocommit writes are not causal
+    mm.execute(f"INSERT INTO {table} (title) VALUES ('same'), ('same'), ('other')")
+    conn = multimaster.connect(mm, autocommit=autocommit)
+    cur = conn.cursor()
+    cur.execute(f"UPDATE {table} SET title = 'same' WHERE title = ?", ("same",))
+    assert cur.rowcount == 2
+    cur.execute(f"UPDATE {table} SET title = 'changed' WHERE title = 'other'")
+    assert cur.rowcount == 1
+    cur.execute(f"UPDATE {table} SET title = 'x' WHERE title = 'none'")
+    assert cur.rowcount == 0
+    cur.executemany(f"UPDATE {table} SET title = ? WHERE title = ?", [("same", "same"), ("changed", "changed")])
+    assert cur.rowcount == 3
+    conn.commit()
+    done = mm.execute(f"UPDATE {table} SET title = 'same' WHERE title = 'same'")
+    assert done.rowcount == 0 and done.matched == 2
 
 
 def test_qmark_and_named_parameters(conn, table) -> None:

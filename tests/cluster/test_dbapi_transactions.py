@@ -18,7 +18,8 @@ from multimaster_lab.coursedata import DATABASE
 
 from support.bounds import SLACK, wait_for
 from support.faultproxy import FaultProxy
-from support.labs import count_titles
+from support.interrupt import CTRL_C_PRELUDE, interrupt
+from support.labs import count_titles, heal
 
 MARKER = "multimaster_commit_marker"  # the table commit_marker=True writes (dbapi.connect)
 
@@ -314,3 +315,154 @@ def test_a_transaction_past_the_replay_log_is_not_replayed(make_mm, table, clust
         insert(cur, table, "after")
     assert "outgrew the replay log" in str(e.value)
     assert not conn.in_transaction and count_titles(cluster, table) == (0, 0)
+
+
+def test_temporary_table_then_failover_discards_the_connection(make_mm, table, cluster) -> None:
+    """A temporary table made in a transaction whose node then dies: the transaction is
+    replayed on node 2 (the table with it), and a DDL's implicit commit commits it, after which
+    the table's session is gone: the DDL raises 2006 (pools discard the connection), never
+    1146 from a node that never had the table."""
+    conn = multimaster.connect(make_mm(policy="sequential"))  # node 1
+    cur = conn.cursor()
+    cur.execute("CREATE TEMPORARY TABLE scratch (a INT)")
+    cur.execute("INSERT INTO scratch VALUES (1)")
+    insert(cur, table, "with-temp")
+    cluster.crash(1)
+    assert cur.execute("SELECT a FROM scratch").fetchall() == [(1,)]  # replayed on node 2
+    with pytest.raises(multimaster.OperationalError) as e:
+        cur.execute("CREATE INDEX scratch_a ON scratch (a)")
+    assert e.value.errno == 2006 and "temporary table" in str(e.value)
+    assert count_titles(cluster, table) == (1, 1)  # committed once, before the DDL, as a server would
+    with pytest.raises(multimaster.OperationalError) as e:
+        cur.executemany(f"INSERT INTO {table} (title) VALUES (?)", [("x",), ("y",)])
+    assert e.value.errno == 2006
+    conn.rollback()  # never raises
+
+
+def test_executemany_of_an_insert_is_written_in_multi_row_statements(make_mm, table, cluster) -> None:
+    """executemany() of a plain INSERT writes 1,000 rows a statement (as insert_many(batch=)),
+    in a transaction and in autocommit; rowcount is the total. Counted by the session's own
+    Com_insert: 3 statements for 2,500 rows, not 2,500."""
+    rows = [(f"many-{i}",) for i in range(2500)]
+    conn = multimaster.connect(make_mm())
+    cur = conn.cursor()
+    status = "SHOW SESSION STATUS LIKE 'Com_insert'"
+    before = int(cur.execute(status).fetchall()[0][1])  # begins the transaction on its session
+    cur.executemany(f"INSERT INTO {table} (title) VALUES (?)", rows)
+    assert cur.rowcount == 2500
+    assert int(cur.execute(status).fetchall()[0][1]) - before == 3
+    conn.rollback()
+    assert count_titles(cluster, table) == (0, 0)
+    cur.executemany(f"INSERT INTO `{table}` ( `title` ) VALUES ( ? );", rows[:1500])
+    conn.commit()
+    assert cur.rowcount == 1500 and count_titles(cluster, table) == (1500, 1500)
+    auto = multimaster.connect(make_mm(policy="sequential"), autocommit=True).cursor()
+    auto.executemany(f"INSERT INTO {table} (title) VALUES (?)", rows[1500:])
+    assert auto.rowcount == 1000 and count_titles(cluster, table) == (2500, 2500)
+    # Anything else runs once per parameter set, its rowcount the total as before.
+    auto.executemany(f"UPDATE {table} SET title = CONCAT(title, '!') WHERE title = ?", [("many-1",), ("many-2",)])
+    assert auto.rowcount == 2
+
+
+def test_executemany_replayed_after_a_kill_commits_every_row_once(make_mm, table, cluster) -> None:
+    conn = multimaster.connect(make_mm(policy="sequential"))  # node 1
+    cur = conn.cursor()
+    cur.executemany(f"INSERT INTO {table} (title) VALUES (?)", [(f"a-{i}",) for i in range(1200)])
+    cluster.crash(1)
+    cur.executemany(f"INSERT INTO {table} (title) VALUES (?)", [(f"b-{i}",) for i in range(800)])
+    conn.commit()
+    assert cur.rowcount == 800 and count_titles(cluster, table) == (2000, 2000)
+
+
+def test_savepoint_rolled_back_then_a_kill_commits_what_it_should(make_mm, table, cluster) -> None:
+    """SAVEPOINT / ROLLBACK TO SAVEPOINT / RELEASE SAVEPOINT (SQLAlchemy's begin_nested) are
+    statements of the transaction and of its replay: after the node dies, the replay on node 2
+    rolls back to the savepoint again, and the read after it still matches."""
+    conn = multimaster.connect(make_mm(policy="sequential"))  # node 1
+    cur = conn.cursor()
+    insert(cur, table, "outer-1")
+    cur.execute("SAVEPOINT sp1")
+    insert(cur, table, "nested")
+    cur.execute("ROLLBACK TO SAVEPOINT sp1")
+    assert cur.execute(f"SELECT title FROM {table}").fetchall() == [("outer-1",)]
+    cur.execute("SAVEPOINT sp2")
+    insert(cur, table, "nested-kept")
+    cur.execute("RELEASE SAVEPOINT sp2")
+    cluster.crash(1)
+    insert(cur, table, "outer-2")  # replayed on node 2, then run there
+    conn.commit()
+    rows = cluster.sql(2, f"SET SESSION wsrep_sync_wait=1; SELECT title FROM {DATABASE}.{table} ORDER BY title")
+    assert [r[0] for r in rows] == ["nested-kept", "outer-1", "outer-2"]
+
+
+@pytest.fixture
+def returning(cluster) -> Iterator[str]:
+    name = f"{DATABASE}.ret_{threading.get_ident() % 100000}"
+    cluster.sql(1, f"DROP TABLE IF EXISTS {name}")
+    cluster.sql(1, f"CREATE TABLE {name} (id INT AUTO_INCREMENT PRIMARY KEY, k VARCHAR(20) UNIQUE, v INT)")
+    yield name
+    try:
+        heal(cluster)
+        cluster.sql(1, f"DROP TABLE IF EXISTS {name}")
+    except Exception:
+        pass
+
+
+def test_insert_returning_in_a_transaction_is_replayed_when_it_matches(make_mm, returning, cluster) -> None:
+    conn = multimaster.connect(make_mm(policy="sequential"))  # node 1
+    cur = conn.cursor()
+    cur.execute(f"INSERT INTO {returning} (id, k, v) VALUES (7, 'a', 1) RETURNING id, k, v")
+    assert cur.fetchall() == [(7, "a", 1)]
+    cluster.crash(1)
+    cur.execute(f"INSERT INTO {returning} (id, k, v) VALUES (8, 'b', 2) RETURNING id, k")
+    assert cur.fetchall() == [(8, "b")]
+    conn.commit()
+    rows = cluster.sql(2, f"SET SESSION wsrep_sync_wait=1; SELECT id, k FROM {returning} ORDER BY id")
+    assert rows == [("7", "a"), ("8", "b")]
+
+
+def test_insert_returning_a_generated_id_that_differs_on_replay_raises(make_mm, returning, cluster) -> None:
+    conn = multimaster.connect(make_mm(policy="sequential"))  # node 1
+    cur = conn.cursor()
+    sql = f"INSERT INTO {returning} (k, v) VALUES ('gen', 1) RETURNING id"
+    cur.execute(sql)
+    (seen,) = cur.fetchall()
+    cluster.crash(1)
+    with pytest.raises(multimaster.TransactionReplayError) as e:
+        cur.execute(f"INSERT INTO {returning} (k, v) VALUES ('gen2', 2)")
+    assert e.value.statement == sql and "rolled back" in str(e.value)
+    assert not conn.in_transaction
+    ((n,),) = cluster.sql(2, f"SET SESSION wsrep_sync_wait=1; SELECT COUNT(*) FROM {returning}")
+    assert n == "0", seen
+
+
+# A transaction that wrote a row, then Ctrl-C during its next statement (a long SLEEP).
+CTRL_C_SCRIPT = (
+    CTRL_C_PRELUDE
+    + """
+from multimaster_lab.coursedata import DATABASE, PASSWORD, USER
+conn = multimaster.connect(sys.argv[1].split(","), DATABASE, USER, PASSWORD)
+cur = conn.cursor()
+cur.execute(f"INSERT INTO {sys.argv[2]} (title) VALUES ('before-ctrl-c')")
+print("ready", flush=True)
+try:
+    cur.execute("SELECT SLEEP(60) AS mm_ctrl_c_sleep")
+    print("returned", flush=True)
+except KeyboardInterrupt:
+    interrupted(conn.in_transaction)
+conn.commit()  # nothing is left to commit
+conn.close()
+"""
+)
+
+
+def test_ctrl_c_in_a_transaction_kills_the_statement_and_commits_nothing(cluster, table) -> None:
+    words, _ = interrupt([CTRL_C_SCRIPT, ",".join(cluster.addresses), table], lambda text: text == "ready", after=0.5)
+    assert words[3] == "False"  # the transaction was rolled back with its statement
+    assert count_titles(cluster, table) == (0, 0)
+    sleeping = "SELECT COUNT(*) FROM information_schema.processlist WHERE info LIKE 'SELECT SLEEP(60) AS mm_ctrl_c%'"
+
+    def killed() -> bool:
+        return all(cluster.sql(i, sleeping) == [("0",)] for i in (1, 2))
+
+    wait_for(killed, SLACK, "the interrupted SLEEP(60) killed on the server")

@@ -169,10 +169,11 @@ def test_orm_session_commits_objects(cluster, items, engines) -> None:
         assert two is not None
         two.k = "orm-8x"
         session.flush()
-        # Set to its own value: rowcount counts changed rows, not matched ones (no
-        # CLIENT_FOUND_ROWS), which is why the dialect says supports_sane_rowcount = False.
+        # Set to its own value: rowcount counts the matched row (as CLIENT_FOUND_ROWS), which
+        # is what the dialect's supports_sane_rowcount = True promises the ORM.
         same = session.execute(sa.update(Item).where(Item.id == 8).values(k="orm-8x"))
-        assert same.rowcount == 0  # type: ignore[attr-defined]
+        assert same.rowcount == 1  # type: ignore[attr-defined]
+        assert engine.dialect.supports_sane_rowcount
         session.commit()
     ((n,),) = cluster.sql(1, f"SET SESSION wsrep_sync_wait=1; SELECT n FROM {DATABASE}.sqla_item WHERE id = 7")
     assert n == "1000"
@@ -225,6 +226,62 @@ def test_pool_pre_ping_after_a_node_is_killed(cluster, table, engines) -> None:
             conn.execute(sa.insert(course), {"title": f"after-{i}"})
         assert time.monotonic() < deadline
     assert count_titles(cluster, table) == (8, 8)
+
+
+def test_a_dead_node_costs_the_pool_no_connection(cluster, table, engines) -> None:
+    """Four pooled connections in transactions, two pinned to each node; node 1 is killed:
+    the two on it are replayed on node 2 and commit, the two on node 2 never notice, and the
+    pool discards none (no invalidation), every row in the table once."""
+    engine = make(engines, host_url(cluster), pool_size=4)
+    invalidated: List[object] = []
+    sa.event.listen(engine, "invalidate", lambda *args: invalidated.append(args))
+    sa.event.listen(engine, "soft_invalidate", lambda *args: invalidated.append(args))
+    course = sa.Table(table, sa.MetaData(), sa.Column("title", sa.String(40)))
+    held = [engine.connect() for _ in range(4)]
+    try:
+        for i, conn in enumerate(held):
+            conn.execute(sa.insert(course), {"title": f"before-{i}"})
+        nodes = [str(dbapi_of(conn).node) for conn in held]
+        assert sorted(nodes) == sorted(cluster.addresses * 2), nodes  # two on each node
+        dbapis = {id(dbapi_of(conn)) for conn in held}
+        cluster.crash(1)
+        for i, conn in enumerate(held):
+            conn.execute(sa.insert(course), {"title": f"after-{i}"})
+            assert dbapi_of(conn).node == cluster.addresses[1]  # node 1's two replayed here
+            conn.commit()
+    finally:
+        for conn in held:
+            conn.close()
+    assert not invalidated and engine.pool.checkedin() == 4  # type: ignore[attr-defined]
+    again = [engine.connect() for _ in range(4)]
+    assert {id(dbapi_of(conn)) for conn in again} == dbapis  # the same four connections
+    for conn in again:
+        conn.close()
+    assert count_titles(cluster, table) == (8, 8)
+
+
+def test_begin_nested_rolled_back_then_a_kill_commits_what_it_should(cluster, items, engines) -> None:
+    """Session.begin_nested() is a SAVEPOINT in the DB-API transaction: rolled back, then the
+    transaction's node killed, the replay on node 2 rolls back to it again and the outer
+    commit lands the outer objects and the released nested one, nothing of the rolled-back one."""
+    engine = make(engines, host_url(cluster, query="&policy=sequential"))  # node 1
+    with Session(engine) as session:
+        session.add(Item(id=1, k="outer-1"))
+        session.flush()
+        nested = session.begin_nested()
+        session.add(Item(id=2, k="rolled-back"))
+        session.flush()
+        nested.rollback()
+        with session.begin_nested():
+            session.add(Item(id=3, k="nested-kept"))
+        cluster.crash(1)
+        session.add(Item(id=4, k="outer-2"))
+        session.commit()  # its flush replays the transaction on node 2
+    rows = cluster.sql(2, f"SET SESSION wsrep_sync_wait=1; SELECT id, k FROM {DATABASE}.sqla_item ORDER BY id")
+    assert rows == [("1", "outer-1"), ("3", "nested-kept"), ("4", "outer-2")]
+    with engine.connect() as conn:
+        events = dbapi_of(conn).multimaster.events()
+    assert any(e["kind"] == "retry" and "transaction replayed" in e["detail"] for e in events), events
 
 
 def test_session_commits_while_a_node_is_killed(cluster, items, engines) -> None:

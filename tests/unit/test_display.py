@@ -38,6 +38,12 @@ def stats() -> List[NodeStats]:
             "reconnects": 1,
             "last_error": f"2013 Lost connection {EVIL}",
             "flavour": "galera",
+            "p50": 0.0004,
+            "p99": 0.0123,
+            "max": 6.2,
+            "duration_buckets": [(0.001, 40), (0.01, 47), (float("inf"), 48)],
+            "duration_sum": 6.5,
+            "events": {"node_down": 1},
         },
         {
             "address": N2,
@@ -48,6 +54,12 @@ def stats() -> List[NodeStats]:
             "reconnects": 0,
             "last_error": None,
             "flavour": None,
+            "p50": None,
+            "p99": None,
+            "max": None,
+            "duration_buckets": [(float("inf"), 0)],
+            "duration_sum": 0.0,
+            "events": {},
         },
     ]
 
@@ -419,3 +431,24 @@ def test_notebook_sink_updates_one_display_and_keeps_recent_events(monkeypatch: 
 
 def test_outside_a_kernel_is_not_a_kernel() -> None:
     assert display._in_kernel() is False
+
+
+def test_stats_show_statement_times_in_milliseconds() -> None:
+    text, html = pretty(Stats(stats())), Stats(stats())._repr_html_()
+    for shown in ("0.40 ms", "12 ms", "6200 ms"):
+        assert shown in text and shown in html
+    # A node without statements shows no times, not zeros.
+    assert "0.00 ms" not in text
+
+
+def test_progress_of_unknown_length_shows_the_rate_and_no_bar() -> None:
+    from multimaster.display.progress import NotebookProgress, TerminalProgress
+
+    out = io.StringIO()
+    snapshot: Dict[str, Any] = {"done": 5000, "total": None, "elapsed": 2.0, "per_node": {}, "finished": False}
+    TerminalProgress(out)(snapshot)
+    line = out.getvalue()
+    assert "5000 rows" in line and "2500 rows/s (total unknown)" in line and "[" not in line
+    assert "total unknown" in NotebookProgress().text(snapshot)
+    TerminalProgress(out)({**snapshot, "total": 10_000})
+    assert " 50%" in out.getvalue()

@@ -13,6 +13,7 @@ dark themes alike.
     reprs.py      the rich reprs of MultiMaster, InsertReport and TransactionResult
     timeline.py   Timeline: rows/s per node with the failover marks, as SVG
     progress.py   the live views of insert_many on a terminal and in a notebook
+    live.py       the live node table of `multimaster top` and `MultiMaster.live()`
 
 `progress_sink`, which picks the live view, stays here beside `_in_kernel`: the tests replace
 that one on this module.

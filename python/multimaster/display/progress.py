@@ -25,10 +25,18 @@ from .markup import (
 Snapshot = Mapping[str, Any]
 
 
+def _total(s: Snapshot) -> int:
+    """The rows to write; 0 when unknown (a generator's: `total` is None)."""
+    return int(s.get("total") or 0)
+
+
 def _progress_text(s: Snapshot) -> str:
-    done, total = int(s.get("done", 0)), int(s.get("total", 0))
+    done, total, elapsed = int(s.get("done", 0)), _total(s), float(s.get("elapsed", 0.0))
     # Most telling first: a narrow terminal cuts the line from the right.
-    parts = [f"{done}/{total} rows" if total > 0 else f"{done} rows", f"{s.get('elapsed', 0.0):.1f} s"]
+    parts = [f"{done}/{total} rows" if total > 0 else f"{done} rows", f"{elapsed:.1f} s"]
+    if s.get("total") is None:
+        # A stream of unknown length: no bar, the rate instead.
+        parts.insert(1, f"{done / elapsed if elapsed > 0 else 0.0:.0f} rows/s (total unknown)")
     if s.get("down"):
         parts.append("DOWN " + " ".join(map(str, s["down"])))
     parts += [f"failovers {s.get('failovers', 0)}", f"retries {s.get('retries', 0)}"]
@@ -59,7 +67,7 @@ class TerminalProgress:
         self._shown = 0
 
     def __call__(self, s: Snapshot) -> None:
-        done, total = int(s.get("done", 0)), int(s.get("total", 0))
+        done, total = int(s.get("done", 0)), _total(s)
         bar = ""
         if total > 0:
             filled = min(20, 20 * done // total)
@@ -110,7 +118,7 @@ class NotebookProgress:
         return "\n".join([_progress_text(s)] + [_event_line(ev) for ev in self.recent])
 
     def html(self, s: Snapshot) -> str:
-        done, total = int(s.get("done", 0)), int(s.get("total", 0))
+        done, total = int(s.get("done", 0)), _total(s)
         share = min(1.0, done / total) if total > 0 else (1.0 if s.get("finished") else 0.0)
         # Blue while it runs, amber while a node is down, green once finished.
         colour = GREEN if s.get("finished") else (AMBER if s.get("down") else BLUE)

@@ -27,6 +27,12 @@ def _stats_of(mm: Any) -> Stats:
                 "reconnects": 0,
                 "last_error": None,
                 "flavour": None,
+                "p50": None,
+                "p99": None,
+                "max": None,
+                "duration_buckets": [],
+                "duration_sum": 0.0,
+                "events": {},
             }
             for n in mm.nodes
         )

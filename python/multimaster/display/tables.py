@@ -13,8 +13,24 @@ if TYPE_CHECKING:
 
 MAX_HTML_ROWS = 200  # an events ring holds up to 1000; the newest are the ones worth seeing
 
-STATS_COLUMNS = ["address", "state", "flavour", "statements", "errors", "failovers", "reconnects", "last_error"]
-STATS_HEADERS = ["node", "state", "flavour", "statements", "errors", "failovers", "reconnects", "last error"]
+STATS_COLUMNS = [
+    "address", "state", "flavour", "statements", "errors", "failovers", "reconnects", "p50", "p99", "max", "last_error",
+]  # fmt: skip
+STATS_HEADERS = [
+    "node", "state", "flavour", "statements", "errors", "failovers", "reconnects", "p50", "p99", "max", "last error",
+]  # fmt: skip
+#: Columns a data frame leaves out: structured values that read badly as cells.
+_FRAME_SKIP = ("duration_buckets", "duration_sum", "events")
+
+
+def _ms(seconds: object) -> str:
+    """A statement time in milliseconds, as `stats()` shows p50/p99/max ("" before any)."""
+    if not isinstance(seconds, (int, float)):
+        return ""
+    ms = seconds * 1000
+    return f"{ms:.2f} ms" if ms < 10 else f"{ms:.0f} ms"
+
+
 EVENT_COLUMNS = ["time", "kind", "node", "detail"]
 
 
@@ -48,7 +64,8 @@ class Stats(_Frames, List["NodeStats"]):
     """`MultiMaster.stats()`: a list of per-node dicts that shows as a table."""
 
     def _columns(self) -> Dict[str, List[Any]]:
-        return _frame(self, STATS_COLUMNS)
+        columns = _frame(self, STATS_COLUMNS)
+        return {k: v for k, v in columns.items() if k not in _FRAME_SKIP}
 
     def _cells(self) -> List[List[str]]:
         return [
@@ -57,6 +74,7 @@ class Stats(_Frames, List["NodeStats"]):
                 str(s.get("state", "")),
                 str(s.get("flavour") or ""),
                 *(str(s.get(k, 0)) for k in ("statements", "errors", "failovers", "reconnects")),
+                *(_ms(s.get(k)) for k in ("p50", "p99", "max")),
                 str(s.get("last_error") or ""),
             ]
             for s in self
@@ -66,10 +84,10 @@ class Stats(_Frames, List["NodeStats"]):
         def row(c: List[str]) -> List[str]:
             return [_e(c[0]), _state_badge(c[1]), *map(_e, c[2:])]
 
-        return _html_table(STATS_HEADERS, map(row, self._cells()), numeric=(3, 4, 5, 6))
+        return _html_table(STATS_HEADERS, map(row, self._cells()), numeric=(3, 4, 5, 6, 7, 8, 9))
 
     def _text(self) -> str:
-        cells = [c[:7] + [_short(c[7])] for c in self._cells()]
+        cells = [c[:10] + [_short(c[10])] for c in self._cells()]
         return _text_table(STATS_HEADERS, cells)
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:

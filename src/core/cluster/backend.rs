@@ -2,7 +2,7 @@
 //! liveness asked on a separate connection, lost writes fenced and checked.
 
 use std::os::fd::AsRawFd;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mysql::Conn;
 
@@ -81,8 +81,10 @@ impl Backend for Cluster {
         (result, ended)
     }
 
-    fn record_statement(&self, idx: usize, error: Option<&NodeError>) {
-        self.inner.nodes[idx].record_statement(error);
+    fn record_statement(&self, idx: usize, sql: &str, took: Duration, error: Option<&NodeError>) {
+        let node = &self.inner.nodes[idx];
+        node.record_statement(took, error);
+        self.inner.hook.statement(&node.name, sql, took, error);
     }
 
     fn liveness(&self, idx: usize) -> Liveness {

@@ -42,8 +42,9 @@ pub(crate) trait Backend {
         cancel: &Cancel,
         op: &mut LeasedOp<'_, Self::Conn, T>,
     ) -> (std::result::Result<T, NodeError>, Ended);
-    /// Counts a statement (and its error) in the node's statistics.
-    fn record_statement(&self, idx: usize, error: Option<&NodeError>);
+    /// Counts a statement (its time and error) in the node's statistics, and tells an
+    /// exporter when one is set.
+    fn record_statement(&self, idx: usize, sql: &str, took: Duration, error: Option<&NodeError>);
     /// Asks the node on a separate connection whether it still answers.
     fn liveness(&self, idx: usize) -> Liveness;
     /// Takes the node out of rotation for a backoff period; `reason` is for events and stats.
@@ -273,7 +274,7 @@ impl<B: Backend, T> Request<'_, B, T> {
         let mut lease = Some(conn);
         let sent = Instant::now();
         let (result, ended) = b.watched(idx, &mut lease, self.cancel, op);
-        b.record_statement(idx, result.as_ref().err());
+        b.record_statement(idx, self.sql, sent.elapsed(), result.as_ref().err());
         match result {
             Ok(v) => {
                 if let Some(conn) = lease {

@@ -7,6 +7,20 @@ use mysql::{Column, Conn, Error as DbError, Params, QueryResult, Row};
 pub struct Exec {
     pub affected: u64,
     pub last_insert_id: Option<u64>,
+    /// The rows an UPDATE matched, changed or not (what a connection with CLIENT_FOUND_ROWS
+    /// reports as affected); None for other statements.
+    pub matched: Option<u64>,
+}
+
+/// The rows an UPDATE matched, from its OK packet's info (`Rows matched: 3  Changed: 1
+/// Warnings: 0`): what CLIENT_FOUND_ROWS would count, without setting the flag, which would
+/// change every connection's affected rows (MultiMaster.execute's rowcount with them).
+pub fn matched_rows(info: &str) -> Option<u64> {
+    let rest = info.strip_prefix("Rows matched:")?.trim_start();
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
 }
 
 pub struct Rows {
@@ -29,6 +43,7 @@ pub(crate) fn exec_on(
     Ok(Exec {
         affected: conn.affected_rows(),
         last_insert_id: Some(conn.last_insert_id()).filter(|&id| id != 0),
+        matched: matched_rows(&conn.info_str()),
     })
 }
 
@@ -56,4 +71,23 @@ fn first_set<P: Protocol>(
         }
     }
     Ok(Rows { columns, rows })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matched_rows_of_an_update() {
+        assert_eq!(
+            matched_rows("Rows matched: 3  Changed: 1  Warnings: 0"),
+            Some(3)
+        );
+        assert_eq!(
+            matched_rows("Rows matched: 0  Changed: 0  Warnings: 0"),
+            Some(0)
+        );
+        assert_eq!(matched_rows("Records: 3  Duplicates: 0  Warnings: 0"), None);
+        assert_eq!(matched_rows(""), None);
+    }
 }

@@ -77,14 +77,16 @@ fn mark_down_and_up_report_transitions_and_count_reconnects() {
 #[test]
 fn statements_and_errors_are_counted() {
     let n = node();
-    n.record_statement(None);
+    n.record_statement(Duration::from_millis(2), None);
     let not_ready = Refusal::NotReady {
         detail: "joining".into(),
     };
-    n.record_statement(Some(&not_ready.into()));
+    n.record_statement(Duration::from_millis(4), Some(&not_ready.into()));
     n.record_failover();
     let s = n.stats();
     assert_eq!((s.statements, s.errors, s.failovers), (2, 1, 1));
+    assert_eq!(s.latency.count(), 2);
+    assert_eq!(s.latency.max(), Some(Duration::from_millis(4)));
     assert_eq!(
         s.last_error.as_deref(),
         Some("(1047) node not ready: joining")

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,7 @@ use crate::core::failure::fault::{at_row, duplicate_entry, Refusal};
 use crate::core::node::packet::wire_size;
 use crate::core::sql::{insert_row, insert_rows};
 use crate::core::sync::lock;
+use crate::core::work::stream::{chunk_rows, Feed, Taken};
 use crate::core::work::timeline::Timeline;
 
 /// The default `statement_timeout` of one row's INSERT: longer than InnoDB's lock wait (50 s,
@@ -86,7 +87,6 @@ pub struct Report {
 pub struct Batch<'a> {
     pub table: &'a str,
     pub columns: &'a [String],
-    pub rows: &'a [Vec<Value>],
     /// Index into `columns` of the unique key that tells whether a row was written.
     pub key: Option<usize>,
     /// The pause between two statements of one worker.
@@ -96,9 +96,6 @@ pub struct Batch<'a> {
     /// Rows per multi-row INSERT.
     pub batch: usize,
 }
-
-/// MySQL's limit on the placeholders of one prepared statement.
-const MAX_PLACEHOLDERS: usize = 65_535;
 
 /// More workers than this would only queue on the nodes' connections.
 const MAX_CONCURRENCY: usize = 256;
@@ -119,13 +116,6 @@ impl Batch<'_> {
         if self.columns.is_empty() {
             return Err(Error::Config("columns must not be empty".into()));
         }
-        if let Some(bad) = self.rows.iter().position(|r| r.len() != self.columns.len()) {
-            return Err(Error::Config(format!(
-                "row {bad} has {} values for {} columns",
-                self.rows[bad].len(),
-                self.columns.len()
-            )));
-        }
         if !(1..=MAX_CONCURRENCY).contains(&self.concurrency) {
             return Err(Error::Config(format!(
                 "concurrency must be between 1 and {MAX_CONCURRENCY}, not {}",
@@ -137,27 +127,27 @@ impl Batch<'_> {
         }
         Ok(())
     }
-
-    /// The rows of each statement: `batch` rows, fewer where the placeholder limit says so.
-    fn chunks(&self) -> Vec<Range<usize>> {
-        let size = self
-            .batch
-            .min(MAX_PLACEHOLDERS / self.columns.len().max(1))
-            .max(1);
-        (0..self.rows.len())
-            .step_by(size)
-            .map(|start| start..(start + size).min(self.rows.len()))
-            .collect()
-    }
 }
 
-/// Inserts every row, stopping at the first error or when cancelled. The report covers the
-/// rows written before that, whatever the result. With `concurrency` above 1 the statements run
+/// The rows of each multi-row INSERT of `rows` rows of `columns` values, as a load's feed cuts
+/// them ([`chunk_rows`]): the DB-API's `executemany` writes its rows with the same statements.
+pub fn chunks(rows: usize, columns: usize, batch: usize) -> Vec<Range<usize>> {
+    let size = chunk_rows(batch, columns);
+    (0..rows)
+        .step_by(size)
+        .map(|start| start..(start + size).min(rows))
+        .collect()
+}
+
+/// Inserts every row `feed` gives (chunks of `stream::chunk_rows` rows, read as the load goes),
+/// stopping at the first error or when cancelled; the feed is then stopped, so its reader reads
+/// no more. The report covers the rows written before that, whatever the result. With `concurrency` above 1 the statements run
 /// on that many threads; each row still goes first to its own node (row x to node x mod N
 /// under the parity policy) and is written exactly once by the same rules as one at a time.
 pub fn insert_many(
     cluster: &Cluster,
     batch: &Batch<'_>,
+    feed: &Feed,
     cancel: &Cancel,
     progress: &Progress,
     on_row: &mut OnRow<'_>,
@@ -174,20 +164,20 @@ pub fn insert_many(
         timeline: Timeline::new(names.len()),
     };
     if let Err(e) = batch.validate() {
+        feed.stop();
         return (report, Err(e));
     }
     let run = Run {
         cluster,
         batch,
+        feed,
         cancel,
         progress,
         names,
         one_row: insert_row(batch.table, batch.columns),
-        chunks: batch.chunks(),
         started: Instant::now(),
         report: Mutex::new(report),
         on_row: Mutex::new(on_row),
-        next: AtomicUsize::new(0),
         stop: AtomicBool::new(false),
         failure: Mutex::new(None),
     };
@@ -195,11 +185,13 @@ pub fn insert_many(
         run.worker();
     } else {
         std::thread::scope(|s| {
-            for _ in 0..batch.concurrency.min(run.chunks.len()) {
+            for _ in 0..batch.concurrency {
                 s.spawn(|| run.worker());
             }
         });
     }
+    // A run that ends with the feed's input not yet ended (an error, Ctrl-C) stops its reader.
+    feed.stop();
     let mut report = run.report.into_inner().unwrap_or_else(|p| p.into_inner());
     report.elapsed = run.started.elapsed();
     let failure = run.failure.into_inner().unwrap_or_else(|p| p.into_inner());
@@ -213,16 +205,14 @@ pub type OnRow<'a> = dyn FnMut(&RowDone) -> Result<()> + Send + 'a;
 struct Run<'a, 'b> {
     cluster: &'a Cluster,
     batch: &'a Batch<'b>,
+    feed: &'a Feed,
     cancel: &'a Cancel,
     progress: &'a Progress,
     names: Vec<String>,
     one_row: String,
-    chunks: Vec<Range<usize>>,
     started: Instant,
     report: Mutex<Report>,
     on_row: Mutex<&'a mut OnRow<'b>>,
-    /// The next chunk to take.
-    next: AtomicUsize,
     stop: AtomicBool,
     /// The first failure, by chunk: the one the run reports.
     failure: Mutex<Option<(usize, Error)>>,
@@ -233,43 +223,54 @@ impl Run<'_, '_> {
     fn worker(&self) {
         let mut first = true;
         while !self.stop.load(Ordering::SeqCst) {
-            let i = self.next.fetch_add(1, Ordering::SeqCst);
-            let Some(range) = self.chunks.get(i).cloned() else {
-                return;
+            let chunk = match self.feed.take(self.cancel) {
+                Taken::Chunk(chunk) => chunk,
+                // Cancelled while waiting for the reader: the run's error says so.
+                Taken::Done if self.cancel.is_cancelled() => {
+                    return self.fail(usize::MAX, Error::Interrupted)
+                }
+                Taken::Done => return,
             };
+            let i = chunk.number;
+            let range = chunk.first..chunk.first + chunk.rows.len();
             let result = (|| {
                 if !first {
                     self.cancel.sleep(self.batch.interval)?;
                 }
                 self.cancel.check()?;
-                self.write(i, range)
+                self.write(i, range, &chunk.rows)
             })();
             first = false;
             if let Err(e) = result {
-                self.stop.store(true, Ordering::SeqCst);
-                let mut failure = lock(&self.failure);
-                if failure.as_ref().map_or(true, |(j, _)| i < *j) {
-                    *failure = Some((i, e));
-                }
-                return;
+                return self.fail(i, e);
             }
+        }
+    }
+
+    /// Stops the run on chunk `i`'s error; the first chunk's error is the run's.
+    fn fail(&self, i: usize, e: Error) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.feed.stop();
+        let mut failure = lock(&self.failure);
+        if failure.as_ref().map_or(true, |(j, _)| i < *j) {
+            *failure = Some((i, e));
         }
     }
 
     /// Writes the rows `range` (chunk `chunk`) in one statement, or in halves when the nodes'
     /// packet limit is smaller than the statement (nothing is sent that a node would refuse).
     /// The chunk's number picks its node (one row a chunk: the row's number, as the course).
-    fn write(&self, chunk: usize, range: Range<usize>) -> Result<()> {
-        let rows = &self.batch.rows[range.clone()];
+    fn write(&self, chunk: usize, range: Range<usize>, rows: &[Vec<Value>]) -> Result<()> {
         let params = Params::Positional(rows.iter().flatten().cloned().collect());
         let sql = match rows.len() {
             1 => Cow::Borrowed(self.one_row.as_str()),
             n => Cow::Owned(insert_rows(self.batch.table, self.batch.columns, n)),
         };
         let halves = |this: &Self| {
-            let mid = range.start + rows.len() / 2;
-            this.write(chunk, range.start..mid)?;
-            this.write(chunk, mid..range.end)
+            let (head, tail) = rows.split_at(rows.len() / 2);
+            let mid = range.start + head.len();
+            this.write(chunk, range.start..mid, head)?;
+            this.write(chunk, mid..range.end, tail)
         };
         let limit = self.cluster.max_packet();
         if rows.len() > 1 && limit > 0 && wire_size(&sql, &params) > limit {

@@ -18,7 +18,9 @@ use crate::core::error::{Error, Result};
 use crate::core::events::EventKind;
 use crate::core::failure::backoff::jitter;
 use crate::core::failure::decide::KeyCheck;
-use crate::core::sql::quote_table;
+use crate::core::node::exec::matched_rows;
+use crate::core::sql::{insert_rows, quote_table};
+use crate::core::work::insert::chunks;
 use crate::core::work::transaction::{exhausted, Attempts, Commit, Tx};
 
 pub mod state;
@@ -271,9 +273,25 @@ impl<T> Session<T> {
         }
     }
 
+    /// Fails with `Error::Discarded` (2006, for pools to throw the connection away) once a
+    /// transaction that made state which cannot move ended: its server session is gone. Every
+    /// statement the connection runs asks first, those it runs outside the session too (a
+    /// DDL after the implicit commit ended that transaction would not find a temporary table).
+    pub fn usable(&self) -> Result<()> {
+        match &self.discarded {
+            Some(why) => Err(Error::Discarded { why: why.clone() }),
+            None => Ok(()),
+        }
+    }
+
     /// Whether a transaction is open (a statement ran since the last COMMIT or ROLLBACK).
     pub fn in_transaction(&self) -> bool {
         self.tx.is_some()
+    }
+
+    /// The node the open transaction is pinned to.
+    pub(crate) fn node<P: Pinned<Tx = T>>(&self, p: &P) -> Option<String> {
+        self.tx.as_ref().map(|tx| p.node(tx))
     }
 
     pub fn statements(&self) -> usize {
@@ -290,9 +308,7 @@ impl<T> Session<T> {
         params: &Params,
         cancel: &Cancel,
     ) -> Result<P::Answer> {
-        if let Some(why) = &self.discarded {
-            return Err(Error::Discarded { why: why.clone() });
-        }
+        self.usable()?;
         let kind = state::of(sql);
         match kind {
             State::Refused(why) => return Err(Error::Misuse(why.into())),
@@ -347,6 +363,36 @@ impl<T> Session<T> {
         Ok(answer)
     }
 
+    /// Inserts `rows` into `table` in the transaction as multi-row INSERTs of `batch` rows,
+    /// as `insert_many(batch=...)` writes them (the same chunks and statement), each a
+    /// statement of the replay log: the DB-API's `executemany` of an `INSERT ... VALUES`.
+    /// The answers, in order; at the first error, that error.
+    pub(crate) fn insert_rows<P: Pinned<Tx = T>>(
+        &mut self,
+        p: &P,
+        table: &str,
+        columns: &[String],
+        rows: &[Vec<Value>],
+        batch: usize,
+        cancel: &Cancel,
+    ) -> Result<Vec<P::Answer>> {
+        if let Some(bad) = rows.iter().position(|r| r.len() != columns.len()) {
+            return Err(Error::Config(format!(
+                "parameter set {bad} has {} values for {} columns",
+                rows[bad].len(),
+                columns.len()
+            )));
+        }
+        chunks(rows.len(), columns.len(), batch)
+            .into_iter()
+            .map(|range| {
+                let sql = insert_rows(table, columns, range.len());
+                let params = Params::Positional(rows[range].concat());
+                self.execute(p, &sql, &params, cancel)
+            })
+            .collect()
+    }
+
     /// The attempts of one call: the transaction open (replayed if it was interrupted), then
     /// `statement` run in it, if any.
     fn attempts_at<P: Pinned<Tx = T>>(
@@ -385,6 +431,12 @@ impl<T> Session<T> {
                     Some(why) => {
                         self.abandon(p);
                         last = Some(why);
+                    }
+                    // Ctrl-C: the statement was killed on the server with its connection,
+                    // and the transaction with them: rolled back, nothing left to commit.
+                    None if matches!(e, Error::Interrupted) => {
+                        self.rollback(p);
+                        return Err(e);
                     }
                     // The statement's own error: the transaction stays open, and this
                     // statement, which changed nothing, is not part of a replay.
@@ -612,6 +664,17 @@ impl<T> Session<T> {
             self.log.clear();
             return Err(Replayed::Diverged(e));
         }
+        // The replay ran the transaction's SETs, temporary tables and locks again on this
+        // session: it must not go back to the pool either.
+        if self.stuck.is_some()
+            || self
+                .log
+                .entries
+                .iter()
+                .any(|e| state::of(&e.sql) != State::None)
+        {
+            p.discard(&tx);
+        }
         self.tx = Some(tx);
         Ok(())
     }
@@ -633,6 +696,8 @@ fn overflow(cause: &Error) -> Error {
 /// generated id.
 pub struct Answer {
     pub rows: Rows,
+    /// Rows affected; for an UPDATE the rows it matched, changed or not, as SQLAlchemy's MySQL
+    /// dialects expect of a DB-API (CLIENT_FOUND_ROWS).
     pub affected: u64,
     pub last_insert_id: Option<u64>,
 }
@@ -655,7 +720,7 @@ impl Pinned for Cluster {
             let rows = rows_on(lease, sql, params)?;
             Ok(Answer {
                 rows,
-                affected: lease.affected_rows(),
+                affected: matched_rows(&lease.info_str()).unwrap_or_else(|| lease.affected_rows()),
                 last_insert_id: Some(lease.last_insert_id()).filter(|&id| id != 0),
             })
         })

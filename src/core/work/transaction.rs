@@ -112,7 +112,7 @@ impl Tx {
             node.check_size(sql, params)?;
             Ok(f(conn(lease)?)?)
         });
-        b.record_statement(idx, result.as_ref().err());
+        b.record_statement(idx, sql, at.elapsed(), result.as_ref().err());
         let e = match (result, ended) {
             (Ok(v), Ended::Itself) => return Ok(v),
             // The watchdog acted on it, whatever it answered: judged by how it was ended (its
@@ -185,7 +185,7 @@ impl Tx {
         let (result, ended) = b.watched(idx, &mut st.conn, &never, &mut |_, lease| {
             Ok(conn(lease)?.query_drop("COMMIT")?)
         });
-        b.record_statement(idx, result.as_ref().err());
+        b.record_statement(idx, "COMMIT", at.elapsed(), result.as_ref().err());
         let Err(e) = result else {
             let conn = st.conn.take().filter(|_| !st.discard);
             node.checkin_some(conn);

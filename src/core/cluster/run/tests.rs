@@ -177,7 +177,7 @@ impl Backend for Script {
         }
         (result, ended)
     }
-    fn record_statement(&self, _idx: usize, _error: Option<&NodeError>) {}
+    fn record_statement(&self, _idx: usize, _sql: &str, _took: Duration, _e: Option<&NodeError>) {}
     fn liveness(&self, idx: usize) -> Liveness {
         let answer = self.answers.borrow_mut().pop_front();
         let answer = answer.unwrap_or(Liveness::Dead);

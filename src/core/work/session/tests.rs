@@ -11,6 +11,8 @@ enum Says {
     Value(u64),
     Interrupt,
     Fatal,
+    /// Ctrl-C during the statement.
+    CtrlC,
 }
 
 #[derive(Clone, Copy)]
@@ -91,6 +93,7 @@ impl Pinned for Script {
                 Err(conflict())
             }
             Says::Fatal => Err(Error::Misuse("syntax".into())),
+            Says::CtrlC => Err(Error::Interrupted),
         }
     }
     fn digest(a: &u64) -> Digest {
@@ -496,4 +499,86 @@ fn set_autocommit_is_refused_without_a_transaction() {
     let e = run(&s, &mut session, "SET autocommit = 1").unwrap_err();
     assert!(matches!(e, Error::Misuse(_)), "{e:?}");
     assert!(s.log().is_empty() && !session.in_transaction());
+}
+
+#[test]
+fn ctrl_c_rolls_the_transaction_back() {
+    let s = Script::new(&[Says::Value(1), Says::CtrlC], &[]);
+    let mut session = Session::new(0, 5);
+    run(&s, &mut session, "INSERT a").unwrap();
+    assert!(matches!(
+        run(&s, &mut session, "SELECT SLEEP(9)"),
+        Err(Error::Interrupted)
+    ));
+    assert!(!session.in_transaction() && session.statements() == 0);
+    session.commit(&s, &Cancel::new()).unwrap(); // nothing left to commit
+    assert_eq!(
+        s.log(),
+        [
+            "begin 1 slot 0",
+            "1: INSERT a",
+            "1: SELECT SLEEP(9)",
+            "rollback 1"
+        ]
+    );
+}
+
+#[test]
+fn a_replayed_session_that_reran_stuck_state_is_discarded_too() {
+    let s = Script::new(
+        &[
+            Says::Value(0),
+            Says::Interrupt,
+            Says::Value(0),
+            Says::Value(1),
+        ],
+        &[],
+    );
+    let mut session = Session::new(0, 5);
+    run(&s, &mut session, "CREATE TEMPORARY TABLE t (a INT)").unwrap();
+    assert_eq!(run(&s, &mut session, "SELECT * FROM t").unwrap(), 1);
+    assert!(session.usable().is_ok());
+    assert_eq!(
+        s.log(),
+        [
+            "begin 1 slot 0",
+            "1: CREATE TEMPORARY TABLE t (a INT)",
+            "discard 1",
+            "1: SELECT * FROM t",
+            "rollback 1",
+            "begin 2 slot 0",
+            "2: CREATE TEMPORARY TABLE t (a INT)",
+            "discard 2",
+            "2: SELECT * FROM t",
+        ]
+    );
+    session.commit(&s, &Cancel::new()).unwrap();
+    assert_eq!(session.usable().unwrap_err().code(), Some(2006));
+}
+
+#[test]
+fn insert_rows_writes_multi_row_statements_in_the_transaction() {
+    let s = Script::new(&[Says::Value(2), Says::Value(1)], &[]);
+    let mut session = Session::new(0, 5);
+    let columns = ["a".to_string()];
+    let rows: Vec<Vec<mysql::Value>> = (0..3).map(|i| vec![mysql::Value::Int(i)]).collect();
+    let cancel = Cancel::new();
+    let answers = session
+        .insert_rows(&s, "t", &columns, &rows, 2, &cancel)
+        .unwrap();
+    assert_eq!(answers, [2, 1]);
+    assert_eq!(session.statements(), 2);
+    assert_eq!(
+        s.log(),
+        [
+            "begin 1 slot 0",
+            "1: INSERT INTO `t` (`a`) VALUES (?), (?)",
+            "1: INSERT INTO `t` (`a`) VALUES (?)",
+        ]
+    );
+    let bad = vec![vec![mysql::Value::Int(1), mysql::Value::Int(2)]];
+    assert!(matches!(
+        session.insert_rows(&s, "t", &columns, &bad, 2, &cancel),
+        Err(Error::Config(_))
+    ));
 }

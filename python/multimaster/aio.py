@@ -1,0 +1,376 @@
+"""`AsyncMultiMaster`: the asyncio face of `MultiMaster`. The core stays blocking (it releases
+the interpreter lock while it waits); each call runs on a worker thread of this instance's own
+bounded pool and its result comes back to the awaiting loop, so the loop never waits on the
+network. Cancelling the awaiting task sets the call's `CancelHandle`: the core's watchdog
+kills the statement on the server, as it does for Ctrl-C (src/core/cancel.rs)."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import inspect
+import queue
+from types import TracebackType
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Awaitable,
+    Callable,
+    Iterable,
+    List,
+    Literal,
+    Optional,
+    Sequence,
+    Tuple,
+    Type,
+    TypeVar,
+    Union,
+)
+
+from multimaster._native import CancelHandle, Transaction, parse_url
+from multimaster.client import MultiMaster, Options, Params, _Path
+from multimaster.display import Events, Stats
+from multimaster.results import ExecResult, InsertReport, TransactionResult
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = ["AsyncMultiMaster", "AsyncTransaction", "MAX_IN_FLIGHT"]
+
+_T = TypeVar("_T")
+
+#: Calls one instance runs at once by default (its worker threads); more wait their turn on the
+#: loop. Each node gets at most as many, since a call holds one node at a time.
+MAX_IN_FLIGHT = 32
+
+#: How long a cancelled call is waited for before `CancelledError` is raised anyway. A killed
+#: statement stops within the watchdog's tick (20 ms) plus `INTERRUPT_WAIT` (0.3 s, after which
+#: its connection is cut); only a connect to a silent node takes longer, and it sends nothing.
+SETTLE_WAIT = 2.0
+
+#: How often a worker thread waiting for an async transaction body looks at the loop (closed?).
+_POLL = 0.05
+
+
+class AsyncMultiMaster:
+    """`MultiMaster` for asyncio: the same arguments (URL, options, option file), every call
+    awaited. `max_in_flight` bounds the calls running at once (default `MAX_IN_FLIGHT`); the
+    others wait on the loop, in order, without blocking it.
+
+    Cancelling a call (``task.cancel()``, ``asyncio.timeout``) kills its statement on the
+    server and raises `CancelledError` once the statement has stopped (normally within 0.35 s).
+    A cancelled write is ambiguous, as a lost reply is: it may have committed just before the
+    kill. Its key says which (a keyed `INSERT` run again fails with a duplicate key if the first
+    one committed, never writes twice); see the README's asyncio section."""
+
+    __slots__ = ("_mm", "_pool", "__weakref__")
+
+    def __init__(
+        self,
+        nodes: Union[Sequence[str], str, None] = None,
+        database: Optional[str] = None,
+        user: Optional[str] = None,
+        password: Optional[str] = None,
+        *,
+        read_default_file: Optional[_Path] = None,
+        max_in_flight: int = MAX_IN_FLIGHT,
+        **options: Unpack[Options],
+    ) -> None:
+        if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int) or max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be a whole number of calls, at least 1, not {max_in_flight!r}")
+        self._mm = MultiMaster(nodes, database, user, password, read_default_file=read_default_file, **options)
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_in_flight, thread_name_prefix="multimaster-aio")
+
+    @classmethod
+    def from_url(cls, url: str, **overrides: Any) -> AsyncMultiMaster:
+        """`AsyncMultiMaster(url, **overrides)`: keyword arguments win over the URL."""
+        parse_url(url)  # an address or a bad URL: InterfaceError naming the part, as the sync one
+        return cls(url, **overrides)
+
+    @property
+    def sync(self) -> MultiMaster:
+        """The blocking `MultiMaster` underneath (the same nodes, connections and counters)."""
+        return self._mm
+
+    async def _run(self, call: Callable[..., _T]) -> _T:
+        """Runs `call(cancel=handle)` on a worker thread; a cancelled task cancels it on the
+        server."""
+        if self._mm.closed:
+            # The sync API's own error, raised here and now (it does not wait on anything).
+            return call(cancel=CancelHandle())
+        loop = asyncio.get_running_loop()
+        handle = CancelHandle()
+        try:
+            running = self._pool.submit(call, cancel=handle)
+        except RuntimeError:  # closed meanwhile: the pool takes no more
+            return call(cancel=CancelHandle())
+        done = asyncio.wrap_future(running, loop=loop)
+        try:
+            return await asyncio.shield(done)
+        except asyncio.CancelledError:
+            handle.cancel()
+            if not running.cancel():  # started: wait until its statement has stopped
+                await asyncio.wait({done}, timeout=SETTLE_WAIT)
+            raise
+
+    async def execute(
+        self,
+        sql: str,
+        params: Params = None,
+        *,
+        key: Optional[Tuple[str, str, Any]] = None,
+        idempotent: bool = False,
+        statement_timeout: Optional[float] = None,
+    ) -> ExecResult:
+        """`MultiMaster.execute`, awaited."""
+        return await self._run(
+            functools.partial(
+                self._mm.execute, sql, params, key=key, idempotent=idempotent, statement_timeout=statement_timeout
+            )
+        )
+
+    async def query(
+        self, sql: str, params: Params = None, *, causal: bool = False, statement_timeout: Optional[float] = None
+    ) -> List[Tuple[Any, ...]]:
+        """`MultiMaster.query`, awaited."""
+        return await self._run(
+            functools.partial(self._mm.query, sql, params, causal=causal, statement_timeout=statement_timeout)
+        )
+
+    async def insert_many(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[Any]],
+        *,
+        key: Optional[str] = None,
+        interval: float = 0.0,
+        on_row: Optional[Callable[[int, str, bool], object]] = None,
+        statement_timeout: Optional[float] = None,
+        concurrency: int = 1,
+        batch: int = 1,
+    ) -> InsertReport:
+        """`MultiMaster.insert_many`, awaited (without a progress view; `on_row` is called on
+        the worker thread). Cancelled, the loop stops and the rows written stay written."""
+        return await self._run(
+            functools.partial(
+                self._mm.insert_many,
+                table,
+                columns,
+                rows,
+                key=key,
+                interval=interval,
+                on_row=on_row,
+                statement_timeout=statement_timeout,
+                concurrency=concurrency,
+                batch=batch,
+            )
+        )
+
+    async def transaction(
+        self,
+        body: Callable[[AsyncTransaction], Awaitable[_T]],
+        *,
+        check: Optional[Callable[[], object]] = None,
+        attempts: int = 5,
+        statement_timeout: Optional[float] = None,
+    ) -> TransactionResult[_T]:
+        """`MultiMaster.transaction` with an async `body(tx)`: ``await tx.execute(...)``,
+        ``await tx.query(...)``. The body runs on the loop; its statements run on the worker
+        thread that holds the transaction's connection. A body that raises rolls the
+        transaction back and its exception is raised here; a replayed attempt calls `body`
+        again. `check` (sync, or async) settles a lost COMMIT as in the sync API."""
+        loop = asyncio.get_running_loop()
+
+        sync_check: Optional[Callable[[], object]] = None
+        if check is not None:
+            asked = check
+
+            def sync_check() -> object:
+                answer = asked()
+                if inspect.isawaitable(answer):
+                    return _wait_on_loop(loop, asyncio.run_coroutine_threadsafe(_awaited(answer), loop))
+                return answer
+
+        def run(cancel: CancelHandle) -> TransactionResult[_T]:
+            return self._mm.transaction(
+                lambda tx: _Bridge(loop, tx, cancel).run(body),
+                check=sync_check,
+                attempts=attempts,
+                statement_timeout=statement_timeout,
+                cancel=cancel,
+            )
+
+        return await self._run(run)
+
+    def stats(self) -> Stats:
+        """`MultiMaster.stats` (counters in memory: no wait)."""
+        return self._mm.stats()
+
+    def events(self) -> Events:
+        """`MultiMaster.events` (kept in memory: no wait)."""
+        return self._mm.events()
+
+    @property
+    def nodes(self) -> List[str]:
+        return self._mm.nodes
+
+    @property
+    def policy(self) -> str:
+        return self._mm.policy
+
+    @property
+    def closed(self) -> bool:
+        return self._mm.closed
+
+    async def close(self) -> None:
+        """Drops every connection (calls still in flight then fail) and stops the worker
+        threads. Idempotent."""
+        await asyncio.get_running_loop().run_in_executor(None, self._mm.close)
+        self._pool.shutdown(wait=False)
+
+    async def __aenter__(self) -> AsyncMultiMaster:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> Literal[False]:
+        await self.close()
+        return False
+
+    def __repr__(self) -> str:
+        return "<Async" + repr(self._mm)[1:]
+
+
+async def _awaited(a: Awaitable[_T]) -> _T:
+    return await a
+
+
+def _wait_on_loop(loop: asyncio.AbstractEventLoop, fut: concurrent.futures.Future[_T]) -> _T:
+    """Waits on a worker thread for `fut`, a coroutine on `loop`: never longer than the loop
+    lives (a closed loop runs nothing more, so waiting on would hang)."""
+    while True:
+        try:
+            return fut.result(timeout=_POLL)
+        except concurrent.futures.TimeoutError:
+            if loop.is_closed():
+                fut.cancel()
+                raise RuntimeError("the event loop was closed while a transaction was running on it") from None
+
+
+class AsyncTransaction:
+    """One attempt of an `AsyncMultiMaster.transaction`, pinned to one node."""
+
+    __slots__ = ("_bridge",)
+
+    def __init__(self, bridge: _Bridge) -> None:
+        self._bridge = bridge
+
+    async def execute(self, sql: str, params: Params = None) -> int:
+        """Runs a statement in the transaction and returns the rows affected."""
+        return await self._bridge.ask(self._bridge.tx.execute, sql, params)
+
+    async def query(self, sql: str, params: Params = None) -> List[Tuple[Any, ...]]:
+        """Runs a read in the transaction and returns its rows as tuples."""
+        return await self._bridge.ask(self._bridge.tx.query, sql, params)
+
+    @property
+    def node(self) -> str:
+        return self._bridge.tx.node
+
+    @property
+    def attempt(self) -> int:
+        return self._bridge.tx.attempt
+
+    def __repr__(self) -> str:
+        return f"<AsyncTransaction on {self.node} attempt {self.attempt}>"
+
+
+_Ask = Tuple[Callable[..., Any], Tuple[Any, ...], "asyncio.Future[Any]"]
+
+
+class _Bridge:
+    """One attempt's body: it runs on the loop while the worker thread holding the
+    transaction's connection runs the statements it asks for, one at a time, in order."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, tx: Transaction, handle: CancelHandle) -> None:
+        self.loop = loop
+        self.tx = tx
+        self.handle = handle
+        self.asks: queue.SimpleQueue[Optional[_Ask]] = queue.SimpleQueue()
+        self.open = True
+
+    async def ask(self, fn: Callable[..., _T], *args: Any) -> _T:
+        if not self.open:  # the attempt is over: the sync handle's own "closed" error, at once
+            return fn(*args)
+        answer: asyncio.Future[_T] = self.loop.create_future()
+        self.asks.put((fn, args, answer))
+        if not self.open:  # closed while this was put: nobody else will answer it
+            self._drain()
+        return await answer
+
+    def run(self, body: Callable[[AsyncTransaction], Awaitable[_T]]) -> _T:
+        """On the worker thread: starts `body` on the loop and serves its statements until it
+        ends (its value or its exception), or the loop closes."""
+        coro = body(AsyncTransaction(self))
+        if not inspect.isawaitable(coro):
+            raise TypeError("transaction body must be an async function (async def body(tx): ...)")
+        finished = asyncio.run_coroutine_threadsafe(_awaited(coro), self.loop)
+        finished.add_done_callback(lambda _: self.asks.put(None))
+        try:
+            while not finished.done():
+                try:
+                    item = self.asks.get(timeout=_POLL)
+                except queue.Empty:
+                    if self.handle.cancelled:  # the awaiting task was cancelled: so is its body
+                        finished.cancel()
+                    elif self.loop.is_closed():
+                        finished.cancel()
+                        raise RuntimeError("the event loop was closed while a transaction was running on it") from None
+                    continue
+                if item is not None:
+                    self._serve(*item)
+            return finished.result()
+        finally:
+            self.open = False
+            self._drain()
+
+    def _drain(self) -> None:
+        """Answers what was asked as the attempt ended, with the closed handle's error."""
+        while True:
+            try:
+                item = self.asks.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None:
+                self._serve(*item)
+
+    def _serve(self, fn: Callable[..., Any], args: Tuple[Any, ...], answer: asyncio.Future[Any]) -> None:
+        try:
+            value = fn(*args)
+        except BaseException as e:  # noqa: BLE001 - every outcome goes back to the awaiting body
+            self._answer(answer, None, e)
+        else:
+            self._answer(answer, value, None)
+
+    def _answer(self, answer: asyncio.Future[Any], value: Any, error: Optional[BaseException]) -> None:
+        def settle() -> None:
+            if answer.done():
+                return
+            if isinstance(error, KeyboardInterrupt) and self.handle.cancelled:
+                # The statement was stopped because the task was cancelled: the body sees
+                # that cancellation (a KeyboardInterrupt would escape the loop).
+                answer.cancel()
+            elif error is not None:
+                answer.set_exception(error)
+            else:
+                answer.set_result(value)
+
+        try:
+            self.loop.call_soon_threadsafe(settle)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            pass

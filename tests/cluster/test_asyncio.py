@@ -1,0 +1,350 @@
+"""`AsyncMultiMaster` on the lab (README "asyncio"): the event loop never waits on the network
+(a 10 ms ticker's worst lateness while statements sleep and while a node is frozen), a
+cancelled task kills its statement on the server, every row is written exactly once by 100
+concurrent tasks through a kill -9, and the faults around loops and bodies end in a clear
+error, never a hang."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import threading
+import time
+import warnings
+from typing import Any, Callable, Iterator, List, Optional
+
+import pytest
+
+import multimaster
+from multimaster import AsyncMultiMaster
+from multimaster_lab.coursedata import DATABASE, PASSWORD, USER
+
+from support.aio import LOOP_LAG_BOUND, Ticker, until
+from support.bounds import SLACK, detect_bound, wait_for
+from support.labs import count_titles, node_downs, running
+
+# A cancelled call: the watchdog's tick (20 ms) plus at most INTERRUPT_WAIT (0.3 s) for the
+# KILL to take, plus SLACK.
+CANCEL_BOUND = 0.35 + SLACK
+
+
+@pytest.fixture
+def make_amm(cluster: Any) -> Iterator[Callable[..., AsyncMultiMaster]]:
+    """AsyncMultiMaster instances on the lab, closed afterwards (their sync half, so a test
+    whose loop is gone still closes them)."""
+    made: List[AsyncMultiMaster] = []
+
+    def make(nodes: Optional[List[str]] = None, **options: Any) -> AsyncMultiMaster:
+        options.setdefault("database", DATABASE)
+        options.setdefault("user", USER)
+        options.setdefault("password", PASSWORD)
+        options.setdefault("connect_timeout", 1.0)
+        amm = AsyncMultiMaster(nodes or cluster.addresses, **options)
+        made.append(amm)
+        return amm
+
+    yield make
+    for amm in made:
+        amm.sync.close()
+
+
+def insert_sql(table: str) -> str:
+    return f"INSERT INTO {table} (title, instructor, duration) VALUES (?, 'aio', ?)"
+
+
+def titles(cluster: Any, table: str) -> List[str]:
+    rows = cluster.sql(1, f"SET SESSION wsrep_sync_wait=1; SELECT title FROM {DATABASE}.{table}")
+    return sorted(str(r[0]) for r in rows)
+
+
+def test_the_loop_never_waits_for_a_sleeping_statement(make_amm):
+    """Ten `SELECT SLEEP(3)` in flight at once: the ticker keeps ticking on time, and they all
+    end together (in parallel on the worker threads, not one after another)."""
+    amm = make_amm()
+
+    async def main() -> float:
+        ticker = Ticker().start()
+        await amm.query("SELECT 1")  # connections opened before the measurement
+        start = time.monotonic()
+        results = await asyncio.gather(*(amm.query("SELECT SLEEP(3)") for _ in range(10)))
+        took = time.monotonic() - start
+        await ticker.stop()
+        assert all(r == [(0,)] for r in results), results
+        assert ticker.ticks > 100, ticker.ticks
+        print(f"SELECT SLEEP(3) x 10: {took:.2f} s, ticker worst lateness {ticker.worst * 1000:.1f} ms")
+        return ticker.worst
+
+    assert asyncio.run(main()) < LOOP_LAG_BOUND
+    # Parallel, not serial: the ten sleeps overlap.
+
+
+def test_a_frozen_node_stalls_neither_the_loop_nor_tasks_on_the_other_node(make_amm, cluster):
+    """Node 1 frozen with SIGSTOP while 8 tasks keep reading: the ticker stays on time, reads
+    go on on node 2 (more than a handful while node 1 is frozen), node 1 is declared down, and
+    the reads caught on it are run again on node 2."""
+    amm = make_amm(failure_detection=1.0, backoff_cap=1.0)
+    frozen = cluster.addresses[0]
+
+    async def main() -> None:
+        ticker = Ticker().start()
+        reads: List[float] = []
+        stop = asyncio.Event()
+
+        async def reader() -> None:
+            while not stop.is_set():
+                assert await amm.query("SELECT 1") == [(1,)]
+                reads.append(time.monotonic())
+
+        readers = [asyncio.get_running_loop().create_task(reader()) for _ in range(8)]
+        while len(reads) < 40:
+            await asyncio.sleep(0.01)
+        frozen_at, frozen_wall = time.monotonic(), time.time()
+        cluster.freeze(1)
+        try:
+            deadline = time.monotonic() + detect_bound(1.0) + SLACK
+            while node_downs(amm.sync, frozen, frozen_wall) == 0:
+                assert time.monotonic() < deadline, "node 1 never declared down"
+                await asyncio.sleep(0.05)
+            during = sum(1 for t in reads if t > frozen_at)
+            await asyncio.sleep(0.5)
+        finally:
+            cluster.thaw(1)
+        stop.set()
+        await asyncio.gather(*readers)
+        await ticker.stop()
+        print(f"frozen node: {during} reads while it was declared down, ticker worst {ticker.worst * 1000:.1f} ms")
+        assert during > 8, during
+        assert ticker.worst < LOOP_LAG_BOUND, ticker.worst
+
+    asyncio.run(main())
+
+
+def test_cancelling_a_task_kills_its_statement_on_the_server(make_amm, cluster, table):
+    """A keyed INSERT that sleeps 5 s inside the server is cancelled while it runs: the task
+    raises CancelledError within the bound, the statement is no longer in any node's
+    processlist, and the row was never written. `asyncio.wait_for` (a timeout) does the same
+    for a read, and a cancelled transaction is rolled back (its row absent)."""
+    amm = make_amm()
+    prefix = f"INSERT INTO {table} (title"
+    sql = f"INSERT INTO {table} (title, instructor, duration) SELECT ?, 'aio', SLEEP(5)"
+
+    async def main() -> None:
+        write = amm.execute(sql, ("cancelled",), key=(table, "title", "cancelled"))
+        task = asyncio.get_running_loop().create_task(write)
+        deadline = time.monotonic() + 30
+        while not (running(cluster, 1, prefix) or running(cluster, 2, prefix)):
+            assert time.monotonic() < deadline and not task.done(), "the INSERT never showed in a processlist"
+            await asyncio.sleep(0.02)
+        start = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        took = time.monotonic() - start
+        assert took < CANCEL_BOUND, took
+        assert not running(cluster, 1, prefix) and not running(cluster, 2, prefix)
+
+        start = time.monotonic()
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(amm.query("SELECT SLEEP(5) AS timed_out"), 0.5)
+        assert time.monotonic() - start < 0.5 + CANCEL_BOUND
+        assert not running(cluster, 1, "SELECT SLEEP(5) AS timed_out")
+        assert not running(cluster, 2, "SELECT SLEEP(5) AS timed_out")
+
+        # A transaction cancelled while its body waits on a statement: rolled back, the
+        # statement killed.
+        async def body(tx: multimaster.AsyncTransaction) -> None:
+            await tx.execute(f"INSERT INTO {table} (title, instructor, duration) VALUES ('in-tx', 'aio', 1)")
+            await tx.query("SELECT SLEEP(5) AS in_a_transaction")
+
+        task = asyncio.get_running_loop().create_task(amm.transaction(body))
+        deadline = time.monotonic() + 30
+        while not (running(cluster, 1, "SELECT SLEEP(5) AS in_a") or running(cluster, 2, "SELECT SLEEP(5) AS in_a")):
+            assert time.monotonic() < deadline and not task.done(), "the transaction's SLEEP never showed"
+            await asyncio.sleep(0.02)
+        start = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert time.monotonic() - start < CANCEL_BOUND
+        assert not running(cluster, 1, "SELECT SLEEP(5) AS in_a") and not running(cluster, 2, "SELECT SLEEP(5) AS in_a")
+        # The instance goes on working after its calls were cancelled.
+        assert await amm.query("SELECT 2") == [(2,)]
+
+    asyncio.run(main())
+    assert titles(cluster, table) == []
+
+
+def test_a_hundred_tasks_write_every_row_exactly_once_through_a_kill_9(make_amm, cluster, table):
+    """100 tasks write keyed rows as fast as they can while node 1 is killed with kill -9 and
+    restarted: no task sees an error, and every row a task was told is written is in the
+    table exactly once, and no other."""
+    amm = make_amm(backoff_cap=1.0)
+    written: List[str] = []
+    sql = insert_sql(table)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+
+        async def writer(n: int) -> None:
+            i = 0
+            while not stop.is_set():
+                title = f"w{n}-{i}"
+                await amm.execute(sql, (title, i), key=(table, "title", title))
+                written.append(title)
+                i += 1
+
+        tasks = [asyncio.get_running_loop().create_task(writer(n)) for n in range(100)]
+        try:
+            await until(lambda: len(written) >= 200, 60, "200 rows before the crash")
+            crashed_at = time.time()
+            cluster.crash(1)
+            await until(
+                lambda: node_downs(amm.sync, cluster.addresses[0], crashed_at) > 0, detect_bound(1.0), "node 1 down"
+            )
+            await asyncio.get_running_loop().run_in_executor(None, cluster.start, 1)
+            since = len(written)
+            await until(lambda: len(written) >= since + 200, 120, "200 rows after the restart")
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks)
+
+    asyncio.run(main())
+    assert len(set(written)) == len(written)
+    assert count_titles(cluster, table) == (len(written), len(written))
+    assert sorted(written) == titles(cluster, table)
+
+
+def test_an_async_transaction_commits_and_a_raising_body_rolls_back(make_amm, cluster, table):
+    """`await transaction(body)` with an async body commits what it did; a body that raises
+    after writing rolls back (the row is absent) and its own exception comes out; a sync body
+    is a TypeError."""
+    amm = make_amm()
+    sql = insert_sql(table)
+
+    class Boom(Exception):
+        pass
+
+    async def main() -> None:
+        async def good(tx: multimaster.AsyncTransaction) -> int:
+            await tx.execute(sql, ("in-tx", 1))
+            rows = await tx.query(f"SELECT COUNT(*) FROM {table}")
+            return int(rows[0][0])
+
+        done = await amm.transaction(good)
+        assert done.value == 1 and done.attempts == 1
+
+        async def bad(tx: multimaster.AsyncTransaction) -> None:
+            await tx.execute(sql, ("rolled-back", 2))
+            raise Boom("the body failed")
+
+        with pytest.raises(Boom, match="the body failed"):
+            await amm.transaction(bad)
+        with pytest.raises(TypeError, match="async function"):
+            await amm.transaction(lambda tx: None)  # type: ignore[arg-type,return-value]
+
+    asyncio.run(main())
+    assert titles(cluster, table) == ["in-tx"]
+
+
+def test_a_closed_instance_raises_as_the_sync_one_does(make_amm, make_mm):
+    """Closed: the same exception class and message as `MultiMaster`'s, at once; `async with`
+    closes; close() twice is fine."""
+    mm = make_mm()
+    mm.close()
+    with pytest.raises(multimaster.Error) as sync_error:
+        mm.query("SELECT 1")
+
+    async def main() -> None:
+        async with make_amm() as amm:
+            assert await amm.query("SELECT 1") == [(1,)]
+        assert amm.closed
+        with pytest.raises(type(sync_error.value), match=str(sync_error.value)):
+            await amm.query("SELECT 1")
+        with pytest.raises(type(sync_error.value), match=str(sync_error.value)):
+            await amm.execute("DO 1")
+        await amm.close()
+
+    asyncio.run(main())
+
+
+def test_an_unawaited_call_warns_as_a_coroutine(make_amm):
+    amm = make_amm()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        amm.query("SELECT 1")  # not awaited
+        gc.collect()
+    assert any("was never awaited" in str(w.message) for w in caught), [str(w.message) for w in caught]
+
+
+def test_many_loops_in_threads_share_one_instance(make_amm):
+    """Four threads, each with its own event loop, and this thread's loop, use one instance at
+    once: every call answers on the loop that made it."""
+    amm = make_amm()
+    errors: List[BaseException] = []
+
+    async def work(n: int) -> None:
+        for i in range(20):
+            assert await amm.query("SELECT ?", (n * 100 + i,)) == [(n * 100 + i,)]
+
+    def in_thread(n: int) -> None:
+        try:
+            asyncio.run(work(n))
+        except BaseException as e:  # noqa: BLE001 - reported by the test
+            errors.append(e)
+
+    threads = [threading.Thread(target=in_thread, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    asyncio.run(work(9))
+    for t in threads:
+        t.join(timeout=60)
+        assert not t.is_alive()
+    assert errors == []
+
+
+def test_a_loop_closed_with_calls_in_flight_never_hangs(make_amm, cluster, table):
+    """A loop is closed (without cancelling its tasks) while a read sleeps and while an async
+    transaction body is between two statements: the read ends by itself on its worker thread,
+    the transaction is rolled back (its row absent), and the instance serves the next loop."""
+    amm = make_amm()
+    sql = insert_sql(table)
+    loop = asyncio.new_event_loop()
+
+    async def body(tx: multimaster.AsyncTransaction) -> None:
+        await tx.execute(sql, ("orphan", 1))
+        await asyncio.sleep(30)  # the loop is closed meanwhile
+
+    async def start() -> None:
+        loop.create_task(amm.query("SELECT SLEEP(1)"))
+        loop.create_task(amm.transaction(body))
+        await asyncio.sleep(0.5)
+
+    loop.run_until_complete(start())
+    loop.close()
+
+    async def after() -> None:
+        start = time.monotonic()
+        assert await amm.query("SELECT 3") == [(3,)]
+        assert time.monotonic() - start < SLACK
+
+    asyncio.run(after())
+    wait_for(lambda: titles(cluster, table) == [] and not running(cluster, 1, "SELECT SLEEP(1)"), 10, "rolled back")
+    assert titles(cluster, table) == []
+    with pytest.raises(ValueError, match="max_in_flight"):
+        AsyncMultiMaster(cluster.addresses, max_in_flight=0)
+
+
+def test_calls_beyond_the_bound_wait_without_blocking_the_loop(make_amm):
+    """max_in_flight=2: six one-second sleeps take three rounds, and the ticker stays on time."""
+    amm = make_amm(max_in_flight=2)
+
+    async def main() -> None:
+        ticker = Ticker().start()
+        start = time.monotonic()
+        await asyncio.gather(*(amm.query("SELECT SLEEP(1)") for _ in range(6)))
+        took = time.monotonic() - start
+        await ticker.stop()
+        assert 3.0 <= took < 3.0 + SLACK, took
+        assert ticker.worst < LOOP_LAG_BOUND, ticker.worst
+
+    asyncio.run(main())

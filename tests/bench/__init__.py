@@ -18,6 +18,9 @@ one of them), printed with its min-max, and every ratio compares two figures of 
   latency per call (p50, p99): the INSERTs of execute() and of PyMySQL's loop, and SELECT 1
   the per-node latency histogram's cost: ns per statement, and the single-row loop's time with
     and without it (tests/bench/latency.py)
+  SQLAlchemy (tests/bench/sqla.py): mysql+multimaster vs mysql+pymysql and mysql+mysqlconnector
+    engines: ORM add_all and bulk insert of 10,000 objects, pandas to_sql of 100,000 rows
+    (method=None and "multi"), a 3-statement transaction's p50/p99; client CPU per row
   the failover stall: kill -9 of node 1 mid-loop (rows paced 2 ms apart; the lab's crash API,
     on a row count), for insert_many sequential and concurrency=2, against the cluster's
     floor: a PyMySQL writer on the survivor alone, running beside the loop through the same
@@ -31,13 +34,14 @@ Beside each throughput figure, the CPU it took in cores busy: this process (the 
 for the bare loop, its child) and the two mariadbd (the servers), which share the machine.
 
     make bench                            # installs the `bench` extra, builds the bare loop
-    cd tests && ../.venv/bin/python -m bench [--rows N] [--rounds N] [--failover-rounds N] [--keep]
-                                    [--tls] [--smoke] [--hosts A,B] [--lab-dir DIR]
+    cd tests && ../.venv/bin/python -m bench [--rows N] [--rounds N] [--sqla-rounds N] [--failover-rounds N]
+                                    [--keep] [--tls] [--smoke] [--hosts A,B] [--lab-dir DIR]
 
 --rows: rows per client per round of the single-row cases (concurrent cases 2x, batched
-cases 20x); --keep leaves the lab up (a later run reuses it); --tls adds a second lab that
-requires TLS (127.0.61.x) and compares insert_many and SELECT 1 over VERIFY_IDENTITY (it
-doubles the time the labs take to come up); --smoke: tiny counts, one round, every case and
+cases 20x); --sqla-rounds: rounds of the SQLAlchemy cases (default 3); --keep leaves the lab
+up (a later run reuses it); --tls adds a second lab that requires TLS (127.0.61.x) and
+compares insert_many and SELECT 1 over VERIFY_IDENTITY (it doubles the time the labs take to
+come up); --smoke: tiny counts, one round, every case and
 one failover run of each kind, figures meaningless (tests/cluster/test_bench_smoke.py runs it in
 `make test`). Exits 1 if a case failed, a row count was off, or a failover run lost or
 duplicated a row; a client that cannot run here (mysql-connector-python not installed, an

@@ -71,12 +71,16 @@ from bench.labels import (
 from bench.latency import print_latency_cost
 from bench.load import load_bench
 from bench.report import print_failover, print_latency, print_throughput
+from bench.sqla import print_sqla, sizes, sqla_run
 
 
 def parse_args(argv: List[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=bench.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", type=int, help="rows per client per round of the single-row cases (default 1000)")
     p.add_argument("--rounds", type=int, help="interleaved rounds of the throughput and latency cases (default 5)")
+    p.add_argument(
+        "--sqla-rounds", type=int, help="interleaved rounds of the SQLAlchemy cases (default 3: 100,000-row to_sql)"
+    )
     p.add_argument("--failover-rounds", type=int, help="rounds of the failover runs, two crashes each (default 5)")
     p.add_argument("--keep", action="store_true", help="leave the lab(s) up")
     p.add_argument(
@@ -95,6 +99,7 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
         args.load_rows = 3000 if args.smoke else 1_000_000
     args.rows = args.rows or (40 if args.smoke else 1000)
     args.rounds = args.rounds or (1 if args.smoke else 5)
+    args.sqla_rounds = args.sqla_rounds if args.sqla_rounds is not None else (1 if args.smoke else 3)
     args.failover_rounds = args.failover_rounds if args.failover_rounds is not None else (1 if args.smoke else 5)
     for name in ("rows", "rounds"):
         if getattr(args, name) < 1:
@@ -285,6 +290,13 @@ def main(argv: List[str]) -> int:
         failed = asyncio_section(lab, admin, 20 if args.smoke else 2 * n, args.rounds, args.smoke) or failed
         if args.load_rows:
             failed = load_bench(lab, args.load_rows) or failed
+
+        # The SQLAlchemy engines: ORM, to_sql, a transaction (tests/bench/sqla.py).
+        if args.sqla_rounds:
+            _, sqla = sqla_run(lab, admin, args.smoke, args.sqla_rounds, closers)
+            print_sqla(sqla, args.sqla_rounds, judge, sizes(args.smoke))
+            sys.stdout.flush()
+            failed = failed or bool(sqla.errors)
 
         # The failover stall: each run crashes node 1 and starts it again.
         results: Dict[str, List[Stall]] = {}

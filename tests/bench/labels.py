@@ -47,17 +47,41 @@ LAT_QUERY_TLS = "SELECT 1: MultiMaster.query, TLS"
 FO_FLOOR = "floor: PyMySQL on the survivor only"
 FO_SEQ = "insert_many, sequential, kill -9"
 FO_CONC = "insert_many, concurrency=2, kill -9"
+# The SQLAlchemy figures (tests/bench/sqla.py): a row per workload and driver, `workload: driver`.
+MULTI_CHUNK = 1000  # to_sql(method="multi")'s chunksize
+ORM_ADD_ALL = "ORM Session.add_all + commit (ids read back)"
+ORM_BULK = "ORM bulk session.execute(insert(Model), dicts)"
+TO_SQL_NONE = "to_sql method=None, chunksize=None"
+TO_SQL_MULTI = f"to_sql method='multi', chunksize={MULTI_CHUNK}"
+TX_WORKLOAD = "3-statement transaction"
+SQLA_WORKLOADS = [ORM_ADD_ALL, ORM_BULK, TO_SQL_NONE, TO_SQL_MULTI, TX_WORKLOAD]
+SQLA_MM = "mysql+multimaster"
+SQLA_PYMYSQL = "mysql+pymysql"
+SQLA_CONNECTOR = "mysql+mysqlconnector"
+SQLA_DRIVERS = [SQLA_MM, SQLA_PYMYSQL, SQLA_CONNECTOR]
+# The transaction once more without the causal wait at START TRANSACTION: what that wait costs.
+SQLA_MM_NOCAUSAL = "mysql+multimaster, causal_reads=false"
+SQLA_TX_DRIVERS = [SQLA_MM, SQLA_MM_NOCAUSAL, SQLA_PYMYSQL, SQLA_CONNECTOR]
+
+
+def sqla_label(workload: str, driver: str) -> str:
+    return f"{workload}: {driver}"
+
 
 THROUGHPUT_HEADER = "== Throughput"
 LATENCY_HEADER = "== Latency per call"
 FAILOVER_HEADER = "== Failover stall"
+SQLA_THROUGHPUT_HEADER = "== SQLAlchemy throughput"
+SQLA_TX_HEADER = "== SQLAlchemy transaction latency"
 COLUMNS_HEADER = "client"
-HEADERS = [THROUGHPUT_HEADER, LATENCY_HEADER, FAILOVER_HEADER]
+HEADERS = [THROUGHPUT_HEADER, LATENCY_HEADER, SQLA_THROUGHPUT_HEADER, SQLA_TX_HEADER, FAILOVER_HEADER]
 ROW_LABELS = (
     [SEQ, SEQ_BOTH, BARE, PYMYSQL, CONNECTOR, EXECUTE]
     + [CONC[2], THREADS[2], CONC[4], THREADS[4]]
     + [BATCH[100], BATCH[1000], BATCH_CONC, EXECUTEMANY[100], EXECUTEMANY[1000]]
     + [LAT_PYMYSQL_INSERT, LAT_EXECUTE, LAT_PYMYSQL_SELECT, LAT_QUERY]
+    + [sqla_label(workload, driver) for workload in SQLA_WORKLOADS for driver in SQLA_DRIVERS]
+    + [sqla_label(TX_WORKLOAD, SQLA_MM_NOCAUSAL)]
     + [FO_FLOOR, FO_SEQ, FO_CONC]
 )
 TLS_LABELS = [SEQ_TLS, LAT_QUERY_TLS]

@@ -23,7 +23,16 @@ import pytest
 
 from multimaster_lab.lab import Lab, LabError
 
-from bench.labels import COLUMNS_HEADER, CONNECTOR, HEADERS, ROW_LABELS, TLS_LABELS
+from bench.labels import (
+    COLUMNS_HEADER,
+    CONNECTOR,
+    HEADERS,
+    ROW_LABELS,
+    SQLA_CONNECTOR,
+    SQLA_WORKLOADS,
+    TLS_LABELS,
+    sqla_label,
+)
 from bench.load import LOAD_LABELS
 from support.labs import lab_processes, needs_lab
 
@@ -38,7 +47,7 @@ TESTS = Path(__file__).resolve().parents[1]
 # tuning knob.
 DEADLINE = 480
 # A row the smoke run may skip, saying why: `make test` does not install the bench extra.
-MAY_SKIP = {CONNECTOR}
+MAY_SKIP = {CONNECTOR} | {sqla_label(workload, SQLA_CONNECTOR) for workload in SQLA_WORKLOADS}
 
 
 def down(lab_dir: str) -> None:

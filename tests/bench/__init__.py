@@ -29,16 +29,21 @@ one of them), printed with its min-max, and every ratio compares two figures of 
     around the crash; lost and duplicated rows are counted by a table audit (COUNT(*),
     COUNT(DISTINCT title) against the rows meant). Node 1 is started again, and rejoins,
     before the next run.
+  the rejoin gap: kill -9 of node 2 mid-loop, started again at once (tests/bench/failover.py),
+    one run a round: for sequential insert_many and a PyMySQL writer on node 1 beside it, the
+    longest gap between commits after the stall (the joiner entering the cluster) and when
+    it began after the kill; lost and duplicated rows by the same audit.
 
 Beside each throughput figure, the CPU it took in cores busy: this process (the client;
 for the bare loop, its child) and the two mariadbd (the servers), which share the machine.
 
     make bench                            # installs the `bench` extra, builds the bare loop
     cd tests && ../.venv/bin/python -m bench [--rows N] [--rounds N] [--sqla-rounds N] [--failover-rounds N]
-                                    [--keep] [--tls] [--smoke] [--hosts A,B] [--lab-dir DIR]
+                                    [--failover-only] [--keep] [--tls] [--smoke] [--hosts A,B] [--lab-dir DIR]
 
 --rows: rows per client per round of the single-row cases (concurrent cases 2x, batched
-cases 20x); --sqla-rounds: rounds of the SQLAlchemy cases (default 3); --keep leaves the lab
+cases 20x); --failover-only: the failover stall and the rejoin gap alone; --sqla-rounds:
+rounds of the SQLAlchemy cases (default 3); --keep leaves the lab
 up (a later run reuses it); --tls adds a second lab that requires TLS (127.0.61.x) and
 compares insert_many and SELECT 1 over VERIFY_IDENTITY (it doubles the time the labs take to
 come up); --smoke: tiny counts, one round, every case and

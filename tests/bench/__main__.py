@@ -33,7 +33,7 @@ from bench.baselines import (
     sample_latency,
     threads_case,
 )
-from bench.failover import Stall, failover_run
+from bench.failover import Rejoin, Stall, failover_run, rejoin_run
 from bench.figures import Admin, Case, Figures, Skip, login, rows_for
 from bench.labels import (
     BARE,
@@ -70,7 +70,7 @@ from bench.labels import (
 )
 from bench.latency import print_latency_cost
 from bench.load import load_bench
-from bench.report import print_failover, print_latency, print_throughput
+from bench.report import print_failover, print_latency, print_rejoin, print_throughput
 from bench.sqla import print_sqla, sizes, sqla_run
 
 
@@ -82,6 +82,9 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
         "--sqla-rounds", type=int, help="interleaved rounds of the SQLAlchemy cases (default 3: 100,000-row to_sql)"
     )
     p.add_argument("--failover-rounds", type=int, help="rounds of the failover runs, two crashes each (default 5)")
+    p.add_argument(
+        "--failover-only", action="store_true", help="only the failover section (the stall and the rejoin gap)"
+    )
     p.add_argument("--keep", action="store_true", help="leave the lab(s) up")
     p.add_argument(
         "--smoke", action="store_true", help="tiny counts, one round: every case runs once, figures meaningless"
@@ -135,6 +138,57 @@ def describe(lab: Lab, admin: Admin, args: argparse.Namespace, bare: Optional[Pa
         print("SMOKE RUN: tiny counts and one round, so that every case runs; the figures mean nothing")
 
 
+def failover_section(lab: Lab, admin2: Admin, rounds: int, judge: bool) -> bool:
+    """The failover stall (each run crashes node 1 and starts it again) and the rejoin gap (node 2
+    killed and started at once); True if a run failed, lost or duplicated a row."""
+    results: Dict[str, List[Stall]] = {}
+    fo_skipped: Dict[str, str] = {}
+    rejoins: List[Rejoin] = []
+    per_worker_rows = math.ceil(FAILOVER_AFTER / FAILOVER_INTERVAL)
+    before = math.ceil(FAILOVER_BEFORE / FAILOVER_INTERVAL)
+    plan = [(FO_SEQ, 1), (FO_CONC, 2)]  # (label, workers)
+    started = time.monotonic()
+    for r in range(rounds):
+        for label, workers in plan if r % 2 == 0 else list(reversed(plan)):
+            if label in fo_skipped:
+                continue
+            try:
+                stall = failover_run(
+                    lab, admin2, label, workers * (before + per_worker_rows), workers * before, f"f{r}{label[:3]}_"
+                )
+            except Skip as e:
+                fo_skipped[label] = str(e)
+                continue
+            results.setdefault(label, []).append(stall)
+            print(
+                f"failover round {r + 1}, {label}: "
+                + (f"stall {stall.seconds:.3f} s" if stall.seconds is not None else "no stall measured")
+                + (f", floor {stall.floor:.3f} s" if stall.floor is not None else "")
+                + f", lost {stall.lost}, duplicated {stall.duplicated}"
+                + (f", ERROR: {stall.error}" if stall.error else "")
+                + f" ({time.monotonic() - started:.0f} s)",
+                flush=True,
+            )
+        rejoin = rejoin_run(lab, admin2, f"j{r}_")
+        rejoins.append(rejoin)
+        print(
+            f"rejoin round {r + 1}: "
+            + (f"gap {rejoin.seconds:.3f} s at +{rejoin.at:.1f} s" if rejoin.seconds is not None else "no gap measured")
+            + (f", floor {rejoin.floor:.3f} s at +{rejoin.floor_at:.1f} s" if rejoin.floor is not None else "")
+            + f", lost {rejoin.lost}, duplicated {rejoin.duplicated}"
+            + (f", ERROR: {rejoin.error}" if rejoin.error else "")
+            + f" ({time.monotonic() - started:.0f} s)",
+            flush=True,
+        )
+    if not rounds:
+        return False
+    print_failover(results, fo_skipped, rounds, judge)
+    print_rejoin(rejoins, rounds)
+    return any(s.error or s.lost or s.duplicated for runs in results.values() for s in runs) or any(
+        r.error or r.lost or r.duplicated for r in rejoins
+    )
+
+
 def main(argv: List[str]) -> int:
     args = parse_args(argv)
     begun = time.monotonic()
@@ -148,7 +202,7 @@ def main(argv: List[str]) -> int:
     closers: List[Callable[[], Any]] = []
     failed = False
     try:
-        bare, why_not_bare = find_bare_loop(args)
+        bare, why_not_bare = find_bare_loop(args) if not args.failover_only else (None, "")
         started = time.monotonic()
         for each in labs:
             each.up()
@@ -157,6 +211,9 @@ def main(argv: List[str]) -> int:
         print(f"lab{'s' if len(labs) > 1 else ''} up in {time.monotonic() - started:.0f} s", flush=True)
         admin, admin2 = Admin(lab, 1), Admin(lab, 2)
         closers += [admin.close, admin2.close]
+        if args.failover_only:
+            failed = failover_section(lab, admin2, args.failover_rounds, judge)
+            return 1 if failed else 0
         creds = lab.credentials()
 
         def connect(i: int) -> Any:
@@ -298,37 +355,8 @@ def main(argv: List[str]) -> int:
             sys.stdout.flush()
             failed = failed or bool(sqla.errors)
 
-        # The failover stall: each run crashes node 1 and starts it again.
-        results: Dict[str, List[Stall]] = {}
-        fo_skipped: Dict[str, str] = {}
-        per_worker_rows = math.ceil(FAILOVER_AFTER / FAILOVER_INTERVAL)
-        before = math.ceil(FAILOVER_BEFORE / FAILOVER_INTERVAL)
-        plan = [(FO_SEQ, 1), (FO_CONC, 2)]  # (label, workers)
-        started = time.monotonic()
-        for r in range(args.failover_rounds):
-            for label, workers in plan if r % 2 == 0 else list(reversed(plan)):
-                if label in fo_skipped:
-                    continue
-                try:
-                    stall = failover_run(
-                        lab, admin2, label, workers * (before + per_worker_rows), workers * before, f"f{r}{label[:3]}_"
-                    )
-                except Skip as e:
-                    fo_skipped[label] = str(e)
-                    continue
-                results.setdefault(label, []).append(stall)
-                print(
-                    f"failover round {r + 1}, {label}: "
-                    + (f"stall {stall.seconds:.3f} s" if stall.seconds is not None else "no stall measured")
-                    + (f", floor {stall.floor:.3f} s" if stall.floor is not None else "")
-                    + f", lost {stall.lost}, duplicated {stall.duplicated}"
-                    + (f", ERROR: {stall.error}" if stall.error else "")
-                    + f" ({time.monotonic() - started:.0f} s)",
-                    flush=True,
-                )
-        if args.failover_rounds:
-            print_failover(results, fo_skipped, args.failover_rounds, judge)
-            failed = failed or any(s.error or s.lost or s.duplicated for runs in results.values() for s in runs)
+        # The failover stall and the rejoin gap.
+        failed = failover_section(lab, admin2, args.failover_rounds, judge) or failed
 
         # Hot rows: parity against key-affinity (bench/affinity.py).
         failed = not print_hot(hot_runs(lab, args.rounds, 25 if args.smoke else 250)) or failed

@@ -24,6 +24,11 @@ INSERT = f"INSERT INTO {{t}} ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * 
 FAILOVER_INTERVAL = 0.002
 FAILOVER_BEFORE = 0.5  # seconds of rows before the crash (the crash condition is polled every 0.25 s)
 FAILOVER_AFTER = 1.5  # seconds of rows after it, at the fastest the pacing allows
+# The rejoin runs: node 2 killed after this long of rows and started at once; the rows stop this
+# long after the kill, past the second gap (the joiner entering the cluster, ~7.5 s after it).
+REJOIN_BEFORE = 1.0
+REJOIN_AFTER = 10.0
+REJOIN_MAX_ROWS = 20_000  # a bound on the loop should the crash never come (>= 40 s of rows)
 STALL_TARGET = 0.050  # the issue's target: stall <= floor + 50 ms
 
 # Row labels, in the order printed: tests/cluster/test_bench_smoke.py checks each appears.
@@ -47,6 +52,8 @@ LAT_QUERY_TLS = "SELECT 1: MultiMaster.query, TLS"
 FO_FLOOR = "floor: PyMySQL on the survivor only"
 FO_SEQ = "insert_many, sequential, kill -9"
 FO_CONC = "insert_many, concurrency=2, kill -9"
+FO_REJOIN_FLOOR = "rejoin: PyMySQL on the survivor only"
+FO_REJOIN = "rejoin: insert_many, sequential"
 # The SQLAlchemy figures (tests/bench/sqla.py): a row per workload and driver, `workload: driver`.
 MULTI_CHUNK = 1000  # to_sql(method="multi")'s chunksize
 ORM_ADD_ALL = "ORM Session.add_all + commit (ids read back)"
@@ -82,6 +89,6 @@ ROW_LABELS = (
     + [LAT_PYMYSQL_INSERT, LAT_EXECUTE, LAT_PYMYSQL_SELECT, LAT_QUERY]
     + [sqla_label(workload, driver) for workload in SQLA_WORKLOADS for driver in SQLA_DRIVERS]
     + [sqla_label(TX_WORKLOAD, SQLA_MM_NOCAUSAL)]
-    + [FO_FLOOR, FO_SEQ, FO_CONC]
+    + [FO_FLOOR, FO_SEQ, FO_CONC, FO_REJOIN_FLOOR, FO_REJOIN]
 )
 TLS_LABELS = [SEQ_TLS, LAT_QUERY_TLS]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import statistics
 from typing import Dict, List, Optional
 
-from bench.failover import Stall
+from bench.failover import Rejoin, Stall
 from bench.figures import Case, Figures, median_range, pct
 from bench.labels import (
     COLUMNS_HEADER,
@@ -14,6 +14,8 @@ from bench.labels import (
     FAILOVER_INTERVAL,
     FO_CONC,
     FO_FLOOR,
+    FO_REJOIN,
+    FO_REJOIN_FLOOR,
     FO_SEQ,
     LAT_EXECUTE,
     LATENCY_HEADER,
@@ -160,6 +162,36 @@ def print_failover(results: Dict[str, List[Stall]], skipped: Dict[str, str], rou
         for s in runs:
             if s.error:
                 print(f"{'':40} ERROR: {s.error}")
+
+
+def print_rejoin(runs: List[Rejoin], rounds: int) -> None:
+    """The second gap: after the stall, the longest gap between two commits (the killed node
+    rejoining), and when it began after the kill; the floor writer's beside the loop's."""
+    print(
+        f"\nrejoin: kill -9 of node 2 mid-loop, started again at once; the longest gap after the stall, "
+        f"in seconds, and when it began after the kill, median of {rounds} round{'s' if rounds != 1 else ''} "
+        f"(min-max); the floor writer runs on node 1 beside the loop"
+    )
+    print(f"{COLUMNS_HEADER:40} {'gap s':>8} {'min-max':>13} {'at +s':>6} {'min-max':>11} {'lost':>5} {'dup':>5}")
+    errors = "".join(f"; ERROR: {r.error}" for r in runs if r.error)
+    for label, gaps, ats in (
+        (FO_REJOIN_FLOOR, [r.floor for r in runs], [r.floor_at for r in runs]),
+        (FO_REJOIN, [r.seconds for r in runs], [r.at for r in runs]),
+    ):
+        pairs = [(g, a) for g, a in zip(gaps, ats) if g is not None and a is not None]
+        if unmeasured(label, bool(pairs), {}, {}, errors):
+            continue
+        mid, lo, hi = median_range([g for g, _ in pairs])
+        at, at_lo, at_hi = median_range([a for _, a in pairs])
+        counts = (
+            f"{sum(r.lost for r in runs):5d} {sum(r.duplicated for r in runs):5d}"
+            if label == FO_REJOIN
+            else f"{'-':>5} {'-':>5}"
+        )
+        print(f"{label:40} {mid:8.3f} {f'{lo:.3f}-{hi:.3f}':>13} {at:6.1f} {f'{at_lo:.1f}-{at_hi:.1f}':>11} {counts}")
+    for r in runs:
+        if r.error:
+            print(f"{'':40} ERROR: {r.error}")
 
 
 # ------------------------------------------------------------------------------------------------

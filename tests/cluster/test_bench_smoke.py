@@ -43,7 +43,7 @@ TLS_LAB_DIR = LAB_DIR + "-tls"  # where the bench puts the --tls lab
 # tests/, where `python -m bench` finds its package.
 TESTS = Path(__file__).resolve().parents[1]
 # Two labs coming up (plain and --tls), a debug build of the bare loop if there is none yet,
-# three crashes and restarts: a minute or two; the deadline is for a bench that hangs, not a
+# four crashes and restarts: a minute or two; the deadline is for a bench that hangs, not a
 # tuning knob.
 DEADLINE = 480
 # A row the smoke run may skip, saying why: `make test` does not install the bench extra.

@@ -29,7 +29,7 @@ from typing import (
 )
 
 from multimaster._native import CancelHandle, Transaction, parse_url
-from multimaster.client import MultiMaster, Options, Params, _Path
+from multimaster.client import ArrowStream, MultiMaster, Options, Params, _Path
 from multimaster.display import Events, Stats
 from multimaster.results import ExecResult, InsertReport, TransactionResult
 
@@ -141,8 +141,8 @@ class AsyncMultiMaster:
     async def insert_many(
         self,
         table: str,
-        columns: Sequence[str],
-        rows: Iterable[Sequence[Any]],
+        columns: Optional[Sequence[str]],
+        rows: Union[Iterable[Sequence[Any]], ArrowStream],
         *,
         key: Optional[str] = None,
         interval: float = 0.0,
@@ -152,7 +152,9 @@ class AsyncMultiMaster:
         batch: int = 1,
     ) -> InsertReport:
         """`MultiMaster.insert_many`, awaited (without a progress view; `on_row` is called on
-        the worker thread). Cancelled, the loop stops and the rows written stay written."""
+        the worker thread): any iterable, streamed, or an Arrow frame (`columns=None` takes
+        its names). A generator is advanced on the worker thread. Cancelled, the loop stops
+        and the rows written stay written."""
         return await self._run(
             functools.partial(
                 self._mm.insert_many,
@@ -175,6 +177,7 @@ class AsyncMultiMaster:
         check: Optional[Callable[[], object]] = None,
         attempts: int = 5,
         statement_timeout: Optional[float] = None,
+        affinity: object = None,
     ) -> TransactionResult[_T]:
         """`MultiMaster.transaction` with an async `body(tx)`: ``await tx.execute(...)``,
         ``await tx.query(...)``. The body runs on the loop; its statements run on the worker
@@ -200,6 +203,7 @@ class AsyncMultiMaster:
                 attempts=attempts,
                 statement_timeout=statement_timeout,
                 cancel=cancel,
+                affinity=affinity,
             )
 
         return await self._run(run)

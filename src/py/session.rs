@@ -16,7 +16,9 @@ use super::sigint;
 use super::values::{description, row_to_tuple, to_params, to_row};
 
 /// One DB-API connection's session: its open transaction (if any) and replay log, pinned to
-/// the node its balancing slot chose.
+/// the node its balancing slot chose. Every method takes the session's lock without the
+/// interpreter lock: a statement holds it for its whole run on a worker thread (the asyncio
+/// adaptor's), and may need the interpreter meanwhile (an exporter's hook, src/core/observe.rs).
 #[pyclass(name = "Session", module = "multimaster._native", frozen)]
 pub struct PySession {
     pub cluster: Cluster,
@@ -126,21 +128,20 @@ impl PySession {
 
     /// Raises OperationalError 2006 once the connection was discarded (a transaction that
     /// made a temporary table or took a named lock ended): pools then throw it away.
-    fn check(&self) -> PyResult<()> {
-        lock(&self.session)
-            .usable()
+    fn check(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| lock(&self.session).usable())
             .map_err(|e| PyErr::from(super::errors::PyMmError::from(e)))
     }
 
     /// The node the open transaction is pinned to (None without one).
     #[getter]
-    fn node(&self) -> Option<String> {
-        lock(&self.session).node(&self.cluster)
+    fn node(&self, py: Python<'_>) -> Option<String> {
+        py.detach(|| lock(&self.session).node(&self.cluster))
     }
 
     /// Whether a statement began a transaction not yet committed or rolled back.
     #[getter]
-    fn in_transaction(&self) -> bool {
-        lock(&self.session).in_transaction()
+    fn in_transaction(&self, py: Python<'_>) -> bool {
+        py.detach(|| lock(&self.session).in_transaction())
     }
 }

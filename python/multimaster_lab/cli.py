@@ -12,7 +12,7 @@ USAGE = """usage: multimaster {lab,demo,notebook,top} ...
   lab up [N] | status | crash I | freeze I | thaw I | start I | stop I | restart I
       | drain I | undrain I | down | env
                  a local MariaDB Galera cluster on loopback (N data nodes + arbitrator)
-  lab up --netns [N] | partition I [--one-way] | heal I
+  lab up --netns [N] | partition I [--one-way] | heal I | isolate I
                  the same in network namespaces (root), where a node can be cut off
   demo           the course demo: lab up, insert loop, each node crashed and restarted
                  mid-run, count watched, result verified, lab down; on a terminal in three

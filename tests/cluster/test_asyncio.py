@@ -17,11 +17,11 @@ import pytest
 
 import multimaster
 from multimaster import AsyncMultiMaster
-from multimaster_lab.coursedata import DATABASE, PASSWORD, USER
+from multimaster_lab.coursedata import DATABASE
 
 from support.aio import LOOP_LAG_BOUND, Ticker, until
 from support.bounds import SLACK, detect_bound, wait_for
-from support.labs import count_titles, node_downs, running
+from support.labs import count_titles, course_options, node_downs, running
 
 # A cancelled call: the watchdog's tick (20 ms) plus at most INTERRUPT_WAIT (0.3 s) for the
 # KILL to take, plus SLACK.
@@ -35,11 +35,7 @@ def make_amm(cluster: Any) -> Iterator[Callable[..., AsyncMultiMaster]]:
     made: List[AsyncMultiMaster] = []
 
     def make(nodes: Optional[List[str]] = None, **options: Any) -> AsyncMultiMaster:
-        options.setdefault("database", DATABASE)
-        options.setdefault("user", USER)
-        options.setdefault("password", PASSWORD)
-        options.setdefault("connect_timeout", 1.0)
-        amm = AsyncMultiMaster(nodes or cluster.addresses, **options)
+        amm = AsyncMultiMaster(nodes or cluster.addresses, **course_options(options))
         made.append(amm)
         return amm
 

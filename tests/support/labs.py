@@ -10,7 +10,7 @@ import contextlib
 import itertools
 import os
 import time
-from typing import TYPE_CHECKING, Any, Callable, Iterator, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
@@ -172,6 +172,12 @@ def table(cluster: Lab) -> Iterator[str]:
         pass
 
 
+def course_options(options: Dict[str, Any]) -> Dict[str, Any]:
+    """A test's options for an instance on the lab: the course's account and database, and a
+    1 s connect timeout, unless the test says otherwise."""
+    return {"database": DATABASE, "user": USER, "password": PASSWORD, "connect_timeout": 1.0, **options}
+
+
 @pytest.fixture
 def make_mm(cluster: Lab) -> Iterator[Callable[..., MultiMaster]]:
     """Builds MultiMaster instances on the lab (tests may pass other nodes or options);
@@ -179,11 +185,7 @@ def make_mm(cluster: Lab) -> Iterator[Callable[..., MultiMaster]]:
     made: List[MultiMaster] = []
 
     def make(nodes: Optional[List[str]] = None, **options: Any) -> MultiMaster:
-        options.setdefault("database", DATABASE)
-        options.setdefault("user", USER)
-        options.setdefault("password", PASSWORD)
-        options.setdefault("connect_timeout", 1.0)
-        mm = MultiMaster(nodes or cluster.addresses, **options)
+        mm = MultiMaster(nodes or cluster.addresses, **course_options(options))
         made.append(mm)
         return mm
 

@@ -15,10 +15,10 @@ from typing import Iterator, List
 
 import pytest
 
-from multimaster_lab.lab import STOP_GRACE, Lab
+from multimaster_lab.lab import STOP_GRACE
 
 from support.bounds import FAILURE_DETECTION, GALERA_PAUSE, SLACK, wait_for
-from support.labs import lab_processes
+from support.labs import cleared, lab_processes
 
 DEMO_HOSTS = os.environ.get("MULTIMASTER_TEST_DEMO_HOSTS", "127.0.62.1,127.0.62.2")
 DEMO_DIR = os.environ.get("MULTIMASTER_TEST_DEMO_DIR", "/tmp/multimaster-pytest-demo")
@@ -34,19 +34,9 @@ EXIT_BOUND = 0.5 + FAILURE_DETECTION + GALERA_PAUSE + 2 + STOP_GRACE + 10 + SLAC
 
 @pytest.fixture
 def lab_dir() -> Iterator[str]:
-    """The demo's lab directory: cleared of any lab a killed earlier run left, and brought down
-    afterwards whatever the test saw (the test itself checks that the demo did it)."""
-
-    def clean() -> None:
-        try:
-            Lab.load(DEMO_DIR).down()
-        except Exception:
-            pass
-
-    clean()
-    assert not lab_processes(DEMO_DIR), "a lab process from an earlier run is still there"
-    yield DEMO_DIR
-    clean()
+    """The demo's lab directory (support.labs.cleared)."""
+    with cleared(DEMO_DIR) as path:
+        yield path
 
 
 class Demo:

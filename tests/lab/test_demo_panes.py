@@ -15,7 +15,6 @@ SVG: how the README's picture (.github/course-demo-panes.svg) is made.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shlex
 import shutil
@@ -27,12 +26,11 @@ from typing import Callable, Dict, Iterator, List
 
 import pytest
 
-from multimaster_lab.lab import Lab
 from multimaster_lab.panes import TITLES
 
 from support.ansisvg import to_svg
 from support.bounds import SLACK, wait_for
-from support.labs import lab_processes
+from support.labs import cleared, lab_processes
 
 DEMO_HOSTS = os.environ.get("MULTIMASTER_TEST_DEMO_HOSTS", "127.0.62.1,127.0.62.2")
 DEMO_DIR = os.environ.get("MULTIMASTER_TEST_DEMO_DIR", "/tmp/multimaster-pytest-demo")
@@ -96,25 +94,6 @@ def tmux() -> Iterator[Tmux]:
         yield server
     finally:
         server.kill()
-
-
-@contextlib.contextmanager
-def cleared(lab_dir: str) -> Iterator[str]:
-    """A demo's lab directory: cleared of what a killed earlier run left, brought down
-    afterwards whatever the test saw (the test itself checks that the demo did it)."""
-
-    def clean() -> None:
-        try:
-            Lab.load(lab_dir).down()
-        except Exception:
-            pass
-
-    clean()
-    assert not lab_processes(lab_dir), "a lab process from an earlier run is still there"
-    try:
-        yield lab_dir
-    finally:
-        clean()
 
 
 @pytest.fixture

@@ -47,6 +47,26 @@ needs_lab = pytest.mark.skipif(
 )
 
 
+@contextlib.contextmanager
+def cleared(lab_dir: str) -> Iterator[str]:
+    """A lab directory a test's subprocess (the demo) brings a lab up in: cleared of what a
+    killed earlier run left, brought down afterwards whatever the test saw (the test itself
+    checks that its subprocess did it)."""
+
+    def clean() -> None:
+        try:
+            Lab.load(lab_dir).down()
+        except Exception:
+            pass
+
+    clean()
+    assert not lab_processes(lab_dir), "a lab process from an earlier run is still there"
+    try:
+        yield lab_dir
+    finally:
+        clean()
+
+
 def lab_processes(lab_dir: str) -> List[str]:
     """The command lines of every process that mentions lab_dir (mariadbd's --datadir,
     garbd's --log): what a lab left running."""

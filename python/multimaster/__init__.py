@@ -44,7 +44,7 @@ from multimaster.dbapi import (
     threadsafety,
 )
 from multimaster.exceptions import *  # noqa: F403 - the PEP 249 classes
-from multimaster.records import Event, NodeStats
+from multimaster.records import Event, Node, NodeStats
 from multimaster.results import ExecResult, InsertReport, TransactionResult
 
 if TYPE_CHECKING:
@@ -60,6 +60,7 @@ __all__ = [
     "InsertReport",
     "Transaction",
     "TransactionResult",
+    "Node",
     "NodeStats",
     "Event",
     "parse_address",

@@ -31,6 +31,7 @@ from typing import (
 from multimaster._native import CancelHandle, Transaction, parse_url
 from multimaster.client import ArrowStream, MultiMaster, Options, Params, _Path
 from multimaster.display import Events, Stats
+from multimaster.records import Node
 from multimaster.results import ExecResult, InsertReport, TransactionResult
 
 if TYPE_CHECKING:
@@ -217,8 +218,16 @@ class AsyncMultiMaster:
         return self._mm.events()
 
     @property
-    def nodes(self) -> List[str]:
+    def nodes(self) -> List[Node]:
         return self._mm.nodes
+
+    def add_node(self, address: str) -> None:
+        """`MultiMaster.add_node`, called as is: it returns at once (the connect runs apart)."""
+        self._mm.add_node(address)
+
+    def remove_node(self, address: str) -> None:
+        """`MultiMaster.remove_node`, called as is: it returns at once."""
+        self._mm.remove_node(address)
 
     @property
     def policy(self) -> str:

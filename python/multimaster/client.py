@@ -30,6 +30,7 @@ from typing import (
 from multimaster._native import CancelHandle, Native, Transaction, parse_url
 from multimaster.display import Events, Stats, multimaster_html, multimaster_text, progress_sink
 from multimaster.display.live import LiveView
+from multimaster.records import Node
 from multimaster.results import ExecResult, InsertReport, TransactionResult
 
 if TYPE_CHECKING:
@@ -253,14 +254,32 @@ class MultiMaster:
     def events(self) -> Events:
         """What happened, oldest first (the newest `event_capacity` events): each an `Event`
         dict with `time` (seconds since the epoch), `kind` (node_down, node_up, failover,
-        retry, ambiguous, ambiguous_resolved, node_draining, node_ready), `node` and `detail`. A list that also shows as
+        retry, ambiguous, ambiguous_resolved, node_draining, node_ready, node_added, node_removed),
+        `node` and `detail`. A list that also shows as
         a table in a notebook and has `to_pandas()` / `to_polars()`."""
         return Events(self._native.events())
 
     @property
-    def nodes(self) -> List[str]:
-        """The node addresses, as `host:port`."""
-        return self._native.nodes
+    def nodes(self) -> List[Node]:
+        """The nodes in rotation (not removed), as `host:port` strings (a list of them compares
+        equal to a list of plain strings), each with `.known_by` ("given", "added",
+        "discovered") and `.state`."""
+        return [Node(address, known_by, state) for address, known_by, state in self._native.nodes]
+
+    def add_node(self, address: str) -> None:
+        """Adds a node while the instance runs: `host`, `host:port` or `[v6]:port`, as the
+        constructor takes them. It takes statements from the first one after it connected and
+        its own state says it is fit (as a node coming back does); the connect runs in the
+        background, so this returns at once. An address already in rotation: nothing happens;
+        one removed before comes back with its counters. A malformed address: `ValueError`."""
+        self._native.add_node(address)
+
+    def remove_node(self, address: str) -> None:
+        """Takes a node out of rotation for good: nothing new goes there, statements in flight
+        on it finish (this returns at once, without waiting for them), its idle connections are
+        dropped and it is no longer probed; `stats()` shows it as "removed". `ValueError` for
+        an address not in rotation and for the last node in rotation."""
+        self._native.remove_node(address)
 
     @property
     def policy(self) -> str:

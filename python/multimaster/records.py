@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Tuple, TypedDict
 
-__all__ = ["Event", "NodeStats"]
+__all__ = ["Event", "Node", "NodeStats"]
 
 
 class NodeStats(TypedDict):
@@ -14,8 +14,12 @@ class NodeStats(TypedDict):
     address: str
     #: "up"; "draining" while its own state says it takes no new statements (desynced,
     #: rejecting queries, read-only, far behind, not in the primary component); "down" while
-    #: it is taken for dead (probed in the background).
+    #: it is taken for dead (probed in the background); "removed" once `remove_node` took it
+    #: out of rotation for good.
     state: str
+    #: How it became known: "given" (the constructor's addresses), "added" (`add_node`) or
+    #: "discovered".
+    known_by: str
     statements: int
     errors: int
     failovers: int
@@ -40,13 +44,31 @@ class NodeStats(TypedDict):
     state_reason: Optional[str]
 
 
+class Node(str):
+    """One node of `MultiMaster.nodes`: its address as `host:port` (it compares and hashes as
+    that string), with how it became known and its state when the list was read."""
+
+    #: "given" (the constructor's addresses), "added" (`add_node`) or "discovered".
+    known_by: str
+    #: "up", "down" or "draining", as in `NodeStats.state`.
+    state: str
+
+    def __new__(cls, address: str, known_by: str, state: str) -> Node:
+        node = super().__new__(cls, address)
+        node.known_by, node.state = known_by, state
+        return node
+
+    def __repr__(self) -> str:
+        return f"Node({str.__repr__(self)}, known_by={self.known_by!r}, state={self.state!r})"
+
+
 class Event(TypedDict):
     """One entry of `MultiMaster.events()`."""
 
     #: When, in seconds since the epoch (`time.time()`).
     time: float
     #: "node_down", "node_up", "failover", "retry", "ambiguous", "ambiguous_resolved",
-    #: "node_draining" or "node_ready".
+    #: "node_draining", "node_ready", "node_added" or "node_removed".
     kind: str
     node: str
     detail: str

@@ -19,14 +19,16 @@ use crate::core::failure::fault::describe;
 use crate::core::logs::log_debug;
 pub(crate) use crate::core::node::exec::{exec_on, rows_on};
 pub use crate::core::node::exec::{Exec, Rows};
-use crate::core::node::Node;
+use crate::core::cluster::roster::{plan_add, plan_remove, AddPlan, Roster};
+use crate::core::node::{Claim, KnownBy, Node};
+use crate::core::settings::address::Endpoint;
 use crate::core::observe::{Hook, Observer};
 use crate::core::settings::config::Config;
 use crate::core::sync::lock;
 
 struct Inner {
     cfg: Config,
-    nodes: Arc<Vec<Arc<Node>>>,
+    nodes: Arc<Roster>,
     watchdog: Watchdog,
     events: Arc<EventLog>,
     next: AtomicU64,
@@ -51,12 +53,11 @@ pub struct Cluster {
 impl Cluster {
     pub fn new(cfg: Config) -> Result<Self> {
         cfg.validate()?;
-        let nodes: Arc<Vec<Arc<Node>>> = Arc::new(
+        let nodes = Arc::new(Roster::new(
             cfg.endpoints
                 .iter()
-                .map(|e| Arc::new(Node::new(e.clone(), &cfg)))
-                .collect(),
-        );
+                .map(|e| Node::new(e.clone(), &cfg, KnownBy::Given)),
+        ));
         let events = Arc::new(EventLog::new(cfg.event_capacity));
         let watchdog = Watchdog::start(
             Arc::downgrade(&nodes),
@@ -82,13 +83,73 @@ impl Cluster {
         &self.inner.cfg
     }
 
+    /// The most nodes an instance can know: per-node counters sized by this never run out.
+    pub fn capacity(&self) -> usize {
+        roster::MAX_NODES
+    }
+
     /// Node `idx`, for work that stays on it (a transaction's attempt).
     pub(crate) fn node(&self, idx: usize) -> Arc<Node> {
         Arc::clone(&self.inner.nodes[idx])
     }
 
+    /// Every node known so far by index, retired ones included (an index stays valid).
     pub fn node_names(&self) -> Vec<String> {
         self.inner.nodes.iter().map(|n| n.name.clone()).collect()
+    }
+
+    /// The nodes in rotation (not retired): their addresses and how each became known.
+    pub fn members(&self) -> Vec<(String, KnownBy, &'static str)> {
+        let nodes = &self.inner.nodes;
+        let members = nodes.in_rotation().into_iter().map(|i| &nodes[i]);
+        members
+            .map(|n| (n.name.clone(), n.known_by, n.stats().state))
+            .collect()
+    }
+
+    /// Adds `address` to the rotation: a new node (or a retired one again, with its index and
+    /// counters) that takes statements once a first connect and a read of its state find it
+    /// up and fit, as a returning node does; the connect starts now, off the caller's thread.
+    /// An address already in rotation: nothing happens. Returns the node's index.
+    pub fn add_node(&self, address: &str) -> Result<usize> {
+        let endpoint = parse_address(address)?;
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        let nodes = &self.inner.nodes;
+        let _change = nodes.changing();
+        let idx = match plan_add(&nodes.known(), &endpoint) {
+            AddPlan::InRotation(i) => return Ok(i),
+            AddPlan::Revive(i) => {
+                nodes[i].await_connect("added again: not connected yet");
+                i
+            }
+            AddPlan::New => {
+                let node = Node::new(endpoint, &self.inner.cfg, KnownBy::Added);
+                node.await_connect("added: not connected yet");
+                nodes.push(node)?
+            }
+        };
+        let node = Arc::clone(&nodes[idx]);
+        self.note(EventKind::NodeAdded, &node.name, "in rotation once connected and fit".into());
+        if node.claim(std::time::Instant::now()) == Claim::Probe {
+            self.probe(&node);
+        }
+        Ok(idx)
+    }
+
+    /// Takes `address` out of rotation for good: nothing new goes there, statements in flight
+    /// finish (returns without waiting for them), its idle connections are dropped, it is no
+    /// longer probed. Refuses an address not in rotation and the last node in rotation.
+    pub fn remove_node(&self, address: &str) -> Result<()> {
+        let endpoint = parse_address(address)?;
+        let nodes = &self.inner.nodes;
+        let _change = nodes.changing();
+        let idx = plan_remove(&nodes.known(), &endpoint)?;
+        nodes[idx].retire();
+        let why = "removed: statements in flight finish, nothing new goes there";
+        self.note(EventKind::NodeRemoved, &nodes[idx].name, why.into());
+        Ok(())
     }
 
     /// The smallest `max_allowed_packet` of the nodes connected so far (0: none yet).
@@ -102,6 +163,7 @@ impl Cluster {
         known.min().unwrap_or(0)
     }
 
+    /// Per node known so far (retired ones show as "removed"), in index order.
     pub fn stats(&self) -> Vec<NodeStats> {
         let events = &self.inner.events;
         self.inner
@@ -293,7 +355,16 @@ impl Cluster {
     }
 }
 
+/// An address for `add_node` / `remove_node`, as the constructor takes it; a malformed one is
+/// the caller's `ValueError`.
+fn parse_address(address: &str) -> Result<Endpoint> {
+    address
+        .parse::<Endpoint>()
+        .map_err(|e| Error::Membership(e.to_string()))
+}
+
 mod backend;
 mod fence;
+pub mod roster;
 pub mod run;
 pub mod watchdog;

@@ -10,6 +10,11 @@ pub enum Error {
     #[error("{0}")]
     Config(String),
 
+    /// `add_node` / `remove_node` refused (`cluster/roster.rs`): an address not known, the
+    /// last node in rotation, a malformed address. Raised as Python's `ValueError`.
+    #[error("{0}")]
+    Membership(String),
+
     /// Settings that are wrong or do not fit together (`settings::error`).
     #[error(transparent)]
     Settings(#[from] crate::core::settings::error::SettingsError),

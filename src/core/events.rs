@@ -22,10 +22,14 @@ pub enum EventKind {
     NodeDraining,
     /// A draining node is fit again.
     NodeReady,
+    /// A node joined the instance's rotation (`add_node`, or a retired one added again).
+    NodeAdded,
+    /// A node left it for good (`remove_node`).
+    NodeRemoved,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 8] = [
+    pub const ALL: [EventKind; 10] = [
         EventKind::NodeDown,
         EventKind::NodeUp,
         EventKind::Failover,
@@ -34,6 +38,8 @@ impl EventKind {
         EventKind::AmbiguousResolved,
         EventKind::NodeDraining,
         EventKind::NodeReady,
+        EventKind::NodeAdded,
+        EventKind::NodeRemoved,
     ];
 
     pub fn name(self) -> &'static str {
@@ -46,6 +52,8 @@ impl EventKind {
             EventKind::AmbiguousResolved => "ambiguous_resolved",
             EventKind::NodeDraining => "node_draining",
             EventKind::NodeReady => "node_ready",
+            EventKind::NodeAdded => "node_added",
+            EventKind::NodeRemoved => "node_removed",
         }
     }
 }
@@ -122,6 +130,8 @@ impl EventLog {
                 EventKind::AmbiguousResolved => "outcome resolved",
                 EventKind::NodeDraining => "draining",
                 EventKind::NodeReady => "ready",
+                EventKind::NodeAdded => "added",
+                EventKind::NodeRemoved => "removed",
             };
             log::log!(target: "multimaster", level, "node {node} {what}: {detail}");
         }
@@ -147,7 +157,10 @@ impl EventLog {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct NodeStats {
     pub address: String,
+    /// "up", "down", "draining" or "removed" (retired by `remove_node`).
     pub state: &'static str,
+    /// "given", "added" or "discovered" (`node::KnownBy`).
+    pub known_by: &'static str,
     pub statements: u64,
     pub errors: u64,
     pub failovers: u64,

@@ -1,7 +1,7 @@
 //! One node: its endpoint, idle connections, health (up, or down until a time with backoff)
 //! and counters.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -100,9 +100,34 @@ pub enum Claim {
     Skip,
 }
 
+/// How a node became known to the instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KnownBy {
+    /// In the addresses the instance was made with: never dropped.
+    Given,
+    /// By `add_node` at run time.
+    Added,
+    /// Read from the cluster's own membership (`discover`).
+    Discovered,
+}
+
+impl KnownBy {
+    pub fn name(self) -> &'static str {
+        match self {
+            KnownBy::Given => "given",
+            KnownBy::Added => "added",
+            KnownBy::Discovered => "discovered",
+        }
+    }
+}
+
 pub struct Node {
     pub endpoint: Endpoint,
     pub name: String,
+    pub known_by: KnownBy,
+    /// Out of rotation for good (`remove_node`): never claimed, probed or read, its
+    /// connections dropped as they come back. Cleared when the address is added again.
+    retired: AtomicBool,
     opts: Opts,
     connect_timeout: Duration,
     /// The failure-detection time: bounds a stale connection's ping and a liveness check's query.
@@ -131,7 +156,7 @@ pub struct Node {
 }
 
 impl Node {
-    pub fn new(endpoint: Endpoint, cfg: &Config) -> Self {
+    pub fn new(endpoint: Endpoint, cfg: &Config, known_by: KnownBy) -> Self {
         let opts = OptsBuilder::new()
             .ip_or_hostname(Some(endpoint.host.clone()))
             .tcp_port(endpoint.port)
@@ -153,6 +178,8 @@ impl Node {
         Node {
             name: endpoint.to_string(),
             endpoint,
+            known_by,
+            retired: AtomicBool::new(false),
             opts: opts.into(),
             connect_timeout: cfg.connect_timeout,
             detection: cfg.failure_detection,
@@ -172,6 +199,9 @@ impl Node {
     }
 
     pub fn claim(&self, now: Instant) -> Claim {
+        if self.is_retired() {
+            return Claim::Skip;
+        }
         let mut st = lock(&self.state);
         let fit = st.fitness.is_fit();
         match st.down.as_mut() {
@@ -192,6 +222,32 @@ impl Node {
         lock(&self.idle).clear();
         lock(&self.monitor).take();
         lock(&self.killer).take();
+    }
+
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Acquire)
+    }
+
+    /// Takes the node out of rotation for good: nothing new goes there, statements in flight
+    /// finish (their connections are dropped when they come back), idle ones are dropped now.
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
+        self.drop_idle();
+    }
+
+    /// Brings a retired node (or a new one) in as a returning node is: down, with its one
+    /// reconnect attempt due now; it takes statements after that connect and a read of its
+    /// state say it is up and fit.
+    pub fn await_connect(&self, why: &str) {
+        let mut st = lock(&self.state);
+        st.last_error = Some(why.to_owned());
+        st.down = Some(Down {
+            until: Instant::now(),
+            failures: 0,
+            probing: false,
+        });
+        drop(st);
+        self.retired.store(false, Ordering::Release);
     }
 
     pub fn flavour(&self) -> Flavour {
@@ -243,6 +299,7 @@ impl Node {
         NodeStats {
             address: self.name.clone(),
             state: match &st.down {
+                _ if self.is_retired() => "removed",
                 None if !st.fitness.is_fit() => "draining",
                 None => "up",
                 Some(_) => "down",
@@ -254,6 +311,7 @@ impl Node {
             last_error: st.last_error.clone(),
             flavour: st.flavour.map(Flavour::name),
             latency: self.latency.snapshot(),
+            known_by: self.known_by.name(),
             state_reason: st
                 .fitness
                 .reason()
@@ -268,7 +326,7 @@ impl Node {
     pub fn begin_state_read(&self, now: Instant, every: Duration) -> bool {
         {
             let st = lock(&self.state);
-            if st.down.is_some() || st.flavour.is_none() {
+            if st.down.is_some() || st.flavour.is_none() || self.is_retired() {
                 return false;
             }
         }

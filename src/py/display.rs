@@ -31,6 +31,7 @@ pub fn stats_dict<'py>(py: Python<'py>, s: &NodeStats) -> PyResult<Bound<'py, Py
     let d = PyDict::new(py);
     d.set_item("address", &s.address)?;
     d.set_item("state", s.state)?;
+    d.set_item("known_by", s.known_by)?;
     d.set_item("statements", s.statements)?;
     d.set_item("errors", s.errors)?;
     d.set_item("failovers", s.failovers)?;

@@ -1,7 +1,7 @@
 //! Core errors -> the Python exceptions of `multimaster.exceptions` (defined in Python so
 //! users can catch and subclass them; looked up once here).
 
-use pyo3::exceptions::{PyKeyboardInterrupt, PyTypeError};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyType};
 use pyo3::PyTypeInfo;
@@ -96,6 +96,7 @@ fn make(py: Python<'_>, e: &Error) -> PyResult<PyErr> {
         Error::Settings(SettingsError::UnexpectedKeyword(_) | SettingsError::WrongType { .. }) => {
             return Ok(PyTypeError::new_err(e.to_string()))
         }
+        Error::Membership(m) => return Ok(PyValueError::new_err(m.clone())),
         Error::Config(_) | Error::Settings(_) | Error::Misuse(_) | Error::Closed => {
             InterfaceError::type_object(py)
         }

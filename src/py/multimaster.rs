@@ -288,7 +288,7 @@ impl PyNative {
             total,
         } = insert::open(rows, columns, key.as_deref(), concurrency, batch)?;
         let interval = options::seconds("interval", interval).map_err(settings_error)?;
-        let counters = Arc::new(Progress::new(self.cluster.node_names().len()));
+        let counters = Arc::new(Progress::new(self.cluster.capacity()));
         let live = progress.filter(|p| !p.is_none(py)).map(|sink| Live {
             sink,
             cluster: &self.cluster,
@@ -418,10 +418,24 @@ impl PyNative {
         super::display::events_since(py, &self.cluster, UNIX_EPOCH)
     }
 
-    /// The node addresses, as `host:port`.
+    /// The nodes in rotation (not removed): `(host:port, known_by, state)` each.
     #[getter]
-    fn nodes(&self) -> Vec<String> {
-        self.cluster.node_names()
+    fn nodes(&self) -> Vec<(String, &'static str, &'static str)> {
+        let members = self.cluster.members().into_iter();
+        members.map(|(a, by, state)| (a, by.name(), state)).collect()
+    }
+
+    /// Adds a node at run time (`Cluster::add_node`): it takes statements once connected and
+    /// fit. Returns at once; an address already in rotation is left as it is.
+    fn add_node(&self, address: &str) -> PyResult<()> {
+        self.cluster.add_node(address).map_err(PyMmError::from)?;
+        Ok(())
+    }
+
+    /// Takes a node out of rotation for good (`Cluster::remove_node`); statements in flight
+    /// on it finish. Returns at once.
+    fn remove_node(&self, address: &str) -> PyResult<()> {
+        Ok(self.cluster.remove_node(address).map_err(PyMmError::from)?)
     }
 
     #[getter]

@@ -16,7 +16,7 @@ from typing import Iterable, Sequence
 # a transparent background, so they must stand out on white and on near-black alike.
 GREEN, RED, AMBER, GREY, BLUE = "#1a7f37", "#cf222e", "#9a6700", "#6e7781", "#3b82f6"
 SERIES = (BLUE, "#a855f7", "#14b8a6", "#ec4899", "#0ea5e9", "#f97316")
-STATE_COLOUR = {"up": GREEN, "down": RED, "draining": AMBER}
+STATE_COLOUR = {"up": GREEN, "down": RED, "draining": AMBER, "removed": GREY}
 KIND_COLOUR = {
     "node_down": RED,
     "node_up": GREEN,
@@ -26,6 +26,8 @@ KIND_COLOUR = {
     "ambiguous_resolved": GREEN,
     "node_draining": AMBER,
     "node_ready": GREEN,
+    "node_added": GREEN,
+    "node_removed": GREY,
 }
 # The words of the library's own log lines (`Cluster::note` in src/core/cluster.rs).
 KIND_WORDS = {
@@ -37,6 +39,8 @@ KIND_WORDS = {
     "ambiguous_resolved": "outcome resolved",
     "node_draining": "draining",
     "node_ready": "ready",
+    "node_added": "added",
+    "node_removed": "removed",
 }
 # Events worth a line of their own in the live views; retries are only counted.
 NODE_KINDS = (
@@ -47,6 +51,8 @@ NODE_KINDS = (
     "ambiguous_resolved",
     "node_draining",
     "node_ready",
+    "node_added",
+    "node_removed",
 )
 # The timeline marks these three: they explain the shape of the rows/s lines.
 MARK_KINDS = ("node_down", "node_up", "failover")

@@ -19,8 +19,9 @@ def _stats_of(mm: Any) -> Stats:
         state = "closed" if mm.closed else "?"
         return Stats(
             {
-                "address": n,
+                "address": str(n),
                 "state": state,
+                "known_by": getattr(n, "known_by", "given"),
                 "statements": 0,
                 "errors": 0,
                 "failovers": 0,

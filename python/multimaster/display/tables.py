@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 MAX_HTML_ROWS = 200  # an events ring holds up to 1000; the newest are the ones worth seeing
 
 STATS_COLUMNS = [
-    "address", "state", "state_reason", "flavour", "statements", "errors", "failovers", "reconnects",
+    "address", "state", "state_reason", "known_by", "flavour", "statements", "errors", "failovers", "reconnects",
     "p50", "p99", "max", "last_error",
 ]  # fmt: skip
 STATS_HEADERS = [

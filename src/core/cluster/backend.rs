@@ -35,6 +35,10 @@ impl Backend for Cluster {
         &self.inner.nodes[idx].name
     }
 
+    fn in_rotation(&self) -> Vec<usize> {
+        self.inner.nodes.in_rotation()
+    }
+
     fn claim(&self, idx: usize) -> Result<bool> {
         if self.is_closed() {
             return Err(Error::Closed);
@@ -167,6 +171,7 @@ impl Backend for Cluster {
             .inner
             .nodes
             .iter()
+            .filter(|n| !n.is_retired())
             .map(|n| {
                 let s = n.stats();
                 let why = s.state_reason.as_deref().filter(|_| s.state == "draining");

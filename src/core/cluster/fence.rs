@@ -67,7 +67,7 @@ impl Cluster {
             .nodes
             .iter()
             .enumerate()
-            .filter(|(i, _)| *i != idx);
+            .filter(|(i, other)| *i != idx && !other.is_retired());
         let mut answers = others.filter_map(|(_, other)| other.has_member(&member));
         answers.next() == Some(false)
     }

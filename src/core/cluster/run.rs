@@ -26,6 +26,9 @@ const IDLE_POLL: Duration = Duration::from_millis(25);
 pub(crate) trait Backend {
     type Conn;
     fn name(&self, idx: usize) -> &str;
+    /// Indexes of the nodes in rotation now (not retired), in the order they became known;
+    /// an index once handed out is valid for the backend's life.
+    fn in_rotation(&self) -> Vec<usize>;
     /// Whether the loop may use node `idx` now. A down node whose backoff has passed gets its
     /// one reconnect attempt, started off the request path, and is skipped meanwhile. `Closed`
     /// once the instance is closed.
@@ -196,16 +199,20 @@ pub(crate) fn run<B: Backend, T>(
 ) -> Result<Outcome<T>> {
     let started = Instant::now();
     let deadline = started + cfg.failover_timeout;
-    let ids: Vec<u64> = (0..cfg.endpoints.len())
-        .map(|i| node_id(b.name(i)))
-        .collect();
     // Key affinity: the one given (a transaction's), else a keyed write's first key (a
     // batch's keys commit together on one node).
     let affinity = affinity.or(match write {
         IfLost::CheckKey(k) => k.values.first().map(value_hash),
         _ => None,
     });
-    let order = || cfg.policy.order(request, affinity, &ids, |i| b.load(i));
+    // The nodes in rotation, taken again each round: indexes are stable (`cluster/roster.rs`),
+    // so a node added meanwhile joins the next round and a removed one leaves it.
+    let order = || {
+        let members = b.in_rotation();
+        let ids: Vec<u64> = members.iter().map(|&i| node_id(b.name(i))).collect();
+        let by = cfg.policy.order(request, affinity, &ids, |k| b.load(members[k]));
+        by.into_iter().map(|k| members[k]).collect::<Vec<_>>()
+    };
     let first_choice = order().first().copied().unwrap_or(0);
     let mut r = Request {
         b,

@@ -11,10 +11,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::core::cancel::Cancel;
+use crate::core::cluster::roster::Roster;
 use crate::core::events::EventLog;
 use crate::core::failure::liveness::{judge, Action, Answer, Ended, InFlight, Watch};
 use crate::core::node::sock;
-use crate::core::node::Node;
 use crate::core::sync::lock;
 
 /// How often the watchdog looks at the statements in flight: well inside the half second a
@@ -63,7 +63,7 @@ pub struct Watchdog {
 impl Watchdog {
     /// Starts the thread. It holds the nodes weakly: it ends when they are dropped.
     pub fn start(
-        nodes: Weak<Vec<Arc<Node>>>,
+        nodes: Weak<Roster>,
         detection: Duration,
         events: Arc<EventLog>,
     ) -> std::io::Result<Watchdog> {
@@ -120,7 +120,7 @@ impl Watchdog {
 
 fn run(
     shared: Weak<Shared>,
-    nodes: Weak<Vec<Arc<Node>>>,
+    nodes: Weak<Roster>,
     detection: Duration,
     events: Arc<EventLog>,
 ) {
@@ -194,7 +194,7 @@ enum Todo {
 /// Judges one statement (under the flights' lock, so it cannot land meanwhile); `None`: wait.
 fn judge_flight(
     f: &Arc<Flight>,
-    nodes: &[Arc<Node>],
+    nodes: &Roster,
     now: Instant,
     watched_since: Instant,
     detection: Duration,
@@ -228,8 +228,8 @@ fn judge_flight(
 
 /// Starts a read of each node's state that is due, each on a thread of its own: a node that
 /// does not answer holds up only its own read (its liveness is judged apart).
-fn read_states(nodes: &[Arc<Node>], events: &Arc<EventLog>, now: Instant) {
-    for node in nodes {
+fn read_states(nodes: &Roster, events: &Arc<EventLog>, now: Instant) {
+    for node in nodes.iter() {
         if !node.begin_state_read(now, STATE_EVERY) {
             continue;
         }
@@ -248,7 +248,7 @@ fn read_states(nodes: &[Arc<Node>], events: &Arc<EventLog>, now: Instant) {
     }
 }
 
-fn act(todo: Todo, nodes: &[Arc<Node>], now: Instant) {
+fn act(todo: Todo, nodes: &Roster, now: Instant) {
     match todo {
         Todo::Check(idx) => {
             let node = &nodes[idx];

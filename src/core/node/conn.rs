@@ -68,6 +68,10 @@ impl Node {
     }
 
     pub fn checkin(&self, conn: Conn) {
+        // Retired while the statement ran: its connection is not kept.
+        if self.is_retired() {
+            return;
+        }
         let mut idle = lock(&self.idle);
         if idle.len() < MAX_IDLE {
             idle.push((conn, Instant::now()));

@@ -127,7 +127,13 @@ impl Node {
         slot: &Mutex<Option<Conn>>,
         f: impl Fn(&mut Conn) -> Result<T, DbError>,
     ) -> Option<T> {
-        reuse_or_reopen(&mut lock(slot), || self.open().ok().map(|(c, _)| c), f)
+        let mut slot = lock(slot);
+        let out = reuse_or_reopen(&mut slot, || self.open().ok().map(|(c, _)| c), f);
+        // Retired meanwhile (`retire` drops the slot's connection after this lock): not kept.
+        if self.is_retired() {
+            slot.take();
+        }
+        out
     }
 
     /// One liveness check: the monitor connection's ping, or a new connection and a trivial
@@ -142,7 +148,9 @@ impl Node {
         }
         match self.open() {
             Ok((conn, found)) => {
-                *mon = Some(conn);
+                if !self.is_retired() {
+                    *mon = Some(conn);
+                }
                 let st = lock(&self.state);
                 match &st.incarnation {
                     Some(known) if !known.same(&found.incarnation) => Answer::Restarted,

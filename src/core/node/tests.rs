@@ -12,7 +12,7 @@ fn node() -> Node {
         base: BASE,
         cap: CAP,
     };
-    Node::new(endpoint, &cfg)
+    Node::new(endpoint, &cfg, KnownBy::Given)
 }
 
 /// Marks the node down and returns the window its backoff ends in: the jitter puts it in

@@ -45,14 +45,17 @@ impl Progress {
         }
     }
 
-    /// `rows` rows written by one statement on `node`.
+    /// `rows` rows written by one statement on `node` (counted per node only within the
+    /// nodes it was sized for: `Cluster::capacity` covers every node an instance can know).
     fn add(&self, node: usize, rows: u64, took: Took) {
         let add = |c: &AtomicU64, n: u64| {
             if n > 0 {
                 c.fetch_add(n, Ordering::Relaxed);
             }
         };
-        add(&self.per_node[node], rows);
+        if let Some(c) = self.per_node.get(node) {
+            add(c, rows);
+        }
         add(&self.retries, took.retries.into());
         add(&self.failovers, took.failovers.into());
         add(&self.resolved, u64::from(took.resolved) * rows);
@@ -173,7 +176,6 @@ pub fn insert_many(
         feed,
         cancel,
         progress,
-        names,
         one_row: insert_row(batch.table, batch.columns),
         started: Instant::now(),
         report: Mutex::new(report),
@@ -208,7 +210,6 @@ struct Run<'a, 'b> {
     feed: &'a Feed,
     cancel: &'a Cancel,
     progress: &'a Progress,
-    names: Vec<String>,
     one_row: String,
     started: Instant,
     report: Mutex<Report>,
@@ -303,6 +304,13 @@ impl Run<'_, '_> {
         {
             let mut report = lock(&self.report);
             report.rows += n;
+            // A node added since the run started (`add_node`): its index is the next ones'.
+            if node >= report.per_node.len() {
+                let names = self.cluster.node_names();
+                let known = report.per_node.len();
+                report.per_node.extend(names[known..].iter().map(|n| (n.clone(), 0)));
+                report.timeline.grow(names.len());
+            }
             report.per_node[node].1 += n;
             report.retries += u64::from(took.retries);
             report.failovers += u64::from(took.failovers);
@@ -318,7 +326,7 @@ impl Run<'_, '_> {
         for index in range {
             on_row(&RowDone {
                 index,
-                node: self.names[node].clone(),
+                node: self.cluster.node(node).name.clone(),
                 took,
             })?;
         }

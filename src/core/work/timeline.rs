@@ -28,6 +28,13 @@ impl Timeline {
         }
     }
 
+    /// Series for `nodes` nodes in all (nodes added during the run).
+    pub fn grow(&mut self, nodes: usize) {
+        if self.rows.len() < nodes {
+            self.rows.resize(nodes, Vec::new());
+        }
+    }
+
     /// One row taken by `node` now.
     pub fn record(&mut self, node: usize) {
         self.record_at(node, self.start.elapsed());

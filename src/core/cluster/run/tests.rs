@@ -53,6 +53,8 @@ struct Script {
     events: RefCell<Vec<(EventKind, String)>>,
     /// What a read of each node's state finds after a refusal it explains: draining or not.
     draining: RefCell<Vec<bool>>,
+    /// The nodes in rotation (`add_node` / `remove_node` change it between requests).
+    members: RefCell<Vec<usize>>,
 }
 
 impl Script {
@@ -76,6 +78,7 @@ impl Script {
             log: RefCell::default(),
             events: RefCell::default(),
             draining: RefCell::new(vec![false; nodes]),
+            members: RefCell::new((0..nodes).collect()),
         }
     }
 
@@ -149,6 +152,9 @@ impl Backend for Script {
     type Conn = u32;
     fn name(&self, idx: usize) -> &str {
         ["n0", "n1", "n2", "n3"][idx]
+    }
+    fn in_rotation(&self) -> Vec<usize> {
+        self.members.borrow().clone()
     }
     fn claim(&self, idx: usize) -> Result<bool> {
         Ok(self.up.borrow()[idx])
@@ -236,6 +242,19 @@ fn success_on_the_first_choice() {
         (Some(1), 1, false, 0)
     );
     assert_eq!(s.log(), ["stmt 1", "checkin 1"]);
+}
+
+#[test]
+fn requests_spread_over_the_nodes_in_rotation_only_and_follow_its_changes() {
+    let s = Script::new(3);
+    *s.members.borrow_mut() = vec![0, 2];
+    let first = |s: &Script, r| s.run(IfLost::Raise, r).unwrap().node;
+    // Node 1 is retired: parity rotates over the two left, none gets a double share.
+    assert_eq!((0..4).map(|r| first(&s, r)).collect::<Vec<_>>(), [0, 2, 0, 2]);
+    assert!(!s.log().iter().any(|l| l.ends_with(" 1")), "{:?}", s.log());
+    // Node 1 added again: the next requests use it.
+    *s.members.borrow_mut() = vec![0, 1, 2];
+    assert_eq!((0..3).map(|r| first(&s, r)).collect::<Vec<_>>(), [0, 1, 2]);
 }
 
 #[test]

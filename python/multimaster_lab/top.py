@@ -150,7 +150,7 @@ def watches(args: argparse.Namespace, env: Mapping[str, str]) -> List[Watch]:
         return [Watch(n, one_node_url(url, n), args, credentials) for n in nodes]
     if args.defaults_file:
         with MultiMaster(None, read_default_file=args.defaults_file, **credentials) as probe:
-            nodes = probe.nodes
+            nodes = [str(n) for n in probe.nodes]
         return [Watch(n, [n], args, credentials) for n in nodes]
     return [Watch(n, [n], args, credentials) for n in nodes_from_env(env)]
 

@@ -10,6 +10,7 @@ use mysql::prelude::Queryable;
 use mysql::{Conn, Params};
 
 use crate::core::cancel::Cancel;
+use crate::core::cluster::roster::{plan_add, plan_remove, AddPlan, Roster};
 use crate::core::cluster::run::{conn, timed_out, Backend, LeasedOp};
 use crate::core::cluster::watchdog::Watchdog;
 use crate::core::error::{Error, Result};
@@ -19,10 +20,9 @@ use crate::core::failure::fault::describe;
 use crate::core::logs::log_debug;
 pub(crate) use crate::core::node::exec::{exec_on, rows_on};
 pub use crate::core::node::exec::{Exec, Rows};
-use crate::core::cluster::roster::{plan_add, plan_remove, AddPlan, Roster};
 use crate::core::node::{Claim, KnownBy, Node};
-use crate::core::settings::address::Endpoint;
 use crate::core::observe::{Hook, Observer};
+use crate::core::settings::address::Endpoint;
 use crate::core::settings::config::Config;
 use crate::core::sync::lock;
 
@@ -131,7 +131,11 @@ impl Cluster {
             }
         };
         let node = Arc::clone(&nodes[idx]);
-        self.note(EventKind::NodeAdded, &node.name, "in rotation once connected and fit".into());
+        self.note(
+            EventKind::NodeAdded,
+            &node.name,
+            "in rotation once connected and fit".into(),
+        );
         if node.claim(std::time::Instant::now()) == Claim::Probe {
             self.probe(&node);
         }

@@ -422,7 +422,9 @@ impl PyNative {
     #[getter]
     fn nodes(&self) -> Vec<(String, &'static str, &'static str)> {
         let members = self.cluster.members().into_iter();
-        members.map(|(a, by, state)| (a, by.name(), state)).collect()
+        members
+            .map(|(a, by, state)| (a, by.name(), state))
+            .collect()
     }
 
     /// Adds a node at run time (`Cluster::add_node`): it takes statements once connected and

@@ -45,7 +45,9 @@ def table(lab3: Lab) -> Iterator[str]:
 def sessions(lab: Lab, i: int) -> int:
     """The course account's sessions on node i, besides the one asking (the lab's own client
     uses the same account and ends with its question)."""
-    ((n,),) = lab.sql(i, f"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = '{USER}' AND ID <> CONNECTION_ID()")
+    ((n,),) = lab.sql(
+        i, f"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = '{USER}' AND ID <> CONNECTION_ID()"
+    )
     return int(n or 0)
 
 

@@ -32,6 +32,7 @@ def stats() -> List[NodeStats]:
         {
             "address": N1,
             "state": "down",
+            "known_by": "given",
             "statements": 48,
             "errors": 3,
             "failovers": 0,
@@ -49,6 +50,7 @@ def stats() -> List[NodeStats]:
         {
             "address": N2,
             "state": "up",
+            "known_by": "given",
             "statements": 52,
             "errors": 0,
             "failovers": 4,

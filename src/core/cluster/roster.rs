@@ -45,6 +45,11 @@ impl Roster {
         self.len.load(Ordering::Acquire)
     }
 
+    /// Never true: an instance has at least one node, and nodes are never taken out.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn get(&self, idx: usize) -> Option<&Arc<Node>> {
         self.slots.get(idx).and_then(OnceLock::get)
     }

@@ -210,7 +210,9 @@ pub(crate) fn run<B: Backend, T>(
     let order = || {
         let members = b.in_rotation();
         let ids: Vec<u64> = members.iter().map(|&i| node_id(b.name(i))).collect();
-        let by = cfg.policy.order(request, affinity, &ids, |k| b.load(members[k]));
+        let by = cfg
+            .policy
+            .order(request, affinity, &ids, |k| b.load(members[k]));
         by.into_iter().map(|k| members[k]).collect::<Vec<_>>()
     };
     let first_choice = order().first().copied().unwrap_or(0);

@@ -118,12 +118,7 @@ impl Watchdog {
     }
 }
 
-fn run(
-    shared: Weak<Shared>,
-    nodes: Weak<Roster>,
-    detection: Duration,
-    events: Arc<EventLog>,
-) {
+fn run(shared: Weak<Shared>, nodes: Weak<Roster>, detection: Duration, events: Arc<EventLog>) {
     let mut idle_since = Instant::now();
     let mut last_tick = Instant::now();
     let mut watched_since = last_tick;

@@ -308,7 +308,9 @@ impl Run<'_, '_> {
             if node >= report.per_node.len() {
                 let names = self.cluster.node_names();
                 let known = report.per_node.len();
-                report.per_node.extend(names[known..].iter().map(|n| (n.clone(), 0)));
+                report
+                    .per_node
+                    .extend(names[known..].iter().map(|n| (n.clone(), 0)));
                 report.timeline.grow(names.len());
             }
             report.per_node[node].1 += n;

@@ -250,7 +250,10 @@ fn requests_spread_over_the_nodes_in_rotation_only_and_follow_its_changes() {
     *s.members.borrow_mut() = vec![0, 2];
     let first = |s: &Script, r| s.run(IfLost::Raise, r).unwrap().node;
     // Node 1 is retired: parity rotates over the two left, none gets a double share.
-    assert_eq!((0..4).map(|r| first(&s, r)).collect::<Vec<_>>(), [0, 2, 0, 2]);
+    assert_eq!(
+        (0..4).map(|r| first(&s, r)).collect::<Vec<_>>(),
+        [0, 2, 0, 2]
+    );
     assert!(!s.log().iter().any(|l| l.ends_with(" 1")), "{:?}", s.log());
     // Node 1 added again: the next requests use it.
     *s.members.borrow_mut() = vec![0, 1, 2];

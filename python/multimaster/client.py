@@ -65,6 +65,8 @@ class Options(TypedDict, total=False):
     max_retries: Optional[int]
     backoff_base: Optional[float]
     backoff_cap: Optional[float]
+    discover: Optional[bool]
+    discover_interval: Optional[float]
     event_capacity: Optional[int]
     ssl_mode: Optional[str]
     ssl_ca: Optional[_Path]

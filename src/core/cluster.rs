@@ -10,6 +10,7 @@ use mysql::prelude::Queryable;
 use mysql::{Conn, Params};
 
 use crate::core::cancel::Cancel;
+use crate::core::cluster::discovery::Discovery;
 use crate::core::cluster::roster::{plan_add, plan_remove, AddPlan, Roster};
 use crate::core::cluster::run::{conn, timed_out, Backend, LeasedOp};
 use crate::core::cluster::watchdog::Watchdog;
@@ -36,11 +37,14 @@ struct Inner {
     probes: Mutex<Vec<JoinHandle<()>>>,
     /// An exporter's per-statement hook (`observe.rs`), unset unless instrumented.
     hook: Hook,
+    /// The members' reader (`discover`); idle unless on.
+    discovery: Arc<Discovery>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
         self.watchdog.stop();
+        self.discovery.stop();
     }
 }
 
@@ -65,7 +69,8 @@ impl Cluster {
             Arc::clone(&events),
         )
         .map_err(|e| Error::Internal(format!("cannot start the watchdog thread: {e}")))?;
-        Ok(Cluster {
+        let discover = cfg.discover;
+        let cluster = Cluster {
             inner: Arc::new(Inner {
                 watchdog,
                 events,
@@ -75,8 +80,15 @@ impl Cluster {
                 closed: AtomicBool::new(false),
                 probes: Mutex::new(Vec::new()),
                 hook: Hook::default(),
+                discovery: Arc::default(),
             }),
-        })
+        };
+        if discover {
+            let (d, inner) = (&cluster.inner.discovery, &cluster.inner);
+            discovery::start(Arc::clone(d), Arc::downgrade(inner))
+                .map_err(|e| Error::Internal(format!("cannot start the discovery thread: {e}")))?;
+        }
+        Ok(cluster)
     }
 
     pub fn config(&self) -> &Config {
@@ -196,6 +208,7 @@ impl Cluster {
     /// Stops using the nodes: no new statements, probes joined, connections dropped.
     pub fn close(&self) {
         self.inner.closed.store(true, Ordering::SeqCst);
+        self.inner.discovery.stop();
         let probes = std::mem::take(&mut *lock(&self.inner.probes));
         for p in probes {
             let _ = p.join();
@@ -342,6 +355,14 @@ impl Cluster {
                             this.note(EventKind::NodeUp, &node.name, up);
                         }
                     }
+                    // A discovered address never reached (a node advertising an address the
+                    // client cannot reach): said once, probed at the backoff's ceiling.
+                    Err(e) if node.known_by == KnownBy::Discovered && !node.ever_connected() => {
+                        let why = format!("advertised by the cluster, but: {}", describe(&e));
+                        if node.mark_unreachable(&why) {
+                            this.note(EventKind::NodeUnreachable, &node.name, why);
+                        }
+                    }
                     Err(e) => {
                         node.mark_down(&describe(&e));
                         log_debug(|| format!("{}: still down: {}", node.name, describe(&e)));
@@ -368,6 +389,7 @@ fn parse_address(address: &str) -> Result<Endpoint> {
 }
 
 mod backend;
+mod discovery;
 mod fence;
 pub mod roster;
 pub mod run;

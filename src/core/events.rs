@@ -24,12 +24,17 @@ pub enum EventKind {
     NodeReady,
     /// A node joined the instance's rotation (`add_node`, or a retired one added again).
     NodeAdded,
-    /// A node left it for good (`remove_node`).
+    /// A node left it for good (`remove_node`, or a discovered node that left the cluster).
     NodeRemoved,
+    /// A discovered address the client cannot reach: reported once, probed at the backoff's
+    /// ceiling.
+    NodeUnreachable,
+    /// What `discover` found about the cluster itself (no membership to read, a refused query).
+    Discovery,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 10] = [
+    pub const ALL: [EventKind; 12] = [
         EventKind::NodeDown,
         EventKind::NodeUp,
         EventKind::Failover,
@@ -40,6 +45,8 @@ impl EventKind {
         EventKind::NodeReady,
         EventKind::NodeAdded,
         EventKind::NodeRemoved,
+        EventKind::NodeUnreachable,
+        EventKind::Discovery,
     ];
 
     pub fn name(self) -> &'static str {
@@ -54,6 +61,8 @@ impl EventKind {
             EventKind::NodeReady => "node_ready",
             EventKind::NodeAdded => "node_added",
             EventKind::NodeRemoved => "node_removed",
+            EventKind::NodeUnreachable => "node_unreachable",
+            EventKind::Discovery => "discovery",
         }
     }
 }
@@ -118,7 +127,10 @@ impl EventLog {
     pub fn note(&self, kind: EventKind, node: &str, detail: String) {
         if !logs::quiet() {
             let level = match kind {
-                EventKind::NodeDown | EventKind::Ambiguous => log::Level::Warn,
+                EventKind::NodeDown
+                | EventKind::Ambiguous
+                | EventKind::NodeUnreachable
+                | EventKind::Discovery => log::Level::Warn,
                 _ => log::Level::Info,
             };
             let what = match kind {
@@ -132,6 +144,8 @@ impl EventLog {
                 EventKind::NodeReady => "ready",
                 EventKind::NodeAdded => "added",
                 EventKind::NodeRemoved => "removed",
+                EventKind::NodeUnreachable => "unreachable",
+                EventKind::Discovery => "discovery",
             };
             log::log!(target: "multimaster", level, "node {node} {what}: {detail}");
         }

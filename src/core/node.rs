@@ -50,6 +50,8 @@ struct State {
     fitness: Fitness,
     /// Why its state could not be read, once it could not: the node is used as if fit.
     unreadable: Option<String>,
+    /// A discovered address never reached has been reported (`mark_unreachable`).
+    unreachable_reported: bool,
 }
 
 /// A change of a node's fitness worth an event (or, unreadable, a log line).
@@ -250,6 +252,32 @@ impl Node {
         self.retired.store(false, Ordering::Release);
     }
 
+    /// Taken for dead (backing off, or being probed).
+    pub fn is_down(&self) -> bool {
+        lock(&self.state).down.is_some()
+    }
+
+    /// Whether a connect ever succeeded (its engine is then known).
+    pub fn ever_connected(&self) -> bool {
+        lock(&self.state).flavour.is_some()
+    }
+
+    /// A discovered address that could never be reached (a node advertising an address the
+    /// client cannot reach): down with the backoff at its ceiling at once, so it is probed at
+    /// that rate, never at full rate. Returns true the first time (to be reported once).
+    pub fn mark_unreachable(&self, reason: &str) -> bool {
+        let mut st = lock(&self.state);
+        st.last_error = Some(reason.to_owned());
+        let first = !st.unreachable_reported;
+        st.unreachable_reported = true;
+        st.down = Some(Down {
+            until: Instant::now() + self.backoff.delay(u32::MAX, jitter()),
+            failures: u32::MAX,
+            probing: false,
+        });
+        first
+    }
+
     pub fn flavour(&self) -> Flavour {
         lock(&self.state).flavour.unwrap_or(Flavour::Plain)
     }
@@ -260,7 +288,7 @@ impl Node {
         lock(&self.idle).clear();
         let mut st = lock(&self.state);
         st.last_error = Some(reason.to_owned());
-        let failures = st.down.as_ref().map_or(0, |d| d.failures) + 1;
+        let failures = st.down.as_ref().map_or(0, |d| d.failures).saturating_add(1);
         let was_up = st.down.is_none();
         st.down = Some(Down {
             until: Instant::now() + self.backoff.delay(failures, jitter()),
@@ -401,6 +429,7 @@ pub mod exec;
 pub mod fitness;
 pub mod flavour;
 pub mod latency;
+pub mod members;
 mod monitor;
 pub mod packet;
 pub mod sock;

@@ -103,6 +103,7 @@ pub fn parse_url<'py>(py: Python<'py>, url: &str) -> PyResult<Bound<'py, pyo3::t
             OptionValue::Policy(p) => options.set_item(name, p.to_string())?,
             OptionValue::SslMode(m) => options.set_item(name, m.to_string())?,
             OptionValue::Path(p) => options.set_item(name, p.to_string_lossy())?,
+            OptionValue::Switch(on) => options.set_item(name, on)?,
         }
     }
     d.set_item("options", options)?;

@@ -107,6 +107,7 @@ fn option_value(spec: &'static Spec, value: &Bound<'_, PyAny>) -> PyResult<Setti
     let setting = match spec.kind {
         Kind::Seconds | Kind::Limit => spec.number(value.extract().map_err(wrong)?),
         Kind::Count => spec.whole(value.extract().map_err(wrong)?),
+        Kind::Switch => spec.switch(value.extract().map_err(wrong)?),
         Kind::Policy | Kind::SslMode => spec.parse(&value.extract::<String>().map_err(wrong)?),
         Kind::Path => {
             let path: std::path::PathBuf = value.extract().map_err(wrong)?;

@@ -28,6 +28,8 @@ KIND_COLOUR = {
     "node_ready": GREEN,
     "node_added": GREEN,
     "node_removed": GREY,
+    "node_unreachable": RED,
+    "discovery": AMBER,
 }
 # The words of the library's own log lines (`Cluster::note` in src/core/cluster.rs).
 KIND_WORDS = {
@@ -41,6 +43,8 @@ KIND_WORDS = {
     "node_ready": "ready",
     "node_added": "added",
     "node_removed": "removed",
+    "node_unreachable": "unreachable",
+    "discovery": "discovery",
 }
 # Events worth a line of their own in the live views; retries are only counted.
 NODE_KINDS = (
@@ -53,6 +57,8 @@ NODE_KINDS = (
     "node_ready",
     "node_added",
     "node_removed",
+    "node_unreachable",
+    "discovery",
 )
 # The timeline marks these three: they explain the shape of the rows/s lines.
 MARK_KINDS = ("node_down", "node_up", "failover")

@@ -164,6 +164,10 @@ impl Backend for Cluster {
 
     fn note(&self, kind: EventKind, node: &str, detail: String) {
         self.inner.events.note(kind, node, detail);
+        // A node down or back: the membership may say why (`cluster/discovery.rs`).
+        if self.inner.cfg.discover && matches!(kind, EventKind::NodeDown | EventKind::NodeUp) {
+            self.inner.discovery.wake();
+        }
     }
 
     fn down_detail(&self) -> String {

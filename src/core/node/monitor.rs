@@ -14,6 +14,9 @@ use crate::core::events::{EventKind, EventLog};
 use crate::core::failure::fault::{no_such_session, refused};
 use crate::core::failure::liveness::{Answer, Incarnation, Life};
 use crate::core::node::fitness::{self, Fitness};
+use crate::core::node::flavour::Flavour;
+use crate::core::node::members;
+use crate::core::settings::address::Endpoint;
 use crate::core::sync::lock;
 
 impl Node {
@@ -70,6 +73,36 @@ impl Node {
         })
         .flatten()
         .map(|n| n > 0)
+    }
+
+    /// The cluster's members as this node reports them (`members.rs`), on its monitor
+    /// connection. `None`: the node did not answer, or its engine has no members to read.
+    /// `Err`: the server refused the query (a missing privilege), said why. `given` lends its
+    /// domain to Aurora's instance names.
+    pub fn read_members(&self, given: &Endpoint) -> Option<Result<Vec<Endpoint>, String>> {
+        let sql = members::members_sql(self.flavour())?;
+        let refused =
+            |e: &mysql::MySqlError| format!("cannot read the members: {} ({})", e.message, e.code);
+        self.kept(&self.monitor, |conn| {
+            let read = match self.flavour() {
+                Flavour::Galera => conn
+                    .query_first::<(String, Option<String>), _>(sql)
+                    .map(|r| members::parse_galera(&r.and_then(|(_, v)| v).unwrap_or_default())),
+                Flavour::GroupReplication => conn
+                    .query::<(Option<String>, Option<u16>), _>(sql)
+                    .map(|rows| members::parse_group_replication(&rows)),
+                _ => conn.query::<Option<String>, _>(sql).map(|ids| {
+                    let ids = ids.into_iter().flatten();
+                    ids.filter_map(|id| members::aurora_endpoint(&id, given))
+                        .collect()
+                }),
+            };
+            match read {
+                Ok(list) => Ok(Ok(list)),
+                Err(DbError::MySqlError(e)) => Ok(Err(refused(&e))),
+                Err(e) => Err(e),
+            }
+        })
     }
 
     /// Reads the node's state on the monitor connection and judges it (`fitness.rs`). `None`:

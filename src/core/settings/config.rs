@@ -71,6 +71,10 @@ pub struct Config {
     pub max_retries: u32,
     /// Events kept in the ring buffer behind `events()`.
     pub event_capacity: usize,
+    /// Read the cluster's members and write through all of them (`cluster/discovery.rs`).
+    pub discover: bool,
+    /// How often the members are read when `discover` is on.
+    pub discover_interval: Duration,
     pub tls: Tls,
 }
 
@@ -111,6 +115,7 @@ impl Config {
             ("failure_detection", self.failure_detection),
             ("write_timeout", self.write_timeout),
             ("failover_timeout", self.failover_timeout),
+            ("discover_interval", self.discover_interval),
         ] {
             if d.is_zero() {
                 return Err(SettingsError::Zero(name));

@@ -16,6 +16,7 @@ pub const READ_TIMEOUT_GONE: &str = "read_timeout no longer exists: a node is ju
 pub const SECONDS: &str = "a non-negative number of seconds";
 pub const LIMIT: &str = "a positive number of seconds, or none";
 pub const WHOLE: &str = "a whole number";
+pub const SWITCH: &str = "true or false (also 1/0, yes/no, on/off)";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SettingsError {

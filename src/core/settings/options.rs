@@ -12,7 +12,7 @@ use crate::core::failure::backoff::Backoff;
 use crate::core::failure::policy::Policy;
 use crate::core::settings::address::Endpoint;
 use crate::core::settings::config::{limit, Config, Secret};
-use crate::core::settings::error::{SettingsError, LIMIT, SECONDS, WHOLE};
+use crate::core::settings::error::{SettingsError, LIMIT, SECONDS, SWITCH, WHOLE};
 use crate::core::settings::tls::{SslMode, Tls};
 
 /// The kind of value an option takes, which also says how each source spells it.
@@ -30,6 +30,8 @@ pub enum Kind {
     SslMode,
     /// A file.
     Path,
+    /// On or off: a boolean, or `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`.
+    Switch,
 }
 
 /// An option's value, typed by its [`Kind`].
@@ -41,6 +43,7 @@ pub enum OptionValue {
     Policy(Policy),
     SslMode(SslMode),
     Path(PathBuf),
+    Switch(bool),
 }
 
 /// One row of the table.
@@ -77,7 +80,7 @@ const fn secs(s: u64) -> Option<OptionValue> {
 }
 
 /// The table. `Config::new` applies the defaults; a source sets what it names.
-pub static OPTIONS: [Spec; 14] = [
+pub static OPTIONS: [Spec; 16] = [
     Spec {
         name: "policy",
         kind: Kind::Policy,
@@ -166,6 +169,29 @@ pub static OPTIONS: [Spec; 14] = [
         doc: "the longest pause of that backoff",
         apply: |c, v| {
             c.backoff.cap = v.seconds()?;
+            Ok(())
+        },
+    },
+    Spec {
+        name: "discover",
+        kind: Kind::Switch,
+        default: Some(OptionValue::Switch(false)),
+        doc: "read the cluster's members from its nodes and write through all of them (Galera, \
+              Group Replication, Aurora)",
+        apply: |c, v| {
+            c.discover = v.switch()?;
+            Ok(())
+        },
+    },
+    Spec {
+        name: "discover_interval",
+        kind: Kind::Seconds,
+        // A node that joins is in rotation within this (plus a connect): short beside the
+        // minutes a state transfer takes, and one cheap status read per interval.
+        default: secs(5),
+        doc: "how often discover reads the members (also right after a node goes down or comes back)",
+        apply: |c, v| {
+            c.discover_interval = v.seconds()?;
             Ok(())
         },
     },
@@ -275,6 +301,11 @@ impl Spec {
             Kind::Policy => OptionValue::Policy(t.parse().map_err(SettingsError::Refused)?),
             Kind::SslMode => OptionValue::SslMode(t.parse()?),
             Kind::Path => OptionValue::Path(PathBuf::from(text)),
+            Kind::Switch => OptionValue::Switch(match t.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                _ => return Err(self.bad(SWITCH, format!("{text:?}"))),
+            }),
         };
         Ok(self.setting(value))
     }
@@ -298,6 +329,14 @@ impl Spec {
         match self.kind {
             Kind::Count => Ok(self.setting(OptionValue::Count(n))),
             _ => Err(self.wrong_type("a whole number")),
+        }
+    }
+
+    /// The value of an on/off option given as a boolean.
+    pub fn switch(&'static self, on: bool) -> Result<Setting, SettingsError> {
+        match self.kind {
+            Kind::Switch => Ok(self.setting(OptionValue::Switch(on))),
+            _ => Err(self.wrong_type("a boolean")),
         }
     }
 
@@ -343,6 +382,8 @@ impl Config {
             backoff: Backoff::default(),
             max_retries: 0,
             event_capacity: 0,
+            discover: false,
+            discover_interval: Duration::ZERO,
             tls: Tls::default(),
         };
         for spec in &OPTIONS {
@@ -387,6 +428,7 @@ impl OptionValue {
         policy -> Policy = Policy;
         ssl_mode -> SslMode = SslMode;
         path -> PathBuf = Path;
+        switch -> bool = Switch;
     }
 
     fn count<T: TryFrom<u64>>(self, name: &'static str) -> Result<T, SettingsError> {

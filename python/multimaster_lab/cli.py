@@ -10,7 +10,7 @@ from typing import List, Optional
 USAGE = """usage: multimaster {lab,demo,notebook,top} ...
 
   lab up [N] | status | crash I | freeze I | thaw I | start I | stop I | restart I
-      | drain I | undrain I | down | env
+      | drain I | undrain I | add [--host ADDR] | remove I | down | env
                  a local MariaDB Galera cluster on loopback (N data nodes + arbitrator)
   lab up --netns [N] | partition I [--one-way] | heal I | isolate I
                  the same in network namespaces (root), where a node can be cut off

@@ -27,6 +27,7 @@ NODE_COMMANDS = [
     ("partition", "cut node I off the network: packets dropped, no RST (netns lab)"),
     ("isolate", "cut node I off from its peers, not from the client (netns lab)"),
     ("heal", "end node I's partition or isolation (netns lab)"),
+    ("remove", "stop node I gracefully (it leaves the cluster) and remove its files: the last node only"),
 ]
 
 
@@ -76,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument(
                 "--one-way", action="store_true", help="drop only what the client sends node I; it stays in the cluster"
             )
+    add = commands.add_parser("add", parents=[common], help="start one more node that joins the running cluster")
+    add.add_argument(
+        "--host", metavar="ADDR", help="its loopback address, host or host:port (default: the last node's plus one)"
+    )
     commands.add_parser("down", parents=[common], help="stop the lab and remove its files")
     commands.add_parser("env", parents=[common], help="print shell exports for the course")
     return parser
@@ -152,6 +157,9 @@ def run(args: argparse.Namespace, account: Any) -> int:
         print_status(lab)
     elif args.command == "env":
         print_env(lab)
+    elif args.command == "add":
+        node = lab.add(args.host)
+        print(f"node {node.index}: {node.address}")
     elif args.command == "partition":
         lab.partition(args.node, one_way=args.one_way)
     else:

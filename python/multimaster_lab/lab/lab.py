@@ -10,6 +10,7 @@ starting mariadbd and garbd (launch.py), Galera's state and the choices made fro
 
 from __future__ import annotations
 
+import shutil
 import signal
 import threading
 import time
@@ -19,7 +20,7 @@ from . import galera, netns
 from .config import setup_sql
 from .errors import LabError
 from .launch import ensure_arbitrator, install_db, launch, prepare_dir, stop_arbitrator
-from .layout import Node, remove_files, tls_dir
+from .layout import Node, check_layout, check_node_count, next_host, node_layout, remove_files, split_address, tls_dir
 from .procs import check_installed, check_parent_dirs, chown_to_run_user, remaining, send_signal, wait_until
 from .schedule import Scheduled, Step, When, cancel_all
 from .tls import make as make_tls
@@ -111,6 +112,54 @@ class Lab(LabView):
             self._book.stop_all()
             self._net_down()
             remove_files(self.base_dir)
+
+    # ----------------------------------------------------------------------------------------
+    # Growing and shrinking the running cluster
+
+    def add(self, host: Optional[str] = None, timeout: float = 150) -> Node:
+        """Start one more node that joins the running cluster (a full state transfer) and return
+        it once Synced: node N+1, at `host` (`host` or `host:port`; default: the last node's
+        address plus one, same port). Loopback labs only."""
+        with self._lock:
+            deadline = time.monotonic() + timeout
+            if self.net is not None:
+                raise LabError("lab add is for a loopback lab")
+            if not self.nodes or all(self.pid(n.index) is None for n in self.nodes):
+                raise LabError("lab add joins a running cluster: start it first (`multimaster lab up`)")
+            check_node_count(len(self.nodes) + 1)
+            address = host or next_host(self.addresses)
+            endpoints = [(n.host, n.port) for n in self.nodes] + [split_address(address, self.nodes[-1].port)]
+            nodes = node_layout(endpoints, self.base_dir)
+            if nodes[:-1] != self.nodes:
+                raise LabError(f"{address} shares an address with a node: the nodes' Galera ports would move")
+            check_layout(nodes, self.arbitrator_host, self.arbitrator_port)
+            check_installed()
+            node = nodes[-1]
+            shutil.rmtree(node.dir, ignore_errors=True)  # left by a node removed earlier
+            self.nodes = nodes
+            try:
+                prepare_dir(self, node)
+                launch(self, node, None)
+                galera.wait_synced(self._access, [node], deadline)
+            except BaseException:
+                self._stop(node.index, timeout=30)
+                self.nodes = nodes[:-1]
+                shutil.rmtree(node.dir, ignore_errors=True)
+                raise
+            self._write_state(created=True)
+            return node
+
+    def remove(self, i: int, timeout: float = 60) -> None:
+        """Stop node i gracefully (it leaves the cluster) and remove its files. Only the last
+        node: the lab numbers its nodes 1..N and keeps each one's files under node<i>."""
+        with self._lock:
+            if i != len(self.nodes) or i < 2:
+                raise LabError(f"only the last node ({len(self.nodes)}) of a lab of 2 or more can be removed, not {i}")
+            node = self._node(i)
+            self._stop(i, timeout)
+            self.nodes = self.nodes[:-1]
+            self._write_state(created=True)
+            shutil.rmtree(node.dir, ignore_errors=True)
 
     # ----------------------------------------------------------------------------------------
     # One node: now, or with after= in the background. Either way the call returns a Scheduled:

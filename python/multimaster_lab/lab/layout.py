@@ -179,6 +179,17 @@ def split_address(text: str, default_port: int) -> Tuple[str, int]:
     return host, port
 
 
+def next_host(hosts: List[str]) -> str:
+    """The address a node added to a loopback lab takes by default: the last node's with its
+    last number one higher (127.0.10.2 -> 127.0.10.3), on the same port."""
+    last = ipaddress.ip_address(hosts[-1].rpartition(":")[0] or hosts[-1])
+    port = hosts[-1].rpartition(":")[2]
+    following = ipaddress.ip_address(int(last) + 1)
+    if following not in ipaddress.ip_network("127.0.0.0/8") or str(following).endswith(".255"):
+        raise LabError(f"no loopback address follows {last}: give one (--host)")
+    return f"{following}:{port}"
+
+
 def node_layout(endpoints: List[Tuple[str, int]], base_dir: Path) -> List[Node]:
     """The nodes at `endpoints`, node 1 first, with their Galera ports and directories."""
     hosts = [host for host, _ in endpoints]

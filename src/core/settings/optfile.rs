@@ -1,8 +1,9 @@
 //! MySQL option files (`~/.my.cnf`), read as the mysql client and PyMySQL read them: the
-//! `[client]` group's user, password, host, port, database and the TLS options of the table
-//! (`options.rs`: ssl-mode, ssl-ca, ssl-cert, ssl-key). `host` may list several nodes
-//! separated by commas (our extension); other clients' options are left alone, but TLS
-//! options this client cannot honour are refused.
+//! `[client]` group's user, password, host, port, database, the TLS options of the table
+//! (`options.rs`: ssl-mode, ssl-ca, ssl-cert, ssl-key) and our `discover`,
+//! `discover-interval`. `host` may list several nodes separated by commas (our extension);
+//! other clients' options are left alone, but TLS options this client cannot honour are
+//! refused.
 
 use std::path::{Path, PathBuf};
 
@@ -179,6 +180,13 @@ fn layer(pairs: &[(String, String)]) -> Result<Layer, String> {
                 l.options
                     .push(spec.parse(value).map_err(|e| e.to_string())?)
             }
+            // Ours alone (no other client reads them): `discover`, `discover-interval`.
+            n if n.starts_with("discover") => {
+                let spec = options::find(&n.replace('-', "_")).map_err(|e| e.to_string())?;
+                l.options.retain(|s| s.spec != spec);
+                l.options
+                    .push(spec.parse(value).map_err(|e| e.to_string())?)
+            }
             _ => {} // another client's option
         }
     }
@@ -248,6 +256,20 @@ user = other
         assert!(e.contains("port must be a number"), "{e}");
         let e = layer(&[("ssl-capath".into(), "/etc/ssl".into())]).unwrap_err();
         assert!(e.starts_with("ssl-capath is not supported"), "{e}");
+        let d = layer(&[
+            ("discover".into(), "true".into()),
+            ("discover-interval".into(), "2.5".into()),
+        ])
+        .unwrap();
+        let on = options::find("discover").unwrap().switch(true).unwrap();
+        let every = options::find("discover_interval")
+            .unwrap()
+            .number(2.5)
+            .unwrap();
+        assert_eq!(d.options, vec![on, every]);
+        let bad = layer(&[("discover".into(), "maybe".into())]).unwrap_err();
+        assert!(bad.contains("true or false"), "{bad}");
+        assert!(layer(&[("discoverer".into(), "1".into())]).is_err());
         let l = layer(&[("ssl-mode".into(), "VERIFY_CA".into())]).unwrap();
         let mode = options::find("ssl_mode").unwrap();
         assert_eq!(l.options, [mode.parse("VERIFY_CA").unwrap()]);

@@ -359,7 +359,7 @@ impl Cluster {
                     // client cannot reach): said once, probed at the backoff's ceiling.
                     Err(e) if node.known_by == KnownBy::Discovered && !node.ever_connected() => {
                         let why = format!("advertised by the cluster, but: {}", describe(&e));
-                        if node.mark_unreachable(&why) {
+                        if node.mark_unreachable(&why, discovery::REPORT_UNREACHABLE) {
                             this.note(EventKind::NodeUnreachable, &node.name, why);
                         }
                     }

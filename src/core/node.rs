@@ -50,7 +50,9 @@ struct State {
     fitness: Fitness,
     /// Why its state could not be read, once it could not: the node is used as if fit.
     unreadable: Option<String>,
-    /// A discovered address never reached has been reported (`mark_unreachable`).
+    /// A discovered address never reached: since when, and whether it was reported
+    /// (`mark_unreachable`).
+    unreachable_since: Option<Instant>,
     unreachable_reported: bool,
 }
 
@@ -264,12 +266,15 @@ impl Node {
 
     /// A discovered address that could never be reached (a node advertising an address the
     /// client cannot reach): down with the backoff at its ceiling at once, so it is probed at
-    /// that rate, never at full rate. Returns true the first time (to be reported once).
-    pub fn mark_unreachable(&self, reason: &str) -> bool {
+    /// that rate, never at full rate. Returns true once, when it has been unreachable for
+    /// `report_after` (a joining node is refused until its state transfer is done: that is no
+    /// news).
+    pub fn mark_unreachable(&self, reason: &str, report_after: Duration) -> bool {
         let mut st = lock(&self.state);
         st.last_error = Some(reason.to_owned());
-        let first = !st.unreachable_reported;
-        st.unreachable_reported = true;
+        let since = *st.unreachable_since.get_or_insert_with(Instant::now);
+        let first = !st.unreachable_reported && since.elapsed() >= report_after;
+        st.unreachable_reported |= first;
         st.down = Some(Down {
             until: Instant::now() + self.backoff.delay(u32::MAX, jitter()),
             failures: u32::MAX,

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use super::{Cluster, Inner};
 use crate::core::cluster::run::Backend;
 use crate::core::events::EventKind;
+use crate::core::failure::liveness::Answer;
 use crate::core::logs::log_debug;
 use crate::core::node::flavour::Flavour;
 use crate::core::node::members::{plan, KnownNode, Resolved};
@@ -24,6 +25,16 @@ use crate::core::sync::lock;
 /// a down node still listed is taken for crashed only after this (a crash keeps it listed
 /// about 7 s, Galera's `evs.suspect_timeout` plus detection).
 pub const LEAVE_GRACE: Duration = Duration::from_secs(2);
+
+/// A discovered address not reached for this long is reported (once): a joining node refuses
+/// connections until its state transfer is done, seconds here, minutes for a large one.
+pub const REPORT_UNREACHABLE: Duration = Duration::from_secs(30);
+
+/// How often each discovered node in rotation is pinged on its monitor connection. After a
+/// `kill -9` the survivors pause writes until the crashed node is evicted (about 7 s), so a
+/// writer would find it down only once it is no longer listed, and take the crash for a
+/// leave: a gone process is seen here within this instead, while it is still listed.
+pub const PING_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Default)]
 pub(super) struct Discovery {
@@ -56,14 +67,14 @@ impl Discovery {
         self.wake();
     }
 
-    /// Waits for a wake, or `timeout`.
-    fn sleep(&self, timeout: Duration) {
+    /// Waits for a wake, or `timeout`; true when woken.
+    fn sleep(&self, timeout: Duration) -> bool {
         let due = lock(&self.due);
         let (mut due, _) = self
             .cv
             .wait_timeout_while(due, timeout, |d| !*d)
             .unwrap_or_else(|p| p.into_inner());
-        *due = false;
+        std::mem::take(&mut *due)
     }
 
     /// True the first time `what` is said.
@@ -81,20 +92,29 @@ impl Discovery {
 pub(super) fn start(discovery: Arc<Discovery>, inner: Weak<Inner>) -> std::io::Result<()> {
     thread::Builder::new()
         .name("multimaster-discovery".into())
-        .spawn(move || loop {
-            if discovery.stopped.load(Ordering::SeqCst) {
-                return;
+        .spawn(move || {
+            let mut next_read = Instant::now();
+            let mut woken = true;
+            loop {
+                if discovery.stopped.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Some(inner) = inner.upgrade() else {
+                    return;
+                };
+                let cluster = Cluster { inner };
+                if cluster.is_closed() {
+                    return;
+                }
+                // A node found gone here is marked down, which wakes this loop again.
+                cluster.ping_discovered();
+                if woken || Instant::now() >= next_read {
+                    next_read = Instant::now() + cluster.discover_once(&discovery);
+                }
+                drop(cluster);
+                let until_read = next_read.saturating_duration_since(Instant::now());
+                woken = discovery.sleep(until_read.min(PING_EVERY));
             }
-            let Some(inner) = inner.upgrade() else {
-                return;
-            };
-            let cluster = Cluster { inner };
-            if cluster.is_closed() {
-                return;
-            }
-            let next = cluster.discover_once(&discovery);
-            drop(cluster);
-            discovery.sleep(next);
         })
         .map(drop)
 }
@@ -189,6 +209,21 @@ impl Cluster {
             }
         }
         soonest
+    }
+
+    /// Pings each discovered node that is up (on its monitor connection); one whose process
+    /// is gone (a connect refused) is down from now on, as a statement would find it.
+    fn ping_discovered(&self) {
+        for (i, node) in self.inner.nodes.iter().enumerate() {
+            let watched = node.known_by == KnownBy::Discovered && node.ever_connected();
+            if !watched || node.is_retired() || node.is_down() {
+                continue;
+            }
+            if node.check() == Answer::Refused {
+                let why = "no server process answers: connection refused".to_owned();
+                self.node_failed(i, why);
+            }
+        }
     }
 
     /// A node in rotation from now on (once connected and fit): told, and its connect started.

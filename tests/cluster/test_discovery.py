@@ -23,9 +23,9 @@ from support.threads import Writer
 
 DISCOVER_DIR = os.environ.get("MULTIMASTER_TEST_DISCOVER_DIR", "/tmp/multimaster-pytest-discover")
 # Three for the lab, the fourth for the node `lab add` starts.
-DISCOVER_HOSTS = os.environ.get(
-    "MULTIMASTER_TEST_DISCOVER_HOSTS", "127.0.71.1,127.0.71.2,127.0.71.3,127.0.71.4"
-).split(",")
+DISCOVER_HOSTS = os.environ.get("MULTIMASTER_TEST_DISCOVER_HOSTS", "127.0.71.1,127.0.71.2,127.0.71.3,127.0.71.4").split(
+    ","
+)
 INTERVAL = 1.0
 # A member is in rotation within one read of the members, a connect (1 s here) and a read
 # of its state.

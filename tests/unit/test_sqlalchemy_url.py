@@ -35,7 +35,9 @@ def test_options_are_typed() -> None:
     _, kwargs = args(
         "mysql+multimaster://u@db1/demo?connect_timeout=1.5&max_retries=3&policy=sequential"
         "&commit_marker=true&autocommit=0&causal_reads=no&ssl_mode=REQUIRED&charset=utf8mb4"
+        "&discover=true&discover_interval=2"
     )
+    assert kwargs["discover"] is True and kwargs["discover_interval"] == 2.0
     assert kwargs["connect_timeout"] == 1.5 and kwargs["max_retries"] == 3
     assert kwargs["policy"] == "sequential" and kwargs["ssl_mode"] == "REQUIRED"
     assert kwargs["commit_marker"] is True and kwargs["autocommit"] is False and kwargs["causal_reads"] is False
@@ -48,6 +50,7 @@ def test_options_are_typed() -> None:
         ("connect_timeout=soon", "connect_timeout"),
         ("max_retries=many", "max_retries"),
         ("commit_marker=maybe", "commit_marker"),
+        ("discover=maybe", "discover"),
         ("policy=random", "policy"),
         ("charset=latin1", "charset"),
         ("host=db2:99999", "db2:99999"),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from multimaster_lab.coursedata import LAB, QUALIFIED_TABLE
+from multimaster_lab.coursedata import QUALIFIED_TABLE
 from multimaster_lab.lab import Lab, LabError, main
 from multimaster_lab.lab.layout import next_host
 

@@ -133,6 +133,7 @@ impl Cluster {
         let idx = match plan_add(&nodes.known(), &endpoint) {
             AddPlan::InRotation(i) => return Ok(i),
             AddPlan::Revive(i) => {
+                self.inner.discovery.forget_left(i);
                 nodes[i].await_connect("added again: not connected yet");
                 i
             }
@@ -162,6 +163,7 @@ impl Cluster {
         let nodes = &self.inner.nodes;
         let _change = nodes.changing();
         let idx = plan_remove(&nodes.known(), &endpoint)?;
+        self.inner.discovery.forget_left(idx);
         nodes[idx].retire();
         let why = "removed: statements in flight finish, nothing new goes there";
         self.note(EventKind::NodeRemoved, &nodes[idx].name, why.into());

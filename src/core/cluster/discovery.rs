@@ -3,7 +3,7 @@
 //! node goes down or comes back, and applies `node/members.rs`'s [`plan`]: new members join as
 //! discovered nodes, discovered nodes that left the cluster are retired, crashed ones kept.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::ToSocketAddrs;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
@@ -51,11 +51,19 @@ struct Memory {
     /// Per node index: since when discovery has seen it down, and whether it was judged
     /// crashed (then kept, whatever the membership says, until it is up again).
     down: HashMap<usize, (Instant, bool)>,
+    /// Nodes retired because they left the cluster: they come back if listed again (one
+    /// removed by hand does not).
+    left: HashSet<usize>,
     /// What was reported once: a reason per node, an unreachable member's address.
     reported: Vec<String>,
 }
 
 impl Discovery {
+    /// Node `idx` was added or removed by hand: discovery no longer brings it back by itself.
+    pub fn forget_left(&self, idx: usize) {
+        lock(&self.memory).left.remove(&idx);
+    }
+
     /// A node went down or came back: read the members now.
     pub fn wake(&self) {
         *lock(&self.due) = true;
@@ -172,6 +180,7 @@ impl Cluster {
                         .unwrap_or_else(|| resolve(&n.endpoint)),
                     retired: n.is_retired(),
                     discovered: n.known_by == KnownBy::Discovered,
+                    left: memory.left.contains(&i),
                     down_unjudged: unjudged,
                     down_long,
                 }
@@ -182,6 +191,10 @@ impl Cluster {
             memory.down.entry(i).or_insert((now, true)).1 = true;
             let detail = "still a member of the cluster: crashed, kept and probed";
             log_debug(|| format!("{}: {detail}", nodes[i].name));
+        }
+        memory.left.extend(&p.left);
+        for i in &p.revive {
+            memory.left.remove(i);
         }
         drop(memory);
         for &i in &p.left {

@@ -90,6 +90,9 @@ pub struct KnownNode {
     pub retired: bool,
     /// Known by discovery (not given, not added by hand): only these are ever retired by it.
     pub discovered: bool,
+    /// Retired by discovery because it left the cluster (not removed by hand): only these
+    /// come back when listed again.
+    pub left: bool,
     /// Down, and not yet judged left or crashed (see [`plan`]).
     pub down_unjudged: bool,
     /// Down for longer than a graceful leave takes to show in the membership.
@@ -101,7 +104,7 @@ pub struct KnownNode {
 pub struct Plan {
     /// Members no known node matches (their index in the list read): new discovered nodes.
     pub new: Vec<usize>,
-    /// Retired discovered nodes listed again: back in rotation.
+    /// Discovered nodes retired because they left, listed again: back in rotation.
     pub revive: Vec<usize>,
     /// Discovered nodes that went down and are no longer listed: they left gracefully.
     pub left: Vec<usize>,
@@ -129,7 +132,7 @@ pub fn plan(known: &[KnownNode], members: &[Resolved]) -> Plan {
         }
         match known.iter().position(|k| k.at.same(member)) {
             None => p.new.push(m),
-            Some(i) if known[i].retired && known[i].discovered => p.revive.push(i),
+            Some(i) if known[i].retired && known[i].left => p.revive.push(i),
             Some(_) => {}
         }
     }

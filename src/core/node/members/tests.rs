@@ -104,6 +104,7 @@ fn node(ip: &str, discovered: bool, retired: bool, down_unjudged: bool) -> Known
         at: at(ip, 3306),
         retired,
         discovered,
+        left: retired && discovered,
         down_unjudged,
         down_long: true,
     }
@@ -164,7 +165,12 @@ fn plan_adds_new_members_and_judges_down_discovered_nodes_once() {
         Plan::default()
     );
     assert_eq!(plan(&[just_down], &[]).left, vec![0]);
-    // A given node retired by hand is not brought back by discovery.
-    let by_hand = vec![node("10.0.0.1", false, true, false)];
-    assert_eq!(plan(&by_hand, &[at("10.0.0.1", 3306)]), Plan::default());
+    // A node removed by hand (given or discovered) is not brought back by discovery.
+    let given = node("10.0.0.1", false, true, false);
+    let discovered = KnownNode {
+        left: false,
+        ..node("10.0.0.2", true, true, false)
+    };
+    let listed = [at("10.0.0.1", 3306), at("10.0.0.2", 3306)];
+    assert_eq!(plan(&[given, discovered], &listed), Plan::default());
 }

@@ -1,6 +1,6 @@
 """Discovery (README "Cluster states and membership"): an instance given one address of a
-3-node lab (with garbd, whose empty entry in `wsrep_incoming_addresses` is skipped) writes
-through all three; it follows the cluster while a keyed writer runs: a node that joins (`lab
+3-node lab (with garbd, whose empty entry in `wsrep_incoming_addresses` is skipped), and one
+where nothing listens, writes through all three and keeps the dead given one; it follows the cluster while a keyed writer runs: a node that joins (`lab
 add`) is in rotation within discover_interval plus a connect, a discovered node that crashes
 stays known and returns, a node that leaves gracefully (`lab remove`) is retired. Every row
 lands exactly once and the writer sees no error."""
@@ -53,13 +53,17 @@ def test_discovery_follows_the_cluster_under_a_keyed_writer(lab: Lab) -> None:
     table = f"discover{int(time.time())}"
     lab.sql(1, COURSE_DDL.format(table=f"{DATABASE}.{table}"))
     first, second, third = lab.addresses
+    # A given address where nothing listens (a node cut off): discovery reads the members on
+    # the live one, and a given node is never dropped.
+    cut = DISCOVER_HOSTS[0].rpartition(".")[0] + ".9:3306"
     mm = multimaster.MultiMaster(
-        [first], **course_options({"discover": True, "discover_interval": INTERVAL, "backoff_cap": 1.0})
+        [first, cut], **course_options({"discover": True, "discover_interval": INTERVAL, "backoff_cap": 1.0})
     )
     writer = Writer(mm, table)
     try:
-        wait_for(lambda: sorted(mm.nodes) == sorted(lab.addresses), JOIN_BOUND, "the members discovered")
-        assert {n: n.known_by for n in mm.nodes} == {first: "given", second: "discovered", third: "discovered"}
+        wait_for(lambda: sorted(mm.nodes) == sorted([*lab.addresses, cut]), JOIN_BOUND, "the members discovered")
+        known_by = {first: "given", cut: "given", second: "discovered", third: "discovered"}
+        assert {n: n.known_by for n in mm.nodes} == known_by
         writer.start()
         for address in lab.addresses:
             writer.wait_node(address, 0, f"rows through {address}")
@@ -71,6 +75,7 @@ def test_discovery_follows_the_cluster_under_a_keyed_writer(lab: Lab) -> None:
         writer.wait_node(fourth, since, "rows through the node that joined", timeout=JOIN_BOUND)
         took = time.monotonic() - joined
         assert mm.nodes[-1] == fourth and mm.nodes[-1].known_by == "discovered", took
+        assert cut not in writer.nodes
 
         # A discovered node crashes: still listed when the client finds it down, so kept,
         # even once the cluster has evicted it, and used again when it returns.
@@ -92,6 +97,7 @@ def test_discovery_follows_the_cluster_under_a_keyed_writer(lab: Lab) -> None:
         since = writer.rows
         writer.wait_rows(30, "rows after the node left")
         assert fourth not in writer.nodes[since:]
+        assert cut in mm.nodes and state(mm, cut) == "down"
     finally:
         writer.stop()
         mm.close()

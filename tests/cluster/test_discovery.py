@@ -1,9 +1,10 @@
 """Discovery (README "Cluster states and membership"): an instance given one address of a
 3-node lab (with garbd, whose empty entry in `wsrep_incoming_addresses` is skipped), and one
-where nothing listens, writes through all three and keeps the dead given one; it follows the cluster while a keyed writer runs: a node that joins (`lab
-add`) is in rotation within discover_interval plus a connect, a discovered node that crashes
-stays known and returns, a node that leaves gracefully (`lab remove`) is retired. Every row
-lands exactly once and the writer sees no error."""
+where nothing listens, writes through all three and keeps the dead given one; it follows the
+cluster while a keyed writer runs: a node that joins (`lab add`) is in rotation within
+discover_interval plus a connect, a discovered node that crashes stays known and returns, a
+node that leaves gracefully (`lab remove`) is retired. Every row lands exactly once and the
+writer sees no error."""
 
 from __future__ import annotations
 

@@ -85,8 +85,9 @@ impl Pool {
             return Err(Refused::Closed);
         }
         s.queue.push_back(Job { id, run });
-        // A new thread only when none waits for work and the limit allows one more.
-        if s.idle == 0 && s.threads < self.shared.limit {
+        // A new thread when more calls wait than threads wait for work (those woken have not
+        // taken theirs yet), and the limit allows one more.
+        if s.queue.len() > s.idle && s.threads < self.shared.limit {
             let shared = Arc::clone(&self.shared);
             let started = std::thread::Builder::new()
                 .name("multimaster-aio".into())

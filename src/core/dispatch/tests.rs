@@ -58,6 +58,35 @@ fn at_most_limit_calls_run_at_once_and_every_one_runs() {
 }
 
 #[test]
+fn calls_submitted_together_run_together_up_to_the_limit() {
+    // Ten calls queued in a burst (one thread already idle): all ten run at once, which a
+    // barrier of ten only lets through if they do.
+    let pool = Pool::new(32);
+    let (tx, rx) = mpsc::channel();
+    pool.submit(pool.next_id(), Box::new(move || tx.send(()).unwrap()))
+        .unwrap();
+    rx.recv().unwrap();
+    eventually("the first thread idle", || pool.busy() == 0);
+    let barrier = Arc::new(std::sync::Barrier::new(10));
+    let passed = Arc::new(AtomicUsize::new(0));
+    for _ in 0..10 {
+        let (barrier, passed) = (Arc::clone(&barrier), Arc::clone(&passed));
+        pool.submit(
+            pool.next_id(),
+            Box::new(move || {
+                barrier.wait();
+                passed.fetch_add(1, Ordering::SeqCst);
+            }),
+        )
+        .unwrap();
+    }
+    eventually("all ten through the barrier", || {
+        passed.load(Ordering::SeqCst) == 10
+    });
+    assert!(pool.threads() <= 11, "{}", pool.threads());
+}
+
+#[test]
 fn a_queued_call_withdrawn_never_runs_and_a_running_one_cannot_be() {
     let pool = Pool::new(1);
     let (release, gate) = mpsc::channel::<()>();

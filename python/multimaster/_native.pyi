@@ -20,11 +20,14 @@ from typing import (
 from multimaster.records import Event, NodeStats
 
 __all__ = [
+    "AioPool",
     "CancelHandle",
+    "Completions",
     "ExecResult",
     "Native",
     "OPTIONS",
     "Session",
+    "Slot",
     "Transaction",
     "parse_address",
     "parse_url",

@@ -177,9 +177,7 @@ class AsyncMultiMaster:
         """`MultiMaster.execute`, awaited."""
         if self._mm.closed:  # the sync API's own error, at once
             return self._mm.execute(sql, params, key=key, idempotent=idempotent, statement_timeout=statement_timeout)
-        result: ExecResult = await self._on_pool(
-            self._pool.execute, sql, params, key, idempotent, statement_timeout
-        )
+        result: ExecResult = await self._on_pool(self._pool.execute, sql, params, key, idempotent, statement_timeout)
         return result
 
     async def query(

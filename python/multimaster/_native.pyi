@@ -106,7 +106,7 @@ class Slot:
 
 @final
 class AioPool:
-    """Native threads running `execute` and `query` for `multimaster.aio`: at most `limit` at
+    """Native threads running `execute`, `query` and `insert_many` of a list for `multimaster.aio`: at most `limit` at
     once, the rest queued in order; results handed to a `Completions`."""
 
     def __new__(cls, native: Native, limit: int) -> AioPool: ...
@@ -129,6 +129,20 @@ class AioPool:
         params: _Params,
         causal: bool,
         statement_timeout: Optional[float],
+        cancel: CancelHandle,
+    ) -> int: ...
+    def insert_many(
+        self,
+        done: Completions,
+        future: Any,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        key: Optional[str],
+        interval: float,
+        statement_timeout: Optional[float],
+        concurrency: int,
+        batch: int,
         cancel: CancelHandle,
     ) -> int: ...
     def withdraw(self, id: int) -> bool: ...

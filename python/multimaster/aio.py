@@ -1,11 +1,12 @@
-"""`AsyncMultiMaster`: the asyncio face of `MultiMaster`. The core stays blocking; `execute` and
-`query` run on the native threads of this instance's `AioPool` (src/py/aio.rs: no Python
-thread state, never the interpreter lock) and their results come back through one descriptor
-per loop that the loop watches (`add_reader`), a batch at a time, so the loop never waits on the
-network and only its own thread makes Python objects. Transactions (whose bodies run on the
-loop) and `insert_many` (which reads Python input) run on Python worker threads holding a slot
-of the same pool. Cancelling the awaiting task sets the call's `CancelHandle`: the core's
-watchdog kills the statement on the server, as it does for Ctrl-C (src/core/cancel.rs)."""
+"""`AsyncMultiMaster`: the asyncio face of `MultiMaster`. The core stays blocking; `execute`,
+`query` and `insert_many` of a list run on the native threads of this instance's `AioPool`
+(src/py/aio.rs: no Python thread state, never the interpreter lock) and their results come
+back through one descriptor per loop that the loop watches (`add_reader`), a batch at a time,
+so the loop never waits on the network and only its own thread makes Python objects.
+Transactions (whose bodies run on the loop) and `insert_many` of other input (read in Python)
+run on Python worker threads holding a slot of the same pool. Cancelling the awaiting task
+sets the call's `CancelHandle`: the core's watchdog kills the statement on the server, as it
+does for Ctrl-C (src/core/cancel.rs)."""
 
 from __future__ import annotations
 
@@ -202,10 +203,31 @@ class AsyncMultiMaster:
         concurrency: int = 1,
         batch: int = 1,
     ) -> InsertReport:
-        """`MultiMaster.insert_many`, awaited (without a progress view; `on_row` is called on
-        the worker thread): any iterable, streamed, or an Arrow frame (`columns=None` takes
-        its names). A generator is advanced on the worker thread. Cancelled, the loop stops
-        and the rows written stay written."""
+        """`MultiMaster.insert_many`, awaited (without a progress view): any iterable, streamed,
+        or an Arrow frame (`columns=None` takes its names). A list or tuple of rows without
+        `on_row` is converted on the loop, checked whole, and loaded on the native threads;
+        anything else (a generator, a frame, `on_row`) runs on a Python worker thread, which
+        advances the generator and calls `on_row`. Cancelled, the loop stops and the rows
+        written stay written."""
+        if on_row is None and isinstance(rows, (list, tuple)) and not self._mm.closed:
+            try:
+                fields = await self._on_pool(
+                    self._pool.insert_many,
+                    table,
+                    list(columns or ()),
+                    rows,
+                    key,
+                    interval,
+                    statement_timeout,
+                    concurrency,
+                    batch,
+                )
+            except BaseException as e:
+                partial = getattr(e, "report", None)
+                if isinstance(partial, dict):
+                    e.report = InsertReport(**partial)  # type: ignore[attr-defined]
+                raise
+            return InsertReport(**fields)
         return await self._run(
             functools.partial(
                 self._mm.insert_many,

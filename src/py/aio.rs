@@ -1,4 +1,5 @@
-//! The native half of `multimaster.aio`: `execute` and `query` run on the threads of a
+//! The native half of `multimaster.aio`: `execute`, `query` and `insert_many` of a list of
+//! rows run on the threads of a
 //! [`Pool`] (plain Rust threads: no Python thread state, never the interpreter lock), and
 //! their results come back through one loop's [`Wake`] descriptor, which the loop watches
 //! with `add_reader`. Only the loop's thread makes Python objects of them: it converts the
@@ -17,23 +18,43 @@ use crate::core::cancel::Cancel;
 use crate::core::cluster::{Cluster, Exec, IfLost, Outcome, Rows};
 use crate::core::dispatch::{Pool, Refused, Wake};
 use crate::core::error::Error;
+use crate::core::settings::options;
 use crate::core::sync::lock;
+use crate::core::work::insert::{insert_many, Batch, Progress, Report, INSERT_LIMIT};
+use crate::core::work::stream::Feed;
 
 use super::cancel::PyCancelHandle;
 use super::errors::{to_pyerr, PyMmError};
+use super::insert;
 use super::multimaster::{PyExecResult, PyNative};
+use super::report::report_dict;
 use super::values::{row_to_tuple, to_key, to_params};
 
 /// What a call hands back to its loop: the core's own result, converted on the loop's thread.
 pub enum Answer {
     Exec(Result<Outcome<Exec>, Error>, Vec<String>),
     Rows(Result<Outcome<Rows>, Error>),
+    /// The insert loop's report and outcome, and the cluster its report reads events from.
+    Insert(Report, Result<(), Error>, Cluster),
 }
 
 impl Answer {
     /// The call's value, or its error (Python's, made here on the loop's thread).
-    fn into_py(self, py: Python<'_>) -> Result<Py<PyAny>, Error> {
+    fn into_py(self, py: Python<'_>) -> Result<Py<PyAny>, PyMmError> {
         match self {
+            Answer::Insert(report, result, cluster) => {
+                let report = report_dict(py, &report, &cluster)?;
+                match result {
+                    Ok(()) => Ok(report.into_any().unbind()),
+                    Err(Error::Interrupted) => Err(PyMmError::Core(Error::Interrupted)),
+                    Err(e) => {
+                        // Rows written before the error stay written: say which.
+                        let err = to_pyerr(py, &e);
+                        err.value(py).setattr("report", report)?;
+                        Err(PyMmError::Py(err))
+                    }
+                }
+            }
             Answer::Exec(out, mut names) => {
                 let out = out?;
                 let (rowcount, last_insert_id, matched) = match out.value {
@@ -50,19 +71,15 @@ impl Answer {
                     ambiguous_resolved: out.took.resolved,
                     matched,
                 };
-                Py::new(py, result)
-                    .map(|r| r.into_any())
-                    .map_err(|e| Error::Internal(e.to_string()))
+                Ok(Py::new(py, result)?.into_any())
             }
             Answer::Rows(out) => {
                 let rows = out?.value.map(|r| r.rows).unwrap_or_default();
-                let list = rows
+                let tuples = rows
                     .iter()
                     .map(|r| row_to_tuple(py, r))
-                    .collect::<PyResult<Vec<_>>>()
-                    .and_then(|t| PyList::new(py, t));
-                list.map(|l| l.into_any().unbind())
-                    .map_err(|e| Error::Internal(e.to_string()))
+                    .collect::<PyResult<Vec<_>>>()?;
+                Ok(PyList::new(py, tuples)?.into_any().unbind())
             }
         }
     }
@@ -159,9 +176,9 @@ fn settle(
         Ok(value) => future.call_method1(intern!(py, "set_result"), (value,))?,
         // Stopped by its cancel flag while its task was not (a handle shared with another
         // call): a cancellation, never a KeyboardInterrupt escaping the loop.
-        Err(Error::Interrupted) => future.call_method0(intern!(py, "cancel"))?,
+        Err(PyMmError::Core(Error::Interrupted)) => future.call_method0(intern!(py, "cancel"))?,
         Err(e) => {
-            let e = to_pyerr(py, &e);
+            let e = PyErr::from(e);
             future.call_method1(intern!(py, "set_exception"), (e.into_value(py),))?
         }
     };
@@ -214,10 +231,19 @@ impl PyAioPool {
         statement_timeout: Option<f64>,
         cancel: &PyCancelHandle,
     ) -> PyResult<Cancel> {
+        self.cancel_with(statement_timeout, None, cancel)
+    }
+
+    fn cancel_with(
+        &self,
+        statement_timeout: Option<f64>,
+        default: Option<std::time::Duration>,
+        cancel: &PyCancelHandle,
+    ) -> PyResult<Cancel> {
         let limit = self
             .cluster
             .config()
-            .statement_limit(statement_timeout, None)
+            .statement_limit(statement_timeout, default)
             .map_err(|e| PyErr::from(PyMmError::from(Error::from(e))))?;
         Ok(Cancel::new()
             .with_flag(Arc::clone(&cancel.flag))
@@ -281,6 +307,56 @@ impl PyAioPool {
         let params = to_params(params)?;
         self.submit(&done, future, move |cluster| {
             Answer::Rows(cluster.query(&sql, &params, causal, &cancel))
+        })
+    }
+
+    /// `Native.insert_many` of a list or tuple of rows (without `on_row` or a progress view)
+    /// on the pool: every row is converted and checked here, on the loop's thread, before
+    /// the call is queued (the list is whole in memory already: its values are held once
+    /// more while it loads); the report's fields set on `future` as a dict, or the error with
+    /// its `report`.
+    #[pyo3(signature = (done, future, table, columns, rows, key, interval, statement_timeout, concurrency, batch, cancel))]
+    #[allow(clippy::too_many_arguments)]
+    fn insert_many(
+        &self,
+        py: Python<'_>,
+        done: PyRef<'_, PyCompletions>,
+        future: Py<PyAny>,
+        table: String,
+        columns: Vec<String>,
+        rows: &Bound<'_, PyAny>,
+        key: Option<String>,
+        interval: f64,
+        statement_timeout: Option<f64>,
+        concurrency: usize,
+        batch: usize,
+        cancel: PyRef<'_, PyCancelHandle>,
+    ) -> PyResult<u64> {
+        let cancel = self.cancel_with(statement_timeout, Some(INSERT_LIMIT), &cancel)?;
+        let settings = |e| PyErr::from(PyMmError::from(Error::from(e)));
+        let interval = options::seconds("interval", interval).map_err(settings)?;
+        let insert::Opened {
+            mut input,
+            columns,
+            key,
+            ..
+        } = insert::open(rows, columns, key.as_deref(), concurrency, batch)?;
+        // The whole input queued at once: a list's rows are all there.
+        let feed = Feed::new(usize::MAX);
+        while input.fill(py, &feed)? {}
+        self.submit(&done, future, move |cluster| {
+            let batch = Batch {
+                table: &table,
+                columns: &columns,
+                key,
+                interval,
+                concurrency,
+                batch,
+            };
+            let counters = Progress::new(cluster.node_names().len());
+            let (report, result) =
+                insert_many(cluster, &batch, &feed, &cancel, &counters, &mut |_| Ok(()));
+            Answer::Insert(report, result, cluster.clone())
         })
     }
 

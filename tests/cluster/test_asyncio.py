@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -253,7 +255,8 @@ def test_an_async_transaction_commits_and_a_raising_body_rolls_back(make_amm, cl
 
 def test_async_loads_take_generators_and_frames_and_transactions_take_affinity(make_amm, cluster, table):
     """The sync API's forms, awaited: a generator streamed, an Arrow frame with its own column
-    names, and a transaction placed by `affinity=` where keyed writes of that key go."""
+    names, a list (on the native threads; a bad row in it writes nothing), and a transaction
+    placed by `affinity=` where keyed writes of that key go."""
     pyarrow = pytest.importorskip("pyarrow")
     amm = make_amm(policy="key-affinity")
     columns = ["title", "instructor", "duration"]
@@ -267,6 +270,13 @@ def test_async_loads_take_generators_and_frames_and_transactions_take_affinity(m
         )
         loaded = await amm.insert_many(table, None, frame, key="title", batch=50)
         assert (streamed.rows, loaded.rows) == (300, 300)
+        # A list: converted on the loop, loaded on the native threads.
+        listed = await amm.insert_many(
+            table, columns, [(f"l{x}", "aio", x) for x in range(300)], key="title", batch=50, concurrency=2
+        )
+        assert listed.rows == sum(listed.per_node.values()) == 300, listed
+        with pytest.raises(TypeError, match="row 1"):  # checked whole: nothing written
+            await amm.insert_many(table, columns, [("b0", "aio", 1), ("b1", "aio", object())], key="title")
         keyed = await amm.execute(insert_sql(table), ("hot", 1), key=(table, "title", "hot"))
 
         async def body(tx: multimaster.AsyncTransaction) -> str:
@@ -277,7 +287,7 @@ def test_async_loads_take_generators_and_frames_and_transactions_take_affinity(m
         assert placed.value == placed.node == keyed.node, (placed.value, placed.node, keyed.node)
 
     asyncio.run(main())
-    assert count_titles(cluster, table) == (602, 602)
+    assert count_titles(cluster, table) == (902, 902)
 
 
 def test_a_closed_instance_raises_as_the_sync_one_does(make_amm, make_mm):
@@ -448,3 +458,35 @@ def test_completion_descriptors_are_released_and_a_closed_loop_never_hangs(make_
         assert eventfds() == before
 
     asyncio.run(after())
+
+
+# A process whose interpreter exits while a loop in a daemon thread awaits a call on a pool
+# thread: the call is in the core, the loop never answers it, the interpreter finalizes.
+EXITS_MID_CALL = """
+import asyncio, sys, threading, time
+from multimaster import AsyncMultiMaster
+amm = AsyncMultiMaster(sys.argv[1].split(","), database=sys.argv[2], user=sys.argv[3], password=sys.argv[4])
+asked = threading.Event()
+async def main():
+    call = asyncio.get_running_loop().create_task(amm.query("SELECT SLEEP(5) AS at_exit"))
+    asked.set()
+    await call
+threading.Thread(target=lambda: asyncio.run(main()), daemon=True).start()
+asked.wait(10)
+time.sleep(0.5)
+print("exiting", flush=True)
+"""
+
+
+def test_the_interpreter_exits_with_a_call_in_flight(cluster):
+    """The interpreter exits while a native thread runs a call for a loop that will never
+    drain it: the process ends at once and cleanly (no hang, no crash in finalization)."""
+    options = course_options({})
+    args = [",".join(cluster.addresses), options["database"], options["user"], options["password"]]
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", EXITS_MID_CALL, *args], capture_output=True, text=True, timeout=5 + SLACK
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "exiting"), done.stderr[-2000:]
+    assert "Fatal" not in done.stderr and "panicked" not in done.stderr, done.stderr[-2000:]
+    assert time.monotonic() - start < 5, "waited for the SLEEP(5) in flight"

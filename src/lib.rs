@@ -16,6 +16,8 @@ mod _native {
     #[pymodule_export]
     use crate::py::_shutdown;
     #[pymodule_export]
+    use crate::py::aio::{PyAioPool, PyCompletions, Slot};
+    #[pymodule_export]
     use crate::py::cancel::PyCancelHandle;
     #[pymodule_export]
     use crate::py::multimaster::{PyExecResult, PyNative};

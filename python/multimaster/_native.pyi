@@ -20,11 +20,14 @@ from typing import (
 from multimaster.records import Event, NodeStats
 
 __all__ = [
+    "AioPool",
     "CancelHandle",
+    "Completions",
     "ExecResult",
     "Native",
     "OPTIONS",
     "Session",
+    "Slot",
     "Transaction",
     "parse_address",
     "parse_url",
@@ -80,6 +83,79 @@ class CancelHandle:
     def cancel(self) -> None: ...
     @property
     def cancelled(self) -> bool: ...
+
+@final
+class Completions:
+    """One loop's completions for one `AioPool` user: a descriptor the loop watches
+    (`add_reader`), readable while results wait; `drain()` sets their futures."""
+
+    def __new__(cls) -> Completions: ...
+    def fileno(self) -> int: ...
+    def drain(self) -> int: ...
+    def settle(self, id: int, future: Any) -> bool: ...
+    def forget(self, id: int) -> None: ...
+    @property
+    def pending(self) -> int: ...
+    def close(self) -> None: ...
+
+@final
+class Slot:
+    """A slot of an `AioPool` held by a call on a thread of the caller's."""
+
+    def release(self) -> None: ...
+
+@final
+class AioPool:
+    """Native threads running `execute`, `query` and `insert_many` of a list for `multimaster.aio`: at most `limit` at
+    once, the rest queued in order; results handed to a `Completions`."""
+
+    def __new__(cls, native: Native, limit: int) -> AioPool: ...
+    def execute(
+        self,
+        done: Completions,
+        future: Any,
+        sql: str,
+        params: _Params,
+        key: Optional[Tuple[str, str, Any]],
+        idempotent: bool,
+        statement_timeout: Optional[float],
+        cancel: CancelHandle,
+    ) -> int: ...
+    def query(
+        self,
+        done: Completions,
+        future: Any,
+        sql: str,
+        params: _Params,
+        causal: bool,
+        statement_timeout: Optional[float],
+        cancel: CancelHandle,
+    ) -> int: ...
+    def insert_many(
+        self,
+        done: Completions,
+        future: Any,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        key: Optional[str],
+        interval: float,
+        statement_timeout: Optional[float],
+        concurrency: int,
+        batch: int,
+        cancel: CancelHandle,
+    ) -> int: ...
+    def withdraw(self, id: int) -> bool: ...
+    def hold(self, cancel: CancelHandle) -> Optional[Slot]: ...
+    @property
+    def limit(self) -> int: ...
+    @property
+    def threads(self) -> int: ...
+    @property
+    def busy(self) -> int: ...
+    @property
+    def queued(self) -> int: ...
+    def close(self) -> None: ...
 
 @final
 class Session:

@@ -1,8 +1,12 @@
-"""`AsyncMultiMaster`: the asyncio face of `MultiMaster`. The core stays blocking (it releases
-the interpreter lock while it waits); each call runs on a worker thread of this instance's own
-bounded pool and its result comes back to the awaiting loop, so the loop never waits on the
-network. Cancelling the awaiting task sets the call's `CancelHandle`: the core's watchdog
-kills the statement on the server, as it does for Ctrl-C (src/core/cancel.rs)."""
+"""`AsyncMultiMaster`: the asyncio face of `MultiMaster`. The core stays blocking; `execute`,
+`query` and `insert_many` of a list run on the native threads of this instance's `AioPool`
+(src/py/aio.rs: no Python thread state, never the interpreter lock) and their results come
+back through one descriptor per loop that the loop watches (`add_reader`), a batch at a time,
+so the loop never waits on the network and only its own thread makes Python objects.
+Transactions (whose bodies run on the loop) and `insert_many` of other input (read in Python)
+run on Python worker threads holding a slot of the same pool. Cancelling the awaiting task
+sets the call's `CancelHandle`: the core's watchdog kills the statement on the server, as it
+does for Ctrl-C (src/core/cancel.rs)."""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from typing import (
     Any,
     Awaitable,
     Callable,
+    Dict,
     Iterable,
     List,
     Literal,
@@ -28,7 +33,7 @@ from typing import (
     Union,
 )
 
-from multimaster._native import CancelHandle, Transaction, parse_url
+from multimaster._native import AioPool, CancelHandle, Completions, Transaction, parse_url
 from multimaster.client import ArrowStream, MultiMaster, Options, Params, _Path
 from multimaster.display import Events, Stats
 from multimaster.records import Node
@@ -65,7 +70,7 @@ class AsyncMultiMaster:
     kill. Its key says which (a keyed `INSERT` run again fails with a duplicate key if the first
     one committed, never writes twice); see the README's asyncio section."""
 
-    __slots__ = ("_mm", "_pool", "__weakref__")
+    __slots__ = ("_mm", "_pool", "_threads", "_loops", "__weakref__")
 
     def __init__(
         self,
@@ -81,7 +86,11 @@ class AsyncMultiMaster:
         if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int) or max_in_flight < 1:
             raise ValueError(f"max_in_flight must be a whole number of calls, at least 1, not {max_in_flight!r}")
         self._mm = MultiMaster(nodes, database, user, password, read_default_file=read_default_file, **options)
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_in_flight, thread_name_prefix="multimaster-aio")
+        # The native threads: at most max_in_flight calls at once, transactions' slots included.
+        self._pool = AioPool(self._mm._native, max_in_flight)
+        # Transactions and loads: Python threads, each holding a slot of `_pool` while it runs.
+        self._threads = concurrent.futures.ThreadPoolExecutor(max_in_flight, thread_name_prefix="multimaster-aio")
+        self._loops: Dict[asyncio.AbstractEventLoop, _LoopCompletions] = {}
 
     @classmethod
     def from_url(cls, url: str, **overrides: Any) -> AsyncMultiMaster:
@@ -94,16 +103,59 @@ class AsyncMultiMaster:
         """The blocking `MultiMaster` underneath (the same nodes, connections and counters)."""
         return self._mm
 
+    def _completions(self, loop: asyncio.AbstractEventLoop) -> _LoopCompletions:
+        """This instance's completions on `loop`, made at its first call there (the completions
+        of loops closed since are released then)."""
+        done = self._loops.get(loop)
+        if done is None:
+            for other, theirs in list(self._loops.items()):
+                if other.is_closed():
+                    theirs.release()
+                    self._loops.pop(other, None)
+            done = self._loops[loop] = _LoopCompletions(loop)
+        return done
+
+    async def _on_pool(self, submit: Callable[..., int], *args: Any) -> Any:
+        """`submit(completions, future, *args, handle)` queues a call on the native threads;
+        its result comes back on `future`. A cancelled task cancels the call on the server."""
+        loop = asyncio.get_running_loop()
+        done = self._loops.get(loop) or self._completions(loop)
+        future = loop.create_future()
+        handle = CancelHandle()
+        ident = submit(done.native, future, *args, handle)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            handle.cancel()
+            if self._pool.withdraw(ident):  # still queued: it never starts
+                done.native.forget(ident)
+            else:  # started: wait until its statement has stopped
+                settled = loop.create_future()
+                if done.native.settle(ident, settled):
+                    await asyncio.wait({settled}, timeout=SETTLE_WAIT)
+            raise
+
     async def _run(self, call: Callable[..., _T]) -> _T:
-        """Runs `call(cancel=handle)` on a worker thread; a cancelled task cancels it on the
-        server."""
+        """Runs `call(cancel=handle)` on a Python worker thread holding a slot of the native
+        pool; a cancelled task cancels it on the server."""
         if self._mm.closed:
             # The sync API's own error, raised here and now (it does not wait on anything).
             return call(cancel=CancelHandle())
         loop = asyncio.get_running_loop()
         handle = CancelHandle()
+        pool = self._pool
+
+        def held(cancel: CancelHandle) -> _T:
+            slot = pool.hold(cancel)
+            if slot is None:  # cancelled while waiting for a slot
+                raise asyncio.CancelledError
+            try:
+                return call(cancel=cancel)
+            finally:
+                slot.release()
+
         try:
-            running = self._pool.submit(call, cancel=handle)
+            running = self._threads.submit(held, handle)
         except RuntimeError:  # closed meanwhile: the pool takes no more
             return call(cancel=CancelHandle())
         done = asyncio.wrap_future(running, loop=loop)
@@ -125,19 +177,19 @@ class AsyncMultiMaster:
         statement_timeout: Optional[float] = None,
     ) -> ExecResult:
         """`MultiMaster.execute`, awaited."""
-        return await self._run(
-            functools.partial(
-                self._mm.execute, sql, params, key=key, idempotent=idempotent, statement_timeout=statement_timeout
-            )
-        )
+        if self._mm.closed:  # the sync API's own error, at once
+            return self._mm.execute(sql, params, key=key, idempotent=idempotent, statement_timeout=statement_timeout)
+        result: ExecResult = await self._on_pool(self._pool.execute, sql, params, key, idempotent, statement_timeout)
+        return result
 
     async def query(
         self, sql: str, params: Params = None, *, causal: bool = False, statement_timeout: Optional[float] = None
     ) -> List[Tuple[Any, ...]]:
         """`MultiMaster.query`, awaited."""
-        return await self._run(
-            functools.partial(self._mm.query, sql, params, causal=causal, statement_timeout=statement_timeout)
-        )
+        if self._mm.closed:  # the sync API's own error, at once
+            return self._mm.query(sql, params, causal=causal, statement_timeout=statement_timeout)
+        rows: List[Tuple[Any, ...]] = await self._on_pool(self._pool.query, sql, params, causal, statement_timeout)
+        return rows
 
     async def insert_many(
         self,
@@ -152,10 +204,31 @@ class AsyncMultiMaster:
         concurrency: int = 1,
         batch: int = 1,
     ) -> InsertReport:
-        """`MultiMaster.insert_many`, awaited (without a progress view; `on_row` is called on
-        the worker thread): any iterable, streamed, or an Arrow frame (`columns=None` takes
-        its names). A generator is advanced on the worker thread. Cancelled, the loop stops
-        and the rows written stay written."""
+        """`MultiMaster.insert_many`, awaited (without a progress view): any iterable, streamed,
+        or an Arrow frame (`columns=None` takes its names). A list or tuple of rows without
+        `on_row` is converted on the loop, checked whole, and loaded on the native threads;
+        anything else (a generator, a frame, `on_row`) runs on a Python worker thread, which
+        advances the generator and calls `on_row`. Cancelled, the loop stops and the rows
+        written stay written."""
+        if on_row is None and isinstance(rows, (list, tuple)) and not self._mm.closed:
+            try:
+                fields = await self._on_pool(
+                    self._pool.insert_many,
+                    table,
+                    list(columns or ()),
+                    rows,
+                    key,
+                    interval,
+                    statement_timeout,
+                    concurrency,
+                    batch,
+                )
+            except BaseException as e:
+                partial = getattr(e, "report", None)
+                if isinstance(partial, dict):
+                    e.report = InsertReport(**partial)  # type: ignore[attr-defined]
+                raise
+            return InsertReport(**fields)
         return await self._run(
             functools.partial(
                 self._mm.insert_many,
@@ -239,9 +312,15 @@ class AsyncMultiMaster:
 
     async def close(self) -> None:
         """Drops every connection (calls still in flight then fail) and stops the worker
-        threads. Idempotent."""
-        await asyncio.get_running_loop().run_in_executor(None, self._mm.close)
-        self._pool.shutdown(wait=False)
+        threads; each loop's descriptor is released once its calls in flight have answered.
+        Idempotent."""
+        here = asyncio.get_running_loop()
+        await here.run_in_executor(None, self._mm.close)
+        self._pool.close()
+        self._threads.shutdown(wait=False)
+        for loop, done in list(self._loops.items()):
+            done.close_from(here)
+            self._loops.pop(loop, None)
 
     async def __aenter__(self) -> AsyncMultiMaster:
         return self
@@ -257,6 +336,45 @@ class AsyncMultiMaster:
 
     def __repr__(self) -> str:
         return "<Async" + repr(self._mm)[1:]
+
+
+class _LoopCompletions:
+    """One instance's completions on one loop: the descriptor the loop watches while the
+    instance is used there, drained (every future set) in one callback per batch."""
+
+    __slots__ = ("loop", "native", "fd", "closing")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.native = Completions()
+        self.fd = self.native.fileno()
+        self.closing = False
+        loop.add_reader(self.fd, self._drain)
+
+    def _drain(self) -> None:
+        if self.native.drain() == 0 and self.closing:
+            self.release()
+
+    def release(self) -> None:
+        """On the loop's thread, or with the loop closed: the descriptor unwatched and closed,
+        the calls in flight forgotten."""
+        if not self.loop.is_closed():
+            self.loop.remove_reader(self.fd)
+        self.native.close()
+
+    def close_from(self, here: asyncio.AbstractEventLoop) -> None:
+        """The instance is closed: released once its calls in flight here have answered."""
+        self.closing = True
+        if self.loop.is_closed():
+            self.native.close()
+        elif self.loop is here:
+            if self.native.pending == 0:
+                self.release()
+        else:
+            try:
+                self.loop.call_soon_threadsafe(self._drain)
+            except RuntimeError:  # closed meanwhile
+                self.native.close()
 
 
 async def _awaited(a: Awaitable[_T]) -> _T:

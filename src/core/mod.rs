@@ -9,6 +9,7 @@
 
 pub mod cancel;
 pub mod cluster;
+pub mod dispatch;
 pub mod error;
 pub mod events;
 pub mod failure;

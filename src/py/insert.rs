@@ -254,7 +254,7 @@ pub struct Input<'py> {
 impl Input<'_> {
     /// Reads rows until one chunk is queued, or the input ends (its last chunk queued and the
     /// feed ended: false).
-    fn fill(&mut self, py: Python<'_>, feed: &Feed) -> PyResult<bool> {
+    pub fn fill(&mut self, py: Python<'_>, feed: &Feed) -> PyResult<bool> {
         loop {
             let index = self.chunker.rows_read();
             let row = match &mut self.source {

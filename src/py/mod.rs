@@ -1,6 +1,7 @@
 //! The pyo3 layer: wraps the core, converts values and errors, releases the interpreter lock
 //! around every blocking call. Logic belongs in `crate::core`.
 
+pub mod aio;
 pub mod arrow;
 pub mod cancel;
 pub mod display;

@@ -142,6 +142,13 @@ fn explicit_layer(
     Ok(layer)
 }
 
+impl PyNative {
+    /// The nodes this instance uses (`aio.rs` runs calls on them from its own threads).
+    pub(crate) fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+}
+
 #[pymethods]
 impl PyNative {
     /// See `multimaster.MultiMaster`: `options` are the table's (`options::OPTIONS`), by name.

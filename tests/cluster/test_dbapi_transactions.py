@@ -81,6 +81,34 @@ def test_default_is_a_transaction_and_rollback_undoes_it(make_mm, table, cluster
     assert conn.closed
 
 
+def test_a_transaction_begins_causally_and_then_reads_its_snapshot(make_mm, table, cluster) -> None:
+    """START TRANSACTION waits until its node has applied every write committed before it (the
+    node counts the wait in wsrep_causal_reads), and inside the transaction the session is back
+    at wsrep_sync_wait=0: its reads are the snapshot, with nothing to wait for."""
+
+    def waits(i: int) -> int:
+        ((_, n),) = cluster.sql(i, "SHOW GLOBAL STATUS LIKE 'wsrep_causal_reads'")
+        return int(n)
+
+    conn = multimaster.connect(make_mm())
+    before = {i: waits(i) for i in (1, 2)}
+    cur = conn.cursor()
+    insert(cur, table, "causal")
+    i = cluster.addresses.index(conn.node) + 1
+    assert waits(i) > before[i]
+    assert cur.execute("SELECT @@SESSION.wsrep_sync_wait").fetchone() == (0,)
+    conn.commit()
+    assert count_titles(cluster, table) == (1, 1)
+    # Without causal reads the begin does not wait.
+    fast = multimaster.connect(make_mm(), causal_reads=False)
+    before = {i: waits(i) for i in (1, 2)}
+    insert(fast.cursor(), table, "not-causal")
+    i = cluster.addresses.index(fast.node) + 1
+    assert waits(i) == before[i]
+    fast.commit()
+    assert count_titles(cluster, table) == (2, 2)
+
+
 def test_autocommit_true_is_unchanged(make_mm, table, cluster) -> None:
     conn = multimaster.connect(make_mm(), autocommit=True)
     insert(conn.cursor(), table, "at-once")

@@ -38,8 +38,10 @@ VIEW_HOSTS = os.environ.get("MULTIMASTER_TEST_DEMO_VIEW_HOSTS", "127.0.63.1,127.
 # Not a prefix of DEMO_DIR, nor it of this: lab_processes finds a lab by its directory's name.
 VIEW_DIR = os.environ.get("MULTIMASTER_TEST_DEMO_VIEW_DIR", "/tmp/multimaster-pytest-view-demo")
 # 60 rows 0.3 s apart: node 1 is crashed at row 12 and back about 12 s later (1 s, then Galera's
-# eviction and IST; 10-13 s measured on a loaded machine), well before the loop's 14.4 s of
+# eviction and IST; 10-13 s measured on a loaded machine), normally before the loop's 14.4 s of
 # interval left and its ~6 s failover stall are over, so node 2 is crashed too, at row 33 or later.
+# The `--tmux` crash pane crashes node 2 even once the loop is over; the built-in view's skips it
+# then, and says so (assert_crash_pane).
 COUNT, INTERVAL = 60, 0.3
 # `lab up` gives itself 120 s, each restart 90 s, the loop 18 s plus two failover stalls.
 RUN_TIMEOUT = 420
@@ -136,10 +138,16 @@ def wait_screen(read: Callable[[], str], done: Callable[[str], bool], timeout: f
         time.sleep(0.5)
 
 
-def assert_crash_pane(text: str) -> None:
-    for line in ("$ multimaster lab crash 1", "$ multimaster lab start 1", "$ multimaster lab crash 2",
-                 "$ multimaster lab start 2", "# done: both nodes crashed and back"):  # fmt: skip
+def assert_crash_pane(text: str, node2_may_be_skipped: bool = False) -> None:
+    """Node 1 crashed and started again, then node 2. Where the crash script stops once
+    insert-test has exited (the built-in view), node 2 is skipped if node 1's restart outlasted
+    the loop, and the pane must then say so: which one happens is the machine's timing."""
+    for line in ("$ multimaster lab crash 1", "$ multimaster lab start 1"):
         assert line in text, text
+    skipped = "# insert-test ended before node 2's crash: node 2 not crashed"
+    if not (node2_may_be_skipped and skipped in text):
+        for line in ("$ multimaster lab crash 2", "$ multimaster lab start 2", "# done: both nodes crashed and back"):
+            assert line in text, text
     assert "(exit 1" not in text, text
 
 
@@ -243,7 +251,7 @@ def test_demo_builtin_view_in_a_terminal(view_run):
                          "the demo to exit")  # fmt: skip
     # Back on the plain terminal: what the panes showed, the summary, the lab brought down.
     assert "[demo exited 0]" in screen, screen
-    assert_crash_pane(screen)
+    assert_crash_pane(screen, node2_may_be_skipped=True)
     assert_summary(screen)
     assert "=== bringing the lab down" in screen, screen
     assert_lab_gone(lab_dir, tmux)

@@ -269,13 +269,12 @@ impl Cluster {
                 for (sql, params) in prelude {
                     exec_on(conn, sql, params)?;
                 }
-                if let Some((on, _)) = sync {
-                    conn.query_drop(on)?;
-                }
-                conn.query_drop(start)?;
-                if let Some((_, off)) = sync {
-                    // Inside the transaction: later reads are its snapshot, no wait needed.
-                    conn.query_drop(off)?;
+                match sync {
+                    // One round trip (the connection allows multiple statements): the wait
+                    // covers START TRANSACTION, and the default is back inside it, where later
+                    // reads are its snapshot and need no wait.
+                    Some((on, off)) => conn.query_drop(format!("{on}; {start}; {off}"))?,
+                    None => conn.query_drop(start)?,
                 }
                 let session = self.session(idx, conn);
                 Ok((idx, lease.take(), session))

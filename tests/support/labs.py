@@ -184,6 +184,10 @@ def table(cluster: Lab) -> Iterator[str]:
     """A fresh course-shaped table for this test, dropped afterwards."""
     name = f"t{os.getpid()}_{next(_tables)}"
     cluster.sql(1, COURSE_DDL.format(table=f"{DATABASE}.{name}"))
+    # The other nodes apply the DDL just after node 1 answers: a causal read there waits for
+    # it, so that a test's first statement on any node finds the table (not 1146).
+    for i in range(2, len(cluster.nodes) + 1):
+        cluster.sql(i, f"SET SESSION wsrep_sync_wait=1; SELECT 1 FROM {DATABASE}.{name} LIMIT 0")
     yield name
     try:
         heal(cluster)

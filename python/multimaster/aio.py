@@ -37,7 +37,7 @@ from multimaster._native import AioPool, CancelHandle, Completions, Transaction,
 from multimaster.client import ArrowStream, MultiMaster, Options, Params, _Path
 from multimaster.display import Events, Stats
 from multimaster.records import Node
-from multimaster.results import ExecResult, InsertReport, TransactionResult
+from multimaster.results import ExecResult, InsertReport, TransactionResult, attach_report
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -224,9 +224,7 @@ class AsyncMultiMaster:
                     batch,
                 )
             except BaseException as e:
-                partial = getattr(e, "report", None)
-                if isinstance(partial, dict):
-                    e.report = InsertReport(**partial)  # type: ignore[attr-defined]
+                attach_report(e)
                 raise
             return InsertReport(**fields)
         return await self._run(

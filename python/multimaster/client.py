@@ -31,7 +31,7 @@ from multimaster._native import CancelHandle, Native, Transaction, parse_url
 from multimaster.display import Events, Stats, multimaster_html, multimaster_text, progress_sink
 from multimaster.display.live import LiveView
 from multimaster.records import Node
-from multimaster.results import ExecResult, InsertReport, TransactionResult
+from multimaster.results import ExecResult, InsertReport, TransactionResult, attach_report
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -206,9 +206,7 @@ class MultiMaster:
                 cancel=cancel,
             )
         except BaseException as e:
-            partial = getattr(e, "report", None)
-            if isinstance(partial, dict):
-                e.report = InsertReport(**partial)  # type: ignore[attr-defined]
+            attach_report(e)
             raise
         return InsertReport(**fields)
 

@@ -56,6 +56,14 @@ class InsertReport:
         p.text(report_text(self))
 
 
+def attach_report(e: BaseException) -> None:
+    """An error that stopped `insert_many` carries the rows written before it as a dict from
+    the core: made an `InsertReport` before the error reaches the caller."""
+    partial = getattr(e, "report", None)
+    if isinstance(partial, dict):
+        e.report = InsertReport(**partial)  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
 class TransactionResult(Generic[_T]):
     """A committed transaction: the body's value, the attempts it took, the node."""

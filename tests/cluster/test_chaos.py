@@ -18,19 +18,12 @@ from multimaster_lab.lab import Lab
 
 from support.bounds import rejoin_bound, wait_for
 from support.faultproxy import FaultProxy
-from support.labs import COURSE_DDL, LAB3_DIR, LAB3_HOSTS, heal, running_lab
+from support.labs import COURSE_DDL, heal
 
 BATCH = 250
 MIN_ROWS = 2000
 CRASHES = 4
 RUN_BOUND = 420  # seconds for one chaos run: crashes, rejoins and 2000+ rows
-
-
-@pytest.fixture(scope="module")
-def lab3():
-    """3 data nodes, no arbitrator: one crash leaves a majority of 2."""
-    with running_lab(3, base_dir=LAB3_DIR, hosts=LAB3_HOSTS, arbitrator=False) as lab:
-        yield lab
 
 
 def synced(lab: Lab) -> bool:

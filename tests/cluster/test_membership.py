@@ -16,20 +16,13 @@ from multimaster_lab.coursedata import COLUMNS, DATABASE, USER, course_rows
 from multimaster_lab.lab import Lab
 
 from support.bounds import LAB_WAIT, SLACK, wait_for
-from support.labs import COURSE_DDL, LAB3_DIR, LAB3_HOSTS, count_titles, course_options, heal, running_lab
+from support.labs import COURSE_DDL, count_titles, course_options, heal
 from support.threads import Call, Writer
 
 # An added node takes statements after one connect (connect_timeout 1 s here) and one read of
 # its state, both started by add_node itself.
 ADD_BOUND = 1.0 + 1.0 + SLACK
 EVENTS = ("node_down", "failover", "retry", "ambiguous")
-
-
-@pytest.fixture(scope="module")
-def lab3() -> Iterator[Lab]:
-    """3 data nodes, no arbitrator."""
-    with running_lab(3, base_dir=LAB3_DIR, hosts=LAB3_HOSTS, arbitrator=False) as lab:
-        yield lab
 
 
 @pytest.fixture

@@ -15,19 +15,12 @@ from multimaster_lab.coursedata import DATABASE, PASSWORD, USER
 from multimaster_lab.lab import Lab
 
 from support.bounds import LAB_WAIT, SLACK, detect_bound, rejoin_bound, wait_for
-from support.labs import COURSE_DDL, LAB3_DIR, LAB3_HOSTS, count_titles, heal, node_downs, running_lab
+from support.labs import COURSE_DDL, count_titles, heal, node_downs
 from support.threads import Writer
 
 # README: node states are read every 2 s; one read on top.
 STATE_BOUND = 2.0 + 1.0 + SLACK
 EVENTS = ("node_down", "failover", "retry", "ambiguous")
-
-
-@pytest.fixture(scope="module")
-def lab3() -> Iterator[Lab]:
-    """3 data nodes, no arbitrator: one node out leaves a majority of 2."""
-    with running_lab(3, base_dir=LAB3_DIR, hosts=LAB3_HOSTS, arbitrator=False) as lab:
-        yield lab
 
 
 @pytest.fixture

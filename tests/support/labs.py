@@ -47,6 +47,14 @@ needs_lab = pytest.mark.skipif(
 )
 
 
+@pytest.fixture(scope="module")
+def lab3() -> Iterator[Lab]:
+    """3 data nodes, no arbitrator (one node out leaves a majority of 2), for the tests of one
+    module: test_chaos, test_rolling and test_membership each start and end their own."""
+    with running_lab(3, base_dir=LAB3_DIR, hosts=LAB3_HOSTS, arbitrator=False) as lab:
+        yield lab
+
+
 @contextlib.contextmanager
 def cleared(lab_dir: str) -> Iterator[str]:
     """A lab directory a test's subprocess (the demo) brings a lab up in: cleared of what a

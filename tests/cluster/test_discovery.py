@@ -9,6 +9,8 @@ writer sees no error."""
 from __future__ import annotations
 
 import os
+import socket
+import threading
 import time
 from typing import Iterator, List
 
@@ -31,6 +33,10 @@ INTERVAL = 1.0
 # A member is in rotation within one read of the members, a connect (1 s here) and a read
 # of its state.
 JOIN_BOUND = INTERVAL + 1.0 + 1.0 + SLACK
+# README: a discovered address not reached for 30 s is reported once; it is tried at most once
+# per backoff_cap from its first failure (5 s here: a doubling backoff would try it more often).
+REPORT_UNREACHABLE = 30.0
+CAP = 5.0
 
 
 @pytest.fixture(scope="module")
@@ -107,3 +113,83 @@ def test_discovery_follows_the_cluster_under_a_keyed_writer(lab: Lab) -> None:
     # semantics"): keyed rows land exactly once, the writer sees no error.
     assert count_titles(lab, table) == (writer.written, writer.written)
     lab.sql(1, f"DROP TABLE IF EXISTS {DATABASE}.{table}")
+
+
+class Listener:
+    """A TCP listener that takes each connect and hangs up at once, counting them: an address a
+    cluster member advertises but no MySQL client can use (an internal one behind a NAT)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.sock = socket.create_server((host, port))
+        self.sock.settimeout(0.2)
+        self.accepts = 0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.done.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            self.accepts += 1
+            conn.close()
+
+    def close(self) -> None:
+        self.done.set()
+        self.thread.join(timeout=5)
+        self.sock.close()
+
+
+def test_a_member_advertising_an_address_no_client_can_use(lab: Lab) -> None:
+    """Node 3 advertises an address where a listener takes the TCP connect and hangs up:
+    discovery lists it as a down discovered node, reports it once (a `node_unreachable` event)
+    after REPORT_UNREACHABLE unreached, tries it at most once per `backoff_cap` from its first
+    failure, and no statement goes there or waits for it."""
+    heal(lab)
+    table = f"advertised{int(time.time())}"
+    lab.sql(1, COURSE_DDL.format(table=f"{DATABASE}.{table}"))
+    node3 = lab.nodes[2]
+    fake = DISCOVER_HOSTS[0].rpartition(".")[0] + ".98:3306"
+    written = node3.cnf.read_text()
+    line = f"wsrep_node_incoming_address = {node3.address}"
+    assert line in written
+    listener = Listener(fake.split(":")[0], 3306)
+    try:
+        lab.stop(3)
+        node3.cnf.write_text(written.replace(line, f"wsrep_node_incoming_address = {fake}"))
+        lab.start(3)
+        wait_for(lambda: fake in incoming(lab), LAB_WAIT, "node 3 to advertise the unusable address")
+        mm = multimaster.MultiMaster(
+            [lab.addresses[0]],
+            **course_options({"discover": True, "discover_interval": INTERVAL, "backoff_cap": CAP}),
+        )
+        writer = Writer(mm, table)
+        started = time.monotonic()
+        try:
+            writer.start()
+
+            def reported() -> List[dict]:
+                return [e for e in mm.events() if e["kind"] == "node_unreachable" and e["node"] == fake]
+
+            wait_for(lambda: reported(), REPORT_UNREACHABLE + JOIN_BOUND, "the unusable address to be reported")
+            watched = time.monotonic() - started
+            writer.wait_rows(20, "rows after the report")
+            nodes = mm.nodes
+        finally:
+            writer.stop()
+            mm.close()
+        assert len(reported()) == 1
+        assert [(n.known_by, n.state) for n in nodes if n == fake] == [("discovered", "down")]
+        # Tried at the backoff's ceiling from the first failure (not doubling up from its base).
+        assert 1 <= listener.accepts <= watched / CAP + 3, (listener.accepts, watched)
+        writer.check()
+        assert fake not in writer.nodes
+        assert count_titles(lab, table) == (writer.written, writer.written)
+    finally:
+        listener.close()
+        lab.stop(3)
+        node3.cnf.write_text(written)
+        lab.start(3)
+        lab.sql(1, f"DROP TABLE IF EXISTS {DATABASE}.{table}")

@@ -17,6 +17,7 @@ from typing import Iterator, List
 import pytest
 
 import multimaster
+from multimaster import Event
 from multimaster_lab.coursedata import DATABASE
 from multimaster_lab.lab import Lab
 
@@ -170,7 +171,7 @@ def test_a_member_advertising_an_address_no_client_can_use(lab: Lab) -> None:
         try:
             writer.start()
 
-            def reported() -> List[dict]:
+            def reported() -> List[Event]:
                 return [e for e in mm.events() if e["kind"] == "node_unreachable" and e["node"] == fake]
 
             wait_for(lambda: reported(), REPORT_UNREACHABLE + JOIN_BOUND, "the unusable address to be reported")

@@ -105,6 +105,11 @@ impl Cluster {
         Arc::clone(&self.inner.nodes[idx])
     }
 
+    /// Node `idx`'s address (the node a statement's outcome names).
+    pub fn node_name(&self, idx: usize) -> String {
+        self.inner.nodes[idx].name.clone()
+    }
+
     /// Every node known so far by index, retired ones included (an index stays valid).
     pub fn node_names(&self) -> Vec<String> {
         self.inner.nodes.iter().map(|n| n.name.clone()).collect()

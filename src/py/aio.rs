@@ -32,7 +32,8 @@ use super::values::{row_to_tuple, to_key, to_params};
 
 /// What a call hands back to its loop: the core's own result, converted on the loop's thread.
 pub enum Answer {
-    Exec(Result<Outcome<Exec>, Error>, Vec<String>),
+    /// With the address of the node that ran it.
+    Exec(Result<(Outcome<Exec>, String), Error>),
     Rows(Result<Outcome<Rows>, Error>),
     /// The insert loop's report and outcome, and the cluster its report reads events from.
     Insert(Report, Result<(), Error>, Cluster),
@@ -55,8 +56,8 @@ impl Answer {
                     }
                 }
             }
-            Answer::Exec(out, mut names) => {
-                let out = out?;
+            Answer::Exec(out) => {
+                let (out, node) = out?;
                 let (rowcount, last_insert_id, matched) = match out.value {
                     Some(e) => (e.affected, e.last_insert_id, e.matched),
                     // The lost write was found committed by its key: one row.
@@ -65,7 +66,7 @@ impl Answer {
                 let result = PyExecResult {
                     rowcount,
                     last_insert_id,
-                    node: names.swap_remove(out.node),
+                    node,
                     retries: out.took.retries,
                     failovers: out.took.failovers,
                     ambiguous_resolved: out.took.resolved,
@@ -286,7 +287,10 @@ impl PyAioPool {
                 (None, false) => IfLost::Raise,
             };
             let out = cluster.execute(&sql, &params, write, None, &cancel);
-            Answer::Exec(out, cluster.node_names())
+            Answer::Exec(out.map(|o| {
+                let node = cluster.node_name(o.node);
+                (o, node)
+            }))
         })
     }
 

@@ -212,7 +212,7 @@ impl PyNative {
             // The lost write was found committed by its key: one row.
             None => (1, None, None),
         };
-        let node = self.cluster.node_names().swap_remove(out.node);
+        let node = self.cluster.node_name(out.node);
         Ok(PyExecResult {
             rowcount,
             last_insert_id,

@@ -64,6 +64,11 @@ class AsyncMultiMaster:
     awaited. `max_in_flight` bounds the calls running at once (default `MAX_IN_FLIGHT`); the
     others wait on the loop, in order, without blocking it.
 
+    `coalesce=True` groups the keyed single-row INSERTs that wait for a free call: concurrent
+    ``execute("INSERT INTO t (a, b) VALUES (?, ?)", row, key=(t, a, row[0]))`` calls of one
+    statement are sent together as one multi-row INSERT (one commit for all), each call still
+    answered for its own row; see the README's asyncio section for the rules.
+
     Cancelling a call (``task.cancel()``, ``asyncio.timeout``) kills its statement on the
     server and raises `CancelledError` once the statement has stopped (normally within 0.35 s).
     A cancelled write is ambiguous, as a lost reply is: it may have committed just before the
@@ -81,13 +86,16 @@ class AsyncMultiMaster:
         *,
         read_default_file: Optional[_Path] = None,
         max_in_flight: int = MAX_IN_FLIGHT,
+        coalesce: bool = False,
         **options: Unpack[Options],
     ) -> None:
         if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int) or max_in_flight < 1:
             raise ValueError(f"max_in_flight must be a whole number of calls, at least 1, not {max_in_flight!r}")
+        if not isinstance(coalesce, bool):
+            raise TypeError(f"coalesce must be True or False, not {coalesce!r}")
         self._mm = MultiMaster(nodes, database, user, password, read_default_file=read_default_file, **options)
         # The native threads: at most max_in_flight calls at once, transactions' slots included.
-        self._pool = AioPool(self._mm._native, max_in_flight)
+        self._pool = AioPool(self._mm._native, max_in_flight, coalesce)
         # Transactions and loads: Python threads, each holding a slot of `_pool` while it runs.
         self._threads = concurrent.futures.ThreadPoolExecutor(max_in_flight, thread_name_prefix="multimaster-aio")
         self._loops: Dict[asyncio.AbstractEventLoop, _LoopCompletions] = {}

@@ -9,6 +9,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use mysql::Params;
+
 use pyo3::exceptions::{PyOSError, PyRuntimeError};
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -20,6 +22,7 @@ use crate::core::dispatch::{Pool, Refused, Wake};
 use crate::core::error::Error;
 use crate::core::settings::options;
 use crate::core::sync::lock;
+use crate::core::work::coalesce::{run_group, Row, Shape, Signature, Waiting};
 use crate::core::work::insert::{insert_many, Batch, Progress, Report, INSERT_LIMIT};
 use crate::core::work::stream::Feed;
 
@@ -186,11 +189,66 @@ fn settle(
     Ok(())
 }
 
-/// One `AsyncMultiMaster`'s threads: at most `limit` calls at once, the rest queued in order.
+/// One `AsyncMultiMaster`'s threads: at most `limit` calls at once, the rest queued in order;
+/// with `coalesce`, the keyed single-row INSERTs among those that wait are grouped
+/// (`core/work/coalesce.rs`).
 #[pyclass(name = "AioPool", module = "multimaster._native", frozen)]
 pub struct PyAioPool {
     cluster: Cluster,
     pool: Pool,
+    waiting: Option<Arc<Waiting<Member>>>,
+}
+
+/// A coalesced call: its row, and the queue its answer goes to.
+struct Member {
+    row: Row,
+    wake: Arc<Wake<Answer>>,
+}
+
+/// An `Exec` answer with the name of the node that ran it.
+fn exec_answer(cluster: &Cluster, out: Result<Outcome<Exec>, Error>) -> Answer {
+    Answer::Exec(out.map(|o| {
+        let node = cluster.node_name(o.node);
+        (o, node)
+    }))
+}
+
+/// Queues a runner for `sig`'s waiting calls: on a thread of the pool it takes the next
+/// group (queuing another runner if calls are left), runs it and answers each call. Refused
+/// (the pool closed), every waiting call of `sig` gets the refusal.
+fn queue_runner(
+    pool: &Pool,
+    cluster: &Cluster,
+    waiting: &Arc<Waiting<Member>>,
+    sig: Signature,
+    shape: Shape,
+) {
+    let (p, c, w) = (pool.clone(), cluster.clone(), Arc::clone(waiting));
+    let sig_ = sig.clone();
+    let job = Box::new(move || {
+        let (group, more) = w.take(&sig_, |n| shape.take(n));
+        if more {
+            queue_runner(&p, &c, &w, sig_.clone(), shape.clone());
+        }
+        let rows: Vec<&Row> = group.iter().map(|(_, m)| &m.row).collect();
+        let answers = run_group(&c, &sig_, &shape, &rows);
+        for ((id, member), answer) in group.iter().zip(answers) {
+            member.wake.push(*id, exec_answer(&c, answer));
+        }
+    });
+    if let Err(refused) = pool.submit(pool.next_id(), job) {
+        let e = refusal(refused);
+        for (id, member) in waiting.take_all(&sig) {
+            member.wake.push(id, Answer::Exec(Err(e.clone())));
+        }
+    }
+}
+
+fn refusal(refused: Refused) -> Error {
+    match refused {
+        Refused::Closed => Error::Closed,
+        Refused::NoThread(why) => Error::Internal(format!("cannot start a worker thread: {why}")),
+    }
 }
 
 impl Drop for PyAioPool {
@@ -216,15 +274,32 @@ impl PyAioPool {
         });
         self.pool.submit(id, job).map_err(|refused| {
             lock(&done.pending).remove(&id);
-            let e = match refused {
-                Refused::Closed => Error::Closed,
-                Refused::NoThread(why) => {
-                    Error::Internal(format!("cannot start a worker thread: {why}"))
-                }
-            };
-            PyErr::from(PyMmError::from(e))
+            PyErr::from(PyMmError::from(refusal(refused)))
         })?;
         Ok(id)
+    }
+
+    /// Adds a keyed single-row INSERT to the calls waiting to be grouped, and queues a
+    /// runner for them if none is on its way.
+    fn join_group(
+        &self,
+        waiting: &Arc<Waiting<Member>>,
+        done: &PyCompletions,
+        future: Py<PyAny>,
+        sig: Signature,
+        shape: Shape,
+        row: Row,
+    ) -> u64 {
+        let id = self.pool.next_id();
+        lock(&done.pending).insert(id, (future, false));
+        let member = Member {
+            row,
+            wake: Arc::clone(&done.wake),
+        };
+        if waiting.join(&sig, id, member) {
+            queue_runner(&self.pool, &self.cluster, waiting, sig, shape);
+        }
+        id
     }
 
     fn cancel_of(
@@ -255,10 +330,12 @@ impl PyAioPool {
 #[pymethods]
 impl PyAioPool {
     #[new]
-    fn new(native: PyRef<'_, PyNative>, limit: usize) -> Self {
+    #[pyo3(signature = (native, limit, coalesce=false))]
+    fn new(native: PyRef<'_, PyNative>, limit: usize, coalesce: bool) -> Self {
         PyAioPool {
             cluster: native.cluster().clone(),
             pool: Pool::new(limit),
+            waiting: coalesce.then(Default::default),
         }
     }
 
@@ -280,17 +357,34 @@ impl PyAioPool {
         let cancel = self.cancel_of(statement_timeout, &cancel)?;
         let params = to_params(params)?;
         let key = key.map(to_key).transpose()?;
+        if let (Some(waiting), Some(k), Params::Positional(values)) = (&self.waiting, &key, &params)
+        {
+            let shape = Shape::of(&sql).filter(|s| s.width() == values.len());
+            if let (Some(shape), [value]) = (shape, k.values.as_slice()) {
+                let sig = Signature {
+                    table: k.table.clone(),
+                    column: k.column.clone(),
+                    limit: cancel.limit(),
+                    sql,
+                };
+                let row = Row {
+                    params: values.clone(),
+                    key: value.clone(),
+                    cancel,
+                };
+                return Ok(self.join_group(waiting, &done, future, sig, shape, row));
+            }
+        }
         self.submit(&done, future, move |cluster| {
             let write = match (&key, idempotent) {
                 (Some(k), _) => IfLost::CheckKey(k),
                 (None, true) => IfLost::RunAgain,
                 (None, false) => IfLost::Raise,
             };
-            let out = cluster.execute(&sql, &params, write, None, &cancel);
-            Answer::Exec(out.map(|o| {
-                let node = cluster.node_name(o.node);
-                (o, node)
-            }))
+            exec_answer(
+                cluster,
+                cluster.execute(&sql, &params, write, None, &cancel),
+            )
         })
     }
 
@@ -364,9 +458,17 @@ impl PyAioPool {
         })
     }
 
-    /// Takes call `id` out of the queue if it has not started: true if it never will.
+    /// Takes call `id` out of the queue (or out of the calls waiting to be grouped) if it has
+    /// not started: true if it never will.
     fn withdraw(&self, id: u64) -> bool {
-        self.pool.withdraw(id)
+        let grouped = self.waiting.as_ref().and_then(|w| w.withdraw(id));
+        grouped.is_some() || self.pool.withdraw(id)
+    }
+
+    /// Whether keyed single-row INSERTs that wait are grouped (`coalesce`).
+    #[getter]
+    fn coalesce(&self) -> bool {
+        self.waiting.is_some()
     }
 
     /// On a thread of the caller's (a transaction's), waits for a slot among the pool's

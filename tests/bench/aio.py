@@ -2,7 +2,9 @@
 rounds,
 
   100 concurrent tasks doing keyed single-row INSERTs (the course's row) through
-    AsyncMultiMaster (both nodes)   vs aiomysql and asyncmy (100 connections, half on each node)
+    AsyncMultiMaster (both nodes), as is and with coalesce=True (the INSERTs that wait for a
+    free call grouped into multi-row statements)
+                                    vs aiomysql and asyncmy (100 connections, half on each node)
     with, beside each, its p99 per INSERT, the client's CPU (cores busy) and the event loop's
     lag: a 10 ms ticker's worst lateness during the run, against the ticker alone;
   SELECT 1 awaited one at a time: p50 and p99, AsyncMultiMaster vs asyncmy.
@@ -25,12 +27,13 @@ from bench.labels import INSERT, TABLE
 TASKS = 100
 HEADER = "== asyncio"
 AMM = "AsyncMultiMaster.execute (keyed)"
+AMM_COALESCE = "AsyncMultiMaster.execute, coalesce=True"
 AIOMYSQL = "aiomysql"
 ASYNCMY = "asyncmy"
 TICKER_ALONE = "ticker alone"
 LAT_AMM = "SELECT 1: AsyncMultiMaster.query"
 LAT_ASYNCMY = "SELECT 1: asyncmy"
-LABELS = [AMM, AIOMYSQL, ASYNCMY, TICKER_ALONE, LAT_AMM, LAT_ASYNCMY]
+LABELS = [AMM, AMM_COALESCE, AIOMYSQL, ASYNCMY, TICKER_ALONE, LAT_AMM, LAT_ASYNCMY]
 
 # One insert: awaits the row (a tuple of the course's columns).
 Insert = Callable[[Tuple[Any, ...]], Awaitable[Any]]
@@ -109,11 +112,15 @@ class Clients:
         self.closers: List[Callable[[], Awaitable[Any]]] = []
         self.asyncmy_select: Optional[Callable[[], Awaitable[Any]]] = None
         self.amm: Optional[AsyncMultiMaster] = None
-        self.labels: List[str] = [AMM]
+        self.coalescing: Optional[AsyncMultiMaster] = None
+        self.labels: List[str] = [AMM, AMM_COALESCE]
 
     async def open(self) -> None:
-        self.amm = AsyncMultiMaster(self.lab.addresses, max_in_flight=self.max_in_flight, **self.lab.credentials())
+        creds = self.lab.credentials()
+        self.amm = AsyncMultiMaster(self.lab.addresses, max_in_flight=self.max_in_flight, **creds)
         self.closers.append(self.amm.close)
+        self.coalescing = AsyncMultiMaster(self.lab.addresses, max_in_flight=self.max_in_flight, coalesce=True, **creds)
+        self.closers.append(self.coalescing.close)
         for label, opener in ((AIOMYSQL, _aiomysql), (ASYNCMY, _asyncmy)):
             try:
                 conn = await opener(login(self.lab, 1))
@@ -126,8 +133,8 @@ class Clients:
                 self.asyncmy_select = _plain_select(conn)
 
     async def run(self, label: str, rows: List[Tuple[Any, ...]]) -> Run:
-        if label == AMM:
-            amm = self.amm
+        if label in (AMM, AMM_COALESCE):
+            amm = self.amm if label == AMM else self.coalescing
             assert amm is not None
             qmark = INSERT.format(t=TABLE).replace("%s", "?")
 
@@ -255,7 +262,7 @@ def asyncio_section(
     )
     print(f"{'client':<40} {'rows/s (min-max)':>24} {'p99 ms':>8} {'client cores':>13} {'loop lag ms':>12}")
     asyncmy_rate = None
-    for label in (AMM, AIOMYSQL, ASYNCMY):
+    for label in (AMM, AMM_COALESCE, AIOMYSQL, ASYNCMY):
         if label not in runs:
             print(f"{label:<40} {'(' + errors.get(label, 'not run') + ')'}")
             continue
@@ -268,9 +275,10 @@ def asyncio_section(
             asyncmy_rate = rate
     lag_alone = max(alone[TICKER_ALONE]) * 1000 if alone[TICKER_ALONE] else float("nan")
     print(f"{TICKER_ALONE:<40} {'':>24} {'':>8} {'':>13} {lag_alone:>12.1f}")
-    if AMM in runs and asyncmy_rate:
-        ratio = median_range([x.rate for x in runs[AMM]])[0] / asyncmy_rate
-        print(f"AsyncMultiMaster / asyncmy throughput: {ratio:.2f}x (goal >= 1.2x)" + (" [smoke]" if smoke else ""))
+    for label in (AMM, AMM_COALESCE):
+        if label in runs and asyncmy_rate:
+            ratio = median_range([x.rate for x in runs[label]])[0] / asyncmy_rate
+            print(f"{label} / asyncmy throughput: {ratio:.2f}x (goal >= 1.2x)" + (" [smoke]" if smoke else ""))
     print(f"{'SELECT 1 awaited one at a time':<40} {'p50 ms':>8} {'p99 ms':>8}")
     for label in (LAT_AMM, LAT_ASYNCMY):
         if label not in latency:

@@ -25,6 +25,7 @@ through the proxy too. What a cut connection means then depends on the proxy's m
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -34,7 +35,7 @@ from multimaster_lab.coursedata import COLUMNS, DATABASE, course_rows
 
 from support.bounds import SLACK, liveness_bound, wait_for
 from support.faultproxy import FaultProxy
-from support.labs import count_titles, node_downs, report_of
+from support.labs import count_titles, course_options, node_downs, report_of
 from support.threads import Call
 
 # The key check's SQL (src/core/cluster.rs, KeyCheck::sql): `SELECT COUNT(*) FROM <table> WHERE
@@ -168,6 +169,35 @@ def test_keyed_execute_with_lost_reply_on_a_live_node_returns_normally(make_mm, 
         for e in mm.events()
     )
     check_node_fate(mm, proxy, dies=False)
+
+
+def test_a_coalesced_insert_whose_reply_is_lost_is_settled_by_its_keys(table, cluster, proxy):
+    """AsyncMultiMaster(coalesce=True): eight keyed INSERTs wait behind a busy call and go as one
+    statement, whose connection the (live) node closes after it committed: the statement is
+    settled by its eight keys, found, so each call answers its own row and nothing is written
+    twice."""
+    amm = multimaster.AsyncMultiMaster([proxy.endpoint], max_in_flight=1, coalesce=True, **course_options({}))
+    sql = f"INSERT INTO {table} (title, duration) VALUES (?, ?)"
+    proxy.drop_after_request(match=b"grouped-0")
+
+    async def main() -> list:
+        blocker = asyncio.get_running_loop().create_task(amm.query("SELECT SLEEP(1)"))
+        calls = (amm.execute(sql, (f"grouped-{n}", n), key=(table, "title", f"grouped-{n}")) for n in range(8))
+        answers = await asyncio.gather(*calls)
+        await blocker
+        await amm.close()
+        return answers
+
+    try:
+        answers = asyncio.run(main())
+    finally:
+        amm.sync.close()
+    assert proxy.drops == 1
+    assert [a.rowcount for a in answers] == [1] * 8 and all(a.ambiguous_resolved for a in answers), answers
+    assert count_titles(cluster, table) == (8, 8)
+    assert "title='grouped-0'..'grouped-7' (8 keys) found: the write had committed" in details(
+        amm.sync, "ambiguous_resolved"
+    )
 
 
 def test_nothing_written_until_a_check_succeeds(make_mm, table, cluster, proxy):

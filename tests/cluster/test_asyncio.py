@@ -181,11 +181,13 @@ def test_cancelling_a_task_kills_its_statement_on_the_server(make_amm, cluster, 
     assert titles(cluster, table) == []
 
 
-def test_a_hundred_tasks_write_every_row_exactly_once_through_a_kill_9(make_amm, cluster, table):
+@pytest.mark.parametrize("coalesce", [False, True], ids=["alone", "coalesced"])
+def test_a_hundred_tasks_write_every_row_exactly_once_through_a_kill_9(make_amm, cluster, table, coalesce):
     """100 tasks write keyed rows as fast as they can while node 1 is killed with kill -9 and
     restarted: no task sees an error, and every row a task was told is written is in the
-    table exactly once, and no other."""
-    amm = make_amm(backoff_cap=1.0)
+    table exactly once, and no other. Coalesced, the rows go in multi-row statements whose
+    lost replies are settled by their keys."""
+    amm = make_amm(backoff_cap=1.0, coalesce=coalesce)
     written: List[str] = []
     sql = insert_sql(table)
 
@@ -430,6 +432,135 @@ def test_many_concurrent_calls_each_get_their_own_answer(make_amm, cluster, tabl
 
     asyncio.run(main())
     assert titles(cluster, table) == sorted(f"c{n}" for n in range(100))
+
+
+def statements(amm: AsyncMultiMaster) -> int:
+    """Statements the instance sent, over all nodes."""
+    return sum(int(s["statements"]) for s in amm.stats())
+
+
+async def blocked(amm: AsyncMultiMaster, seconds: float) -> asyncio.Task[Any]:
+    """Takes the one call of a max_in_flight=1 instance for `seconds`: the calls made next
+    wait together (the pool runs calls in order)."""
+    return asyncio.get_running_loop().create_task(amm.query(f"SELECT SLEEP({seconds}) AS blocker"))
+
+
+def test_coalesced_inserts_are_each_written_once_in_few_statements(make_amm, cluster, table):
+    """coalesce=True: 200 keyed INSERTs that wait behind a busy call are sent as multi-row
+    statements of at most 32 rows (far fewer statements than calls: red without coalescing);
+    each call answers its own one row, and each row is in the table once. INSERTs that cannot
+    be grouped (unkeyed, INSERT ... SELECT) still run, alone."""
+    amm = make_amm(max_in_flight=1, coalesce=True)
+    sql = insert_sql(table)
+
+    async def main() -> None:
+        async def write(n: int) -> None:
+            done = await amm.execute(sql, (f"k{n}", n), key=(table, "title", f"k{n}"))
+            assert done.rowcount == 1 and done.node in amm.nodes, done
+
+        blocker = await blocked(amm, 1)
+        await asyncio.gather(*(write(n) for n in range(200)))
+        assert await blocker == [(0,)]
+        # The blocker, then ceil(200 / 32) groups: 7 statements for 200 rows.
+        assert statements(amm) <= 1 + 7, amm.stats()
+        await asyncio.gather(
+            amm.execute(sql, ("unkeyed", 1)),
+            amm.execute(
+                f"INSERT INTO {table} (title, instructor, duration) SELECT ?, 'aio', 2",
+                ("selected",),
+                key=(table, "title", "selected"),
+            ),
+        )
+
+    asyncio.run(main())
+    assert titles(cluster, table) == sorted([f"k{n}" for n in range(200)] + ["unkeyed", "selected"])
+
+
+def test_a_refused_row_fails_alone_and_the_rows_grouped_with_it_are_written(make_amm, cluster, table):
+    """Sixteen keyed INSERTs grouped into one statement, one a duplicate of a unique title and
+    one out of its column's range: the server refuses the group, each row then runs alone, and
+    exactly those two calls raise (IntegrityError 1062, DataError 1264); the other fourteen
+    rows are written once."""
+    cluster.sql(1, f"ALTER TABLE {DATABASE}.{table} ADD UNIQUE KEY (title)")
+    amm = make_amm(max_in_flight=1, coalesce=True)
+    sql = insert_sql(table)
+
+    async def main() -> None:
+        await amm.execute(sql, ("r3", 0))
+        blocker = await blocked(amm, 1)
+        rows = [(f"r{n}", 2**40 if n == 5 else n) for n in range(16)]
+        answers = await asyncio.gather(
+            *(amm.execute(sql, row, key=(table, "title", row[0])) for row in rows), return_exceptions=True
+        )
+        await blocker
+        for n, answer in enumerate(answers):
+            if n == 3:
+                assert isinstance(answer, multimaster.IntegrityError) and answer.errno == 1062, answer
+            elif n == 5:
+                assert isinstance(answer, multimaster.DataError) and answer.errno == 1264, answer
+            else:
+                assert isinstance(answer, multimaster.ExecResult) and answer.rowcount == 1, answer
+
+    asyncio.run(main())
+    assert titles(cluster, table) == sorted(f"r{n}" for n in range(16) if n != 5)
+    assert count_titles(cluster, table) == (15, 15)
+
+
+def test_a_cancelled_call_leaves_the_statement_it_shares_alone(make_amm, cluster, table):
+    """coalesce=True, a trigger making each row take 0.25 s. A call cancelled while it waits
+    to be grouped never runs (its row absent). A call cancelled while its group's statement
+    runs does not kill the rows of the calls grouped with it: it raises CancelledError once
+    that statement has ended, and its row, committed with theirs, is there once. A call that
+    runs alone is killed on the server when cancelled, as without coalescing."""
+    cluster.sql(
+        1,
+        f"CREATE TRIGGER {DATABASE}.{table}_slow BEFORE INSERT ON {DATABASE}.{table} FOR EACH ROW "
+        "SET NEW.url = IF(SLEEP(0.25) = 0, NEW.url, NEW.url)",
+    )
+    amm = make_amm(max_in_flight=1, coalesce=True)
+    sql = insert_sql(table)
+    prefix = f"INSERT INTO {table} (title"
+
+    def write(title: str) -> asyncio.Task[Any]:
+        call = amm.execute(sql, (title, 1), key=(table, "title", title))
+        return asyncio.get_running_loop().create_task(call)
+
+    async def in_processlist(deadline: float) -> None:
+        loop = asyncio.get_running_loop()
+        seen = lambda: running(cluster, 1, prefix) or running(cluster, 2, prefix)  # noqa: E731
+        while not await loop.run_in_executor(None, seen):
+            assert time.monotonic() < deadline, "the INSERT never showed in a processlist"
+            await asyncio.sleep(0.02)
+
+    async def main() -> None:
+        blocker = await blocked(amm, 1)
+        waiting = [write(f"g{n}") for n in range(5)]
+        await asyncio.sleep(0.1)
+        waiting[4].cancel()  # still waiting behind the blocker: withdrawn
+        with pytest.raises(asyncio.CancelledError):
+            await waiting[4]
+        await blocker
+        await in_processlist(time.monotonic() + 30)  # g0..g3: one statement of four rows (1 s)
+        waiting[1].cancel()
+        start = time.monotonic()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting[1]
+        assert time.monotonic() - start < 1.0 + SLACK
+        for task in (waiting[0], waiting[2], waiting[3]):
+            assert (await task).rowcount == 1
+        assert statements(amm) == 2, amm.stats()  # the blocker and one group
+
+        alone = write("alone")
+        await in_processlist(time.monotonic() + 30)
+        start = time.monotonic()
+        alone.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await alone
+        assert time.monotonic() - start < CANCEL_BOUND
+        assert not running(cluster, 1, prefix) and not running(cluster, 2, prefix)
+
+    asyncio.run(main())
+    assert titles(cluster, table) == ["g0", "g1", "g2", "g3"]
 
 
 def test_completion_descriptors_are_released_and_a_closed_loop_never_hangs(make_amm):

@@ -424,7 +424,24 @@ impl<B: Backend, T> Request<'_, B, T> {
             unreachable!("decide::statement checks keys of keyed writes only")
         };
         self.history.was_ambiguous = true;
-        if self.b.resolve_lost(idx, session, key, self.cancel)? {
+        let found = self
+            .b
+            .resolve_lost(idx, session, key, self.cancel)
+            .map_err(|check| {
+                // A server's error for the fence or the check says nothing of the write: it stays
+                // ambiguous (never a refusal of the statement, which would say it was not written).
+                match check {
+                    Error::Server { .. } | Error::Driver { .. } | Error::Refused { .. } => {
+                        Error::Ambiguous {
+                            node: self.b.name(idx).to_owned(),
+                            statement: self.sql.to_owned(),
+                            cause: format!("{}; its key check failed: {check}", describe(e)),
+                        }
+                    }
+                    other => other,
+                }
+            })?;
+        if found {
             self.out.took.resolved = true;
             return Ok(Flow::Done);
         }

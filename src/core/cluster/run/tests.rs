@@ -353,6 +353,28 @@ fn a_key_check_that_cannot_run_writes_nothing() {
 }
 
 #[test]
+fn a_key_check_the_server_refuses_leaves_the_write_ambiguous() {
+    // Never the check's own server error: a caller (coalesce.rs) takes a server error for
+    // "nothing was written" and runs the rows again.
+    let k = key();
+    let refused = Error::Server {
+        node: "n1".into(),
+        code: 1146,
+        state: "42S02".into(),
+        message: "Table 'demo.t' doesn't exist".into(),
+        kind: Kind::Programming,
+    };
+    let s = Script::new(2)
+        .statements(0, vec![Err(lost())])
+        .checks(vec![Err(refused)]);
+    let e = s.run(IfLost::CheckKey(&k), 0).unwrap_err();
+    assert!(
+        matches!(&e, Error::Ambiguous { node, cause, .. } if node == "n0" && cause.contains("1146")),
+        "{e:?}"
+    );
+}
+
+#[test]
 fn unkeyed_lost_reply_raises_ambiguous_and_is_not_repeated() {
     let s = Script::new(2).statements(0, vec![Err(lost())]);
     let e = s.run(IfLost::Raise, 0).unwrap_err();

@@ -23,6 +23,7 @@ import pytest
 
 from multimaster_lab.lab import Lab, LabError
 
+from bench.aio import LABELS as AIO_LABELS
 from bench.labels import (
     COLUMNS_HEADER,
     CONNECTOR,
@@ -114,6 +115,8 @@ def test_bench_smoke_run_prints_every_row(tmp_path: Path) -> None:
         assert "ERROR" not in row and "no figure" not in row, f"{row}\n\n{output}"
         if label not in MAY_SKIP:
             assert "skipped" not in row, f"{row}\n\n{output}"
+    for label in AIO_LABELS:  # the asyncio table (its clients' failures fail the run above)
+        assert any(line.startswith(label + " ") and "not run" not in line for line in lines), f"{label!r}:\n{output}"
     for label in LOAD_LABELS:  # the load table: rows, then rows/s
         assert any(re.match(re.escape(label) + r"\s+[\d,]+\s+[\d,]+\s", line) for line in lines), (
             f"{label!r}:\n{output}"

@@ -507,7 +507,8 @@ def test_a_refused_row_fails_alone_and_the_rows_grouped_with_it_are_written(make
 
 
 def test_a_cancelled_call_leaves_the_statement_it_shares_alone(make_amm, cluster, table):
-    """coalesce=True, a trigger making each row take 0.25 s. A call cancelled while it waits
+    """coalesce=True, a trigger making each row take 0.25 s (5 s for the lone one, so that it is
+    surely cancelled while it runs). A call cancelled while it waits
     to be grouped never runs (its row absent). A call cancelled while its group's statement
     runs does not kill the rows of the calls grouped with it: it raises CancelledError once
     that statement has ended, and its row, committed with theirs, is there once. A call that
@@ -515,7 +516,7 @@ def test_a_cancelled_call_leaves_the_statement_it_shares_alone(make_amm, cluster
     cluster.sql(
         1,
         f"CREATE TRIGGER {DATABASE}.{table}_slow BEFORE INSERT ON {DATABASE}.{table} FOR EACH ROW "
-        "SET NEW.url = IF(SLEEP(0.25) = 0, NEW.url, NEW.url)",
+        "SET NEW.url = IF(SLEEP(IF(NEW.title = 'alone', 5, 0.25)) = 0, NEW.url, NEW.url)",
     )
     amm = make_amm(max_in_flight=1, coalesce=True)
     sql = insert_sql(table)

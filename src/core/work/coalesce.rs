@@ -55,15 +55,13 @@ impl Shape {
         if words.next() != Some("INSERT") || words.next() != Some("INTO") {
             return None;
         }
-        // The first VALUES outside a quoted name: the row's strings may say anything.
-        let at = outside_names(&upper, "VALUES")?;
+        // The first word VALUES outside a quoted name: the row's strings may say anything.
+        let at = values_keyword(&upper)?;
         let (head, row) = (
             &sql[..at + "VALUES".len()],
             sql[at + "VALUES".len()..].trim(),
         );
-        let before = sql[..at].chars().next_back()?;
-        if !(before.is_ascii_whitespace() || before == ')')
-            || head.contains(['?', '\'', '"', ';', '#'])
+        if head.contains(['?', '\'', '"', ';', '#'])
             || head.contains("--")
             || head.contains("/*")
             || upper[..at].contains("SELECT")
@@ -100,15 +98,26 @@ impl Shape {
     }
 }
 
-/// Where `word` first appears in `sql` outside a `quoted` name.
-fn outside_names(sql: &str, word: &str) -> Option<usize> {
+/// Where the keyword `VALUES` first appears in `upper` (the statement in capitals): a word of
+/// its own (after a space or a closing parenthesis, before a space or an opening one), outside
+/// a `quoted` name.
+fn values_keyword(upper: &str) -> Option<usize> {
     let mut quoted = false;
-    for (i, c) in sql.char_indices() {
+    let mut before = ' ';
+    for (i, c) in upper.char_indices() {
         match c {
             '`' => quoted = !quoted,
-            _ if !quoted && sql[i..].starts_with(word) => return Some(i),
+            'V' if !quoted
+                && (before.is_ascii_whitespace() || before == ')')
+                && upper[i..].starts_with("VALUES")
+                && upper[i + "VALUES".len()..]
+                    .starts_with(|n: char| n.is_ascii_whitespace() || n == '(') =>
+            {
+                return Some(i)
+            }
             _ => {}
         }
+        before = c;
     }
     None
 }

@@ -23,6 +23,8 @@ fn a_single_row_insert_of_placeholders_has_a_shape() {
     let spaced = Shape::of("  insert   into `demo`.`t`(a,b)values(?,?) ; ").unwrap();
     assert_eq!(spaced.width(), 2);
     assert_eq!(spaced.sql(1), "insert   into `demo`.`t`(a,b)values (?,?)");
+    let words = Shape::of("INSERT INTO t (values_x, xvalues) VALUES (?, ?)").unwrap();
+    assert_eq!(words.width(), 2, "VALUES inside a name is not the keyword");
     let named = Shape::of("INSERT INTO `values` (`a VALUES (b)`) VALUES (?)").unwrap();
     assert_eq!(
         named.sql(2),

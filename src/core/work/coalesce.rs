@@ -228,7 +228,7 @@ impl<M> Waiting<M> {
         (group, more)
     }
 
-    /// Takes call `id` out if it is still waiting: true if it never runs.
+    /// Takes call `id` out if it is still waiting (it then never runs), and gives it back.
     pub fn withdraw(&self, id: u64) -> Option<M> {
         let mut groups = lock(&self.groups);
         let (sig, at) = groups.iter().find_map(|(sig, calls)| {
@@ -262,8 +262,11 @@ pub fn run_group(
         let params = Params::Positional(row.params.clone());
         cluster.execute(&sig.sql, &params, IfLost::CheckKey(&key), None, &row.cancel)
     };
-    if let [row] = rows {
-        return vec![alone(row)];
+    match rows {
+        // Every call withdrawn before its runner started: nothing to send.
+        [] => return Vec::new(),
+        [row] => return vec![alone(row)],
+        _ => {}
     }
     let key = KeyCheck {
         table: sig.table.clone(),

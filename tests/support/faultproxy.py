@@ -18,7 +18,11 @@ the moment of the drop the listener is closed (every later connect is refused) a
 every open connection is cut, before the client sees its own connection end. Without
 it the node "still answers": new connections pass as before. A client that judges a
 node's liveness on a separate connection (multimaster does) tells the two apart: a
-reply lost on a dead node, or a connection a live node dropped.
+reply lost on a dead node, or a connection a live node dropped. The crash is the
+proxy's only: the server behind it lives on, so a statement another cut connection
+had already forwarded still commits there (its session ends when the server sees the
+cut, not with the "crash"). A test of several writes in flight through a crash kills
+a real node (``kill -9``), as the chaos tests do.
 
 Design, kept deliberately simple:
 

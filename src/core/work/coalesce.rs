@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use mysql::{Params, Value};
@@ -191,13 +192,13 @@ pub struct Row {
 /// Calls waiting to be grouped, by signature, in arrival order; `M` is a call (its row and
 /// whatever its answer goes back through).
 pub struct Waiting<M> {
-    groups: std::sync::Mutex<HashMap<Signature, Vec<(u64, M)>>>,
+    groups: Mutex<HashMap<Signature, Vec<(u64, M)>>>,
 }
 
 impl<M> Default for Waiting<M> {
     fn default() -> Self {
         Waiting {
-            groups: std::sync::Mutex::default(),
+            groups: Mutex::default(),
         }
     }
 }
@@ -207,9 +208,13 @@ impl<M> Waiting<M> {
     /// runner for the signature (a runner queued earlier will take this call otherwise).
     pub fn join(&self, sig: &Signature, id: u64, call: M) -> bool {
         let mut groups = lock(&self.groups);
-        let calls = groups.entry(sig.clone()).or_default();
-        calls.push((id, call));
-        calls.len() == 1
+        // A signature's calls are removed with its last one: one found is not empty.
+        if let Some(calls) = groups.get_mut(sig) {
+            calls.push((id, call));
+            return false;
+        }
+        groups.insert(sig.clone(), vec![(id, call)]);
+        true
     }
 
     /// The next group of `sig`'s calls (`take(waiting)` of them, oldest first) and whether

@@ -134,3 +134,23 @@ fn only_a_refusal_of_the_statement_means_nothing_was_written() {
         assert!(!nothing_written(&e), "{e:?}");
     }
 }
+
+#[test]
+fn a_runner_whose_calls_were_all_withdrawn_sends_nothing() {
+    use crate::core::settings::config::{Config, Secret};
+    // Port 1 on loopback: any statement sent would fail its connect and mark the node down.
+    let cfg = Config::new(
+        vec!["127.0.0.1:1".parse().unwrap()],
+        "admin",
+        Secret::new("x"),
+    );
+    let cluster = Cluster::new(cfg).unwrap();
+    let shape = Shape::of(ROW).unwrap();
+    assert!(run_group(&cluster, &sig(ROW), &shape, &[]).is_empty());
+    let node = &cluster.stats()[0];
+    assert_eq!(
+        (node.state, node.statements, node.last_error.as_deref()),
+        ("up", 0, None)
+    );
+    cluster.close();
+}

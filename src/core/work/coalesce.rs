@@ -57,15 +57,13 @@ impl Shape {
             return None;
         }
         // The first word VALUES outside a quoted name: the row's strings may say anything.
-        let at = values_keyword(&upper)?;
-        let (head, row) = (
-            &sql[..at + "VALUES".len()],
-            sql[at + "VALUES".len()..].trim(),
-        );
+        let end = after_values(&upper)?;
+        let (head, row) = sql.split_at(end);
+        let row = row.trim();
         if head.contains(['?', '\'', '"', ';', '#'])
             || head.contains("--")
             || head.contains("/*")
-            || upper[..at].contains("SELECT")
+            || upper[..end].contains("SELECT")
         {
             return None;
         }
@@ -99,10 +97,12 @@ impl Shape {
     }
 }
 
-/// Where the keyword `VALUES` first appears in `upper` (the statement in capitals): a word of
-/// its own (after a space or a closing parenthesis, before a space or an opening one), outside
-/// a `quoted` name.
-fn values_keyword(upper: &str) -> Option<usize> {
+const VALUES: &str = "VALUES";
+
+/// Just after the keyword `VALUES`'s first appearance in `upper` (the statement in capitals):
+/// a word of its own (after a space or a closing parenthesis, before a space or an opening
+/// one), outside a `quoted` name.
+fn after_values(upper: &str) -> Option<usize> {
     let mut quoted = false;
     let mut before = ' ';
     for (i, c) in upper.char_indices() {
@@ -110,11 +110,11 @@ fn values_keyword(upper: &str) -> Option<usize> {
             '`' => quoted = !quoted,
             'V' if !quoted
                 && (before.is_ascii_whitespace() || before == ')')
-                && upper[i..].starts_with("VALUES")
-                && upper[i + "VALUES".len()..]
+                && upper[i..].starts_with(VALUES)
+                && upper[i + VALUES.len()..]
                     .starts_with(|n: char| n.is_ascii_whitespace() || n == '(') =>
             {
-                return Some(i)
+                return Some(i + VALUES.len())
             }
             _ => {}
         }

@@ -11,7 +11,7 @@ use crate::core::cancel::Cancel;
 use crate::core::cluster::run::{Backend, LeasedOp};
 use crate::core::error::{Error, Result};
 use crate::core::events::EventKind;
-use crate::core::failure::decide::KeyCheck;
+use crate::core::failure::decide::{KeyCheck, Pending};
 use crate::core::failure::fault::NodeError;
 use crate::core::failure::liveness::{Ended, Liveness, Session};
 use crate::core::failure::policy::Load;
@@ -116,23 +116,28 @@ impl Backend for Cluster {
         !node.fitness().is_fit()
     }
 
-    /// Fences the session that sent the lost write, then asks the cluster (causally) whether
-    /// the row exists. True when the write had committed.
+    /// Fences what may still commit the write (`pending`), then asks the cluster (causally)
+    /// whether the row exists. True when the write had committed.
     fn resolve_lost(
         &self,
         idx: usize,
         session: &Session,
+        pending: Pending,
         key: &KeyCheck,
         cancel: &Cancel,
     ) -> Result<bool> {
         let node = &self.inner.nodes[idx];
-        let how = self.fence(idx, session, cancel)?;
+        let how = self.fence(idx, session, pending, cancel)?;
         let fence = format!("session {} fenced: {how}", session.id);
         let what = key.describe();
+        let unknown = match pending {
+            Pending::Session => "reply lost",
+            Pending::WriteSet => "commit refused after it may have replicated",
+        };
         self.note(
             EventKind::Ambiguous,
             &node.name,
-            format!("reply lost, {fence}, checking {what}"),
+            format!("{unknown}, {fence}, checking {what}"),
         );
         // The check is the library's own statement: the caller's time limit is not for it.
         let found = self.count_key(key, &cancel.clone().with_limit(None))?;

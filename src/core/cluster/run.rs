@@ -10,7 +10,9 @@ use crate::core::cancel::Cancel;
 use crate::core::error::{Error, Result};
 use crate::core::events::EventKind;
 use crate::core::failure::backoff::jitter;
-use crate::core::failure::decide::{self, Failure, History, IfLost, KeyCheck, Outcome, Step, Took};
+use crate::core::failure::decide::{
+    self, Failure, History, IfLost, KeyCheck, Outcome, Pending, Step, Took,
+};
 use crate::core::failure::fault::{
     code, describe, keeps_connection, message, server_words, Kind, NodeError, Phase,
 };
@@ -64,11 +66,13 @@ pub(crate) trait Backend {
     fn load(&self, _idx: usize) -> Load {
         Load::default()
     }
-    /// Fences `session` on the node, then asks the cluster whether `key` exists.
+    /// Fences what may still commit the write (`pending`: `session` on the node, or its write
+    /// set), then asks the cluster whether `key` exists.
     fn resolve_lost(
         &self,
         idx: usize,
         session: &Session,
+        pending: Pending,
         key: &KeyCheck,
         cancel: &Cancel,
     ) -> Result<bool>;
@@ -346,7 +350,7 @@ impl<B: Backend, T> Request<'_, B, T> {
         let (write, history) = (&self.write, &self.history);
         let (failure, step) =
             decide_after(b, idx, e, ended, |f| decide::statement(f, write, history));
-        let dead = failure.node == Liveness::Dead;
+        let out = failure.node_out();
         let why = || why_down(e, ended, self.cfg.failure_detection);
         let name = b.name(idx);
         match step {
@@ -380,15 +384,15 @@ impl<B: Backend, T> Request<'_, B, T> {
                 Ok(Flow::Next)
             }
             Step::CheckKey { write_again } => {
-                if dead {
+                if out {
                     let why = why();
                     self.failed(idx, why);
                 }
-                self.check_key(idx, e, session, write_again, at)
+                self.check_key(idx, e, (session, failure.pending()), write_again, at)
             }
             raised => {
                 if raised == Step::Ambiguous {
-                    if dead {
+                    if out {
                         let why = why();
                         self.failed(idx, why);
                     }
@@ -409,14 +413,14 @@ impl<B: Backend, T> Request<'_, B, T> {
         }
     }
 
-    /// A lost write's key check (after its fence): found, it had committed; not found, it is
-    /// written again on another node, or (its node alive: the statement broke its own
-    /// connection) raised.
+    /// A lost (or unsettled) write's key check, after its fence (`pending`): found, it had
+    /// committed; not found, it is written again on another node, or (its node alive: the
+    /// statement broke its own connection) raised.
     fn check_key(
         &mut self,
         idx: usize,
         e: &NodeError,
-        session: &Session,
+        (session, pending): (&Session, Pending),
         write_again: bool,
         at: Instant,
     ) -> Result<Flow> {
@@ -426,7 +430,7 @@ impl<B: Backend, T> Request<'_, B, T> {
         self.history.was_ambiguous = true;
         let found = self
             .b
-            .resolve_lost(idx, session, key, self.cancel)
+            .resolve_lost(idx, session, pending, key, self.cancel)
             .map_err(|check| {
                 // A server's error for the fence or the check says nothing of the write: it stays
                 // ambiguous (never a refusal of the statement, which would say it was not written).

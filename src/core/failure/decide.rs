@@ -75,6 +75,19 @@ impl KeyCheck {
     }
 }
 
+/// What must be stopped before a write whose outcome is unknown is looked up by its key (or a
+/// COMMIT by the caller's check).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pending {
+    /// The session that sent it, which may still commit it (its reply was lost): killed, its
+    /// process gone, or its node evicted.
+    Session,
+    /// Its write set, which the node's replication may have handed to the others before the
+    /// node refused the commit ([`Fault::Unsettled`]): the others have ordered or dropped it
+    /// once their view no longer has the node.
+    WriteSet,
+}
+
 /// What one statement took on its way to its result.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Took {
@@ -125,12 +138,12 @@ pub enum Step {
     /// The connection died after sending: ask the node, on a separate connection, whether it
     /// still answers, then decide again with its answer.
     AskNode,
-    /// A reply lost on a write nothing can check: raise `Ambiguous` (a COMMIT: after fencing
-    /// its session, unless the caller's check settles it).
+    /// A reply lost (or a commit unsettled) on a write nothing can check: raise `Ambiguous` (a
+    /// COMMIT: after its fence, unless the caller's check settles it).
     Ambiguous,
-    /// A reply lost on a keyed write: fence the session, check the key; if it is absent, write
-    /// again on another node, or (when the node is alive and the statement broke its own
-    /// connection) raise `Broken`.
+    /// A reply lost (or a commit unsettled) on a keyed write: fence what may still commit it
+    /// ([`Pending`]), check the key; if it is absent, write again on another node, or (when the
+    /// node is alive and the statement broke its own connection) raise `Broken`.
     CheckKey { write_again: bool },
     /// The statement broke the connection of a node that still answers: raise `Broken`.
     Broken,
@@ -167,6 +180,20 @@ impl Failure {
                 _ => Liveness::Unknown,
             },
         }
+    }
+
+    /// What its fence must stop before its outcome is looked up.
+    pub fn pending(&self) -> Pending {
+        match self.fault {
+            Fault::Unsettled => Pending::WriteSet,
+            _ => Pending::Session,
+        }
+    }
+
+    /// The node has left the cluster's Primary component, or is dead: out of rotation, whatever
+    /// happens to the statement.
+    pub fn node_out(&self) -> bool {
+        self.node == Liveness::Dead || self.fault == Fault::Unsettled
     }
 
     /// The watchdog stopped it, and its own error (if any) did not come first.
@@ -210,6 +237,13 @@ pub fn statement(f: &Failure, write: &IfLost<'_>, h: &History) -> Step {
         | (Phase::Statement, Fault::Unreachable | Fault::Refused(Unfit::Node)) => Step::NextNode,
         (Phase::Statement, Fault::Retry { .. }) if h.retries >= h.max_retries => Step::GiveUp,
         (Phase::Statement, Fault::Retry { same_node }) => Step::Retry { same_node },
+        // Refused after it may have replicated: as lost on a dead node, whose fence is the
+        // others' view (`Pending::WriteSet`).
+        (Phase::Statement, Fault::Unsettled) => match write {
+            IfLost::RunAgain => Step::NextNode,
+            IfLost::Raise => Step::Ambiguous,
+            IfLost::CheckKey(_) => Step::CheckKey { write_again: true },
+        },
         (Phase::Statement, Fault::Lost) => match (f.node, write) {
             (Liveness::Unknown, _) => Step::AskNode,
             // The node answers: the statement broke its own connection. Never carry it on.
@@ -233,7 +267,9 @@ pub fn in_transaction(f: &Failure) -> Step {
         (Ended::NodeDead, _) => Step::Replay { node_down: true },
         (Ended::Itself, Fault::Fatal(kind)) => Step::Raise(kind),
         (Ended::Itself, Fault::Refused(Unfit::Statement)) => Step::Raise(Kind::Operational),
-        (Ended::Itself, Fault::Retry { .. } | Fault::Refused(Unfit::Node)) => {
+        // Unsettled before COMMIT: a streaming-replication fragment, which the others roll
+        // back once its node has left.
+        (Ended::Itself, Fault::Retry { .. } | Fault::Refused(Unfit::Node) | Fault::Unsettled) => {
             Step::Replay { node_down: false }
         }
         // The connection died before COMMIT, so the server rolls back.
@@ -253,7 +289,7 @@ pub fn commit(f: &Failure) -> Step {
         Fault::Retry { .. } | Fault::Refused(Unfit::Node) => Step::Replay { node_down: false },
         Fault::Fatal(kind) => Step::Raise(kind),
         Fault::Refused(Unfit::Statement) => Step::Raise(Kind::Operational),
-        Fault::Lost | Fault::Unreachable => Step::Ambiguous,
+        Fault::Lost | Fault::Unreachable | Fault::Unsettled => Step::Ambiguous,
     }
 }
 

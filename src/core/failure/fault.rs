@@ -101,6 +101,11 @@ pub enum Fault {
     /// The server refused the statement and it did not apply: back off and try again.
     /// `same_node` for conflicts and lock waits; otherwise the node is unhealthy.
     Retry { same_node: bool },
+    /// The node refused the commit, but only after its replication may have handed the write
+    /// to the other nodes (Galera's 1180: it left the Primary component while certifying), so
+    /// they decide whether it committed. The node is unhealthy; a write is settled as a lost
+    /// one, once the others no longer count the node as a member.
+    Unsettled,
     /// The statement (or the credentials) are wrong: raise at once, no failover.
     Fatal(Kind),
     /// Refused by the library before sending ([`Refusal`]): nothing was sent.
@@ -127,6 +132,11 @@ const ER_QUERY_INTERRUPTED: u16 = 1317;
 const ER_NET_PACKET_TOO_LARGE: u16 = 1153;
 /// Galera's "WSREP has not yet prepared node for application use".
 const ER_NOT_READY: u16 = 1047;
+/// Galera's refusal of a commit its node could not certify in the Primary component ("Error
+/// while appending streaming replication fragment(provider status: Not connected to Primary
+/// Component)", whatever the transaction's size). Seen in the lab's partition tests: its write
+/// set had reached the others, which committed it.
+const ER_ERROR_DURING_COMMIT: u16 = 1180;
 /// `KILL` of a session that is not there ("Unknown thread id").
 const ER_NO_SUCH_THREAD: u16 = 1094;
 
@@ -176,7 +186,7 @@ pub fn duplicate_entry(code: u16, message: &str) -> Option<&str> {
 fn server_retry(code: u16) -> Option<bool> {
     match code {
         1213 | 1205 => Some(true), // deadlock / Galera certification conflict, lock wait timeout
-        1047 | 1180 => Some(false), // WSREP not ready (non-Primary), commit refused by wsrep
+        1047 => Some(false),       // WSREP not ready (non-Primary), before anything ran
         1290 | 1836 => Some(false), // read-only
         1053 | 1927 => Some(false), // server shutdown in progress, connection killed
         4031 => Some(false),       // disconnected by the server for inactivity
@@ -217,6 +227,7 @@ fn classify_driver(err: &DbError, phase: Phase) -> Fault {
         Phase::Statement => Fault::Lost,
     };
     match err {
+        DbError::MySqlError(e) if e.code == ER_ERROR_DURING_COMMIT => Fault::Unsettled,
         DbError::MySqlError(e) => match server_retry(e.code) {
             Some(same_node) => Fault::Retry { same_node },
             None if phase == Phase::Connect && e.code == 1129 => Fault::Unreachable, // host blocked
@@ -401,13 +412,21 @@ mod tests {
 
     #[test]
     fn unhealthy_node_errors_retry_elsewhere() {
-        for c in [1047, 1180, 1290, 1836, 1053, 1927, 4031, 1040] {
+        for c in [1047, 1290, 1836, 1053, 1927, 4031, 1040] {
             assert_eq!(
                 classify(&server(c, "08S01"), Phase::Statement),
                 Fault::Retry { same_node: false },
                 "{c}"
             );
         }
+    }
+
+    #[test]
+    fn a_commit_refused_after_replicating_is_unsettled_not_retried() {
+        assert_eq!(
+            classify(&server(1180, "HY000"), Phase::Statement),
+            Fault::Unsettled
+        );
     }
 
     #[test]

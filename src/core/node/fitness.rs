@@ -160,9 +160,10 @@ pub fn judge<'a>(flavour: Flavour, rows: impl IntoIterator<Item = (&'a str, &'a 
 
 /// Whether a server error is one a node's state explains: 1047 (Galera not ready: not in the
 /// primary component, not synced, rejecting queries), 1290 (running with read-only), 1792
-/// (a read-only transaction), 3100 (Group Replication refused the commit).
+/// (a read-only transaction), 3100 (Group Replication refused the commit), 1180 (Galera
+/// refused a commit: its node left the primary component while certifying it).
 pub fn explains(code: u16) -> bool {
-    matches!(code, 1047 | 1290 | 1792 | 3100)
+    matches!(code, 1047 | 1180 | 1290 | 1792 | 3100)
 }
 
 fn is_on(v: &str) -> bool {

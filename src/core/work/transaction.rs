@@ -191,7 +191,7 @@ impl Tx {
             node.checkin_some(conn);
             return Commit::Done;
         };
-        let (_, step) = decide_after(b, idx, &e, ended, decide::commit);
+        let (failure, step) = decide_after(b, idx, &e, ended, decide::commit);
         let sent = Sent {
             node: &node.name,
             sql: "COMMIT",
@@ -207,7 +207,7 @@ impl Tx {
                 st.conn = None;
                 b.node_failed(idx, describe(&e));
                 // The check (if any) must not run while the COMMIT could still land.
-                if let Err(e) = b.fence(idx, &st.session, &self.cancel) {
+                if let Err(e) = b.fence(idx, &st.session, failure.pending(), &self.cancel) {
                     return Commit::Unsettled(e);
                 }
                 Commit::Ambiguous(sent.error(step, &e))

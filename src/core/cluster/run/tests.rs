@@ -216,12 +216,17 @@ impl Backend for Script {
         &self,
         idx: usize,
         session: &Session,
+        pending: Pending,
         _k: &KeyCheck,
         _c: &Cancel,
     ) -> Result<bool> {
+        let fenced = match pending {
+            Pending::Session => session.id.to_string(),
+            Pending::WriteSet => "its write set".into(),
+        };
         self.log
             .borrow_mut()
-            .push(format!("check {idx} fencing {}", session.id));
+            .push(format!("check {idx} fencing {fenced}"));
         let next = self.checks.borrow_mut().pop_front();
         next.expect("an unscripted key check")
     }
@@ -298,6 +303,57 @@ fn keyed_lost_reply_not_found_is_written_on_the_next_node() {
         ]
     );
     assert_eq!(s.kinds(), [EventKind::Failover]);
+}
+
+#[test]
+fn a_commit_refused_after_replicating_is_settled_by_its_key_not_written_blindly() {
+    // Galera's 1180: the node left the Primary component while certifying; its write set may
+    // have committed on the others. Found: not written again. Not found: written on the next.
+    let unsettled = || server(1180, "HY000");
+    for (found, value, tail) in [
+        (true, None, vec![]),
+        (false, Some(1), vec!["stmt 1", "checkin 1"]),
+    ] {
+        let k = key();
+        let s = Script::new(2)
+            .statements(0, vec![Err(unsettled())])
+            .checks(vec![Ok(found)]);
+        let out = s.run(IfLost::CheckKey(&k), 0).unwrap();
+        assert_eq!((out.value, out.took.resolved), (value, found));
+        let mut want = vec![
+            "stmt 0",
+            "checkin 0",
+            "state 0: draining false",
+            "down 0",
+            "check 0 fencing its write set",
+        ];
+        want.extend(tail);
+        assert_eq!(s.log(), want);
+    }
+    // Unkeyed: its outcome is unknown; raised, not repeated, the node out of rotation.
+    let s = Script::new(2).statements(0, vec![Err(unsettled())]);
+    let e = s.run(IfLost::Raise, 0).unwrap_err();
+    assert!(matches!(e, Error::Ambiguous { .. }), "{e:?}");
+    assert_eq!(
+        s.log(),
+        ["stmt 0", "checkin 0", "state 0: draining false", "down 0"]
+    );
+    // A read runs elsewhere; a node whose state says it is out of the Primary drains.
+    let s = Script::new(2)
+        .statements(0, vec![Err(unsettled())])
+        .draining(0);
+    let out = s.run(IfLost::RunAgain, 0).unwrap();
+    assert_eq!(out.node, 1);
+    assert_eq!(
+        s.log(),
+        [
+            "stmt 0",
+            "checkin 0",
+            "state 0: draining true",
+            "stmt 1",
+            "checkin 1"
+        ]
+    );
 }
 
 #[test]

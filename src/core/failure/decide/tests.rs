@@ -101,6 +101,9 @@ fn a_statement_covers_every_class_and_write_kind() {
                 Step::Raise(Kind::Operational),
             ),
             (Refused(Unfit::Node), Some(1047), false, 0, Step::NextNode),
+            // Refused after it may have replicated: as lost on a dead node, never retried
+            // blindly, even with retries left.
+            (Unsettled, Some(1180), false, 0, lost),
             (
                 Fatal(Kind::Data),
                 Some(1406),
@@ -255,6 +258,8 @@ fn statement_errors_inside_a_transaction() {
     let conflict = Fault::Retry { same_node: true };
     assert_eq!(tx(conflict, itself, unknown), replay);
     assert_eq!(tx(Fault::Refused(Unfit::Node), itself, unknown), replay);
+    // A streaming-replication fragment the node could not certify: the others roll it back.
+    assert_eq!(tx(Fault::Unsettled, itself, unknown), replay);
     let lost_it = Step::Replay { node_down: true };
     for lost in [Fault::Lost, Fault::Unreachable] {
         assert_eq!(tx(lost, itself, unknown), Step::AskNode);
@@ -294,4 +299,42 @@ fn commit_errors() {
     // not asked (the answer would change nothing).
     assert_eq!(commit_of(Fault::Lost), Step::Ambiguous);
     assert_eq!(commit_of(Fault::Unreachable), Step::Ambiguous);
+    // Nor one the node refused after it may have replicated.
+    assert_eq!(commit_of(Fault::Unsettled), Step::Ambiguous);
+}
+
+#[test]
+fn what_a_fence_must_stop() {
+    let of = |fault| {
+        let (phase, said, ended, node) = (Phase::Statement, Said::Other, I, Liveness::Dead);
+        let f = Failure {
+            phase,
+            fault,
+            said,
+            ended,
+            node,
+        };
+        (f.pending(), f.node_out())
+    };
+    assert_eq!(of(Fault::Lost), (Pending::Session, true));
+    assert_eq!(of(Fault::Unsettled), (Pending::WriteSet, true));
+    let alive = Failure {
+        node: Liveness::Alive,
+        ..Failure::of(Phase::Statement, &lost_io(), I)
+    };
+    assert!(!alive.node_out());
+    let unsettled = Failure {
+        node: Liveness::Alive,
+        fault: Fault::Unsettled,
+        ..alive
+    };
+    assert!(
+        unsettled.node_out(),
+        "left the Primary component, alive or not"
+    );
+}
+
+fn lost_io() -> NodeError {
+    let e = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+    NodeError::Driver(mysql::Error::IoError(e))
 }

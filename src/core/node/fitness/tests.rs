@@ -199,7 +199,7 @@ fn other_engines_are_always_fit() {
 
 #[test]
 fn refusals_a_state_explains() {
-    for code in [1047, 1290, 1792, 3100] {
+    for code in [1047, 1180, 1290, 1792, 3100] {
         assert!(explains(code), "{code}");
     }
     for code in [1213, 1205, 2013, 1062, 1064] {

@@ -62,10 +62,9 @@ pub enum Error {
         code: Option<u16>,
     },
 
-    /// A write's connection was lost after it was sent and nothing can tell whether it committed.
-    #[error(
-        "{node}: outcome unknown, the connection was lost after sending {statement:?}: {cause}"
-    )]
+    /// A write was sent and nothing can tell whether it committed: its connection was lost, or
+    /// its node refused the commit after it may have replicated (`cause` says which).
+    #[error("{node}: outcome unknown after sending {statement:?}: {cause}")]
     Ambiguous {
         node: String,
         statement: String,

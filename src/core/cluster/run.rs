@@ -14,7 +14,8 @@ use crate::core::failure::decide::{
     self, Failure, History, IfLost, KeyCheck, Outcome, Pending, Step, Took,
 };
 use crate::core::failure::fault::{
-    code, describe, keeps_connection, message, server_words, Kind, NodeError, Phase,
+    classify, code, describe, keeps_connection, message, server_words, Fault, Kind, NodeError,
+    Phase,
 };
 use crate::core::failure::liveness::{Ended, Liveness, Session};
 use crate::core::failure::policy::{key_hash, node_id, Load};
@@ -147,10 +148,21 @@ impl Sent<'_> {
             Step::Ambiguous => Error::Ambiguous {
                 node,
                 statement,
-                cause: describe(e),
+                cause: why_unknown(e),
             },
             other => Error::Internal(format!("{other:?} does not end a statement ({node})")),
         }
+    }
+}
+
+/// Why a write's outcome is unknown after `e`, in words.
+fn why_unknown(e: &NodeError) -> String {
+    match classify(e, Phase::Statement) {
+        Fault::Unsettled => format!(
+            "the node refused the commit after it may have replicated: {}",
+            describe(e)
+        ),
+        _ => format!("the connection was lost: {}", describe(e)),
     }
 }
 
@@ -439,7 +451,7 @@ impl<B: Backend, T> Request<'_, B, T> {
                         Error::Ambiguous {
                             node: self.b.name(idx).to_owned(),
                             statement: self.sql.to_owned(),
-                            cause: format!("{}; its key check failed: {check}", describe(e)),
+                            cause: format!("{}; its key check failed: {check}", why_unknown(e)),
                         }
                     }
                     other => other,

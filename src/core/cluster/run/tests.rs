@@ -335,6 +335,11 @@ fn a_commit_refused_after_replicating_is_settled_by_its_key_not_written_blindly(
     let e = s.run(IfLost::Raise, 0).unwrap_err();
     assert!(matches!(e, Error::Ambiguous { .. }), "{e:?}");
     assert_eq!(
+        e.to_string(),
+        "n0: outcome unknown after sending \"INSERT\": the node refused the commit after it \
+         may have replicated: (1180) error 1180"
+    );
+    assert_eq!(
         s.log(),
         ["stmt 0", "checkin 0", "state 0: draining false", "down 0"]
     );

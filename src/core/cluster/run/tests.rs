@@ -305,6 +305,15 @@ fn keyed_lost_reply_not_found_is_written_on_the_next_node() {
     assert_eq!(s.kinds(), [EventKind::Failover]);
 }
 
+/// A node refused a statement, its state read says it is draining, the next node runs it.
+const DRAINED_THEN_NEXT: [&str; 5] = [
+    "stmt 0",
+    "checkin 0",
+    "state 0: draining true",
+    "stmt 1",
+    "checkin 1",
+];
+
 #[test]
 fn a_commit_refused_after_replicating_is_settled_by_its_key_not_written_blindly() {
     // Galera's 1180: the node left the Primary component while certifying; its write set may
@@ -349,16 +358,7 @@ fn a_commit_refused_after_replicating_is_settled_by_its_key_not_written_blindly(
         .draining(0);
     let out = s.run(IfLost::RunAgain, 0).unwrap();
     assert_eq!(out.node, 1);
-    assert_eq!(
-        s.log(),
-        [
-            "stmt 0",
-            "checkin 0",
-            "state 0: draining true",
-            "stmt 1",
-            "checkin 1"
-        ]
-    );
+    assert_eq!(s.log(), DRAINED_THEN_NEXT);
 }
 
 #[test]
@@ -589,16 +589,7 @@ fn a_refusal_its_state_explains_drains_the_node_instead() {
         .draining(0);
     let out = s.run(IfLost::Raise, 0).unwrap();
     assert_eq!((out.node, out.took.failovers), (1, 1));
-    assert_eq!(
-        s.log(),
-        [
-            "stmt 0",
-            "checkin 0",
-            "state 0: draining true",
-            "stmt 1",
-            "checkin 1"
-        ]
-    );
+    assert_eq!(s.log(), DRAINED_THEN_NEXT);
     // A refusal the state does not explain (a lost connection) is a failure as before.
     let s = Script::new(2)
         .statements(0, vec![Err(refused())])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from typing import Any, Iterator, List
+from typing import Any, Iterator
 
 import pytest
 
@@ -20,7 +20,7 @@ from multimaster import AmbiguousCommitError, MultiMaster
 from multimaster_lab.coursedata import DATABASE, PASSWORD, USER
 from multimaster_lab.lab import Lab, LabError, _check_installed, netns_unavailable
 from multimaster_lab.lab.netns import run_cmd
-from multimaster_lab.lab.procs import which
+from multimaster_lab.lab.procs import send_signal, which
 
 from support.bounds import GALERA_PAUSE, LAB_WAIT, SLACK, wait_for
 from support.labs import COURSE_DDL, count_titles, heal, running_lab, sql_string
@@ -84,11 +84,6 @@ def test_an_isolated_node_leaves_rotation_and_returns(netlab):
     mm.close()
 
 
-def _signal(pids: List[int], sig: signal.Signals) -> None:
-    for pid in pids:
-        os.kill(pid, sig)
-
-
 def _unread_from(lab: Lab, key: str, host: str) -> int:
     """Bytes that process `key` ("node2", "garbd") has not read from its TCP sockets to `host`:
     what its kernel accepted while the process is frozen."""
@@ -144,7 +139,8 @@ def test_a_write_replicated_as_its_node_loses_the_primary_component(netlab: Lab,
     call = Call(lambda: mm.execute(insert, **options))
     node1_host = node1.rsplit(":", 1)[0]
     frozen = time.monotonic()
-    _signal(peers, signal.SIGSTOP)
+    for pid in peers:
+        send_signal(pid, signal.SIGSTOP)
     try:
         unread = {key: _unread_from(lab, key, node1_host) for key in ("node2", "garbd")}
         call.start()
@@ -159,7 +155,8 @@ def test_a_write_replicated_as_its_node_loses_the_primary_component(netlab: Lab,
         )
         lab.isolate(1)
     finally:
-        _signal(peers, signal.SIGCONT)
+        for pid in peers:
+            send_signal(pid, signal.SIGCONT)
         thawed = time.monotonic() - frozen
     try:
         call.wait(LAB_WAIT, "the INSERT to be settled")
